@@ -1,0 +1,47 @@
+namespace ApiServer.Agent;
+
+/// <summary>Sampling settings passed to the upstream where it understands them.</summary>
+public sealed record GenerationSettings
+{
+    public double? Temperature { get; init; }
+    public double? TopP { get; init; }
+    public int? MaxTokens { get; init; }
+    public IReadOnlyList<string>? Stop { get; init; }
+    public string? User { get; init; }
+    public bool? ParallelToolCalls { get; init; }
+}
+
+/// <summary>How the model may use tools: none, auto, required, or one named function.</summary>
+public sealed record ToolChoice(ToolChoiceMode Mode, string? FunctionName = null)
+{
+    public static readonly ToolChoice Auto = new(ToolChoiceMode.Auto);
+    public static readonly ToolChoice None = new(ToolChoiceMode.None);
+    public static readonly ToolChoice Required = new(ToolChoiceMode.Required);
+}
+
+public enum ToolChoiceMode
+{
+    Auto,
+    None,
+    Required,
+    Function,
+}
+
+/// <summary>
+/// One agent turn. <see cref="Messages"/> is the whole conversation the model should see (history then the new input,
+/// which is usually a user message, or tool results when a client continues after its own tool calls).
+/// System messages are not part of it: <see cref="Instructions"/> is layered on top of the configured base prompt.
+/// </summary>
+public sealed record AgentRequest
+{
+    public string? Instructions { get; init; }
+
+    public required IReadOnlyList<ChatMessage> Messages { get; init; }
+
+    public GenerationSettings Settings { get; init; } = new();
+
+    /// <summary>Function tools defined by the client. The agent never executes them; a call ends the run with <see cref="FinishReason.ToolCalls"/>.</summary>
+    public IReadOnlyList<ToolDefinition> ClientTools { get; init; } = [];
+
+    public ToolChoice ToolChoice { get; init; } = ToolChoice.Auto;
+}

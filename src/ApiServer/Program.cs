@@ -1,2 +1,3 @@
-var app = WebApplication.CreateBuilder(args).Build();
-app.Run();
+using ApiServer.Hosting;
+
+return await ServerRunner.RunAsync(args);

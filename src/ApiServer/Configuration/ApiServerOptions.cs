@@ -1,0 +1,46 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace ApiServer.Configuration;
+
+/// <summary>Server settings, bound from the "ApiServer" section. <see cref="EnvironmentVariables"/> maps the documented variables onto it.</summary>
+public sealed class ApiServerOptions
+{
+    public const string SectionName = "ApiServer";
+
+    public string Host { get; set; } = "127.0.0.1";
+
+    [Range(0, 65535)]
+    public int Port { get; set; } = 8642;
+
+    /// <summary>Bearer key. Empty disables auth, which startup allows on loopback only.</summary>
+    public string Key { get; set; } = "";
+
+    /// <summary>Comma-separated browser origins, or "*". Empty refuses every browser origin.</summary>
+    public string CorsOrigins { get; set; } = "";
+
+    [Required]
+    public string ModelName { get; set; } = "agent";
+
+    /// <summary>Folder for every SQLite file. Empty means <see cref="DefaultDataDir"/>.</summary>
+    public string DataDir { get; set; } = "";
+
+    [Range(1024, long.MaxValue)]
+    public long MaxRequestBytes { get; set; } = 1_000_000;
+
+    [Range(1, 3600)]
+    public int SseKeepaliveSeconds { get; set; } = 15;
+
+    /// <summary>When true, chat completion streams carry named <c>agent.tool</c> events for every request (also per request via header).</summary>
+    public bool StreamToolEvents { get; set; }
+
+    public bool AuthEnabled => Key.Length > 0;
+
+    public IReadOnlyList<string> CorsOriginList =>
+        CorsOrigins.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    public string ResolvedDataDir => string.IsNullOrWhiteSpace(DataDir) ? DefaultDataDir : DataDir;
+
+    /// <summary>$XDG_DATA_HOME/apiserver (usually ~/.local/share/apiserver) on Linux, %LOCALAPPDATA%\apiserver on Windows.</summary>
+    public static string DefaultDataDir =>
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "apiserver");
+}

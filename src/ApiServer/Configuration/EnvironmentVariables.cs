@@ -1,0 +1,44 @@
+using ApiServer.Agent.Configuration;
+
+namespace ApiServer.Configuration;
+
+/// <summary>
+/// The one place where the documented environment variables map onto configuration keys.
+/// appsettings.json and the ASP.NET forms (ApiServer__Port) keep working; a documented variable, when set, wins.
+/// </summary>
+public static class EnvironmentVariables
+{
+    public static readonly IReadOnlyList<(string Variable, string Key)> Map =
+    [
+        ("API_SERVER_HOST", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.Host)}"),
+        ("API_SERVER_PORT", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.Port)}"),
+        ("API_SERVER_KEY", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.Key)}"),
+        ("API_SERVER_CORS_ORIGINS", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.CorsOrigins)}"),
+        ("API_SERVER_MODEL_NAME", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.ModelName)}"),
+        ("API_SERVER_DATA_DIR", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.DataDir)}"),
+        ("API_SERVER_MAX_REQUEST_BYTES", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.MaxRequestBytes)}"),
+        ("API_SERVER_SSE_KEEPALIVE_SECONDS", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.SseKeepaliveSeconds)}"),
+        ("API_SERVER_STREAM_TOOL_EVENTS", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.StreamToolEvents)}"),
+        ("LLM_BASE_URL", $"{LlmOptions.SectionName}:{nameof(LlmOptions.BaseUrl)}"),
+        ("LLM_API_KEY", $"{LlmOptions.SectionName}:{nameof(LlmOptions.ApiKey)}"),
+        ("LLM_MODEL", $"{LlmOptions.SectionName}:{nameof(LlmOptions.Model)}"),
+        ("LLM_FALLBACK_MODELS", $"{LlmOptions.SectionName}:{nameof(LlmOptions.FallbackModels)}"),
+        ("LLM_MAX_RETRIES", $"{LlmOptions.SectionName}:{nameof(LlmOptions.MaxRetries)}"),
+        ("LLM_TIMEOUT_SECONDS", $"{LlmOptions.SectionName}:{nameof(LlmOptions.TimeoutSeconds)}"),
+        ("AGENT_MAX_ITERATIONS", $"{AgentOptions.SectionName}:{nameof(AgentOptions.MaxIterations)}"),
+        ("AGENT_SYSTEM_PROMPT", $"{AgentOptions.SectionName}:{nameof(AgentOptions.SystemPrompt)}"),
+        ("AGENT_WORKSPACE", $"{AgentOptions.SectionName}:{nameof(AgentOptions.Workspace)}"),
+    ];
+
+    /// <summary>Copies every documented variable that is set onto its configuration key, as the last source.</summary>
+    public static void AddEnvironmentAliases(this IConfigurationManager configuration)
+    {
+        var values = new Dictionary<string, string?>();
+        foreach (var (variable, key) in Map)
+        {
+            if (configuration[variable] is { } value)
+                values[key] = value;
+        }
+        configuration.AddInMemoryCollection(values);
+    }
+}

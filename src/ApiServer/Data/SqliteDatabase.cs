@@ -1,0 +1,124 @@
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace ApiServer.Data;
+
+/// <summary>
+/// One SQLite file in the data directory: WAL, a busy timeout, versioned migrations, and a single in-process writer gate
+/// so concurrent writers queue instead of failing with "database is locked". Falls back to a private in-memory database,
+/// loudly, when the file can't be opened.
+/// </summary>
+public sealed partial class SqliteDatabase : IAsyncDisposable
+{
+    private readonly string _connectionString;
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+
+    // Keeps a shared in-memory database alive; SQLite drops it when its last connection closes.
+    private readonly SqliteConnection? _memoryAnchor;
+
+    public bool IsPersistent { get; }
+
+    public string Location { get; }
+
+    private SqliteDatabase(string connectionString, bool persistent, string location, SqliteConnection? memoryAnchor)
+    {
+        _connectionString = connectionString;
+        IsPersistent = persistent;
+        Location = location;
+        _memoryAnchor = memoryAnchor;
+    }
+
+    /// <summary>Opens (creating if needed) <paramref name="fileName"/> in <paramref name="dataDir"/> and applies <paramref name="migrations"/> in order.</summary>
+    public static SqliteDatabase Open(string dataDir, string fileName, IReadOnlyList<string> migrations, ILogger logger)
+    {
+        try
+        {
+            Directory.CreateDirectory(dataDir);
+            var path = Path.Combine(dataDir, fileName);
+            var builder = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, DefaultTimeout = 30, Pooling = true };
+            var database = new SqliteDatabase(builder.ToString(), persistent: true, path, memoryAnchor: null);
+            database.Migrate(migrations, enableWal: true);
+            return database;
+        }
+        catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException)
+        {
+            LogFallback(logger, Path.Combine(dataDir, fileName), ex.Message);
+            return InMemory(migrations);
+        }
+    }
+
+    public static SqliteDatabase InMemory(IReadOnlyList<string> migrations)
+    {
+        var name = $"apiserver-{Guid.NewGuid():N}";
+        var builder = new SqliteConnectionStringBuilder { DataSource = name, Mode = SqliteOpenMode.Memory, Cache = SqliteCacheMode.Shared, DefaultTimeout = 30 };
+        var anchor = new SqliteConnection(builder.ToString());
+        anchor.Open();
+        var database = new SqliteDatabase(builder.ToString(), persistent: false, ":memory:", anchor);
+        database.Migrate(migrations, enableWal: false);
+        return database;
+    }
+
+    public async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        return connection;
+    }
+
+    /// <summary>Runs a write in one IMMEDIATE transaction, one writer at a time.</summary>
+    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> write, CancellationToken cancellationToken)
+    {
+        await _writeGate.WaitAsync(cancellationToken);
+        try
+        {
+            await using var connection = await OpenConnectionAsync(cancellationToken);
+            await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+            var result = await write(connection, transaction);
+            await transaction.CommitAsync(cancellationToken);
+            return result;
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    private void Migrate(IReadOnlyList<string> migrations, bool enableWal)
+    {
+        using var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        if (enableWal)
+        {
+            connection.Execute("PRAGMA journal_mode=WAL;");
+            connection.Execute("PRAGMA synchronous=NORMAL;");
+        }
+        connection.Execute(CreateMigrationsTable);
+        var applied = connection.ExecuteScalar<long>(CurrentVersion);
+        for (var version = (int)applied + 1; version <= migrations.Count; version++)
+        {
+            using var transaction = connection.BeginTransaction();
+            connection.Execute(migrations[version - 1], transaction: transaction);
+            connection.Execute(RecordVersion, new { version, appliedAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds() }, transaction);
+            transaction.Commit();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_memoryAnchor is not null)
+            await _memoryAnchor.DisposeAsync();
+        _writeGate.Dispose();
+        if (IsPersistent)
+            SqliteConnection.ClearAllPools();
+    }
+
+    private const string CreateMigrationsTable =
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);";
+
+    private const string CurrentVersion = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations;";
+
+    private const string RecordVersion = "INSERT INTO schema_migrations (version, applied_at) VALUES (@version, @appliedAt);";
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Cannot open the SQLite database at {Path} ({Reason}). FALLING BACK TO AN IN-MEMORY DATABASE: nothing will survive a restart. Fix API_SERVER_DATA_DIR.")]
+    private static partial void LogFallback(ILogger logger, string path, string reason);
+}

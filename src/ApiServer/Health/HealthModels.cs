@@ -1,0 +1,25 @@
+namespace ApiServer.Health;
+
+public sealed record HealthStatus(string Status, string Model);
+
+public sealed record DetailedHealth(
+    string Status,
+    string Version,
+    double UptimeSeconds,
+    int Pid,
+    int ActiveStreams,
+    int ActiveRuns,
+    StoreHealth ResponseStore,
+    UpstreamHealth Upstream);
+
+/// <summary>The response store's state, as probes see it.</summary>
+public sealed record StoreHealth(bool Reachable, long? Count, bool Persistent, string? Error);
+
+/// <summary>Where the agent's model lives. Host and model only: no key, no path, no query.</summary>
+public sealed record UpstreamHealth(bool Offline, string? Host, string Model, IReadOnlyList<string> FallbackModels, string CircuitState);
+
+/// <summary>Anything that can report the response store's state to the health endpoint.</summary>
+public interface IStoreHealthProbe
+{
+    Task<StoreHealth> ProbeAsync(CancellationToken cancellationToken);
+}

@@ -1,0 +1,82 @@
+using System.Net;
+using ApiServer.Agent;
+using ApiServer.Configuration;
+using ApiServer.Health;
+using ApiServer.Http;
+using ApiServer.Json;
+using ApiServer.Models;
+using ApiServer.OpenApi;
+using Microsoft.Extensions.Options;
+
+namespace ApiServer.Hosting;
+
+/// <summary>Builds the server. Program.cs runs it; tests build the same app with extra configuration.</summary>
+public static class ApiServerApp
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(args);
+        configure?.Invoke(builder);
+        builder.Configuration.AddEnvironmentAliases();
+
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+
+        builder.Services.AddOptions<ApiServerOptions>()
+            .BindConfiguration(ApiServerOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<ServerActivity>();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        builder.Services.AddApiServerOpenApi();
+        builder.AddServerFeatures();
+
+        var serverOptions = builder.Configuration.GetSection(ApiServerOptions.SectionName).Get<ApiServerOptions>() ?? new ApiServerOptions();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = serverOptions.MaxRequestBytes;
+            Listen(kestrel, serverOptions.Host, serverOptions.Port);
+        });
+
+        var app = builder.Build();
+        app.UseApiServerHttp();
+        app.MapHealth();
+        app.MapModels();
+        app.MapServerFeatures();
+        app.MapApiServerOpenApi();
+        return app;
+    }
+
+    private static void Listen(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions kestrel, string host, int port)
+    {
+        if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
+            kestrel.ListenLocalhost(port);
+        else if (IPAddress.TryParse(host.Trim('[', ']'), out var address))
+            kestrel.Listen(address, port);
+        else
+            kestrel.Listen(Dns.GetHostAddresses(host)[0], port);
+    }
+
+    /// <summary>The address the server actually listens on (tests bind port 0).</summary>
+    public static Uri ListeningAddress(this WebApplication app)
+    {
+        var address = app.Urls.First();
+        return new Uri(address.Replace("0.0.0.0", "127.0.0.1").Replace("[::]", "[::1]"));
+    }
+
+    internal static IServiceCollection TryAddSingleton<T>(this IServiceCollection services, T instance) where T : class
+    {
+        if (!services.Any(d => d.ServiceType == typeof(T)))
+            services.AddSingleton(instance);
+        return services;
+    }
+
+    internal static ApiServerOptions ServerOptions(this WebApplication app) =>
+        app.Services.GetRequiredService<IOptions<ApiServerOptions>>().Value;
+}

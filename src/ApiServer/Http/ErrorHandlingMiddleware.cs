@@ -1,0 +1,55 @@
+using ApiServer.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace ApiServer.Http;
+
+/// <summary>
+/// Turns every failure into the OpenAI envelope: client errors thrown as <see cref="ApiException"/>, Kestrel's body errors,
+/// and unhandled exceptions (500, no stack trace, the request id in body and log).
+/// </summary>
+public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogger<ErrorHandlingMiddleware> logger, IOptions<ApiServerOptions> options)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        context.Response.Headers["X-Request-Id"] = context.TraceIdentifier;
+        try
+        {
+            await next(context);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; there is nobody to answer.
+        }
+        catch (Exception ex) when (!context.Response.HasStarted)
+        {
+            await WriteAsync(context, ex);
+        }
+        catch (Exception ex)
+        {
+            // Streaming handlers write their own in-band error; reaching here means the stream is already broken.
+            LogUnhandled(logger, context.TraceIdentifier, context.Request.Path, ex);
+            context.Abort();
+        }
+    }
+
+    private Task WriteAsync(HttpContext context, Exception ex)
+    {
+        switch (ex)
+        {
+            case ApiException api:
+                return ErrorWriter.WriteAsync(context, api);
+            case BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }:
+                return ErrorWriter.WriteAsync(context, BodyLimitMiddleware.TooLarge(options.Value.MaxRequestBytes));
+            case BadHttpRequestException bad:
+                return ErrorWriter.WriteAsync(context, bad.StatusCode, $"Bad request: {bad.Message}", code: "bad_request");
+            default:
+                LogUnhandled(logger, context.TraceIdentifier, context.Request.Path, ex);
+                return ErrorWriter.WriteAsync(context, StatusCodes.Status500InternalServerError,
+                    $"The server had an error while processing your request (request id {context.TraceIdentifier}).",
+                    type: "server_error", code: "internal_error");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception for request {RequestId} {Path}")]
+    private static partial void LogUnhandled(ILogger logger, string requestId, string path, Exception exception);
+}

@@ -1,0 +1,18 @@
+using System.Text.Json.Serialization;
+using ApiServer.Health;
+using ApiServer.Http;
+using ApiServer.Models;
+
+namespace ApiServer.Json;
+
+/// <summary>Source-generated serialization for every wire type: no reflection on the hot path, snake_case like OpenAI.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    UseStringEnumConverter = true)]
+[JsonSerializable(typeof(ErrorEnvelope))]
+[JsonSerializable(typeof(HealthStatus))]
+[JsonSerializable(typeof(DetailedHealth))]
+[JsonSerializable(typeof(ModelObject))]
+[JsonSerializable(typeof(ModelList))]
+public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -1,0 +1,71 @@
+using ApiServer.Agent;
+
+namespace ApiServer.Responses.Store;
+
+/// <summary>A message of a stored conversation with the item id it is listed under (msg_…, fc_…, fco_…).</summary>
+public sealed record StoredMessage(string ItemId, ChatMessage Message);
+
+/// <summary>
+/// One stored response. It holds only what this turn added (<see cref="NewMessages"/>: the new input, then the assistant and
+/// tool messages) plus a link to its parent, so an N-turn chain costs O(N) storage.
+/// </summary>
+public sealed record StoredResponse
+{
+    public required string Id { get; init; }
+
+    public string? PreviousResponseId { get; init; }
+
+    /// <summary>Conversation this response belongs to; the store maps it to its newest response.</summary>
+    public string? ConversationId { get; init; }
+
+    public string? SessionId { get; init; }
+
+    public string? Instructions { get; init; }
+
+    /// <summary>The Response object exactly as the API returned it (JSON text).</summary>
+    public required string ResponseJson { get; init; }
+
+    public required IReadOnlyList<StoredMessage> NewMessages { get; init; }
+
+    /// <summary>How many of <see cref="NewMessages"/> were this turn's input; the rest are its output.</summary>
+    public required int InputMessageCount { get; init; }
+
+    public required DateTimeOffset CreatedAt { get; init; }
+}
+
+public enum ListOrder
+{
+    Asc,
+    Desc,
+}
+
+public sealed record MessagePage(IReadOnlyList<StoredMessage> Items, bool HasMore);
+
+/// <summary>Stored Responses API state: responses, their chains, and named conversations.</summary>
+public interface IResponseStore
+{
+    /// <summary>Stores a response, updates its conversation's head when it has one, and evicts beyond capacity.</summary>
+    Task PutAsync(StoredResponse response, CancellationToken cancellationToken);
+
+    /// <summary>The response, or null. Counts as an access for LRU eviction.</summary>
+    Task<StoredResponse?> GetAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Every message of the chain that ends at <paramref name="id"/>, oldest first, including this response's own messages
+    /// (tool calls and tool results included). Null when the response is unknown.
+    /// </summary>
+    Task<IReadOnlyList<StoredMessage>?> GetChainMessagesAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The input items of a response: the chain's messages up to and including this response's input, without its output.
+    /// Null when the response is unknown.
+    /// </summary>
+    Task<MessagePage?> ListInputItemsAsync(string id, int limit, ListOrder order, string? after, CancellationToken cancellationToken);
+
+    Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>The newest response of a conversation, or null when the conversation has none yet.</summary>
+    Task<string?> GetConversationHeadAsync(string conversationId, CancellationToken cancellationToken);
+
+    Task<long> CountAsync(CancellationToken cancellationToken);
+}

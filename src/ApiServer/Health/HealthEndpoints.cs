@@ -4,6 +4,7 @@ using ApiServer.Configuration;
 using ApiServer.Hosting;
 using ApiServer.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 
 namespace ApiServer.Health;
@@ -29,7 +30,7 @@ public static class HealthEndpoints
         TypedResults.Ok(new HealthStatus("ok", options.Value.ModelName));
 
     private static async Task<Ok<DetailedHealth>> GetDetailedHealth(
-        ServerActivity activity, IAgentInfo agent, IStoreHealthProbe store, CancellationToken cancellationToken)
+        [FromServices] ServerActivity activity, [FromServices] IAgentInfo agent, [FromServices] IStoreHealthProbe store, CancellationToken cancellationToken)
     {
         var storeHealth = await store.ProbeAsync(cancellationToken);
         return TypedResults.Ok(new DetailedHealth(

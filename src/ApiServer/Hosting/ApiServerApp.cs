@@ -13,9 +13,10 @@ namespace ApiServer.Hosting;
 /// <summary>Builds the server. Program.cs runs it; tests build the same app with extra configuration.</summary>
 public static class ApiServerApp
 {
-    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null, Action<WebApplication>? mapExtra = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(args);
+        // The content root is the app's folder, so appsettings.json applies wherever the process starts from.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         configure?.Invoke(builder);
         builder.Configuration.AddEnvironmentAliases();
 
@@ -32,7 +33,11 @@ public static class ApiServerApp
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ServerActivity>();
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+        });
         builder.Services.AddApiServerOpenApi();
         builder.AddServerFeatures();
 
@@ -50,6 +55,7 @@ public static class ApiServerApp
         app.MapModels();
         app.MapServerFeatures();
         app.MapApiServerOpenApi();
+        mapExtra?.Invoke(app);
         return app;
     }
 

@@ -36,6 +36,7 @@ public static partial class ServerRunner
         if (StartupGuards.Check(options) is { } refusal)
         {
             LogRefusal(logger, refusal);
+            await app.DisposeAsync(); // flushes the console logger before the process exits
             return ExitConfiguration;
         }
 
@@ -46,11 +47,13 @@ public static partial class ServerRunner
         catch (IOException ex) when (ex.InnerException is AddressInUseException or SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse })
         {
             LogPortInUse(logger, options.Port);
+            await app.DisposeAsync();
             return ExitPortInUse;
         }
         catch (Microsoft.Extensions.Options.OptionsValidationException ex)
         {
             LogRefusal(logger, $"Refusing to start: invalid configuration: {string.Join("; ", ex.Failures)}");
+            await app.DisposeAsync();
             return ExitConfiguration;
         }
 

@@ -1,0 +1,120 @@
+using System.Threading.Channels;
+using ApiServer.Hosting;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace ApiServer.Sse;
+
+/// <summary>
+/// Writes one Server-Sent Events response. Producers enqueue whole frames; a single pump writes them and flushes after each
+/// batch, and writes a <c>: keepalive</c> comment after a quiet interval. Because only the pump writes, a keepalive can never
+/// land inside an event. The keepalive clock starts when the headers go out, before any event.
+/// </summary>
+public sealed class SseWriter : IAsyncDisposable
+{
+    private readonly HttpContext _context;
+    private readonly Channel<SseFrame> _frames = Channel.CreateUnbounded<SseFrame>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly TimeSpan _keepalive;
+    private readonly TimeProvider _time;
+    private readonly Action<SseFrame>? _onEvent;
+    private readonly IDisposable _streamTracking;
+    private Task _pump = Task.CompletedTask;
+
+    private SseWriter(HttpContext context, TimeSpan keepalive, TimeProvider time, ServerActivity activity, Action<SseFrame>? onEvent)
+    {
+        _context = context;
+        _keepalive = keepalive;
+        _time = time;
+        _onEvent = onEvent;
+        _streamTracking = activity.TrackStream();
+    }
+
+    /// <summary>True once the client has gone away or a write failed.</summary>
+    public bool IsBroken { get; private set; }
+
+    /// <summary>
+    /// Sends the headers (status 200, text/event-stream, no caching, no proxy buffering) and starts the pump.
+    /// Any other headers (CORS, X-Session-Id) must be set before this call. <paramref name="onEvent"/> sees every event frame
+    /// written, in order (used to record streams for replay).
+    /// </summary>
+    public static async Task<SseWriter> StartAsync(HttpContext context, TimeSpan keepalive, Action<SseFrame>? onEvent = null)
+    {
+        var services = context.RequestServices;
+        var writer = new SseWriter(context, keepalive, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ServerActivity>(), onEvent);
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        // Compression would buffer events; make sure nothing downstream applies it.
+        response.Headers.ContentEncoding = "identity";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        await response.StartAsync(context.RequestAborted);
+        await response.Body.FlushAsync(context.RequestAborted);
+        writer._pump = writer.PumpAsync();
+        return writer;
+    }
+
+    /// <summary>Queues a frame. Returns false when the stream is finished or broken (the frame is dropped).</summary>
+    public bool Write(SseFrame frame) => _frames.Writer.TryWrite(frame);
+
+    /// <summary>Writes everything queued, then ends the stream.</summary>
+    public async Task CompleteAsync()
+    {
+        _frames.Writer.TryComplete();
+        await _pump;
+    }
+
+    private async Task PumpAsync()
+    {
+        var reader = _frames.Reader;
+        var body = _context.Response.Body;
+        var aborted = _context.RequestAborted;
+        try
+        {
+            while (true)
+            {
+                using (var quiet = new CancellationTokenSource(_keepalive, _time))
+                using (var linked = CancellationTokenSource.CreateLinkedTokenSource(quiet.Token, aborted))
+                {
+                    try
+                    {
+                        if (!await reader.WaitToReadAsync(linked.Token))
+                            break;
+                    }
+                    catch (OperationCanceledException) when (quiet.IsCancellationRequested && !aborted.IsCancellationRequested)
+                    {
+                        await body.WriteAsync(SseFrame.Keepalive.Bytes, aborted);
+                        await body.FlushAsync(aborted);
+                        continue;
+                    }
+                }
+                while (reader.TryRead(out var frame))
+                {
+                    await body.WriteAsync(frame.Bytes, aborted);
+                    if (frame.IsEvent)
+                        _onEvent?.Invoke(frame);
+                }
+                await body.FlushAsync(aborted);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            // The client went away. The request's abort token cancels whatever produces events.
+            IsBroken = true;
+            _frames.Writer.TryComplete();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _frames.Writer.TryComplete();
+        try
+        {
+            await _pump;
+        }
+        finally
+        {
+            _streamTracking.Dispose();
+        }
+    }
+}

@@ -11,16 +11,19 @@ namespace ApiServer.Responses.Store;
 internal sealed record MessageBody(
     string Role,
     IReadOnlyList<PartBody> Content,
-    IReadOnlyList<ToolCallBody>? ToolCalls,
-    string? ToolCallId,
-    string? Name,
-    string? Reasoning);
+    IReadOnlyList<ToolCallBody>? ToolCalls = null,
+    string? ToolCallId = null,
+    string? Name = null,
+    string? Reasoning = null);
 
-internal sealed record PartBody(string Type, string Value, string? Detail);
+internal sealed record PartBody(string Type, string Value, string? Detail = null);
 
 internal sealed record ToolCallBody(string Id, string Name, string Arguments);
 
-/// <summary>Source-generated (de)serialization of <see cref="MessageBody"/>; strict on read so a corrupt row fails loudly.</summary>
+/// <summary>
+/// Source-generated (de)serialization of <see cref="MessageBody"/>. Strict on read so a corrupt row fails loudly: non-null
+/// members must be present and non-null; members with a default (null, omitted on write) are optional.
+/// </summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,

@@ -23,7 +23,7 @@ internal sealed class StoreTestKit : IAsyncDisposable
         return store;
     }
 
-    /// <summary>Closes a store early (for restart tests); dispose is idempotent enough to run again at the end.</summary>
+    /// <summary>Closes a store early (for restart tests) and stops tracking it, so the kit does not dispose it twice.</summary>
     public async Task CloseAsync(SqliteResponseStore store)
     {
         _stores.Remove(store);

@@ -1,0 +1,184 @@
+namespace ApiServer.Responses.Store;
+
+public sealed partial class SqliteResponseStore
+{
+    /// <summary>Schema versions, applied in order by <see cref="Data.SqliteDatabase"/>. Append only; never edit a shipped entry.</summary>
+    internal static readonly IReadOnlyList<string> Migrations =
+    [
+        // v1. responses.seq is the integer key every link uses (parent_seq, response_seq, head_seq), so a message row and a
+        // chain hop cost an integer, not a repeated text id. depth orders a chain without counting hops at read time.
+        // child_count is the number of stored rows whose parent_seq is this row; 0 means "leaf", the only evictable kind.
+        // deleted = 1 hides a response the user deleted while descendants still need its messages.
+        """
+        CREATE TABLE responses (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            parent_seq INTEGER NULL,
+            previous_response_id TEXT NULL,
+            depth INTEGER NOT NULL,
+            conversation_id TEXT NULL,
+            session_id TEXT NULL,
+            instructions TEXT NULL,
+            response_json TEXT NOT NULL,
+            input_message_count INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_accessed_at INTEGER NOT NULL,
+            child_count INTEGER NOT NULL DEFAULT 0,
+            deleted INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX ix_responses_evictable ON responses (last_accessed_at, seq) WHERE child_count = 0 AND deleted = 0;
+        CREATE TABLE response_messages (
+            response_seq INTEGER NOT NULL,
+            ordinal INTEGER NOT NULL,
+            item_id TEXT NOT NULL,
+            is_input INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (response_seq, ordinal)
+        );
+        CREATE TABLE conversations (
+            conversation_id TEXT NOT NULL PRIMARY KEY,
+            head_seq INTEGER NOT NULL
+        );
+        CREATE INDEX ix_conversations_head ON conversations (head_seq);
+        """,
+    ];
+
+    private const string SelectParent = "SELECT seq AS Seq, depth AS Depth FROM responses WHERE id = @id;";
+
+    private const string InsertResponse =
+        """
+        INSERT INTO responses (id, parent_seq, previous_response_id, depth, conversation_id, session_id, instructions,
+                               response_json, input_message_count, created_at, last_accessed_at)
+        VALUES (@Id, @ParentSeq, @PreviousResponseId, @Depth, @ConversationId, @SessionId, @Instructions,
+                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING seq;
+        """;
+
+    private const string IncrementChildCount = "UPDATE responses SET child_count = child_count + 1 WHERE seq = @seq;";
+
+    private const string InsertMessage =
+        """
+        INSERT INTO response_messages (response_seq, ordinal, item_id, is_input, body)
+        VALUES (@ResponseSeq, @Ordinal, @ItemId, @IsInput, @Body);
+        """;
+
+    private const string UpsertConversationHead =
+        """
+        INSERT INTO conversations (conversation_id, head_seq) VALUES (@conversationId, @seq)
+        ON CONFLICT (conversation_id) DO UPDATE SET head_seq = excluded.head_seq;
+        """;
+
+    private const string SelectVisibleResponse =
+        """
+        SELECT seq AS Seq, id AS Id, previous_response_id AS PreviousResponseId, conversation_id AS ConversationId,
+               session_id AS SessionId, instructions AS Instructions, response_json AS ResponseJson,
+               input_message_count AS InputMessageCount, created_at AS CreatedAt
+        FROM responses WHERE id = @id AND deleted = 0;
+        """;
+
+    private const string SelectVisibleSeq = "SELECT seq FROM responses WHERE id = @id AND deleted = 0;";
+
+    private const string SelectOwnMessages =
+        "SELECT item_id AS ItemId, body AS Body FROM response_messages WHERE response_seq = @seq ORDER BY ordinal;";
+
+    private const string Touch = "UPDATE responses SET last_accessed_at = @now WHERE seq = @seq;";
+
+    // Walks parent links from @seq to the root: one primary-key lookup per hop, all inside one statement. Hidden (deleted)
+    // ancestors are walked too: their messages are still part of every descendant's history.
+    private const string ChainCte =
+        """
+        WITH RECURSIVE chain (seq, parent_seq, depth) AS (
+            SELECT seq, parent_seq, depth FROM responses WHERE seq = @seq
+            UNION ALL
+            SELECT r.seq, r.parent_seq, r.depth FROM responses r JOIN chain c ON r.seq = c.parent_seq
+        )
+        """;
+
+    private const string SelectChainMessages =
+        ChainCte +
+        """
+        SELECT m.item_id AS ItemId, m.body AS Body
+        FROM chain c JOIN response_messages m ON m.response_seq = c.seq
+        ORDER BY c.depth, m.ordinal;
+        """;
+
+    // The input items: the whole chain except this response's own output. pos numbers them in chain order so an item id
+    // cursor becomes a position; an unknown cursor compares with NULL and yields an empty page.
+    private const string InputItemsCte =
+        ChainCte +
+        """
+        , items AS MATERIALIZED (
+            SELECT m.item_id, m.body, ROW_NUMBER() OVER (ORDER BY c.depth, m.ordinal) AS pos
+            FROM chain c JOIN response_messages m ON m.response_seq = c.seq
+            WHERE c.seq <> @seq OR m.is_input = 1
+        )
+        """;
+
+    private const string SelectInputItemsAsc =
+        InputItemsCte +
+        """
+        SELECT item_id AS ItemId, body AS Body FROM items
+        WHERE @after IS NULL OR pos > (SELECT pos FROM items WHERE item_id = @after LIMIT 1)
+        ORDER BY pos LIMIT @take;
+        """;
+
+    private const string SelectInputItemsDesc =
+        InputItemsCte +
+        """
+        SELECT item_id AS ItemId, body AS Body FROM items
+        WHERE @after IS NULL OR pos < (SELECT pos FROM items WHERE item_id = @after LIMIT 1)
+        ORDER BY pos DESC LIMIT @take;
+        """;
+
+    private const string SelectConversationHead =
+        """
+        SELECT r.id FROM conversations c JOIN responses r ON r.seq = c.head_seq
+        WHERE c.conversation_id = @conversationId AND r.deleted = 0;
+        """;
+
+    private const string CountVisible = "SELECT COUNT(*) FROM responses WHERE deleted = 0;";
+
+    // Matches ix_responses_evictable's WHERE clause exactly, so the planner walks that partial index in LRU order.
+    private const string SelectLeastRecentLeaf =
+        """
+        SELECT seq FROM responses
+        WHERE child_count = 0 AND deleted = 0 AND seq <> @keep
+        ORDER BY last_accessed_at, seq LIMIT 1;
+        """;
+
+    private const string SelectForDelete =
+        "SELECT seq AS Seq, parent_seq AS ParentSeq, child_count AS ChildCount FROM responses WHERE id = @id AND deleted = 0;";
+
+    private const string Hide = "UPDATE responses SET deleted = 1 WHERE seq = @seq;";
+
+    // Nearest ancestor of @parent (itself included) that is not deleted.
+    private const string SelectNearestVisibleAncestor =
+        """
+        WITH RECURSIVE up (seq, parent_seq, deleted) AS (
+            SELECT seq, parent_seq, deleted FROM responses WHERE seq = @parent
+            UNION ALL
+            SELECT r.seq, r.parent_seq, r.deleted FROM responses r JOIN up u ON r.seq = u.parent_seq WHERE u.deleted = 1
+        )
+        SELECT seq FROM up WHERE deleted = 0 LIMIT 1;
+        """;
+
+    private const string MoveConversationHeads = "UPDATE conversations SET head_seq = @newHead WHERE head_seq = @seq;";
+
+    private const string DeleteConversationsWithHead = "DELETE FROM conversations WHERE head_seq = @seq;";
+
+    private const string SelectParentSeq = "SELECT parent_seq FROM responses WHERE seq = @seq;";
+
+    private const string DeleteMessages = "DELETE FROM response_messages WHERE response_seq = @seq;";
+
+    private const string DeleteResponseRow = "DELETE FROM responses WHERE seq = @seq;";
+
+    private const string DecrementChildCount =
+        "UPDATE responses SET child_count = child_count - 1 WHERE seq = @seq RETURNING child_count AS ChildCount, deleted AS Deleted;";
+
+    private const string SelectPayloadBytes =
+        """
+        SELECT (SELECT COALESCE(SUM(LENGTH(CAST(body AS BLOB))), 0) FROM response_messages)
+             + (SELECT COALESCE(SUM(LENGTH(CAST(response_json AS BLOB))), 0) FROM responses);
+        """;
+}

@@ -1,0 +1,263 @@
+using ApiServer.Data;
+using ApiServer.Health;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace ApiServer.Responses.Store;
+
+/// <summary>
+/// The Responses API store on SQLite (<c>responses.db</c>). Each response row keeps only the messages its turn added and
+/// an integer link to its parent, so an N-turn chain costs O(N) bytes and is read back with one recursive query.
+/// Capacity is enforced by evicting least-recently-used leaves; see <see cref="EvictAsync"/> and <see cref="DeleteAsync"/>
+/// for why neither eviction nor deletion can break a stored chain.
+/// </summary>
+public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthProbe, IAsyncDisposable
+{
+    public const string FileName = "responses.db";
+    public const int DefaultMaxStoredResponses = 10_000;
+    public const int MaxPageSize = 100;
+
+    private readonly SqliteDatabase _database;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly int _maxStoredResponses;
+
+    /// <summary>Opens <c>responses.db</c> in <paramref name="dataDir"/>, or an in-memory database (logged loudly) when it can't.</summary>
+    public SqliteResponseStore(
+        string dataDir,
+        ILogger<SqliteResponseStore> logger,
+        TimeProvider? timeProvider = null,
+        int maxStoredResponses = DefaultMaxStoredResponses)
+        : this(SqliteDatabase.Open(dataDir, FileName, Migrations, logger), logger, timeProvider, maxStoredResponses)
+    {
+    }
+
+    internal SqliteResponseStore(SqliteDatabase database, ILogger logger, TimeProvider? timeProvider, int maxStoredResponses)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxStoredResponses, 1);
+        _database = database;
+        _logger = logger;
+        _time = timeProvider ?? TimeProvider.System;
+        _maxStoredResponses = maxStoredResponses;
+    }
+
+    public bool IsPersistent => _database.IsPersistent;
+
+    public async Task PutAsync(StoredResponse response, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        if (response.InputMessageCount < 0 || response.InputMessageCount > response.NewMessages.Count)
+            throw new ArgumentOutOfRangeException(nameof(response), response.InputMessageCount, "InputMessageCount must be between 0 and NewMessages.Count.");
+
+        // Serialize before taking the writer gate: the gate should only ever wait on SQLite.
+        var messages = response.NewMessages
+            .Select((m, i) => new MessageRow(i, m.ItemId, i < response.InputMessageCount ? 1 : 0, StoredMessageJson.Serialize(m.Message)))
+            .ToList();
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+        var evicted = await _database.WriteAsync(async (connection, transaction) =>
+        {
+            ParentRow? parent = null;
+            if (response.PreviousResponseId is not null)
+            {
+                parent = await connection.QuerySingleOrDefaultAsync<ParentRow>(
+                    new CommandDefinition(SelectParent, new { id = response.PreviousResponseId }, transaction, cancellationToken: cancellationToken));
+                if (parent is null)
+                    throw new PreviousResponseNotFoundException(response.PreviousResponseId);
+            }
+
+            var seq = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(InsertResponse, new
+            {
+                response.Id,
+                ParentSeq = parent?.Seq,
+                response.PreviousResponseId,
+                Depth = parent is null ? 0 : parent.Depth + 1,
+                response.ConversationId,
+                response.SessionId,
+                response.Instructions,
+                response.ResponseJson,
+                response.InputMessageCount,
+                CreatedAt = response.CreatedAt.ToUnixTimeMilliseconds(),
+                LastAccessedAt = now,
+            }, transaction, cancellationToken: cancellationToken));
+            if (seq is null)
+                throw new InvalidOperationException($"Response '{response.Id}' is already stored.");
+
+            if (parent is not null)
+                await Execute(connection, transaction, IncrementChildCount, new { seq = parent.Seq }, cancellationToken);
+            foreach (var message in messages)
+                message.ResponseSeq = seq.Value;
+            if (messages.Count > 0)
+                await Execute(connection, transaction, InsertMessage, messages, cancellationToken);
+            if (response.ConversationId is not null)
+                await Execute(connection, transaction, UpsertConversationHead, new { conversationId = response.ConversationId, seq }, cancellationToken);
+
+            return await EvictAsync(connection, transaction, keep: seq.Value, cancellationToken);
+        }, cancellationToken);
+
+        if (evicted > 0)
+            LogEvicted(_logger, evicted, _maxStoredResponses);
+    }
+
+    public async Task<StoredResponse?> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        ResponseRow? row;
+        List<ItemRow> items;
+        await using (var connection = await _database.OpenConnectionAsync(cancellationToken))
+        {
+            row = await connection.QuerySingleOrDefaultAsync<ResponseRow>(
+                new CommandDefinition(SelectVisibleResponse, new { id }, cancellationToken: cancellationToken));
+            if (row is null)
+                return null;
+            items = (await connection.QueryAsync<ItemRow>(
+                new CommandDefinition(SelectOwnMessages, new { seq = row.Seq }, cancellationToken: cancellationToken))).AsList();
+        }
+
+        await TouchAsync(row.Seq, cancellationToken);
+        return new StoredResponse
+        {
+            Id = row.Id,
+            PreviousResponseId = row.PreviousResponseId,
+            ConversationId = row.ConversationId,
+            SessionId = row.SessionId,
+            Instructions = row.Instructions,
+            ResponseJson = row.ResponseJson,
+            NewMessages = ToMessages(items),
+            InputMessageCount = (int)row.InputMessageCount,
+            CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(row.CreatedAt),
+        };
+    }
+
+    public async Task<IReadOnlyList<StoredMessage>?> GetChainMessagesAsync(string id, CancellationToken cancellationToken)
+    {
+        long seq;
+        List<ItemRow> items;
+        await using (var connection = await _database.OpenConnectionAsync(cancellationToken))
+        {
+            var found = await FindVisibleAsync(connection, id, cancellationToken);
+            if (found is null)
+                return null;
+            seq = found.Value;
+            items = (await connection.QueryAsync<ItemRow>(
+                new CommandDefinition(SelectChainMessages, new { seq }, cancellationToken: cancellationToken))).AsList();
+        }
+
+        await TouchAsync(seq, cancellationToken);
+        return ToMessages(items);
+    }
+
+    public async Task<MessagePage?> ListInputItemsAsync(string id, int limit, ListOrder order, string? after, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, MaxPageSize);
+
+        long seq;
+        List<ItemRow> items;
+        await using (var connection = await _database.OpenConnectionAsync(cancellationToken))
+        {
+            var found = await FindVisibleAsync(connection, id, cancellationToken);
+            if (found is null)
+                return null;
+            seq = found.Value;
+            // One extra row tells whether another page exists without a COUNT.
+            var sql = order == ListOrder.Desc ? SelectInputItemsDesc : SelectInputItemsAsc;
+            items = (await connection.QueryAsync<ItemRow>(
+                new CommandDefinition(sql, new { seq, after, take = limit + 1 }, cancellationToken: cancellationToken))).AsList();
+        }
+
+        await TouchAsync(seq, cancellationToken);
+        var hasMore = items.Count > limit;
+        if (hasMore)
+            items.RemoveAt(items.Count - 1);
+        return new MessagePage(ToMessages(items), hasMore);
+    }
+
+    public async Task<string?> GetConversationHeadAsync(string conversationId, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<string?>(
+            new CommandDefinition(SelectConversationHead, new { conversationId }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Responses visible to GET: deleted responses kept only for their descendants' history are not counted.</summary>
+    public async Task<long> CountAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(CountVisible, cancellationToken: cancellationToken));
+    }
+
+    public async Task<StoreHealth> ProbeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var count = await CountAsync(cancellationToken);
+            return new StoreHealth(Reachable: true, count, _database.IsPersistent, Error: null);
+        }
+        catch (Exception ex) when (ex is SqliteException or InvalidOperationException or ObjectDisposedException)
+        {
+            return new StoreHealth(Reachable: false, Count: null, _database.IsPersistent, ex.Message);
+        }
+    }
+
+    /// <summary>Bytes of stored payload (message bodies and response JSON), for growth checks and diagnostics.</summary>
+    internal async Task<long> PayloadBytesAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(SelectPayloadBytes, cancellationToken: cancellationToken));
+    }
+
+    public ValueTask DisposeAsync() => _database.DisposeAsync();
+
+    private Task TouchAsync(long seq, CancellationToken cancellationToken) =>
+        _database.WriteAsync(
+            (connection, transaction) => Execute(connection, transaction, Touch, new { seq, now = _time.GetUtcNow().ToUnixTimeMilliseconds() }, cancellationToken),
+            cancellationToken);
+
+    private static Task<long?> FindVisibleAsync(SqliteConnection connection, string id, CancellationToken cancellationToken) =>
+        connection.ExecuteScalarAsync<long?>(new CommandDefinition(SelectVisibleSeq, new { id }, cancellationToken: cancellationToken));
+
+    private static Task<int> Execute(SqliteConnection connection, SqliteTransaction transaction, string sql, object? parameters, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(new CommandDefinition(sql, parameters, transaction, cancellationToken: cancellationToken));
+
+    private static StoredMessage[] ToMessages(List<ItemRow> items) =>
+        [.. items.Select(i => new StoredMessage(i.ItemId, StoredMessageJson.Deserialize(i.Body)))];
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Evicted {Count} least recently used responses (capacity {Capacity}).")]
+    private static partial void LogEvicted(ILogger logger, int count, int capacity);
+
+    // Dapper row types. Mutable classes rather than positional records: SQLite reports INTEGER as Int64 and NULL without a
+    // type, which Dapper's strict constructor matching rejects.
+    private sealed class ParentRow
+    {
+        public long Seq { get; set; }
+        public long Depth { get; set; }
+    }
+
+    private sealed class ResponseRow
+    {
+        public long Seq { get; set; }
+        public string Id { get; set; } = "";
+        public string? PreviousResponseId { get; set; }
+        public string? ConversationId { get; set; }
+        public string? SessionId { get; set; }
+        public string? Instructions { get; set; }
+        public string ResponseJson { get; set; } = "";
+        public long InputMessageCount { get; set; }
+        public long CreatedAt { get; set; }
+    }
+
+    private sealed class ItemRow
+    {
+        public string ItemId { get; set; } = "";
+        public string Body { get; set; } = "";
+    }
+
+    private sealed class MessageRow(int ordinal, string itemId, int isInput, string body)
+    {
+        public long ResponseSeq { get; set; }
+        public int Ordinal { get; } = ordinal;
+        public string ItemId { get; } = itemId;
+        public int IsInput { get; } = isInput;
+        public string Body { get; } = body;
+    }
+}

@@ -1,0 +1,124 @@
+using ApiServer.Agent;
+using ApiServer.Responses.Store;
+using static ApiServer.Tests.Responses.Store.StoreTestKit;
+
+namespace ApiServer.Tests.Responses.Store;
+
+public sealed class SqliteResponseStoreInputItemsTests
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    // r1 and r2 contribute all three messages each; r3 contributes only its input, not its two output messages.
+    private static readonly string[] ExpectedAsc =
+        ["msg_r1_0", "msg_r1_1", "msg_r1_2", "msg_r2_0", "msg_r2_1", "msg_r2_2", "msg_r3_0"];
+
+    private static async Task<SqliteResponseStore> ThreeToolTurnsAsync(StoreTestKit kit)
+    {
+        var store = kit.Open();
+        string? previous = null;
+        foreach (var id in new[] { "r1", "r2", "r3" })
+        {
+            await store.PutAsync(Turn(id, previous, [ChatMessage.User($"ask {id}")],
+            [
+                ChatMessage.Assistant("", [new ToolCall($"call_{id}", "lookup", "{}")]),
+                ChatMessage.ToolResult($"call_{id}", "lookup", "found"),
+            ]), None);
+            previous = id;
+        }
+
+        return store;
+    }
+
+    [Fact]
+    public async Task ListInputItemsAsync_Asc_ReturnsChainInputWithoutOwnOutput()
+    {
+        await using var kit = new StoreTestKit();
+        var store = await ThreeToolTurnsAsync(kit);
+
+        var page = await store.ListInputItemsAsync("r3", 100, ListOrder.Asc, null, None);
+
+        Assert.NotNull(page);
+        Assert.Equal(ExpectedAsc, page.Items.Select(i => i.ItemId));
+        Assert.False(page.HasMore);
+        Assert.Equal("call_r1", page.Items[1].Message.ToolCalls![0].Id);
+        Assert.Equal("call_r1", page.Items[2].Message.ToolCallId);
+    }
+
+    [Fact]
+    public async Task ListInputItemsAsync_Desc_ReturnsNewestFirst()
+    {
+        await using var kit = new StoreTestKit();
+        var store = await ThreeToolTurnsAsync(kit);
+
+        var page = await store.ListInputItemsAsync("r3", 100, ListOrder.Desc, null, None);
+
+        Assert.Equal(ExpectedAsc.Reverse(), page!.Items.Select(i => i.ItemId));
+        Assert.False(page.HasMore);
+    }
+
+    [Fact]
+    public async Task ListInputItemsAsync_AscPagesWithAfterCursor_WalksEveryItemOnceWithHasMore()
+    {
+        await using var kit = new StoreTestKit();
+        var store = await ThreeToolTurnsAsync(kit);
+
+        var first = await store.ListInputItemsAsync("r3", 3, ListOrder.Asc, null, None);
+        var second = await store.ListInputItemsAsync("r3", 3, ListOrder.Asc, first!.Items[^1].ItemId, None);
+        var third = await store.ListInputItemsAsync("r3", 3, ListOrder.Asc, second!.Items[^1].ItemId, None);
+
+        Assert.Equal(ExpectedAsc[..3], first.Items.Select(i => i.ItemId));
+        Assert.True(first.HasMore);
+        Assert.Equal(ExpectedAsc[3..6], second.Items.Select(i => i.ItemId));
+        Assert.True(second.HasMore);
+        Assert.Equal(ExpectedAsc[6..], third!.Items.Select(i => i.ItemId));
+        Assert.False(third.HasMore);
+    }
+
+    [Fact]
+    public async Task ListInputItemsAsync_DescWithAfterCursor_ReturnsOlderItems()
+    {
+        await using var kit = new StoreTestKit();
+        var store = await ThreeToolTurnsAsync(kit);
+
+        var page = await store.ListInputItemsAsync("r3", 2, ListOrder.Desc, "msg_r2_1", None);
+
+        Assert.Equal(["msg_r2_0", "msg_r1_2"], page!.Items.Select(i => i.ItemId));
+        Assert.True(page.HasMore);
+    }
+
+    [Fact]
+    public async Task ListInputItemsAsync_ExactlyLimitItemsLeft_HasMoreIsFalse()
+    {
+        await using var kit = new StoreTestKit();
+        var store = await ThreeToolTurnsAsync(kit);
+
+        var page = await store.ListInputItemsAsync("r3", 7, ListOrder.Asc, null, None);
+
+        Assert.Equal(7, page!.Items.Count);
+        Assert.False(page.HasMore);
+    }
+
+    [Fact]
+    public async Task ListInputItemsAsync_CursorNotInTheList_ReturnsEmptyPage()
+    {
+        await using var kit = new StoreTestKit();
+        var store = await ThreeToolTurnsAsync(kit);
+
+        // r3's own output is not an input item, so it is not a valid cursor either.
+        var page = await store.ListInputItemsAsync("r3", 10, ListOrder.Asc, "msg_r3_1", None);
+
+        Assert.Empty(page!.Items);
+        Assert.False(page.HasMore);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(101)]
+    public async Task ListInputItemsAsync_LimitOutOfRange_Throws(int limit)
+    {
+        await using var kit = new StoreTestKit();
+        var store = await ThreeToolTurnsAsync(kit);
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.ListInputItemsAsync("r3", limit, ListOrder.Asc, null, None));
+    }
+}

@@ -1,0 +1,233 @@
+using ApiServer.Responses.Store;
+using static ApiServer.Tests.Responses.Store.StoreTestKit;
+
+namespace ApiServer.Tests.Responses.Store;
+
+/// <summary>LRU eviction and explicit deletes: neither may break the chain of a response that is still stored.</summary>
+public sealed class SqliteResponseStoreRemovalTests
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    [Fact]
+    public async Task PutAsync_BeyondCapacity_EvictsLeastRecentlyUsed()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open(maxStoredResponses: 3);
+        foreach (var id in new[] { "a", "b", "c" })
+        {
+            kit.Time.Advance(TimeSpan.FromSeconds(1));
+            await store.PutAsync(Simple(id), None);
+        }
+
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.NotNull(await store.GetAsync("a", None));
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await store.PutAsync(Simple("d"), None);
+
+        Assert.Null(await store.GetAsync("b", None));
+        Assert.NotNull(await store.GetAsync("a", None));
+        Assert.NotNull(await store.GetAsync("c", None));
+        Assert.NotNull(await store.GetAsync("d", None));
+        Assert.Equal(3, await store.CountAsync(None));
+    }
+
+    [Fact]
+    public async Task PutAsync_ChainReadCountsAsAccess_UnreadResponseIsEvicted()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open(maxStoredResponses: 2);
+        await store.PutAsync(Simple("a"), None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await store.PutAsync(Simple("b"), None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.NotNull(await store.GetChainMessagesAsync("a", None));
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+
+        await store.PutAsync(Simple("c"), None);
+
+        Assert.Null(await store.GetAsync("b", None));
+        Assert.NotNull(await store.GetAsync("a", None));
+    }
+
+    [Fact]
+    public async Task PutAsync_LongChainOverSmallCapacity_UnrelatedEvictedAndChainKeptWhole()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open(maxStoredResponses: 3);
+        for (var i = 0; i < 5; i++)
+        {
+            kit.Time.Advance(TimeSpan.FromSeconds(1));
+            await store.PutAsync(Simple($"u{i}"), None);
+        }
+
+        await kit.PutChainAsync(store, "c", 10);
+
+        for (var i = 0; i < 5; i++)
+            Assert.Null(await store.GetAsync($"u{i}", None));
+        // Documented behaviour: every chain member is the tip or an ancestor of it, so nothing is evictable and the count
+        // stays above capacity (bounded by the live chain) rather than breaking the chain.
+        Assert.Equal(10, await store.CountAsync(None));
+        for (var i = 0; i < 10; i++)
+            Assert.Equal(2 * (i + 1), (await store.GetChainMessagesAsync($"c{i}", None))!.Count);
+    }
+
+    [Fact]
+    public async Task PutAsync_UnrelatedAfterIdleChain_TrimsChainFromTipAndKeepsPrefixWhole()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open(maxStoredResponses: 3);
+        await kit.PutChainAsync(store, "c", 10);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+
+        await store.PutAsync(Simple("late"), None);
+
+        // The idle tip is the least recently used leaf; removing it makes its parent a leaf, and so on, back to capacity.
+        Assert.Equal(3, await store.CountAsync(None));
+        for (var i = 2; i < 10; i++)
+            Assert.Null(await store.GetAsync($"c{i}", None));
+        var prefix = await store.GetChainMessagesAsync("c1", None);
+        Assert.Equal(["msg_c0_0", "msg_c0_1", "msg_c1_0", "msg_c1_1"], prefix!.Select(m => m.ItemId));
+        Assert.NotNull(await store.GetAsync("late", None));
+    }
+
+    [Fact]
+    public async Task PutAsync_ForkedLeafEvicted_ParentAndSiblingBranchSurvive()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open(maxStoredResponses: 3);
+        var root = Simple("root");
+        var right = Simple("right", "root");
+        await store.PutAsync(root, None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await store.PutAsync(Simple("left", "root"), None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await store.PutAsync(right, None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+
+        await store.PutAsync(Simple("x"), None);
+
+        // root is the oldest but has children, so the oldest leaf goes instead.
+        Assert.Null(await store.GetAsync("left", None));
+        Assert.NotNull(await store.GetAsync("root", None));
+        AssertSameMessages([.. root.NewMessages, .. right.NewMessages], await store.GetChainMessagesAsync("right", None));
+    }
+
+    [Fact]
+    public async Task PutAsync_ConversationHeadEvicted_ConversationIsForgotten()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open(maxStoredResponses: 1);
+        await store.PutAsync(Simple("a", conversationId: "conv"), None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+
+        await store.PutAsync(Simple("b"), None);
+
+        Assert.Null(await store.GetAsync("a", None));
+        Assert.Null(await store.GetConversationHeadAsync("conv", None));
+    }
+
+    [Fact]
+    public async Task DeleteAsync_Leaf_RemovesItAndFreesItsStorage()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open();
+        await store.PutAsync(Simple("a"), None);
+
+        Assert.True(await store.DeleteAsync("a", None));
+
+        Assert.Null(await store.GetAsync("a", None));
+        Assert.False(await store.DeleteAsync("a", None));
+        Assert.False(await store.DeleteAsync("never", None));
+        Assert.Equal(0, await store.CountAsync(None));
+        Assert.Equal(0, await store.PayloadBytesAsync(None));
+    }
+
+    [Fact]
+    public async Task DeleteAsync_ResponseWithChildren_HiddenButChildChainStillComplete()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open();
+        StoredResponse[] chain = [Simple("r1"), Simple("r2", "r1"), Simple("r3", "r2")];
+        foreach (var response in chain)
+            await store.PutAsync(response, None);
+
+        Assert.True(await store.DeleteAsync("r2", None));
+
+        Assert.Null(await store.GetAsync("r2", None));
+        Assert.Null(await store.GetChainMessagesAsync("r2", None));
+        Assert.Null(await store.ListInputItemsAsync("r2", 10, ListOrder.Asc, null, None));
+        Assert.False(await store.DeleteAsync("r2", None));
+        Assert.Equal(2, await store.CountAsync(None));
+        AssertSameMessages([.. chain.SelectMany(r => r.NewMessages)], await store.GetChainMessagesAsync("r3", None));
+    }
+
+    [Fact]
+    public async Task DeleteAsync_LastDescendantOfDeletedAncestors_PurgesTheWholeHiddenChain()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open();
+        await store.PutAsync(Simple("r1"), None);
+        await store.PutAsync(Simple("r2", "r1"), None);
+        await store.PutAsync(Simple("r3", "r2"), None);
+        Assert.True(await store.DeleteAsync("r1", None));
+        Assert.True(await store.DeleteAsync("r2", None));
+        Assert.NotEqual(0, await store.PayloadBytesAsync(None));
+
+        Assert.True(await store.DeleteAsync("r3", None));
+
+        Assert.Equal(0, await store.PayloadBytesAsync(None));
+    }
+
+    [Fact]
+    public async Task DeleteAsync_ForkParentThenOneBranch_OtherBranchKeepsFullHistory()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open();
+        var root = Simple("root");
+        var right = Simple("right", "root");
+        await store.PutAsync(root, None);
+        await store.PutAsync(Simple("left", "root"), None);
+        await store.PutAsync(right, None);
+
+        Assert.True(await store.DeleteAsync("root", None));
+        Assert.True(await store.DeleteAsync("left", None));
+
+        AssertSameMessages([.. root.NewMessages, .. right.NewMessages], await store.GetChainMessagesAsync("right", None));
+        Assert.True(await store.DeleteAsync("right", None));
+        Assert.Equal(0, await store.PayloadBytesAsync(None));
+    }
+
+    [Fact]
+    public async Task PutAsync_EvictsLastChildOfDeletedParent_PurgesParentToo()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open(maxStoredResponses: 1);
+        await store.PutAsync(Simple("r1"), None);
+        await store.PutAsync(Simple("r2", "r1"), None);
+        Assert.True(await store.DeleteAsync("r1", None));
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+
+        await store.PutAsync(Simple("x"), None);
+
+        Assert.Null(await store.GetAsync("r2", None));
+        Assert.True(await store.DeleteAsync("x", None));
+        Assert.Equal(0, await store.PayloadBytesAsync(None));
+    }
+
+    [Fact]
+    public async Task DeleteAsync_ConversationHead_HeadMovesToNearestVisibleAncestor()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open();
+        await store.PutAsync(Simple("c1", conversationId: "conv"), None);
+        await store.PutAsync(Simple("c2", "c1", "conv"), None);
+        await store.PutAsync(Simple("c3", "c2", "conv"), None);
+
+        Assert.True(await store.DeleteAsync("c2", None));
+        Assert.Equal("c3", await store.GetConversationHeadAsync("conv", None));
+        Assert.True(await store.DeleteAsync("c3", None));
+        Assert.Equal("c1", await store.GetConversationHeadAsync("conv", None));
+        Assert.True(await store.DeleteAsync("c1", None));
+        Assert.Null(await store.GetConversationHeadAsync("conv", None));
+    }
+}

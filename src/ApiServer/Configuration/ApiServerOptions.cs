@@ -33,6 +33,9 @@ public sealed class ApiServerOptions
     /// <summary>When true, chat completion streams carry named <c>agent.tool</c> events for every request (also per request via header).</summary>
     public bool StreamToolEvents { get; set; }
 
+    [Range(1, int.MaxValue)]
+    public int MaxStoredResponses { get; set; } = 10_000;
+
     public bool AuthEnabled => Key.Length > 0;
 
     public IReadOnlyList<string> CorsOriginList =>

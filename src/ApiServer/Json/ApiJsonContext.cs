@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using ApiServer.ChatCompletions;
 using ApiServer.Health;
 using ApiServer.Http;
 using ApiServer.Models;
@@ -15,4 +16,6 @@ namespace ApiServer.Json;
 [JsonSerializable(typeof(DetailedHealth))]
 [JsonSerializable(typeof(ModelObject))]
 [JsonSerializable(typeof(ModelList))]
+[JsonSerializable(typeof(ChatCompletion))]
+[JsonSerializable(typeof(ChatCompletionRequestBody))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

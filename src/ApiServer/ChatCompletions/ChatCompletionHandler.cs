@@ -1,0 +1,200 @@
+using System.Text.Json;
+using ApiServer.Agent;
+using ApiServer.Configuration;
+using ApiServer.Conversations;
+using ApiServer.Http;
+using ApiServer.Json;
+using ApiServer.Sessions;
+using ApiServer.Sse;
+using Microsoft.Extensions.Options;
+
+namespace ApiServer.ChatCompletions;
+
+/// <summary>POST /v1/chat/completions: parses, resolves the session, runs the agent, and renders its events as chat JSON or chunks.</summary>
+public sealed class ChatCompletionHandler(
+    IAgent agent,
+    ISessionStore sessions,
+    SessionIds sessionIds,
+    KeyedLock sessionLocks,
+    IOptions<ApiServerOptions> options,
+    TimeProvider time,
+    IHostApplicationLifetime lifetime,
+    ILogger<ChatCompletionHandler> logger)
+{
+    public const string ToolEventsHeader = "X-Agent-Tool-Events";
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        ChatCompletionRequest call;
+        using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
+            call = ChatCompletionRequest.Parse(document.RootElement);
+        ToolParsing.RejectServerNameClashes(new ClientToolSet(call.ClientTools, call.ToolChoice), agent.ServerToolNames);
+
+        var (sessionId, messages, turn) = await ResolveSessionAsync(context, call);
+        using var sessionLock = await sessionLocks.AcquireAsync(sessionId, context.RequestAborted);
+        context.Response.Headers[SessionIds.Header] = sessionId;
+
+        var request = new AgentRequest
+        {
+            Instructions = call.Instructions,
+            Messages = messages,
+            Settings = call.Settings,
+            ClientTools = call.ClientTools,
+            ToolChoice = call.ToolChoice,
+        };
+        var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
+        var created = time.GetUtcNow().ToUnixTimeSeconds();
+        var model = call.Model ?? options.Value.ModelName;
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+
+        if (call.Stream)
+            await StreamAsync(context, call, request, turn, new ChatChunkWriter(id, created, model, call.IncludeUsage), cancellation.Token);
+        else
+            await CompleteAsync(context, request, turn, id, created, model, cancellation.Token);
+    }
+
+    /// <summary>
+    /// X-Session-Id continues a stored session (its history replaces the request's) and needs an API key, because it reads
+    /// history. Without it the id is derived from the conversation's opening and history comes from the request.
+    /// </summary>
+    private async Task<(string Id, IReadOnlyList<ChatMessage> Messages, SessionTurn Turn)> ResolveSessionAsync(HttpContext context, ChatCompletionRequest call)
+    {
+        var model = call.Model ?? options.Value.ModelName;
+        if (context.Request.Headers.TryGetValue(SessionIds.Header, out var header) && header.ToString() is { Length: > 0 } supplied)
+        {
+            if (!options.Value.AuthEnabled)
+                throw new ApiException(StatusCodes.Status403Forbidden,
+                    "Session continuation with X-Session-Id requires API key authentication. Set API_SERVER_KEY to enable it.",
+                    SessionIds.Header, "session_requires_auth", "permission_error");
+            var id = SessionIds.Validate(supplied);
+            var history = await sessions.LoadHistoryAsync(id, context.RequestAborted);
+            return (id, [.. history, .. call.Input], new SessionTurn(id, model, [], call.Input));
+        }
+        var derived = sessionIds.Derive(call.Instructions, call.FirstUserText);
+        return (derived, call.Messages, new SessionTurn(derived, model, call.History, call.Input));
+    }
+
+    private async Task CompleteAsync(HttpContext context, AgentRequest request, SessionTurn turn, string id, long created, string model, CancellationToken cancellationToken)
+    {
+        var recorder = TurnRecorder.Single(sessions, turn, time, logger);
+        try
+        {
+            await foreach (var agentEvent in agent.RunAsync(request, cancellationToken))
+            {
+                switch (agentEvent)
+                {
+                    case AgentCompleted done:
+                        await WriteCompletionAsync(context, Completion(done, id, created, model));
+                        await recorder.CompleteAsync(done.NewMessages, done.Usage);
+                        return;
+                    case AgentFailed failed:
+                        // Never dressed up as an answer: the client gets the mapped status and the envelope.
+                        await recorder.CompleteAsync(failed.NewMessages, failed.Usage);
+                        throw failed.Error.ToApiException();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await recorder.AbandonAsync();
+            throw;
+        }
+    }
+
+    private static ChatCompletion Completion(AgentCompleted done, string id, long created, string model)
+    {
+        var toolCalls = done.ClientToolCalls.Count == 0
+            ? null
+            : done.ClientToolCalls.Select(c => new ChatToolCall(c.Id, "function", new ChatFunctionCall(c.Name, c.Arguments))).ToList();
+        var content = done.FinalText.Length == 0 && toolCalls is not null ? null : done.FinalText;
+        var message = new ChatResponseMessage("assistant", content, null, toolCalls, done.Reasoning);
+        var usage = done.Usage;
+        return new ChatCompletion(id, "chat.completion", created, model,
+            [new ChatChoice(0, message, done.FinishReason.ToChatFinishReason(), null)],
+            new ChatUsage(usage.InputTokens, usage.OutputTokens, usage.TotalTokens, new PromptTokensDetails(usage.CachedTokens), new CompletionTokensDetails(usage.ReasoningTokens)),
+            null);
+    }
+
+    /// <summary>Written with a Content-Length and flushed, so the client has the whole answer before the turn is persisted.</summary>
+    private static async Task WriteCompletionAsync(HttpContext context, ChatCompletion completion)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(completion, ApiJsonContext.Default.ChatCompletion);
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "application/json";
+        context.Response.ContentLength = bytes.Length;
+        await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
+        await context.Response.Body.FlushAsync(context.RequestAborted);
+    }
+
+    private async Task StreamAsync(HttpContext context, ChatCompletionRequest call, AgentRequest request, SessionTurn turn, ChatChunkWriter chunks, CancellationToken cancellationToken)
+    {
+        var toolEvents = options.Value.StreamToolEvents || IsTruthy(context.Request.Headers[ToolEventsHeader]);
+        var recorder = TurnRecorder.Streaming(sessions, turn, time, logger);
+        await using var sse = await SseWriter.StartAsync(context, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds));
+        sse.Write(chunks.Role());
+        try
+        {
+            await foreach (var agentEvent in agent.RunAsync(request, cancellationToken))
+            {
+                switch (agentEvent)
+                {
+                    case TextDelta text:
+                        sse.Write(chunks.Content(text.Text));
+                        recorder.OnText(text.Text);
+                        break;
+                    case ReasoningDelta reasoning:
+                        sse.Write(chunks.Reasoning(reasoning.Text));
+                        break;
+                    case ToolCallStarted started when toolEvents:
+                        sse.Write(ToolEvent(started.CallId, started.Name, "started", null, false));
+                        break;
+                    case ToolCallCompleted completed when toolEvents:
+                        sse.Write(ToolEvent(completed.CallId, completed.Name, "completed", completed.Duration, completed.IsError));
+                        break;
+                    case AgentCompleted done:
+                        for (var i = 0; i < done.ClientToolCalls.Count; i++)
+                        {
+                            sse.Write(chunks.ToolCallStart(i, done.ClientToolCalls[i]));
+                            if (done.ClientToolCalls[i].Arguments.Length > 0)
+                                sse.Write(chunks.ToolCallArguments(i, done.ClientToolCalls[i].Arguments));
+                        }
+                        sse.Write(chunks.Finish(done.FinishReason.ToChatFinishReason()));
+                        if (call.IncludeUsage)
+                            sse.Write(chunks.Usage(done.Usage));
+                        sse.Write(SseFrame.Done);
+                        await recorder.CompleteAsync(done.NewMessages, done.Usage);
+                        break;
+                    case AgentFailed failed:
+                        sse.Write(failed.Error.ToSseFrame());
+                        await recorder.AbandonAsync();
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await recorder.AbandonAsync();
+        }
+        await sse.CompleteAsync();
+    }
+
+    /// <summary>
+    /// Tool activity goes in a named event, never in delta.content: clients store content and send it back, and models learn
+    /// to imitate markers. Off by default, because strict clients reject unknown named events.
+    /// </summary>
+    private static SseFrame ToolEvent(string callId, string name, string status, TimeSpan? duration, bool isError) => SseFrame.Json(w =>
+    {
+        w.WriteStartObject();
+        w.WriteString("call_id", callId);
+        w.WriteString("name", name);
+        w.WriteString("status", status);
+        if (duration is { } d)
+            w.WriteNumber("duration_ms", Math.Round(d.TotalMilliseconds, 1));
+        else
+            w.WriteNull("duration_ms");
+        w.WriteBoolean("is_error", isError);
+        w.WriteEndObject();
+    }, eventName: "agent.tool");
+
+    private static bool IsTruthy(string? value) => value is not null && (value == "1" || value.Equals("true", StringComparison.OrdinalIgnoreCase));
+}

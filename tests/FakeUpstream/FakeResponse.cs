@@ -179,6 +179,16 @@ public sealed class FakeResponse
         return this;
     }
 
+    /// <summary>
+    /// Pauses the stream until <paramref name="gate"/> completes, e.g. until the test has seen a delta arrive.
+    /// Use it before <see cref="Abort"/>: a reset discards bytes the client has not read yet.
+    /// </summary>
+    public FakeResponse WaitFor(Task gate)
+    {
+        _steps.Add(new GateStep(gate));
+        return this;
+    }
+
     /// <summary>Resets the connection here, as a crashing upstream would.</summary>
     public FakeResponse Abort()
     {
@@ -230,5 +240,7 @@ internal sealed record RawStep(string Text) : FakeStep;
 internal sealed record DelayStep(TimeSpan Delay) : FakeStep;
 
 internal sealed record AbortStep : FakeStep;
+
+internal sealed record GateStep(Task Gate) : FakeStep;
 
 internal sealed record HangStep : FakeStep;

@@ -247,6 +247,9 @@ internal static class FakeResponseWriter
                 case DelayStep delay:
                     await Task.Delay(delay.Delay, aborted);
                     break;
+                case GateStep gate:
+                    await gate.Gate.WaitAsync(aborted);
+                    break;
                 case AbortStep:
                     await context.Response.Body.FlushAsync(aborted);
                     markServerAbort();

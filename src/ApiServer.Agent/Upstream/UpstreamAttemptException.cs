@@ -35,6 +35,9 @@ internal sealed class UpstreamAttemptException(
 
     public bool Forwarded { get; } = forwarded;
 
+    /// <summary>A one-line reason for logs and Retrying events, naming the status when there is one.</summary>
+    public string Reason => Failure == AttemptFailure.Status ? $"upstream answered {Status}: {Message}" : Message;
+
     /// <summary>408, 409, 429, 5xx, connection failures and timeouts are worth another try.</summary>
     public bool IsTransient => Failure switch
     {

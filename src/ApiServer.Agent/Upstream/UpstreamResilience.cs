@@ -57,7 +57,7 @@ public static class UpstreamResilience
                 OnRetry = async args =>
                 {
                     var state = args.Context.Properties.GetValue(StateKey, null!);
-                    var reason = args.Outcome.Exception?.Message ?? "retryable upstream failure";
+                    var reason = (args.Outcome.Exception as UpstreamAttemptException)?.Reason ?? "retryable upstream failure";
                     UpstreamLog.Retrying(logger, state.Model, args.AttemptNumber + 1, args.RetryDelay, reason);
                     await state.Events.WriteAsync(new Retrying(args.AttemptNumber + 1, args.RetryDelay, reason, state.Model), args.Context.CancellationToken);
                 },

@@ -1,0 +1,116 @@
+using System.Threading.Channels;
+using ApiServer.Agent.Configuration;
+using ApiServer.Agent.Model;
+using ApiServer.Agent.Tools;
+
+namespace ApiServer.Agent.Loop;
+
+/// <summary>The state of one run: the conversation so far, what it appended, usage. Writes exactly one terminal event.</summary>
+internal sealed class AgentRun(
+    AgentRequest request,
+    AgentOptions options,
+    IChatModel model,
+    ToolRegistry tools,
+    ChannelWriter<AgentEvent> events,
+    TimeProvider time)
+{
+    private readonly List<ChatMessage> _conversation = [];
+    private readonly List<ChatMessage> _newMessages = [];
+    private TokenUsage _usage;
+
+    public async Task ExecuteAsync(CancellationToken cancellationToken)
+    {
+        if (SystemPrompt() is { } system)
+            _conversation.Add(system);
+        _conversation.AddRange(request.Messages);
+
+        var clientTools = request.ClientTools.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        IReadOnlyList<ToolDefinition> offered = [.. tools.Definitions, .. request.ClientTools];
+        var toolChoice = request.ToolChoice;
+
+        for (var iteration = 0; iteration < options.MaxIterations; iteration++)
+        {
+            ModelTurn turn;
+            try
+            {
+                turn = await model.CompleteAsync(new ModelRequest(_conversation, offered, toolChoice, request.Settings), events, cancellationToken);
+            }
+            catch (ModelCallException ex)
+            {
+                if (ex.PartialText.Length > 0 || ex.PartialReasoning is not null)
+                    _newMessages.Add(ChatMessage.Assistant(ex.PartialText, reasoning: ex.PartialReasoning));
+                await events.WriteAsync(new AgentFailed(ex.Error, _newMessages, _usage), cancellationToken);
+                return;
+            }
+
+            if (turn.Usage is { } usage)
+            {
+                _usage += usage;
+                await events.WriteAsync(new UsageReported(usage), cancellationToken);
+            }
+
+            // A turn cut at the token limit may hold half-written tool arguments: stop rather than run them.
+            if (turn.ToolCalls.Count == 0 || turn.FinishReason == "length")
+            {
+                Append(ChatMessage.Assistant(turn.Text, reasoning: turn.Reasoning));
+                await CompleteAsync(turn.Text, MapFinish(turn.FinishReason), [], turn.Reasoning, cancellationToken);
+                return;
+            }
+
+            Append(ChatMessage.Assistant(turn.Text, turn.ToolCalls, turn.Reasoning));
+            var serverCalls = turn.ToolCalls.Where(c => !clientTools.Contains(c.Name)).ToList();
+            var clientCalls = turn.ToolCalls.Where(c => clientTools.Contains(c.Name)).ToList();
+
+            var results = await ToolExecution.RunAsync(serverCalls, tools, events, time, cancellationToken);
+            for (var i = 0; i < serverCalls.Count; i++)
+                Append(ChatMessage.ToolResult(serverCalls[i].Id, serverCalls[i].Name, results[i].Content));
+
+            if (clientCalls.Count > 0)
+            {
+                await CompleteAsync(turn.Text, FinishReason.ToolCalls, clientCalls, turn.Reasoning, cancellationToken);
+                return;
+            }
+
+            // "required" or a named function applies to the first call only; keeping it would force a tool call
+            // on every turn and the run could never give its answer.
+            if (toolChoice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function)
+                toolChoice = ToolChoice.Auto;
+        }
+
+        var limit = $"I stopped after {options.MaxIterations} model calls, the limit for one run (AGENT_MAX_ITERATIONS), " +
+                    "before reaching a final answer. Ask me to continue to pick up where I left off.";
+        await events.WriteAsync(new TextDelta(limit), cancellationToken);
+        Append(ChatMessage.Assistant(limit));
+        await CompleteAsync(limit, FinishReason.IterationLimit, [], null, cancellationToken);
+    }
+
+    private void Append(ChatMessage message)
+    {
+        _conversation.Add(message);
+        _newMessages.Add(message);
+    }
+
+    private ValueTask CompleteAsync(string text, FinishReason reason, IReadOnlyList<ToolCall> clientCalls, string? reasoning, CancellationToken cancellationToken) =>
+        events.WriteAsync(new AgentCompleted(text, reason, _newMessages, _usage, clientCalls) { Reasoning = reasoning }, cancellationToken);
+
+    /// <summary>One system message (base prompt, then the request's instructions): some local chat templates reject two.</summary>
+    private ChatMessage? SystemPrompt()
+    {
+        var basePrompt = options.SystemPrompt?.Trim() ?? "";
+        var instructions = request.Instructions?.Trim() ?? "";
+        return (basePrompt.Length, instructions.Length) switch
+        {
+            (0, 0) => null,
+            (_, 0) => ChatMessage.System(basePrompt),
+            (0, _) => ChatMessage.System(instructions),
+            _ => ChatMessage.System(basePrompt + "\n\n" + instructions),
+        };
+    }
+
+    private static FinishReason MapFinish(string? reason) => reason switch
+    {
+        "length" => FinishReason.Length,
+        "content_filter" => FinishReason.ContentFilter,
+        _ => FinishReason.Stop,
+    };
+}

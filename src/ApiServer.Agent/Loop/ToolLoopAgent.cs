@@ -1,0 +1,74 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using ApiServer.Agent.Configuration;
+using ApiServer.Agent.Model;
+using ApiServer.Agent.Tools;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace ApiServer.Agent.Loop;
+
+/// <summary>
+/// The agent: model call, server tools, repeat. The loop runs as a producer writing into a channel and
+/// <see cref="RunAsync"/> reads it, so model callbacks (retry notices from Polly) and parallel tools can
+/// all publish events without the loop being an iterator that cannot yield inside try/catch.
+/// </summary>
+internal sealed partial class ToolLoopAgent(
+    IChatModel model,
+    ToolRegistry tools,
+    IOptions<AgentOptions> options,
+    TimeProvider time,
+    ILogger<ToolLoopAgent> logger) : IAgent
+{
+    private readonly AgentOptions _options = options.Value;
+
+    public IReadOnlyCollection<string> ServerToolNames => tools.Names;
+
+    public async IAsyncEnumerable<AgentEvent> RunAsync(AgentRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var channel = Channel.CreateUnbounded<AgentEvent>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
+        // Stopping enumeration early (a client that went away) must stop the model call and the tools too.
+        using var runCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var producer = ProduceAsync(request, channel.Writer, runCts.Token);
+        try
+        {
+            await foreach (var item in channel.Reader.ReadAllAsync(cancellationToken))
+                yield return item;
+        }
+        finally
+        {
+            await runCts.CancelAsync();
+            await producer;
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    private async Task ProduceAsync(AgentRequest request, ChannelWriter<AgentEvent> events, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        try
+        {
+            var run = new AgentRun(request, _options, model, tools, events, time);
+            await run.ExecuteAsync(cancellationToken);
+            events.TryComplete();
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            events.TryComplete(new OperationCanceledException(cancellationToken));
+        }
+        catch (Exception ex)
+        {
+            // A bug of ours still ends the stream with one typed terminal event, never a truncated stream.
+            Log.RunCrashed(logger, ex);
+            events.TryWrite(new AgentFailed(new AgentError(AgentErrorKind.Internal, "The agent failed unexpectedly."), [], default));
+            events.TryComplete();
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 300, Level = LogLevel.Error, Message = "Agent run crashed")]
+        public static partial void RunCrashed(ILogger logger, Exception exception);
+    }
+}

@@ -1,0 +1,35 @@
+using System.Text.Json;
+
+namespace ApiServer.Agent.Tools.Workspace;
+
+internal sealed class FindFilesTool(WorkspaceGuard guard) : WorkspaceTool(guard, "find_files",
+    "Find files in the workspace by glob: '*' within a name, '**' across directories, '?' one character. " +
+    "A glob without '/' matches file names at any depth. path narrows the search to a directory.",
+    """
+    {"type":"object","properties":{"glob":{"type":"string"},"path":{"type":"string"}},"required":["glob"],"additionalProperties":false}
+    """)
+{
+    private const int MaxResults = 1000;
+
+    public override Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
+    {
+        var path = OptionalString(arguments, "path");
+        if (Guard.Resolve(path, out var error) is not { } full)
+            return Task.FromResult(ToolResult.Error(error!));
+        if (FileKinds.Of(full) != FileKind.Directory)
+            return Task.FromResult(ToolResult.Error($"'{path}' is not a directory in the workspace."));
+
+        var glob = new Glob(OptionalString(arguments, "glob")!);
+        var output = new OutputLimiter(MaxBytes, MaxResults);
+        var matches = WalkFiles(full, cancellationToken)
+            .Where(f => glob.IsMatch(Path.GetRelativePath(full, f).Replace('\\', '/')))
+            .Select(Guard.Relative)
+            .Order(StringComparer.Ordinal);
+        foreach (var match in matches)
+        {
+            if (!output.AppendLine(match))
+                break;
+        }
+        return Task.FromResult(ToolResult.Ok(output.Build("No files matched.")));
+    }
+}

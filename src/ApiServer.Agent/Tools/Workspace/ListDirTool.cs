@@ -1,0 +1,39 @@
+using System.Text.Json;
+
+namespace ApiServer.Agent.Tools.Workspace;
+
+internal sealed class ListDirTool(WorkspaceGuard guard) : WorkspaceTool(guard, "list_dir",
+    "List the entries of a directory in the workspace. Directories end with '/', symlinks with '@'.",
+    """
+    {"type":"object","properties":{"path":{"type":"string","description":"Directory relative to the workspace root. Defaults to the root."}},"additionalProperties":false}
+    """)
+{
+    private const int MaxEntries = 1000;
+
+    public override Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
+    {
+        var path = OptionalString(arguments, "path");
+        if (Guard.Resolve(path, out var error) is not { } full)
+            return Task.FromResult(ToolResult.Error(error!));
+        if (FileKinds.Of(full) != FileKind.Directory)
+            return Task.FromResult(ToolResult.Error($"'{path}' is not a directory in the workspace."));
+
+        var output = new OutputLimiter(MaxBytes, MaxEntries);
+        var entries = new DirectoryInfo(full).EnumerateFileSystemInfos("*", new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = true })
+            .OrderBy(e => e.Name, StringComparer.Ordinal);
+        foreach (var entry in entries)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var line = entry switch
+            {
+                { LinkTarget: not null } => entry.Name + "@",
+                DirectoryInfo => entry.Name + "/",
+                FileInfo file => $"{entry.Name}  ({file.Length} bytes)",
+                _ => entry.Name,
+            };
+            if (!output.AppendLine(line))
+                break;
+        }
+        return Task.FromResult(ToolResult.Ok(output.Build("(empty directory)")));
+    }
+}

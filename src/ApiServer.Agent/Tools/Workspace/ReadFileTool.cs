@@ -1,0 +1,53 @@
+using System.Text.Json;
+
+namespace ApiServer.Agent.Tools.Workspace;
+
+internal sealed class ReadFileTool(WorkspaceGuard guard) : WorkspaceTool(guard, "read_file",
+    "Read a text file in the workspace. offset is the 1-based line to start at, limit the number of lines.",
+    """
+    {"type":"object","properties":{"path":{"type":"string"},"offset":{"type":"integer","minimum":1},"limit":{"type":"integer","minimum":1}},"required":["path"],"additionalProperties":false}
+    """)
+{
+    private const int DefaultLimit = 2000;
+
+    public override async Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
+    {
+        var path = OptionalString(arguments, "path");
+        if (Guard.Resolve(path, out var error) is not { } full)
+            return ToolResult.Error(error!);
+
+        switch (FileKinds.Of(full))
+        {
+            case FileKind.Missing:
+                return ToolResult.Error($"File not found: '{path}'.");
+            case FileKind.Directory:
+                return ToolResult.Error($"'{path}' is a directory; use list_dir.");
+            case FileKind.Special:
+                return ToolResult.Error($"Path refused: '{path}' is not a regular file (device, FIFO or socket).");
+        }
+        if (LooksBinary(full))
+            return ToolResult.Error($"'{path}' is a binary file ({new FileInfo(full).Length} bytes); not shown.");
+
+        var offset = Math.Max(1, OptionalInt(arguments, "offset") ?? 1);
+        var limit = Math.Max(1, OptionalInt(arguments, "limit") ?? DefaultLimit);
+        var output = new OutputLimiter(MaxBytes, limit);
+        var lineNumber = 0;
+        var more = false;
+        using var reader = new StreamReader(full);
+        while (await reader.ReadLineAsync(cancellationToken) is { } line)
+        {
+            if (++lineNumber < offset)
+                continue;
+            if (!output.AppendLine(line))
+            {
+                more = true;
+                break;
+            }
+        }
+        if (lineNumber < offset && lineNumber > 0)
+            return ToolResult.Error($"offset {offset} is past the end of '{path}' ({lineNumber} lines).");
+        var text = output.Build("(empty file)");
+        // Tell the model how to continue rather than leave it guessing at the next offset.
+        return ToolResult.Ok(more ? $"{text}\n[more lines follow: continue with offset={lineNumber}]" : text);
+    }
+}

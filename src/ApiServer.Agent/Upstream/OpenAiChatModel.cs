@@ -1,0 +1,199 @@
+using System.Net.Http.Headers;
+using System.Net.ServerSentEvents;
+using System.Threading.Channels;
+using ApiServer.Agent.Configuration;
+using ApiServer.Agent.Model;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+
+namespace ApiServer.Agent.Upstream;
+
+/// <summary>Per-call state the resilience callbacks need. One instance per model call; reset per attempt.</summary>
+internal sealed class AttemptState(string model, ReadOnlyMemory<byte> body, ChannelWriter<AgentEvent> events)
+{
+    public string Model { get; } = model;
+    public ReadOnlyMemory<byte> Body { get; } = body;
+    public ChannelWriter<AgentEvent> Events { get; } = events;
+    public StreamAccumulator Accumulator { get; set; } = new();
+    public bool Forwarded { get; set; }
+}
+
+/// <summary>
+/// The OpenAI-compatible HTTP upstream: streams {BaseUrl}/chat/completions through the named resilience pipeline,
+/// then walks the fallback models when the primary fails in a way another model might not.
+/// </summary>
+internal sealed class OpenAiChatModel : IChatModel
+{
+    public const string HttpClientName = "agent-upstream";
+
+    private readonly IHttpClientFactory _httpClientFactory;
+    private readonly ResiliencePipeline _pipeline;
+    private readonly ILogger<OpenAiChatModel> _logger;
+    private readonly TimeProvider _time;
+    private readonly Uri _endpoint;
+    private readonly AuthenticationHeaderValue? _authorization;
+    private readonly string[] _models;
+    private readonly TimeSpan _idleTimeout;
+
+    public OpenAiChatModel(
+        IHttpClientFactory httpClientFactory,
+        [FromKeyedServices(UpstreamResilience.PipelineName)] ResiliencePipeline pipeline,
+        IOptions<LlmOptions> llmOptions,
+        IOptions<ResilienceOptions> resilienceOptions,
+        TimeProvider time,
+        ILogger<OpenAiChatModel> logger)
+    {
+        var llm = llmOptions.Value;
+        _httpClientFactory = httpClientFactory;
+        _pipeline = pipeline;
+        _time = time;
+        _logger = logger;
+        _endpoint = new Uri(llm.BaseUrl.TrimEnd('/') + "/chat/completions");
+        _authorization = string.IsNullOrEmpty(llm.ApiKey) ? null : new AuthenticationHeaderValue("Bearer", llm.ApiKey);
+        _models = [llm.Model, .. llm.FallbackModelList];
+        _idleTimeout = resilienceOptions.Value.IdleTimeout ?? TimeSpan.FromSeconds(llm.TimeoutSeconds);
+    }
+
+    public async Task<ModelTurn> CompleteAsync(ModelRequest request, ChannelWriter<AgentEvent> events, CancellationToken cancellationToken)
+    {
+        for (var i = 0; ; i++)
+        {
+            try
+            {
+                return await CallModelAsync(_models[i], request, events, cancellationToken);
+            }
+            catch (ModelCallException ex) when (i + 1 < _models.Length && CanFallBack(ex))
+            {
+                var next = _models[i + 1];
+                UpstreamLog.FallingBack(_logger, _models[i], next, ex.Error.Kind);
+                await events.WriteAsync(new Retrying(1, TimeSpan.Zero, $"Model '{_models[i]}' failed ({ex.Error.Message}); falling back to '{next}'.", next), cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Another model can help when this one is overloaded, down, slow or (404) unknown to the upstream.
+    /// It cannot help when the request itself is bad, the key is wrong (401/403), the breaker is open
+    /// (same upstream), or text of this call already reached the client.
+    /// </summary>
+    private static bool CanFallBack(ModelCallException ex) =>
+        ex.PartialText.Length == 0 && ex.PartialReasoning is null && ex.Error switch
+        {
+            { Kind: AgentErrorKind.RateLimited or AgentErrorKind.UpstreamUnavailable or AgentErrorKind.UpstreamTimeout } => true,
+            { Kind: AgentErrorKind.Misconfigured, UpstreamStatus: 404 } => true,
+            _ => false,
+        };
+
+    private async Task<ModelTurn> CallModelAsync(string model, ModelRequest request, ChannelWriter<AgentEvent> events, CancellationToken cancellationToken)
+    {
+        var state = new AttemptState(model, ChatRequestWriter.Write(model, request), events);
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(UpstreamResilience.StateKey, state);
+        try
+        {
+            return await _pipeline.ExecuteAsync(
+                static (ctx, s) => s.Self.AttemptAsync(s.State, ctx.CancellationToken),
+                context,
+                (Self: this, State: state));
+        }
+        catch (UpstreamAttemptException ex)
+        {
+            throw new ModelCallException(ex.ToAgentError(model), state.Accumulator.Text, state.Accumulator.Reasoning, ex);
+        }
+        catch (BrokenCircuitException ex)
+        {
+            var retryAfter = ex.RetryAfter ?? TimeSpan.FromSeconds(1);
+            throw new ModelCallException(
+                new AgentError(AgentErrorKind.CircuitOpen, "The upstream is failing; requests are paused while the circuit breaker is open.", RetryAfter: retryAfter),
+                inner: ex);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    private async ValueTask<ModelTurn> AttemptAsync(AttemptState state, CancellationToken cancellationToken)
+    {
+        var acc = state.Accumulator = new StreamAccumulator();
+        state.Forwarded = false;
+
+        // One timer for "first byte" and "next chunk": re-armed on every chunk, and told apart from caller cancellation below.
+        using var idle = new CancellationTokenSource(_idleTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
+        var token = linked.Token;
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint) { Content = new ReadOnlyMemoryContent(state.Body) };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            request.Headers.Authorization = _authorization;
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+
+            var client = _httpClientFactory.CreateClient(HttpClientName);
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token);
+            if (!response.IsSuccessStatusCode)
+                throw await UpstreamErrors.FromResponseAsync(response, _time, token);
+
+            idle.CancelAfter(_idleTimeout);
+            await using var stream = await response.Content.ReadAsStreamAsync(token);
+            if (response.Content.Headers.ContentType?.MediaType is "application/json")
+            {
+                // Some servers ignore stream:true and answer with one JSON completion; accept that too.
+                using var buffer = new MemoryStream();
+                await stream.CopyToAsync(buffer, token);
+                var whole = acc.Apply(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+                if (whole.Malformed || whole.Error is not null)
+                    throw new UpstreamAttemptException(AttemptFailure.InBandError, whole.Error ?? "unreadable completion body");
+                await ForwardAsync(state, whole, cancellationToken);
+                return acc.ToTurn(state.Model);
+            }
+
+            var parser = SseParser.Create(stream, (_, data) => acc.Apply(data));
+            await foreach (var item in parser.EnumerateAsync(token))
+            {
+                idle.CancelAfter(_idleTimeout);
+                var delta = item.Data;
+                if (delta.Done)
+                    break;
+                if (delta.Malformed)
+                {
+                    UpstreamLog.MalformedChunk(_logger, state.Model, item.EventType);
+                    continue;
+                }
+                if (delta.Error is not null)
+                    throw new UpstreamAttemptException(AttemptFailure.InBandError, delta.Error, forwarded: state.Forwarded);
+                await ForwardAsync(state, delta, cancellationToken);
+            }
+
+            if (!acc.SawEnd)
+                throw new UpstreamAttemptException(AttemptFailure.Connection, "the stream ended before the upstream finished", forwarded: state.Forwarded);
+            return acc.ToTurn(state.Model);
+        }
+        catch (OperationCanceledException ex) when (idle.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new UpstreamAttemptException(
+                AttemptFailure.Timeout, $"no data for {_idleTimeout.TotalSeconds:0.###} s", forwarded: state.Forwarded, inner: ex);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+        {
+            throw new UpstreamAttemptException(AttemptFailure.Connection, ex.Message, forwarded: state.Forwarded, inner: ex);
+        }
+    }
+
+    private static async ValueTask ForwardAsync(AttemptState state, ChunkDelta delta, CancellationToken cancellationToken)
+    {
+        if (delta.Reasoning is not null)
+        {
+            state.Forwarded = true;
+            await state.Events.WriteAsync(new ReasoningDelta(delta.Reasoning), cancellationToken);
+        }
+        if (delta.Text is not null)
+        {
+            state.Forwarded = true;
+            await state.Events.WriteAsync(new TextDelta(delta.Text), cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,18 @@
+using Microsoft.Extensions.Logging;
+
+namespace ApiServer.Agent.Upstream;
+
+internal static partial class UpstreamLog
+{
+    [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Upstream call to {Model} failed; retry {Attempt} in {Delay}: {Reason}")]
+    public static partial void Retrying(ILogger logger, string model, int attempt, TimeSpan delay, string reason);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Model {Model} failed with {Kind}; falling back to {Fallback}")]
+    public static partial void FallingBack(ILogger logger, string model, string fallback, AgentErrorKind kind);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Skipped a malformed chunk from {Model} (event {EventType})")]
+    public static partial void MalformedChunk(ILogger logger, string model, string eventType);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "Upstream circuit opened for {BreakDuration}")]
+    public static partial void CircuitOpened(ILogger logger, TimeSpan breakDuration);
+}

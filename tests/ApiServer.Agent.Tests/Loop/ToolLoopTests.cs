@@ -1,0 +1,193 @@
+using System.Text.Json;
+using ApiServer.Agent.Tests.Infrastructure;
+using FakeUpstream;
+
+namespace ApiServer.Agent.Tests.Loop;
+
+public sealed class ToolLoopTests
+{
+    [Fact]
+    public async Task The_model_reads_a_real_file_and_answers_with_its_content()
+    {
+        using var ws = new TempWorkspace();
+        ws.Write("notes/todo.txt", "buy milk");
+        await using var h = await AgentHarness.StartAsync(ws.Settings);
+        h.Upstream.Enqueue(
+            FakeResponse.Stream().ToolCall("call_1", "read_file", """{"path":"notes/todo.txt"}""", fragments: 4).Finish("tool_calls").Usage(20, 5),
+            FakeResponse.Stream().Content("You need to buy milk.").Finish("stop").Usage(30, 6));
+
+        var events = await h.RunAsync("what is on my list?");
+
+        var started = Assert.Single(events.OfType<ToolCallStarted>());
+        Assert.Equal(("call_1", "read_file", """{"path":"notes/todo.txt"}"""), (started.CallId, started.Name, started.Arguments));
+        var done = Assert.Single(events.OfType<ToolCallCompleted>());
+        Assert.Equal("buy milk", done.Result);
+        Assert.False(done.IsError);
+
+        var toolMessage = h.Upstream.Requests[1].Body.GetProperty("messages").EnumerateArray().Last();
+        Assert.Equal("tool", toolMessage.GetProperty("role").GetString());
+        Assert.Equal("call_1", toolMessage.GetProperty("tool_call_id").GetString());
+        Assert.Equal("buy milk", toolMessage.GetProperty("content").GetString());
+
+        var completed = events.Completed();
+        Assert.Equal("You need to buy milk.", completed.FinalText);
+        Assert.Equal([ChatRole.Assistant, ChatRole.Tool, ChatRole.Assistant], completed.NewMessages.Select(m => m.Role));
+        Assert.Equal("read_file", Assert.Single(completed.NewMessages[0].ToolCalls!).Name);
+        Assert.Equal(new TokenUsage(50, 11), completed.Usage);
+        Assert.Equal(2, events.OfType<UsageReported>().Count());
+        Assert.Empty(completed.ClientToolCalls);
+    }
+
+    [Fact]
+    public async Task Parallel_tool_calls_all_start_before_results_and_results_keep_call_order()
+    {
+        using var ws = new TempWorkspace();
+        ws.Write("a.txt", "alpha");
+        ws.Write("b.txt", "beta");
+        await using var h = await AgentHarness.StartAsync(ws.Settings);
+        h.Upstream.Enqueue(
+            FakeResponse.Stream()
+                .ToolCall("call_a", "read_file", """{"path":"a.txt"}""", fragments: 3)
+                .ToolCall("call_b", "read_file", """{"path":"b.txt"}""", fragments: 3)
+                .Finish("tool_calls"),
+            FakeResponse.Text("both read"));
+
+        var events = await h.RunAsync("read both");
+
+        var toolEvents = events.Where(e => e is ToolCallStarted or ToolCallCompleted).ToList();
+        Assert.IsType<ToolCallStarted>(toolEvents[0]);
+        Assert.IsType<ToolCallStarted>(toolEvents[1]);
+        Assert.Equal(["alpha", "beta"], events.OfType<ToolCallCompleted>().OrderBy(c => c.CallId).Select(c => c.Result));
+
+        var toolMessages = h.Upstream.Requests[1].Body.GetProperty("messages").EnumerateArray()
+            .Where(m => m.GetProperty("role").GetString() == "tool").ToList();
+        Assert.Equal(["call_a", "call_b"], toolMessages.Select(m => m.GetProperty("tool_call_id").GetString()));
+        Assert.Equal(["alpha", "beta"], toolMessages.Select(m => m.GetProperty("content").GetString()));
+    }
+
+    [Fact]
+    public async Task The_run_stops_at_the_iteration_limit_with_a_clear_final_message()
+    {
+        await using var h = await AgentHarness.StartAsync(new() { ["Agent:MaxIterations"] = "3" }, configureServices: s => s.AddTestTools());
+        for (var i = 0; i < 5; i++)
+            h.Upstream.Enqueue(FakeResponse.Stream().ToolCall($"c{i}", "echo_tool", """{"text":"again"}""").Finish("tool_calls"));
+
+        var events = await h.RunAsync("loop forever");
+
+        var completed = events.Completed();
+        Assert.Equal(FinishReason.IterationLimit, completed.FinishReason);
+        Assert.Contains("AGENT_MAX_ITERATIONS", completed.FinalText);
+        Assert.Equal(completed.FinalText, events.StreamedText());
+        Assert.Equal(completed.FinalText, completed.NewMessages[^1].Text);
+        Assert.Equal(3, h.Upstream.CallCount);
+    }
+
+    [Fact]
+    public async Task A_client_tool_call_ends_the_run_after_running_the_server_tools_of_that_turn()
+    {
+        await using var h = await AgentHarness.StartAsync(configureServices: s => s.AddTestTools());
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .ToolCall("srv", "echo_tool", """{"text":"hi"}""")
+            .ToolCall("cli", "weather", """{"city":"Oslo"}""")
+            .Finish("tool_calls"));
+        var request = new AgentRequest
+        {
+            Messages = [ChatMessage.User("weather?")],
+            ClientTools = [new ToolDefinition("weather", "Weather", TestToolRegistration.Schema("""{"type":"object"}"""))],
+        };
+
+        var events = await h.RunAsync(request);
+
+        var completed = events.Completed();
+        Assert.Equal(FinishReason.ToolCalls, completed.FinishReason);
+        Assert.Equal(new ToolCall("cli", "weather", """{"city":"Oslo"}"""), Assert.Single(completed.ClientToolCalls));
+        Assert.Equal(2, completed.NewMessages.Count);
+        Assert.Equal(["srv", "cli"], completed.NewMessages[0].ToolCalls!.Select(c => c.Id));
+        Assert.Equal(("srv", "echoed: hi"), (completed.NewMessages[1].ToolCallId, completed.NewMessages[1].Text));
+        Assert.Equal("srv", Assert.Single(events.OfType<ToolCallStarted>()).CallId);
+        Assert.Equal("srv", Assert.Single(events.OfType<ToolCallCompleted>()).CallId);
+        Assert.Equal(1, h.Upstream.CallCount);
+    }
+
+    [Fact]
+    public async Task Invalid_JSON_arguments_reach_the_model_as_a_tool_error()
+    {
+        await using var h = await AgentHarness.StartAsync(configureServices: s => s.AddTestTools());
+        h.Upstream.Enqueue(
+            FakeResponse.Stream().ToolCall("c1", "echo_tool", """{"text": "unterminated""").Finish("tool_calls"),
+            FakeResponse.Text("sorry"));
+
+        var events = await h.RunAsync("go");
+
+        var done = Assert.Single(events.OfType<ToolCallCompleted>());
+        Assert.True(done.IsError);
+        Assert.Contains("not valid JSON", done.Result);
+        Assert.Equal("sorry", events.Completed().FinalText);
+    }
+
+    [Fact]
+    public async Task A_throwing_tool_and_an_unknown_tool_become_error_results()
+    {
+        await using var h = await AgentHarness.StartAsync(configureServices: s => s.AddTestTools());
+        h.Upstream.Enqueue(
+            FakeResponse.Stream().ToolCall("c1", "throwing_tool", "{}").ToolCall("c2", "no_such_tool", "{}").Finish("tool_calls"),
+            FakeResponse.Text("recovered"));
+
+        var events = await h.RunAsync("go");
+
+        var results = events.OfType<ToolCallCompleted>().OrderBy(c => c.CallId).ToList();
+        Assert.All(results, r => Assert.True(r.IsError));
+        Assert.Contains("disk on fire", results[0].Result);
+        Assert.Contains("Unknown tool 'no_such_tool'", results[1].Result);
+        Assert.Equal("recovered", events.Completed().FinalText);
+    }
+
+    [Fact]
+    public async Task Internal_tools_run_but_emit_no_tool_events()
+    {
+        await using var h = await AgentHarness.StartAsync(configureServices: s => s.AddTestTools());
+        h.Upstream.Enqueue(FakeResponse.Stream().ToolCall("c1", "_secret_tool", "{}").Finish("tool_calls"), FakeResponse.Text("ok"));
+
+        var events = await h.RunAsync("go");
+
+        Assert.DoesNotContain(events, e => e is ToolCallStarted or ToolCallCompleted);
+        var lastMessage = h.Upstream.Requests[1].Body.GetProperty("messages").EnumerateArray().Last();
+        Assert.Equal("internal result", lastMessage.GetProperty("content").GetString());
+    }
+
+    [Fact]
+    public async Task A_tool_that_overruns_its_timeout_returns_a_timeout_error()
+    {
+        await using var h = await AgentHarness.StartAsync(new() { ["Agent:ToolTimeoutSeconds"] = "5" }, configureServices: s => s.AddTestTools());
+        h.Upstream.Enqueue(FakeResponse.Stream().ToolCall("c1", "slow_tool", "{}").Finish("tool_calls"), FakeResponse.Text("ok"));
+
+        var events = new List<AgentEvent>();
+        await foreach (var e in h.Agent.RunAsync(new AgentRequest { Messages = [ChatMessage.User("go")] }, CancellationToken.None))
+        {
+            events.Add(e);
+            if (e is ToolCallStarted)
+                await h.Time.AdvanceWhenArmedAsync(TimeSpan.FromSeconds(5));
+        }
+
+        var done = Assert.Single(events.OfType<ToolCallCompleted>());
+        Assert.True(done.IsError);
+        Assert.Contains("timed out", done.Result);
+        Assert.Equal("ok", events.Completed().FinalText);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_run_cancels_its_running_tools()
+    {
+        await using var h = await AgentHarness.StartAsync(configureServices: s => s.AddTestTools());
+        h.Upstream.Enqueue(FakeResponse.Stream().ToolCall("c1", "slow_tool", "{}").Finish("tool_calls"));
+        var tool = (SlowTool)h.Tools.Definitions.Select(d => h.Tools.TryGet(d.Name, out var t) ? t : null).Single(t => t is SlowTool)!;
+        using var cts = new CancellationTokenSource();
+
+        var run = h.RunAsync(new AgentRequest { Messages = [ChatMessage.User("go")] }, cts.Token);
+        await tool.Started.WaitAsync(TimeSpan.FromSeconds(10));
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+        await tool.Cancelled.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+}

@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using ApiServer.Agent.Tests.Infrastructure;
+using ApiServer.Agent.Tools;
+
+namespace ApiServer.Agent.Tests.Tools;
+
+/// <summary>Every way a model-supplied path could leave the workspace or hit something that is not a plain file.</summary>
+public sealed class PathGuardTests : IAsyncLifetime
+{
+    private readonly TempWorkspace _ws = new();
+    private AgentHarness _h = null!;
+
+    public async Task InitializeAsync()
+    {
+        _ws.Write("inside.txt", "fine");
+        _h = await AgentHarness.StartAsync(_ws.Settings);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _h.DisposeAsync();
+        _ws.Dispose();
+    }
+
+    private Task<ToolResult> Call(string tool, string arguments) =>
+        _h.Tools.InvokeAsync(new ToolCall("c1", tool, arguments), CancellationToken.None);
+
+    [Theory]
+    [InlineData("read_file", """{"path":"../outside/secret.txt"}""")]
+    [InlineData("read_file", """{"path":"sub/../../outside/secret.txt"}""")]
+    [InlineData("list_dir", """{"path":".."}""")]
+    [InlineData("grep", """{"pattern":"secret","path":"../outside"}""")]
+    [InlineData("find_files", """{"glob":"*","path":"../outside"}""")]
+    public async Task Dot_dot_escapes_are_refused(string tool, string arguments)
+    {
+        var result = await Call(tool, arguments);
+
+        Assert.True(result.IsError);
+        Assert.Contains("outside the workspace", result.Content);
+        Assert.DoesNotContain("top secret", result.Content);
+    }
+
+    [Fact]
+    public async Task An_absolute_path_outside_the_root_is_refused()
+    {
+        var result = await Call("read_file", $$"""{"path":"{{Path.Combine(_ws.Outside, "secret.txt")}}"}""");
+
+        Assert.True(result.IsError);
+        Assert.Contains("outside the workspace", result.Content);
+    }
+
+    [Fact]
+    public async Task An_absolute_path_inside_the_root_is_allowed()
+    {
+        var result = await Call("read_file", $$"""{"path":"{{Path.Combine(_ws.Root, "inside.txt")}}"}""");
+
+        Assert.False(result.IsError);
+        Assert.Equal("fine", result.Content);
+    }
+
+    [Fact]
+    public async Task A_symlinked_file_pointing_out_of_the_root_is_refused()
+    {
+        File.CreateSymbolicLink(Path.Combine(_ws.Root, "leak.txt"), Path.Combine(_ws.Outside, "secret.txt"));
+
+        var result = await Call("read_file", """{"path":"leak.txt"}""");
+
+        Assert.True(result.IsError);
+        Assert.Contains("symlink", result.Content);
+    }
+
+    [Fact]
+    public async Task A_symlinked_directory_pointing_out_of_the_root_is_refused_for_paths_below_it()
+    {
+        Directory.CreateSymbolicLink(Path.Combine(_ws.Root, "door"), _ws.Outside);
+
+        var read = await Call("read_file", """{"path":"door/secret.txt"}""");
+        var list = await Call("list_dir", """{"path":"door"}""");
+
+        Assert.True(read.IsError);
+        Assert.True(list.IsError);
+        Assert.Contains("symlink", read.Content);
+    }
+
+    [Fact]
+    public async Task A_symlink_that_stays_inside_the_root_is_followed()
+    {
+        File.CreateSymbolicLink(Path.Combine(_ws.Root, "alias.txt"), "inside.txt");
+
+        var result = await Call("read_file", """{"path":"alias.txt"}""");
+
+        Assert.Equal(ToolResult.Ok("fine"), result);
+    }
+
+    [Fact]
+    public async Task Recursive_tools_do_not_follow_symlinks_out_of_the_root()
+    {
+        Directory.CreateSymbolicLink(Path.Combine(_ws.Root, "door"), _ws.Outside);
+
+        var grep = await Call("grep", """{"pattern":"secret"}""");
+        var find = await Call("find_files", """{"glob":"*.txt"}""");
+
+        Assert.DoesNotContain("top secret", grep.Content);
+        Assert.DoesNotContain("secret.txt", find.Content);
+    }
+
+    [Fact]
+    public async Task A_path_with_a_NUL_byte_is_refused()
+    {
+        var result = await Call("read_file", """{"path":"inside.txt\u0000.png"}""");
+
+        Assert.True(result.IsError);
+        Assert.Contains("NUL", result.Content);
+    }
+
+    [Fact]
+    public async Task A_symlink_to_dev_null_is_refused()
+    {
+        File.CreateSymbolicLink(Path.Combine(_ws.Root, "null"), "/dev/null");
+
+        var result = await Call("read_file", """{"path":"null"}""");
+
+        Assert.True(result.IsError);
+    }
+
+    [Fact]
+    public async Task A_FIFO_inside_the_workspace_is_refused_without_blocking()
+    {
+        var fifo = Path.Combine(_ws.Root, "pipe");
+        using (var mkfifo = Process.Start("mkfifo", fifo))
+            await mkfifo.WaitForExitAsync();
+
+        var read = await Call("read_file", """{"path":"pipe"}""");
+        var grep = await Call("grep", """{"pattern":"x"}""");
+
+        Assert.True(read.IsError);
+        Assert.Contains("not a regular file", read.Content);
+        Assert.False(grep.IsError);
+    }
+
+    [Fact]
+    public async Task A_unix_socket_inside_the_workspace_is_refused()
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(Path.Combine(_ws.Root, "sock")));
+
+        var result = await Call("read_file", """{"path":"sock"}""");
+
+        Assert.True(result.IsError);
+        Assert.Contains("not a regular file", result.Content);
+    }
+
+    [Theory]
+    [InlineData("read_file", "{}", "missing the required property 'path'")]
+    [InlineData("read_file", """{"path":3}""", "arguments.path must be a string")]
+    [InlineData("read_file", """{"path":"inside.txt","limit":"ten"}""", "arguments.limit must be a integer")]
+    [InlineData("read_file", """{"path":"inside.txt","mode":"rw"}""", "unknown property 'mode'")]
+    [InlineData("grep", """{"path":"."}""", "missing the required property 'pattern'")]
+    [InlineData("find_files", """["*.cs"]""", "arguments must be a object")]
+    public async Task Arguments_that_do_not_match_the_schema_are_refused_naming_the_problem(string tool, string arguments, string problem)
+    {
+        var result = await Call(tool, arguments);
+
+        Assert.True(result.IsError);
+        Assert.Contains(problem, result.Content);
+    }
+}

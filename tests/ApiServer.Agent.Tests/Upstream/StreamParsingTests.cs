@@ -1,0 +1,97 @@
+using ApiServer.Agent.Tests.Infrastructure;
+using FakeUpstream;
+
+namespace ApiServer.Agent.Tests.Upstream;
+
+public sealed class StreamParsingTests
+{
+    [Fact]
+    public async Task Text_arrives_as_the_same_deltas_the_upstream_sent()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Text("Hello streaming world", chunks: 3));
+
+        var events = await h.RunAsync("hi");
+
+        Assert.Equal(3, events.OfType<TextDelta>().Count());
+        Assert.Equal("Hello streaming world", events.StreamedText());
+        var completed = events.Completed();
+        Assert.Equal(FinishReason.Stop, completed.FinishReason);
+        Assert.Equal("Hello streaming world", Assert.Single(completed.NewMessages).Text);
+    }
+
+    [Theory]
+    [InlineData("reasoning_content")]
+    [InlineData("reasoning")]
+    public async Task Reasoning_deltas_are_read_from_either_field(string field)
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream().Reasoning("let me think", chunks: 2, field: field).Content("42").Finish("stop"));
+
+        var events = await h.RunAsync("hi");
+
+        Assert.Equal("let me think", string.Concat(events.OfType<ReasoningDelta>().Select(r => r.Text)));
+        var completed = events.Completed();
+        Assert.Equal("let me think", completed.Reasoning);
+        Assert.Equal("let me think", completed.NewMessages[0].Reasoning);
+    }
+
+    [Fact]
+    public async Task Usage_maps_prompt_completion_reasoning_and_cached_tokens()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream().Content("x").Finish("stop").Usage(100, 40, reasoningTokens: 12, cachedTokens: 64));
+
+        var events = await h.RunAsync("hi");
+
+        var expected = new TokenUsage(100, 40, 12, 64);
+        Assert.Equal(expected, Assert.Single(events.OfType<UsageReported>()).Usage);
+        Assert.Equal(expected, events.Completed().Usage);
+    }
+
+    [Fact]
+    public async Task A_malformed_chunk_is_skipped_and_the_rest_of_the_stream_is_used()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream().Content("before ").Malformed().Content("after").Finish("stop"));
+
+        var events = await h.RunAsync("hi");
+
+        Assert.Equal("before after", events.Completed().FinalText);
+        Assert.Equal(1, h.Upstream.CallCount);
+    }
+
+    [Fact]
+    public async Task A_non_streaming_json_answer_is_accepted()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Completion("whole answer", promptTokens: 7, completionTokens: 3));
+
+        var events = await h.RunAsync("hi");
+
+        Assert.Equal("whole answer", events.StreamedText());
+        var completed = events.Completed();
+        Assert.Equal("whole answer", completed.FinalText);
+        Assert.Equal(new TokenUsage(7, 3), completed.Usage);
+    }
+
+    [Fact]
+    public async Task Finish_reason_length_completes_with_Length()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream().Content("cut sho").Finish("length"));
+
+        Assert.Equal(FinishReason.Length, (await h.RunAsync("hi")).Completed().FinishReason);
+    }
+
+    [Fact]
+    public async Task SSE_comments_are_ignored_and_a_reset_after_them_fails_without_retries()
+    {
+        await using var h = await AgentHarness.StartAsync(new() { ["Llm:MaxRetries"] = "0" });
+        h.Upstream.Enqueue(FakeResponse.Stream().Raw(": just a comment\n\n").Abort());
+
+        var error = (await h.RunAsync("hi")).Failed().Error;
+
+        Assert.Equal(AgentErrorKind.UpstreamUnavailable, error.Kind);
+    }
+}

@@ -1,0 +1,43 @@
+using System.Text.Json;
+
+namespace FakeUpstream;
+
+/// <summary>One request the fake upstream received: its parsed body, auth header, and whether the client aborted it.</summary>
+public sealed class RecordedRequest
+{
+    private readonly TaskCompletionSource _aborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    internal RecordedRequest(int number, JsonElement body, string? authorization)
+    {
+        Number = number;
+        Body = body;
+        Authorization = authorization;
+    }
+
+    /// <summary>1-based arrival order.</summary>
+    public int Number { get; }
+
+    /// <summary>The parsed JSON body (a detached clone, safe to keep).</summary>
+    public JsonElement Body { get; }
+
+    public string? Authorization { get; }
+
+    public string? Model => Body.TryGetProperty("model", out var m) ? m.GetString() : null;
+
+    /// <summary>The text of the last user message (string content or the text parts of an array).</summary>
+    public string LastUserText => FakeUpstreamServer.LastUserText(Body);
+
+    /// <summary>True once the client closed the connection before the fake finished answering.</summary>
+    public bool WasAbortedByClient => _aborted.Task.IsCompleted;
+
+    /// <summary>Completes when the client aborts this request (HttpContext.RequestAborted fired).</summary>
+    public Task AbortedByClient => _aborted.Task;
+
+    /// <summary>Completes when the fake has finished handling this request, however it ended.</summary>
+    public Task Finished => _finished.Task;
+
+    internal void MarkAborted() => _aborted.TrySetResult();
+
+    internal void MarkFinished() => _finished.TrySetResult();
+}

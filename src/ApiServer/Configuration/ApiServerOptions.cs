@@ -36,6 +36,14 @@ public sealed class ApiServerOptions
     [Range(1, int.MaxValue)]
     public int MaxStoredResponses { get; set; } = 10_000;
 
+    /// <summary>How /v1/responses shows server-executed tools: "mcp" (mcp_call items) or "hermes" (function_call + function_call_output pairs).</summary>
+    [RegularExpression("^(mcp|hermes)$")]
+    public string ResponsesToolRendering { get; set; } = "mcp";
+
+    /// <summary>With truncation "auto", history beyond this many messages is dropped, oldest turns first.</summary>
+    [Range(2, 100_000)]
+    public int MaxHistoryMessages { get; set; } = 100;
+
     public bool AuthEnabled => Key.Length > 0;
 
     public IReadOnlyList<string> CorsOriginList =>

@@ -19,6 +19,8 @@ public static class EnvironmentVariables
         ("API_SERVER_MAX_REQUEST_BYTES", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.MaxRequestBytes)}"),
         ("API_SERVER_SSE_KEEPALIVE_SECONDS", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.SseKeepaliveSeconds)}"),
         ("API_SERVER_MAX_STORED_RESPONSES", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.MaxStoredResponses)}"),
+        ("API_SERVER_RESPONSES_TOOL_RENDERING", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.ResponsesToolRendering)}"),
+        ("API_SERVER_MAX_HISTORY_MESSAGES", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.MaxHistoryMessages)}"),
         ("API_SERVER_STREAM_TOOL_EVENTS", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.StreamToolEvents)}"),
         ("LLM_BASE_URL", $"{LlmOptions.SectionName}:{nameof(LlmOptions.BaseUrl)}"),
         ("LLM_API_KEY", $"{LlmOptions.SectionName}:{nameof(LlmOptions.ApiKey)}"),

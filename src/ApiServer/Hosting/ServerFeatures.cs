@@ -3,6 +3,7 @@ using ApiServer.ChatCompletions;
 using ApiServer.Configuration;
 using ApiServer.Data;
 using ApiServer.Health;
+using ApiServer.Responses;
 using ApiServer.Responses.Store;
 using ApiServer.Sessions;
 using Microsoft.Extensions.Options;
@@ -36,12 +37,14 @@ public static class ServerFeatures
         services.AddSingleton<KeyedLock>();
         services.AddHostedService<SessionRecovery>();
         services.AddChatCompletions();
+        services.AddResponses();
         return builder;
     }
 
     public static WebApplication MapServerFeatures(this WebApplication app)
     {
         app.MapChatCompletions();
+        app.MapResponses();
         return app;
     }
 }

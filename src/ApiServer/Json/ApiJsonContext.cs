@@ -3,6 +3,7 @@ using ApiServer.ChatCompletions;
 using ApiServer.Health;
 using ApiServer.Http;
 using ApiServer.Models;
+using ApiServer.Responses;
 
 namespace ApiServer.Json;
 
@@ -18,4 +19,12 @@ namespace ApiServer.Json;
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(ChatCompletion))]
 [JsonSerializable(typeof(ChatCompletionRequestBody))]
+[JsonSerializable(typeof(ResponseObject))]
+[JsonSerializable(typeof(OutputItem))]
+[JsonSerializable(typeof(ContentItem))]
+[JsonSerializable(typeof(InputTextContent[]))]
+[JsonSerializable(typeof(DeletedResponse))]
+[JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(ItemList))]
+[JsonSerializable(typeof(CreateResponseBody))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace ApiServer.Sse;
@@ -14,6 +15,9 @@ public readonly record struct SseFrame(ReadOnlyMemory<byte> Bytes, bool IsEvent)
     private static readonly byte[] DataPrefix = "data: "u8.ToArray();
     private static readonly byte[] EventPrefix = "event: "u8.ToArray();
     private static readonly byte[] IdPrefix = "id: "u8.ToArray();
+
+    // Event data is JSON read by API clients, never embedded in HTML, so HTML-sensitive characters need no escaping.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static readonly SseFrame Done = new("data: [DONE]\n\n"u8.ToArray(), IsEvent: true);
 
@@ -39,7 +43,7 @@ public readonly record struct SseFrame(ReadOnlyMemory<byte> Bytes, bool IsEvent)
     public static SseFrame Json(Action<Utf8JsonWriter> write, string? eventName = null, string? id = null)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
             write(writer);
         return Json(buffer.WrittenSpan, eventName, id);
     }

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using ApiServer.Agent;
+using ApiServer.Responses.Store;
+
+namespace ApiServer.Responses;
+
+/// <summary>Maps stored conversation messages to Responses items (for input_items) and gives new messages their item ids.</summary>
+public static class ResponseItems
+{
+    public static StoredMessage ToStored(ChatMessage message) => new(message.Role switch
+    {
+        ChatRole.Tool => ResponseRenderer.NewId("fco"),
+        ChatRole.Assistant when message.ToolCalls is not null && message.Content.Count == 0 => ResponseRenderer.NewId("fc"),
+        _ => ResponseRenderer.NewId("msg"),
+    }, message);
+
+    /// <summary>One stored message as one or more items: an assistant turn with tool calls lists each call.</summary>
+    public static IEnumerable<OutputItem> ToItems(StoredMessage stored)
+    {
+        var message = stored.Message;
+        switch (message.Role)
+        {
+            case ChatRole.User:
+                yield return new MessageItem
+                {
+                    Id = stored.ItemId,
+                    Status = "completed",
+                    Role = "user",
+                    Content = [.. message.Content.Select(p => p.Kind == ContentPartKind.Text
+                        ? (ContentItem)new InputTextContent(p.Value)
+                        : new InputImageContent(p.Value, p.Detail ?? "auto"))],
+                };
+                break;
+            case ChatRole.Assistant:
+                var calls = message.ToolCalls ?? [];
+                if (message.Content.Count > 0)
+                {
+                    yield return new MessageItem
+                    {
+                        Id = calls.Count == 0 ? stored.ItemId : stored.ItemId + "_msg",
+                        Status = "completed",
+                        Role = "assistant",
+                        Content = [new OutputTextContent(message.Text)],
+                    };
+                }
+                for (var i = 0; i < calls.Count; i++)
+                {
+                    yield return new FunctionCallItem
+                    {
+                        Id = calls.Count == 1 && message.Content.Count == 0 ? stored.ItemId : $"{stored.ItemId}_{i}",
+                        CallId = calls[i].Id,
+                        Name = calls[i].Name,
+                        Arguments = calls[i].Arguments,
+                        Status = "completed",
+                    };
+                }
+                break;
+            case ChatRole.Tool:
+                yield return new FunctionCallOutputItem
+                {
+                    Id = stored.ItemId,
+                    CallId = message.ToolCallId ?? "",
+                    Output = JsonSerializer.SerializeToElement(message.Text, Json.ApiJsonContext.Default.String),
+                    Status = "completed",
+                };
+                break;
+        }
+    }
+}

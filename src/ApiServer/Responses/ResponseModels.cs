@@ -1,0 +1,158 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ApiServer.Responses;
+
+/// <summary>
+/// The Response object. Every field the spec requires is present, even when null; the same object is returned by POST,
+/// carried by the terminal stream event, stored, and returned by GET.
+/// </summary>
+public sealed record ResponseObject
+{
+    public required string Id { get; init; }
+    public string Object { get; init; } = "response";
+    public required long CreatedAt { get; init; }
+    public required string Status { get; init; }
+    public ResponseError? Error { get; init; }
+    public IncompleteDetails? IncompleteDetails { get; init; }
+    public string? Instructions { get; init; }
+    public int? MaxOutputTokens { get; init; }
+    public required string Model { get; init; }
+    public required IReadOnlyList<OutputItem> Output { get; init; }
+    public bool ParallelToolCalls { get; init; } = true;
+    public string? PreviousResponseId { get; init; }
+    public ConversationRef? Conversation { get; init; }
+    public bool Store { get; init; } = true;
+    public double? Temperature { get; init; }
+    public TextConfig Text { get; init; } = TextConfig.Plain;
+    public JsonElement ToolChoice { get; init; }
+    public IReadOnlyList<JsonElement> Tools { get; init; } = [];
+    public double? TopP { get; init; }
+    public string Truncation { get; init; } = "disabled";
+    public ResponseUsage? Usage { get; init; }
+    public string? User { get; init; }
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+    public bool Background { get; init; }
+    public long? CompletedAt { get; init; }
+}
+
+public sealed record ResponseError(string Code, string Message);
+
+public sealed record IncompleteDetails(string Reason);
+
+public sealed record ConversationRef(string Id);
+
+public sealed record TextConfig(TextFormat Format)
+{
+    public static readonly TextConfig Plain = new(new TextFormat("text"));
+}
+
+public sealed record TextFormat(string Type);
+
+public sealed record ResponseUsage(int InputTokens, InputTokensDetails InputTokensDetails, int OutputTokens, OutputTokensDetails OutputTokensDetails, int TotalTokens);
+
+public sealed record InputTokensDetails(int CachedTokens, int CacheWriteTokens = 0);
+
+public sealed record OutputTokensDetails(int ReasoningTokens);
+
+/// <summary>An item of <c>output</c> (and of <c>input_items</c>), discriminated by <c>type</c>.</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
+[JsonDerivedType(typeof(MessageItem), "message")]
+[JsonDerivedType(typeof(FunctionCallItem), "function_call")]
+[JsonDerivedType(typeof(FunctionCallOutputItem), "function_call_output")]
+[JsonDerivedType(typeof(McpCallItem), "mcp_call")]
+[JsonDerivedType(typeof(ReasoningItem), "reasoning")]
+public abstract record OutputItem
+{
+    [JsonPropertyOrder(-1)]
+    public required string Id { get; init; }
+}
+
+public sealed record MessageItem : OutputItem
+{
+    public required string Status { get; init; }
+    public required string Role { get; init; }
+    public required IReadOnlyList<ContentItem> Content { get; init; }
+}
+
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
+[JsonDerivedType(typeof(OutputTextContent), "output_text")]
+[JsonDerivedType(typeof(InputTextContent), "input_text")]
+[JsonDerivedType(typeof(InputImageContent), "input_image")]
+[JsonDerivedType(typeof(ReasoningTextContent), "reasoning_text")]
+public abstract record ContentItem;
+
+public sealed record OutputTextContent(string Text) : ContentItem
+{
+    public IReadOnlyList<JsonElement> Annotations { get; init; } = [];
+    public IReadOnlyList<JsonElement> Logprobs { get; init; } = [];
+}
+
+public sealed record InputTextContent(string Text) : ContentItem;
+
+public sealed record InputImageContent(string ImageUrl, string Detail) : ContentItem;
+
+public sealed record ReasoningTextContent(string Text) : ContentItem;
+
+/// <summary>A call the client must execute (a client-defined function), or, in hermes rendering, a server tool call.</summary>
+public sealed record FunctionCallItem : OutputItem
+{
+    public required string CallId { get; init; }
+    public required string Name { get; init; }
+    public required string Arguments { get; init; }
+    public required string Status { get; init; }
+}
+
+public sealed record FunctionCallOutputItem : OutputItem
+{
+    public required string CallId { get; init; }
+
+    /// <summary>A string, or (hermes rendering) an array of input_text parts.</summary>
+    public required JsonElement Output { get; init; }
+
+    public required string Status { get; init; }
+}
+
+/// <summary>A tool the server executed itself: the spec's item for provider-executed calls, which clients don't try to run.</summary>
+public sealed record McpCallItem : OutputItem
+{
+    public required string ServerLabel { get; init; }
+    public required string Name { get; init; }
+    public required string Arguments { get; init; }
+    public string? Output { get; init; }
+    public McpCallError? Error { get; init; }
+    public required string Status { get; init; }
+}
+
+public sealed record McpCallError(string Type, string Content);
+
+public sealed record ReasoningItem : OutputItem
+{
+    public IReadOnlyList<JsonElement> Summary { get; init; } = [];
+    public required IReadOnlyList<ContentItem> Content { get; init; }
+    public required string Status { get; init; }
+}
+
+public sealed record DeletedResponse(string Id, string Object, bool Deleted);
+
+public sealed record ItemList(string Object, IReadOnlyList<OutputItem> Data, string? FirstId, string? LastId, bool HasMore);
+
+/// <summary>The request body, for the OpenAPI document. Requests are parsed by <see cref="ResponseRequest.Parse"/>.</summary>
+public sealed record CreateResponseBody(
+    [property: JsonRequired] JsonElement Input,
+    string? Model,
+    string? Instructions,
+    string? PreviousResponseId,
+    JsonElement? Conversation,
+    bool? Store,
+    bool? Stream,
+    IReadOnlyList<JsonElement>? ConversationHistory,
+    string? Truncation,
+    IReadOnlyDictionary<string, string>? Metadata,
+    double? Temperature,
+    double? TopP,
+    int? MaxOutputTokens,
+    bool? ParallelToolCalls,
+    IReadOnlyList<JsonElement>? Tools,
+    JsonElement? ToolChoice,
+    string? ToolRendering);

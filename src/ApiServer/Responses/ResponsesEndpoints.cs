@@ -1,0 +1,71 @@
+using ApiServer.Http;
+using ApiServer.Responses.Store;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace ApiServer.Responses;
+
+public static class ResponsesEndpoints
+{
+    public const int DefaultPageSize = 20;
+
+    public static IServiceCollection AddResponses(this IServiceCollection services) =>
+        services.AddSingleton<ResponseHandler>().AddSingleton<IResponseRecorder, ResponseRecorder>();
+
+    public static WebApplication MapResponses(this WebApplication app)
+    {
+        var group = app.MapGroup("/v1/responses").WithTags("Responses");
+        group.MapPost("", (HttpContext context, ResponseHandler handler) => handler.HandleAsync(context))
+            .WithName("CreateResponse")
+            .WithSummary("Creates a model response. With stream=true, answers with the Responses event stream (response.created … response.completed).")
+            .WithDescription("Chains with previous_response_id or conversation. Server-executed tools appear as mcp_call items, or as function_call/function_call_output pairs with tool_rendering \"hermes\" (or API_SERVER_RESPONSES_TOOL_RENDERING).")
+            .Accepts<CreateResponseBody>("application/json")
+            .Produces<ResponseObject>(StatusCodes.Status200OK, "application/json", "text/event-stream")
+            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status422UnprocessableEntity, StatusCodes.Status429TooManyRequests, StatusCodes.Status502BadGateway,
+                StatusCodes.Status503ServiceUnavailable, StatusCodes.Status504GatewayTimeout);
+        group.MapGet("/{id}", GetAsync)
+            .WithName("GetResponse")
+            .WithSummary("Gets a stored response, exactly as it was returned.")
+            .Produces<ResponseObject>(StatusCodes.Status200OK, "application/json")
+            .ProducesApiErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
+        group.MapDelete("/{id}", DeleteAsync)
+            .WithName("DeleteResponse")
+            .WithSummary("Deletes a stored response. Responses chained from it keep working.")
+            .ProducesApiErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
+        group.MapGet("/{id}/input_items", ListInputItemsAsync)
+            .WithName("ListInputItems")
+            .WithSummary("Lists the items that led to a response: the chain's history (tool calls and outputs included) and its input.")
+            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
+        return app;
+    }
+
+    private static ApiException NotFound(string id) => ApiException.NotFound($"Response '{id}' was not found.", "response_not_found", "response_id");
+
+    private static async Task<ContentHttpResult> GetAsync(string id, IResponseStore store, CancellationToken cancellationToken)
+    {
+        var stored = await store.GetAsync(id, cancellationToken) ?? throw NotFound(id);
+        return TypedResults.Content(stored.ResponseJson, "application/json");
+    }
+
+    private static async Task<Ok<DeletedResponse>> DeleteAsync(string id, IResponseStore store, CancellationToken cancellationToken) =>
+        await store.DeleteAsync(id, cancellationToken)
+            ? TypedResults.Ok(new DeletedResponse(id, "response", true))
+            : throw NotFound(id);
+
+    private static async Task<Ok<ItemList>> ListInputItemsAsync(string id, HttpRequest request, IResponseStore store, CancellationToken cancellationToken)
+    {
+        var limit = DefaultPageSize;
+        if (request.Query.TryGetValue("limit", out var limitText) && (!int.TryParse(limitText, out limit) || limit is < 1 or > 100))
+            throw ApiException.BadRequest("'limit' must be an integer from 1 to 100.", "limit", "invalid_value");
+        var order = request.Query["order"].ToString() switch
+        {
+            "" or "desc" => ListOrder.Desc,
+            "asc" => ListOrder.Asc,
+            _ => throw ApiException.BadRequest("'order' must be 'asc' or 'desc'.", "order", "invalid_value"),
+        };
+        var after = request.Query["after"].ToString() is { Length: > 0 } cursor ? cursor : null;
+        var page = await store.ListInputItemsAsync(id, limit, order, after, cancellationToken) ?? throw NotFound(id);
+        var items = page.Items.SelectMany(ResponseItems.ToItems).ToList();
+        return TypedResults.Ok(new ItemList("list", items, items.FirstOrDefault()?.Id, items.LastOrDefault()?.Id, page.HasMore));
+    }
+}

@@ -44,6 +44,20 @@ public sealed class ApiServerOptions
     [Range(2, 100_000)]
     public int MaxHistoryMessages { get; set; } = 100;
 
+    [Range(1, 86_400)]
+    public int IdempotencyTtlSeconds { get; set; } = 300;
+
+    [Range(1, 1_000_000)]
+    public int IdempotencyMaxEntries { get; set; } = 1000;
+
+    /// <summary>Total bytes of recorded responses kept for replay.</summary>
+    [Range(1024, long.MaxValue)]
+    public long IdempotencyMaxBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>A response larger than this is not kept for replay (a retry then runs again).</summary>
+    [Range(1024, long.MaxValue)]
+    public long IdempotencyMaxEntryBytes { get; set; } = 8L * 1024 * 1024;
+
     public bool AuthEnabled => Key.Length > 0;
 
     public IReadOnlyList<string> CorsOriginList =>

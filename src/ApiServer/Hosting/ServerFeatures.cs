@@ -38,6 +38,7 @@ public static class ServerFeatures
         services.AddHostedService<SessionRecovery>();
         services.AddChatCompletions();
         services.AddResponses();
+        services.AddSingleton<Idempotency.IIdempotencyStore, Idempotency.InMemoryIdempotencyStore>();
         return builder;
     }
 

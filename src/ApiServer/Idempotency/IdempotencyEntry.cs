@@ -1,0 +1,101 @@
+namespace ApiServer.Idempotency;
+
+/// <summary>
+/// One claimed key: the request's fingerprint and the response as it is produced (status, headers, body chunks).
+/// Duplicates that arrive while it runs read the same chunks as they are appended; later ones replay them.
+/// </summary>
+public sealed class IdempotencyEntry(string key, string fingerprint)
+{
+    private readonly object _gate = new();
+    private readonly List<ReadOnlyMemory<byte>> _chunks = [];
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public string Key { get; } = key;
+    public string Fingerprint { get; } = fingerprint;
+    public int StatusCode { get; private set; }
+    public IReadOnlyList<KeyValuePair<string, string>> Headers { get; private set; } = [];
+    public bool HasContentLength { get; private set; }
+    public bool IsStarted { get; private set; }
+    public bool IsCompleted { get; private set; }
+
+    /// <summary>The body grew past the per-entry cap: it can no longer be replayed whole.</summary>
+    public bool IsOverflowed { get; private set; }
+
+    public long Bytes { get; private set; }
+    public DateTimeOffset ExpiresAt { get; set; } = DateTimeOffset.MaxValue;
+
+    public void Start(int statusCode, IReadOnlyList<KeyValuePair<string, string>> headers, bool hasContentLength)
+    {
+        lock (_gate)
+        {
+            StatusCode = statusCode;
+            Headers = headers;
+            HasContentLength = hasContentLength;
+            IsStarted = true;
+            Signal();
+        }
+    }
+
+    /// <summary>Appends a copy of written bytes. Returns false once the entry is over <paramref name="maxBytes"/>.</summary>
+    public bool Append(ReadOnlySpan<byte> bytes, long maxBytes)
+    {
+        lock (_gate)
+        {
+            if (IsOverflowed)
+                return false;
+            if (Bytes + bytes.Length > maxBytes)
+            {
+                IsOverflowed = true;
+                _chunks.Clear();
+                Bytes = 0;
+                Signal();
+                return false;
+            }
+            _chunks.Add(bytes.ToArray());
+            Bytes += bytes.Length;
+            Signal();
+            return true;
+        }
+    }
+
+    public void Complete()
+    {
+        lock (_gate)
+        {
+            IsCompleted = true;
+            Signal();
+        }
+    }
+
+    /// <summary>Chunks from <paramref name="from"/> on, and a task that completes when anything changes.</summary>
+    public (IReadOnlyList<ReadOnlyMemory<byte>> Chunks, bool Completed, bool Overflowed, Task Changed) Read(int from)
+    {
+        lock (_gate)
+            return (from < _chunks.Count ? _chunks.GetRange(from, _chunks.Count - from) : [], IsCompleted, IsOverflowed, _changed.Task);
+    }
+
+    public Task WaitStartedAsync(CancellationToken cancellationToken)
+    {
+        Task changed;
+        lock (_gate)
+        {
+            if (IsStarted || IsCompleted)
+                return Task.CompletedTask;
+            changed = _changed.Task;
+        }
+        return WaitAsync(changed, cancellationToken);
+
+        async Task WaitAsync(Task signal, CancellationToken token)
+        {
+            await signal.WaitAsync(token);
+            await WaitStartedAsync(token);
+        }
+    }
+
+    private void Signal()
+    {
+        var previous = _changed;
+        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        previous.TrySetResult();
+    }
+}

@@ -1,0 +1,134 @@
+using ApiServer.Configuration;
+using ApiServer.Http;
+using Microsoft.Extensions.Options;
+
+namespace ApiServer.Idempotency;
+
+/// <summary>
+/// Idempotency-Key on POST /v1/chat/completions, /v1/responses and /v1/runs (IETF draft, Stripe semantics): the first request
+/// runs and its response is recorded as it is written; a duplicate with the same body gets the same status, headers and bytes
+/// (following the live response if it is still running) with <c>Idempotent-Replayed: true</c>; the same key with another body is 422.
+/// 5xx outcomes are not kept, so a retry can succeed.
+/// </summary>
+public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStore store, IOptions<ApiServerOptions> options)
+{
+    public const string Header = "Idempotency-Key";
+    public const string ReplayedHeader = "Idempotent-Replayed";
+    public const int MaxKeyLength = 255;
+
+    private static readonly string[] Routes = ["/v1/chat/completions", "/v1/responses", "/v1/runs"];
+
+    // Per-request headers that must not be copied from the recorded response.
+    private static readonly HashSet<string> SkippedHeaders = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Expose-Headers",
+        "Access-Control-Max-Age", "Vary", "X-Request-Id", "Date", "Server", "Transfer-Encoding", "Content-Length",
+        "X-Content-Type-Options", "Referrer-Policy",
+    };
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (!HttpMethods.IsPost(request.Method) || !request.Headers.TryGetValue(Header, out var values) || !Routes.Contains(request.Path.Value?.TrimEnd('/')))
+        {
+            await next(context);
+            return;
+        }
+        var key = values.ToString();
+        if (key.Length is 0 or > MaxKeyLength || key.Any(c => c is < '!' or > '~'))
+            throw ApiException.BadRequest($"Idempotency-Key must be 1–{MaxKeyLength} visible ASCII characters.", Header, "invalid_idempotency_key");
+
+        var body = await ReadBodyAsync(request, context.RequestAborted);
+        var scopedKey = $"{ApiKeyMiddleware.CallerScope(request)}|{request.Path.Value}|{key}";
+        var (outcome, entry) = store.Claim(scopedKey, CanonicalJson.Fingerprint(body));
+        switch (outcome)
+        {
+            case ClaimOutcome.Reused:
+                throw new ApiException(StatusCodes.Status422UnprocessableEntity,
+                    "This Idempotency-Key was already used with a different request body. Use a new key for a new request.",
+                    Header, "idempotency_key_reused");
+            case ClaimOutcome.Duplicate:
+                await ReplayAsync(context, entry);
+                return;
+        }
+
+        request.Body = new MemoryStream(body, writable: false);
+        var original = context.Response.Body;
+        var recording = new RecordingStream(original, entry, options.Value.IdempotencyMaxEntryBytes);
+        context.Response.Body = recording;
+        context.Response.OnStarting(() =>
+        {
+            entry.Start(context.Response.StatusCode, CopyHeaders(context.Response.Headers), context.Response.ContentLength is not null);
+            return Task.CompletedTask;
+        });
+        var cacheable = false;
+        try
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (ApiException error) when (!context.Response.HasStarted)
+            {
+                // Written here, inside the recording, so a 4xx answer replays like any other.
+                await ErrorWriter.WriteAsync(context, error);
+            }
+            if (!context.Response.HasStarted)
+                await context.Response.StartAsync(context.RequestAborted);
+            cacheable = context.Response.StatusCode < 500 && !context.RequestAborted.IsCancellationRequested;
+        }
+        finally
+        {
+            context.Response.Body = original;
+            entry.Complete();
+            store.Finish(entry, cacheable);
+        }
+    }
+
+    private async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, cancellationToken);
+        return buffer.ToArray();
+    }
+
+    private static List<KeyValuePair<string, string>> CopyHeaders(IHeaderDictionary headers) =>
+        [.. headers.Where(h => !SkippedHeaders.Contains(h.Key)).Select(h => KeyValuePair.Create(h.Key, h.Value.ToString()))];
+
+    /// <summary>Sends what the first request produced, following it live until it completes.</summary>
+    private static async Task ReplayAsync(HttpContext context, IdempotencyEntry entry)
+    {
+        var cancellationToken = context.RequestAborted;
+        await entry.WaitStartedAsync(cancellationToken);
+        if (!entry.IsStarted || entry.IsOverflowed)
+        {
+            // The first attempt ended without a response we can repeat (it failed or was too large to keep).
+            throw new ApiException(StatusCodes.Status409Conflict,
+                "The original request with this Idempotency-Key did not produce a replayable response; retry it.", Header, "idempotency_replay_unavailable");
+        }
+        var response = context.Response;
+        response.StatusCode = entry.StatusCode;
+        foreach (var (name, value) in entry.Headers)
+            response.Headers[name] = value;
+        response.Headers[ReplayedHeader] = "true";
+        var position = 0;
+        while (true)
+        {
+            var (chunks, completed, overflowed, changed) = entry.Read(position);
+            if (overflowed)
+            {
+                context.Abort(); // mid-stream: nothing honest left to send
+                return;
+            }
+            if (completed && position == 0 && entry.HasContentLength)
+                response.ContentLength = chunks.Sum(c => (long)c.Length);
+            foreach (var chunk in chunks)
+                await response.Body.WriteAsync(chunk, cancellationToken);
+            position += chunks.Count;
+            await response.Body.FlushAsync(cancellationToken);
+            if (completed)
+                return;
+            await changed.WaitAsync(cancellationToken);
+        }
+    }
+}

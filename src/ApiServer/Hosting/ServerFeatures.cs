@@ -4,6 +4,7 @@ using ApiServer.Configuration;
 using ApiServer.Data;
 using ApiServer.Health;
 using ApiServer.Responses.Store;
+using ApiServer.Runs;
 using ApiServer.Sessions;
 using Microsoft.Extensions.Options;
 
@@ -36,12 +37,14 @@ public static class ServerFeatures
         services.AddSingleton<KeyedLock>();
         services.AddHostedService<SessionRecovery>();
         services.AddChatCompletions();
+        services.AddRuns();
         return builder;
     }
 
     public static WebApplication MapServerFeatures(this WebApplication app)
     {
         app.MapChatCompletions();
+        app.MapRuns();
         return app;
     }
 }

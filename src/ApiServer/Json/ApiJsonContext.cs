@@ -3,6 +3,7 @@ using ApiServer.ChatCompletions;
 using ApiServer.Health;
 using ApiServer.Http;
 using ApiServer.Models;
+using ApiServer.Runs;
 
 namespace ApiServer.Json;
 
@@ -18,4 +19,8 @@ namespace ApiServer.Json;
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(ChatCompletion))]
 [JsonSerializable(typeof(ChatCompletionRequestBody))]
+[JsonSerializable(typeof(RunCreated))]
+[JsonSerializable(typeof(RunStopping))]
+[JsonSerializable(typeof(RunStatusResponse))]
+[JsonSerializable(typeof(RunRequestBody))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -21,9 +21,10 @@ public enum AdmissionResult
 /// <item>At most <c>maxConcurrent</c> runs hold a slot (execute) at once. A run with no session work ahead of it takes a
 /// free slot or is refused with 429; it never waits for one.</item>
 /// <item>Runs of one session execute one at a time, in the order they were accepted. A run whose session already has one
-/// is accepted as <c>queued</c> (no slot, counted against <c>maxQueued</c>). When the runs ahead of it have ended it needs
-/// a slot; if none is free it keeps waiting rather than failing (it was already accepted), and waiting runs get freed
-/// slots first, in the order they became ready, before any new run can take one.</item>
+/// is accepted as <c>queued</c> even when every slot is taken (no slot yet, counted against <c>maxQueued</c>). When the run
+/// ahead of it ends, it needs a slot. In practice it inherits the slot its predecessor frees, because release and hand-over
+/// happen under one lock. The general rule behind that: an accepted run that finds no free slot waits for one rather than
+/// failing, and waiting runs get freed slots first, in the order they became ready, before any new run can take one.</item>
 /// </list>
 /// One lock guards it all. Finishing a run happens under that lock too, so anyone who has seen a run end (its status or
 /// its terminal event) will find its slot free, and the next run of its session starts only after that terminal event.

@@ -64,8 +64,8 @@ public sealed class Run
     /// <summary>Completed by the scheduler when the run may start (it holds a concurrency slot).</summary>
     internal TaskCompletionSource StartSignal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>The background execution; completes after the terminal event.</summary>
-    internal Task Execution { get; set; } = Task.CompletedTask;
+    /// <summary>The background execution; completes once the run has ended and released its place.</summary>
+    public Task Execution { get; internal set; } = Task.CompletedTask;
 
     // Scheduler bookkeeping, guarded by the RunScheduler's lock.
     internal bool HoldsSlot { get; set; }
@@ -140,24 +140,21 @@ public sealed class Run
 
     internal bool TryCancel() => TryFinish(RunState.Cancelled, "run.cancelled", static () => { }, null);
 
-    /// <summary>Cancels the agent (upstream call and tools). False when the run had already ended.</summary>
-    public bool RequestStop()
+    /// <summary>
+    /// Cancels the run's token: a running agent stops its upstream call and tools, a waiting run stops waiting. Safe to call
+    /// in any state, including after the run ended.
+    /// </summary>
+    internal void CancelExecution()
     {
-        lock (_lock)
-        {
-            if (_state.IsTerminal())
-                return false;
-        }
         try
         {
-            // Outside the lock: cancellation runs the agent's callbacks synchronously.
+            // Never under the lock: cancellation runs the agent's callbacks synchronously.
             _cancellation.Cancel();
         }
         catch (ObjectDisposedException)
         {
-            // The run ended between the check and here.
+            // The run has ended and let go of its token.
         }
-        return true;
     }
 
     /// <summary>Drops the link to ApplicationStopping once the run has ended, so retained runs hold no registrations.</summary>

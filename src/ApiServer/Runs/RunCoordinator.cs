@@ -97,7 +97,8 @@ public sealed partial class RunCoordinator(
         if (run.State.IsTerminal())
             return false;
         scheduler.TryWithdraw(run, static r => r.TryCancel());
-        run.RequestStop();
+        // Also for a withdrawn run: its execution is still waiting for a start signal that will now never come.
+        run.CancelExecution();
         LogStopRequested(logger, run.Id);
         return true;
     }

@@ -34,11 +34,6 @@ public sealed class RunEventLog(Func<long, SseFrame> truncationMarker, int maxEv
     private bool _completed;
     private bool _truncated;
 
-    public bool IsCompleted
-    {
-        get { lock (_lock) return _completed; }
-    }
-
     public bool IsTruncated
     {
         get { lock (_lock) return _truncated; }

@@ -57,6 +57,20 @@ public sealed class RunsStatusTests
     }
 
     [Fact]
+    public async Task Runs_KeyConfiguredButNotSent_401AndKeyAccepted()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["API_SERVER_KEY"] = TestServer.Key });
+
+        using var refused = await server.Client.PostRunAsync(new { input = "hi" });
+        await refused.AssertErrorAsync(401);
+        using var authorized = server.AuthorizedClient();
+        var (runId, _) = await authorized.StartRunAsync(new { input = "hi" });
+        using var events = await server.Client.GetAsync($"/v1/runs/{runId}/events");
+        await events.AssertErrorAsync(401);
+        Assert.Equal("run.completed", (await authorized.ReadAllEventsAsync(runId))[^1].Name);
+    }
+
+    [Fact]
     public async Task Get_AfterRetention_RunIsSweptAnd404()
     {
         var clock = new ManualClock();

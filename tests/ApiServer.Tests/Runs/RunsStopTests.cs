@@ -47,6 +47,7 @@ public sealed class RunsStopTests
         Assert.Equal("cancelled", (await server.Client.GetStatusAsync(second)).GetProperty("status").GetString());
         Assert.Equal(["run.queued", "run.cancelled"], (await server.Client.ReadAllEventsAsync(second)).Select(e => e.Name));
         Assert.Equal(1, server.Service<RunScheduler>().Queued);
+        await server.Service<IRunRegistry>().Get(second)!.Execution.WaitAsync(TimeSpan.FromSeconds(30));
 
         tool.Release.SetResult();
         Assert.Equal("run.completed", (await server.Client.ReadAllEventsAsync(first))[^1].Name);

@@ -58,6 +58,18 @@ public sealed class ApiServerOptions
     [Range(1024, long.MaxValue)]
     public long IdempotencyMaxEntryBytes { get; set; } = 8L * 1024 * 1024;
 
+    /// <summary>Runs (POST /v1/runs) executing at once; more answer 429 unless they queue behind their session.</summary>
+    [Range(1, 10_000)]
+    public int MaxConcurrentRuns { get; set; } = 10;
+
+    /// <summary>Runs waiting (behind their session's run, or for a free slot) across the server; more answer 429.</summary>
+    [Range(0, 100_000)]
+    public int MaxQueuedRuns { get; set; } = 100;
+
+    /// <summary>How long a finished run's status and events stay readable before they are swept.</summary>
+    [Range(1, int.MaxValue)]
+    public int RunRetentionSeconds { get; set; } = 3600;
+
     public bool AuthEnabled => Key.Length > 0;
 
     public IReadOnlyList<string> CorsOriginList =>

@@ -5,6 +5,7 @@ using ApiServer.Data;
 using ApiServer.Health;
 using ApiServer.Responses;
 using ApiServer.Responses.Store;
+using ApiServer.Runs;
 using ApiServer.Sessions;
 using Microsoft.Extensions.Options;
 
@@ -39,6 +40,7 @@ public static class ServerFeatures
         services.AddChatCompletions();
         services.AddResponses();
         services.AddSingleton<Idempotency.IIdempotencyStore, Idempotency.InMemoryIdempotencyStore>();
+        services.AddRuns();
         return builder;
     }
 
@@ -46,6 +48,7 @@ public static class ServerFeatures
     {
         app.MapChatCompletions();
         app.MapResponses();
+        app.MapRuns();
         return app;
     }
 }

@@ -4,6 +4,7 @@ using ApiServer.Health;
 using ApiServer.Http;
 using ApiServer.Models;
 using ApiServer.Responses;
+using ApiServer.Runs;
 
 namespace ApiServer.Json;
 
@@ -27,4 +28,8 @@ namespace ApiServer.Json;
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(ItemList))]
 [JsonSerializable(typeof(CreateResponseBody))]
+[JsonSerializable(typeof(RunCreated))]
+[JsonSerializable(typeof(RunStopping))]
+[JsonSerializable(typeof(RunStatusResponse))]
+[JsonSerializable(typeof(RunRequestBody))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

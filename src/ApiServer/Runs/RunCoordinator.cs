@@ -1,0 +1,126 @@
+using ApiServer.Agent;
+using ApiServer.Configuration;
+using ApiServer.Http;
+using ApiServer.Responses.Store;
+using Microsoft.Extensions.Options;
+
+namespace ApiServer.Runs;
+
+/// <summary>Starts and stops runs: resolves history, admits through the scheduler, registers, and launches execution.</summary>
+public sealed partial class RunCoordinator(
+    IRunRegistry registry,
+    RunScheduler scheduler,
+    RunExecutor executor,
+    IResponseStore responses,
+    IOptions<ApiServerOptions> options,
+    TimeProvider time,
+    IHostApplicationLifetime lifetime,
+    ILogger<RunCoordinator> logger)
+{
+    /// <summary>What a refused client is told to wait: runs take seconds to minutes, so a short hint is all we can honestly give.</summary>
+    public const int RetryAfterSeconds = 5;
+
+    /// <summary>
+    /// Builds what the run will execute. History comes from <c>conversation_history</c> when given, else from the chain of
+    /// <c>previous_response_id</c>. With explicit history the stored Response does not chain from previous_response_id
+    /// (that would misstate what the model saw); it records the explicit history as part of its own input instead.
+    /// </summary>
+    public async Task<RunSpec> PrepareAsync(RunRequest request, CancellationToken cancellationToken)
+    {
+        StoredResponse? previous = null;
+        IReadOnlyList<ChatMessage> history = request.ConversationHistory ?? [];
+        if (request.PreviousResponseId is { } previousId)
+        {
+            previous = await responses.GetAsync(previousId, cancellationToken) ?? throw PreviousNotFound(previousId);
+            if (request.ConversationHistory is null)
+            {
+                var chain = await responses.GetChainMessagesAsync(previousId, cancellationToken) ?? throw PreviousNotFound(previousId);
+                history = chain.Select(m => m.Message).Where(m => m.Role != ChatRole.System).ToList();
+            }
+        }
+
+        var instructionParts = new List<string>();
+        if ((request.Instructions ?? previous?.Instructions) is { Length: > 0 } instructions)
+            instructionParts.Add(instructions);
+        instructionParts.AddRange(request.SystemTexts);
+
+        return new RunSpec
+        {
+            Request = new AgentRequest
+            {
+                Instructions = instructionParts.Count == 0 ? null : string.Join("\n\n", instructionParts),
+                Messages = [.. history, .. request.Input],
+                Settings = request.Settings,
+            },
+            Model = request.Model ?? options.Value.ModelName,
+            Store = request.Store,
+            SessionId = request.SessionId ?? previous?.SessionId,
+            PreviousResponseId = request.ConversationHistory is null ? request.PreviousResponseId : null,
+            RecordedInput = request.ConversationHistory is { } explicitHistory ? [.. explicitHistory, .. request.Input] : request.Input,
+        };
+    }
+
+    /// <summary>Admits and launches a run. The run is registered before this returns, so its id is never unknown.</summary>
+    public (Run Run, AdmissionResult Admission) Start(RunSpec spec)
+    {
+        var stopping = lifetime.ApplicationStopping;
+        if (stopping.IsCancellationRequested)
+            throw new ApiException(StatusCodes.Status503ServiceUnavailable, "The server is shutting down; start the run again once it is back.",
+                code: "server_shutting_down", type: "server_error") { RetryAfterSeconds = RetryAfterSeconds };
+
+        var run = new Run(Run.NewId(), spec, time, stopping);
+        var admission = scheduler.Admit(run);
+        if (admission is AdmissionResult.Busy or AdmissionResult.QueueFull)
+        {
+            run.ReleaseCancellation();
+            LogRefused(logger, admission, spec.SessionId);
+            var message = admission == AdmissionResult.Busy
+                ? $"Too many runs are executing (the limit is {options.Value.MaxConcurrentRuns}). Retry later."
+                : $"Too many runs are queued (the limit is {options.Value.MaxQueuedRuns}). Retry later.";
+            throw new ApiException(StatusCodes.Status429TooManyRequests, message, code: "rate_limit_exceeded", type: "rate_limit_error")
+            {
+                RetryAfterSeconds = RetryAfterSeconds,
+            };
+        }
+        registry.Add(run);
+        run.Execution = Task.Run(() => executor.ExecuteAsync(run));
+        LogStarted(logger, run.Id, admission, spec.SessionId);
+        return (run, admission);
+    }
+
+    /// <summary>
+    /// Stops an active run. A waiting run is taken out of its queue and cancelled at once; a running one is cancelled and
+    /// emits run.cancelled when its agent has unwound. False when the run had already ended.
+    /// </summary>
+    public bool Stop(Run run)
+    {
+        if (run.State.IsTerminal())
+            return false;
+        scheduler.TryWithdraw(run, static r => r.TryCancel());
+        // Also for a withdrawn run: its execution is still waiting for a start signal that will now never come.
+        run.CancelExecution();
+        LogStopRequested(logger, run.Id);
+        return true;
+    }
+
+    /// <summary>Cancels every active run (ApplicationStopping has already cancelled their tokens) and waits for them to end.</summary>
+    public async Task ShutdownAsync(CancellationToken cancellationToken)
+    {
+        var active = registry.Active();
+        foreach (var run in active)
+            Stop(run);
+        await Task.WhenAll(active.Select(r => r.Execution)).WaitAsync(cancellationToken);
+    }
+
+    private static ApiException PreviousNotFound(string id) =>
+        ApiException.BadRequest($"Previous response with id '{id}' not found.", "previous_response_id", "previous_response_not_found");
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} accepted ({Admission}, session {SessionId})")]
+    private static partial void LogStarted(ILogger logger, string runId, AdmissionResult admission, string? sessionId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run refused ({Admission}, session {SessionId})")]
+    private static partial void LogRefused(ILogger logger, AdmissionResult admission, string? sessionId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} stop requested")]
+    private static partial void LogStopRequested(ILogger logger, string runId);
+}

@@ -1,0 +1,63 @@
+using System.Globalization;
+using ApiServer.Http;
+using ApiServer.Sse;
+
+namespace ApiServer.Runs;
+
+/// <summary>
+/// GET /v1/runs/{id}/events: replays the run's log from the start (or after a resume point), then follows it live until the
+/// terminal event, then writes <c>: stream closed</c> and ends. A subscriber leaving changes nothing for the run.
+/// </summary>
+public static class RunEventStream
+{
+    public const string LastEventIdHeader = "Last-Event-ID";
+
+    public static readonly SseFrame StreamClosed = SseFrame.Comment("stream closed");
+
+    /// <summary>
+    /// The sequence to resume after: the <c>Last-Event-ID</c> header (what EventSource sends on reconnect), else the
+    /// <c>last_event_id</c> or <c>after</c> query parameter (a page can pass it on a fresh EventSource). 0 replays everything.
+    /// </summary>
+    public static long ResumePoint(HttpRequest request)
+    {
+        var (value, param) = request.Headers[LastEventIdHeader].ToString() is { Length: > 0 } header
+            ? (header, LastEventIdHeader)
+            : request.Query["last_event_id"].ToString() is { Length: > 0 } query
+                ? (query, "last_event_id")
+                : (request.Query["after"].ToString(), "after");
+        if (value.Length == 0)
+            return 0;
+        if (!long.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var after))
+            throw JsonRequest.InvalidValue(param, $"'{param}' must be the non-negative integer id of an event; got '{value}'.");
+        return after;
+    }
+
+    public static async Task WriteAsync(HttpContext context, Run run, long after, TimeSpan keepalive)
+    {
+        await using var sse = await SseWriter.StartAsync(context, keepalive);
+        var aborted = context.RequestAborted;
+        try
+        {
+            while (!sse.IsBroken)
+            {
+                var batch = await run.Events.ReadAfterAsync(after, aborted);
+                foreach (var runEvent in batch.Events)
+                {
+                    sse.Write(runEvent.Frame);
+                    after = runEvent.Sequence;
+                }
+                if (batch.Completed)
+                {
+                    sse.Write(StreamClosed);
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            // The subscriber left. The run goes on; it can come back with Last-Event-ID.
+            return;
+        }
+        await sse.CompleteAsync();
+    }
+}

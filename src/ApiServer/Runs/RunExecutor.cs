@@ -1,0 +1,147 @@
+using ApiServer.Agent;
+using ApiServer.Hosting;
+using ApiServer.Responses;
+
+namespace ApiServer.Runs;
+
+/// <summary>
+/// Executes one run on a background task: waits for its slot, runs the agent, renders each agent event as a run event,
+/// stores the finished turn as a Response, and ends the run exactly once (completed, failed or cancelled).
+/// </summary>
+public sealed partial class RunExecutor(
+    IAgent agent,
+    RunScheduler scheduler,
+    IServiceProvider services,
+    ServerActivity activity,
+    ILogger<RunExecutor> logger)
+{
+    public async Task ExecuteAsync(Run run)
+    {
+        var token = run.CancellationToken;
+        try
+        {
+            await run.StartSignal.Task.WaitAsync(token);
+            token.ThrowIfCancellationRequested();
+            if (!run.TryMarkStarted())
+                return;
+            using (activity.TrackRun())
+                await RunAgentAsync(run, token);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            scheduler.Complete(run, static r => r.TryCancel());
+            LogCancelled(logger, run.Id);
+        }
+        catch (Exception ex)
+        {
+            LogCrashed(logger, run.Id, ex);
+            scheduler.Complete(run, static r => r.TryFail(new RunError("The run failed because of an internal error.", "server_error", "server_error"), null));
+        }
+        finally
+        {
+            // Whatever happened above, the run has ended and released its place; a second Complete is a no-op.
+            scheduler.Complete(run, static r => r.TryCancel());
+            run.ReleaseCancellation();
+        }
+    }
+
+    private async Task RunAgentAsync(Run run, CancellationToken token)
+    {
+        await foreach (var agentEvent in agent.RunAsync(run.Spec.Request, token))
+        {
+            switch (agentEvent)
+            {
+                case TextDelta text:
+                    run.Publish("message.delta", w => w.WriteString("delta", text.Text));
+                    break;
+                case ReasoningDelta reasoning:
+                    run.Publish("reasoning.delta", w => w.WriteString("text", reasoning.Text));
+                    break;
+                case ToolCallStarted started:
+                    run.Publish("tool.started", w =>
+                    {
+                        w.WriteString("tool", started.Name);
+                        w.WriteString("call_id", started.CallId);
+                        w.WriteString("preview", RunEventFrames.Preview(started.Arguments));
+                    });
+                    break;
+                case ToolCallCompleted completed:
+                    run.Publish("tool.completed", w =>
+                    {
+                        w.WriteString("tool", completed.Name);
+                        w.WriteString("call_id", completed.CallId);
+                        w.WriteNumber("duration", RunEventFrames.Seconds(completed.Duration));
+                        w.WriteBoolean("error", completed.IsError);
+                    });
+                    break;
+                case Retrying retrying:
+                    run.Publish("run.retrying", w =>
+                    {
+                        w.WriteNumber("attempt", retrying.Attempt);
+                        w.WriteNumber("delay", RunEventFrames.Seconds(retrying.Delay));
+                        w.WriteString("reason", retrying.Reason);
+                    });
+                    break;
+                case AgentCompleted done:
+                    var responseId = run.Spec.Store ? await RecordAsync(run, done) : null;
+                    scheduler.Complete(run, r => r.TryComplete(done.FinalText, done.Usage, responseId));
+                    LogCompleted(logger, run.Id, responseId);
+                    return;
+                case AgentFailed failed:
+                    var error = new RunError(failed.Error.Message, failed.Error.Type, failed.Error.Code);
+                    scheduler.Complete(run, r => r.TryFail(error, failed.Usage));
+                    LogFailed(logger, run.Id, failed.Error.Code, failed.Error.Message);
+                    return;
+            }
+        }
+        // The agent contract promises a terminal event; never leave a run that looks unfinished.
+        throw new InvalidOperationException("The agent ended without a completed or failed event.");
+    }
+
+    /// <summary>
+    /// Stores the run as a Response. The recorder is resolved lazily: without one, runs still work and response_id is null.
+    /// The first registration wins (as with TryAdd), so tests can substitute a recorder by registering theirs first.
+    /// A failure to store is logged and leaves response_id null: the run itself succeeded.
+    /// </summary>
+    private async Task<string?> RecordAsync(Run run, AgentCompleted done)
+    {
+        if (services.GetServices<IResponseRecorder>().FirstOrDefault() is not { } recorder)
+            return null;
+        var spec = run.Spec;
+        try
+        {
+            // Not the run's token: a stop arriving after the answer is complete must not lose the stored turn.
+            return await recorder.RecordAsync(new RecordedTurn
+            {
+                PreviousResponseId = spec.PreviousResponseId,
+                SessionId = spec.SessionId,
+                Instructions = spec.Request.Instructions,
+                Model = spec.Model,
+                Input = spec.RecordedInput,
+                Outcome = done,
+                CreatedAt = run.CreatedAt,
+                Settings = spec.Request.Settings,
+            }, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            LogRecordFailed(logger, run.Id, ex);
+            return null;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} completed (response {ResponseId})")]
+    private static partial void LogCompleted(ILogger logger, string runId, string? responseId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} failed: {Code} {Message}")]
+    private static partial void LogFailed(ILogger logger, string runId, string code, string message);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} cancelled")]
+    private static partial void LogCancelled(ILogger logger, string runId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Run {RunId} crashed")]
+    private static partial void LogCrashed(ILogger logger, string runId, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} finished but could not be stored as a Response")]
+    private static partial void LogRecordFailed(ILogger logger, string runId, Exception exception);
+}

@@ -1,0 +1,46 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ApiServer.Runs;
+
+/// <summary>The answer to POST /v1/runs: the run's id and whether it started (<c>running</c>) or waits (<c>queued</c>).</summary>
+public sealed record RunCreated(string RunId, string Status);
+
+/// <summary>The answer to POST /v1/runs/{id}/stop. The run ends with a run.cancelled event shortly after.</summary>
+public sealed record RunStopping(string RunId, string Status);
+
+public sealed record RunUsage(int InputTokens, int OutputTokens, int TotalTokens);
+
+public sealed record RunError(string Message, string Type, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Code);
+
+/// <summary>
+/// GET /v1/runs/{id}. Times are Unix seconds with millisecond precision, like the <c>timestamp</c> of run events.
+/// Output and usage are set once the run completed, error once it failed, response_id when it was stored as a Response.
+/// </summary>
+public sealed record RunStatusResponse(
+    string RunId,
+    string Status,
+    string? SessionId,
+    double CreatedAt,
+    double? StartedAt,
+    double? FinishedAt,
+    string? Output,
+    RunUsage? Usage,
+    RunError? Error,
+    string? ResponseId);
+
+/// <summary>The request body of POST /v1/runs, for the OpenAPI document. Requests are parsed by <see cref="RunRequest.Parse"/>.</summary>
+public sealed record RunRequestBody(
+    [property: JsonRequired] JsonElement Input,
+    string? Instructions,
+    string? PreviousResponseId,
+    IReadOnlyList<RunMessageBody>? ConversationHistory,
+    string? SessionId,
+    bool? Store,
+    string? Model,
+    double? Temperature,
+    double? TopP,
+    int? MaxOutputTokens);
+
+/// <summary>A message of <c>input</c> or <c>conversation_history</c>: content is a string or an array of text / image parts.</summary>
+public sealed record RunMessageBody([property: JsonRequired] string Role, [property: JsonRequired] JsonElement Content);

@@ -1,0 +1,97 @@
+using ApiServer.Configuration;
+using ApiServer.Http;
+using ApiServer.Sessions;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+
+namespace ApiServer.Runs;
+
+/// <summary>
+/// The Runs API: an agent turn that lives on the server. POST /v1/runs starts it, GET …/events watches it (and can come
+/// back later), GET /v1/runs/{id} reads its status, POST …/stop cancels it.
+/// </summary>
+public static class RunsEndpoints
+{
+    public static IServiceCollection AddRuns(this IServiceCollection services)
+    {
+        services.AddSingleton<IRunRegistry>(sp => new InMemoryRunRegistry(
+            sp.GetRequiredService<TimeProvider>(), TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.RunRetentionSeconds)));
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<ApiServerOptions>>().Value;
+            return new RunScheduler(options.MaxConcurrentRuns, options.MaxQueuedRuns);
+        });
+        services.AddSingleton<RunExecutor>();
+        services.AddSingleton<RunCoordinator>();
+        services.AddSingleton<RunLifetimeService>();
+        services.AddHostedService(sp => sp.GetRequiredService<RunLifetimeService>());
+        return services;
+    }
+
+    public static WebApplication MapRuns(this WebApplication app)
+    {
+        var group = app.MapGroup("/v1/runs").WithTags("Runs");
+        group.MapPost("", StartAsync)
+            .WithName("CreateRun")
+            .WithSummary("Starts an agent run on the server and answers 202 at once with its id; the run goes on without any connection.")
+            .WithDescription("A run for a session that already has one waits behind it (status queued). X-Session-Id may carry the session instead of session_id.")
+            .Accepts<RunRequestBody>("application/json")
+            .Produces<RunCreated>(StatusCodes.Status202Accepted)
+            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/{run_id}", GetRun)
+            .WithName("GetRun")
+            .WithSummary("The run's status, timestamps, and once it has ended its output, usage, error and stored response id.")
+            .ProducesApiErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
+        group.MapGet("/{run_id}/events", StreamEventsAsync)
+            .WithName("StreamRunEvents")
+            .WithSummary("Server-Sent Events of the run from its start (or after Last-Event-ID), live until it ends, then ': stream closed'.")
+            .WithDescription("Each frame is 'id: <sequence>' and a JSON data line with event, run_id and timestamp. Resume with the Last-Event-ID header or ?last_event_id=.")
+            .ProducesEventStream()
+            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
+        group.MapPost("/{run_id}/stop", Stop)
+            .WithName("StopRun")
+            .WithSummary("Cancels a queued or running run (its model call and tools); the run then emits run.cancelled.")
+            .Produces<RunStopping>(StatusCodes.Status202Accepted)
+            .ProducesApiErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict);
+        return app;
+    }
+
+    private static async Task<Accepted<RunCreated>> StartAsync(HttpContext context, [FromServices] RunCoordinator coordinator)
+    {
+        RunRequest request;
+        using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
+            request = RunRequest.Parse(document.RootElement, context.Request.Headers[SessionIds.Header].ToString());
+        var spec = await coordinator.PrepareAsync(request, context.RequestAborted);
+        var (run, admission) = coordinator.Start(spec);
+        if (run.SessionId is { } sessionId)
+            context.Response.Headers[SessionIds.Header] = sessionId;
+        var status = admission == AdmissionResult.Queued ? RunState.Queued : RunState.Running;
+        return TypedResults.Accepted($"/v1/runs/{run.Id}", new RunCreated(run.Id, status.ToWire()));
+    }
+
+    private static Ok<RunStatusResponse> GetRun([FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry) =>
+        TypedResults.Ok(Find(registry, runId).Snapshot());
+
+    private static Task StreamEventsAsync(HttpContext context, [FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry,
+        [FromServices] IOptions<ApiServerOptions> options)
+    {
+        var run = Find(registry, runId);
+        var after = RunEventStream.ResumePoint(context.Request);
+        return RunEventStream.WriteAsync(context, run, after, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds));
+    }
+
+    private static Accepted<RunStopping> Stop([FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry,
+        [FromServices] RunCoordinator coordinator)
+    {
+        var run = Find(registry, runId);
+        if (!coordinator.Stop(run))
+            throw new ApiException(StatusCodes.Status409Conflict, $"Run '{runId}' has already ended ({run.State.ToWire()}); there is nothing to stop.",
+                code: "run_not_active");
+        return TypedResults.Accepted($"/v1/runs/{run.Id}", new RunStopping(run.Id, "stopping"));
+    }
+
+    private static Run Find(IRunRegistry registry, string runId) =>
+        registry.Get(runId) ?? throw ApiException.NotFound($"No run with id '{runId}' (unknown, or finished and past its retention).", "run_not_found", "run_id");
+}

@@ -24,6 +24,9 @@ public interface IIdempotencyStore
     void Finish(IdempotencyEntry entry, bool cacheable);
 
     int Count { get; }
+
+    /// <summary>Entries whose request has finished and that are kept for replay.</summary>
+    int FinishedCount { get; }
 }
 
 /// <summary>
@@ -44,6 +47,11 @@ public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options,
     public int Count
     {
         get { lock (_gate) return _entries.Count; }
+    }
+
+    public int FinishedCount
+    {
+        get { lock (_gate) return _finished.Count; }
     }
 
     public (ClaimOutcome Outcome, IdempotencyEntry Entry) Claim(string key, string fingerprint)

@@ -134,6 +134,11 @@ public sealed class IdempotencyTests : IAsyncLifetime
         var time = new ShiftableTimeProvider();
         await using var server = await StartAsync(new() { ["API_SERVER_IDEMPOTENCY_TTL_SECONDS"] = "5" }, time);
         using var first = await server.Client.SendAsync(Post("/v1/chat/completions", Chat, "k6"));
+        // The answer reaches the client a moment before the server records it as finished; the TTL counts from there.
+        var store = server.Service<ApiServer.Idempotency.IIdempotencyStore>();
+        for (var i = 0; i < 200 && store.FinishedCount == 0; i++)
+            await Task.Delay(10);
+        Assert.Equal(1, store.FinishedCount);
 
         time.Advance(TimeSpan.FromSeconds(6));
         using var later = await server.Client.SendAsync(Post("/v1/chat/completions", Chat, "k6"));
@@ -203,6 +208,25 @@ public sealed class IdempotencyTests : IAsyncLifetime
         Assert.Equal(original, WithoutKeepalives(await replay.Content.ReadAsStringAsync()));
         Assert.Equal("text/event-stream", replay.Content.Headers.ContentType?.MediaType);
         Assert.Equal("true", follower.Headers.GetValues("Idempotent-Replayed").Single());
+    }
+
+    [Fact]
+    public async Task DuplicateRun_ReturnsTheSameRunId_AndStartsOneRun()
+    {
+        await using var server = await StartAsync();
+        const string body = """{"input":"run once"}""";
+
+        using var first = await server.Client.SendAsync(Post("/v1/runs", body, "r1"));
+        using var second = await server.Client.SendAsync(Post("/v1/runs", body, "r1"));
+
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
+        var runId = (await first.ReadJsonAsync()).GetProperty("run_id").GetString();
+        Assert.Equal(runId, (await second.ReadJsonAsync()).GetProperty("run_id").GetString());
+        Assert.Equal("true", second.Headers.GetValues("Idempotent-Replayed").Single());
+        using var events = await server.Client.GetAsync($"/v1/runs/{runId}/events");
+        Assert.Contains("run.completed", await events.Content.ReadAsStringAsync());
+        Assert.Equal(1, _upstream.CallCount);
     }
 
     private static string WithoutKeepalives(string sse) => sse.Replace(": keepalive\n\n", "");

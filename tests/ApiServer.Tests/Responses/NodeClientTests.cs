@@ -116,6 +116,23 @@ public sealed class NodeClientTests
     }
 
     [Fact]
+    public async Task ResponsesStream_UpstreamHitsLengthAfterToolAndReasoning_HelperSeesIncomplete()
+    {
+        await using var harness = await ResponsesHarness.StartAsync(upstream: true, workspace: true);
+        harness.Upstream.Enqueue(
+            FakeResponse.Stream().Reasoning("plan").Content("Let me look.").ToolCall("call_1", "read_file", """{"path":"a.txt"}""").Finish("tool_calls").Usage(10, 5),
+            FakeResponse.Stream().Reasoning("got it").Content("It says hel").Finish("length").Usage(10, 5));
+
+        var result = (await NodeClient.RunAsync("responses-stream.mjs", harness.BaseAddress, new { model = "agent", input = "read it", max_output_tokens = 16 })).Success;
+
+        var final = result["final"]!;
+        Assert.Equal("incomplete", final["status"]!.GetValue<string>());
+        Assert.Equal("max_output_tokens", final["incomplete_details"]!["reason"]!.GetValue<string>());
+        Assert.Equal(["reasoning", "message", "mcp_call", "reasoning", "message"], OutputTypes(final));
+        Assert.Equal("Let me look.It says hel", final["output_text"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task ResponsesCreate_NonStreaming_RetrieveReturnsSameResponse()
     {
         await using var harness = await ResponsesHarness.StartAsync();

@@ -64,18 +64,26 @@ internal sealed class ResponsesHarness : IAsyncDisposable
         return JsonNode.Parse(text)!.AsObject();
     }
 
-    /// <summary>POST /v1/responses with stream:true; reads the whole stream.</summary>
-    public async Task<SseStream> StreamAsync(object body)
+    /// <summary>POST /v1/responses with stream:true; reads the whole stream, handing each event to <paramref name="onEvent"/> as it arrives.</summary>
+    public async Task<SseStream> StreamAsync(object body, Action<JsonObject>? onEvent = null)
     {
         var node = JsonSerializer.SerializeToNode(body)!.AsObject();
         node["stream"] = true;
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/responses") { Content = TestJson.Body(node.ToJsonString()) };
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
         using var response = await Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        var raw = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"Streaming POST answered {(int)response.StatusCode}: {raw}");
+        if (!response.IsSuccessStatusCode)
+            Assert.Fail($"Streaming POST answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
-        return SseStream.Parse(raw);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var raw = new System.Text.StringBuilder();
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            raw.Append(line).Append('\n');
+            if (onEvent is not null && line.StartsWith("data: "))
+                onEvent(JsonNode.Parse(line["data: ".Length..])!.AsObject());
+        }
+        return SseStream.Parse(raw.ToString());
     }
 
     /// <summary>GET /v1/responses/{id} as a JsonNode, or null on 404.</summary>

@@ -103,6 +103,28 @@ public sealed class WireEventTests
         await AssertConsistentAsync(harness, stream);
     }
 
+    [Fact]
+    public async Task Stream_UpstreamDiesMidAnswer_FailedWithIncompleteMessageItem()
+    {
+        await using var harness = await ResponsesHarness.StartAsync(upstream: true);
+        // The upstream resets only after the server has relayed its text, so the partial answer is really in flight.
+        var relayed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        harness.Upstream.Enqueue(FakeResponse.Stream().Content("half an ans").WaitFor(relayed.Task).Abort());
+
+        var stream = await harness.StreamAsync(new { model = "agent", input = "hi" }, e =>
+        {
+            if (e["type"]!.GetValue<string>() == "response.output_text.delta")
+                relayed.TrySetResult();
+        });
+
+        Assert.Equal("response.failed", stream.Types[^1]);
+        Assert.Equal(["response.output_text.done", "response.content_part.done", "response.output_item.done"], stream.Types.SkipLast(1).TakeLast(3));
+        var message = Assert.Single(stream.Terminal["output"]!.AsArray())!;
+        Assert.Equal("incomplete", message["status"]!.GetValue<string>());
+        Assert.Equal("half an ans", message["content"]![0]!["text"]!.GetValue<string>());
+        await AssertConsistentAsync(harness, stream);
+    }
+
     /// <summary>
     /// Checks every rule a strict client relies on: event name = type, sequence 0..n-1, created then in_progress first, exactly
     /// one terminal event and it is last, items appended at 0,1,2…, every item-scoped event names the right item id and index of

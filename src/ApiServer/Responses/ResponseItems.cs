@@ -14,6 +14,19 @@ public static class ResponseItems
         _ => ResponseRenderer.NewId("msg"),
     }, message);
 
+    /// <summary>
+    /// The stored message an item id belongs to. <see cref="ToItems"/> names the extra items of one message "{id}_msg" and
+    /// "{id}_{n}"; stored ids themselves have a single underscore (<see cref="ResponseRenderer.NewId"/>).
+    /// </summary>
+    public static string StoredIdOf(string itemId)
+    {
+        var cut = itemId.LastIndexOf('_');
+        if (cut <= itemId.IndexOf('_'))
+            return itemId;
+        var suffix = itemId.AsSpan(cut + 1);
+        return suffix is "msg" || (suffix.Length > 0 && !suffix.ContainsAnyExcept("0123456789")) ? itemId[..cut] : itemId;
+    }
+
     /// <summary>One stored message as one or more items: an assistant turn with tool calls lists each call.</summary>
     public static IEnumerable<OutputItem> ToItems(StoredMessage stored)
     {

@@ -224,7 +224,8 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
         {
             Id = NewId("fco"),
             CallId = completed.CallId,
-            Output = JsonSerializer.SerializeToElement(new[] { new InputTextContent(completed.Result) }, ApiJsonContext.Default.InputTextContentArray),
+            // Serialized as the polymorphic ContentItem so every part carries "type":"input_text"; as InputTextContent[] it had none.
+            Output = JsonSerializer.SerializeToElement<IReadOnlyList<ContentItem>>([new InputTextContent(completed.Result)], ApiJsonContext.Default.IReadOnlyListContentItem),
             Status = "completed",
         };
         _output.Add(output);

@@ -150,11 +150,15 @@ public sealed record ResponseRequest
                         Required(item, "call_id", param),
                         Required(item, "name", param),
                         item.GetString("arguments", $"{param}.arguments") ?? "{}");
-                    // Consecutive calls belong to one assistant turn, as the model produced them.
-                    if (messages.Count > 0 && messages[^1] is { Role: ChatRole.Assistant, ToolCalls: { } calls } last && last.Content.Count == 0)
-                        messages[^1] = last with { ToolCalls = [.. calls, call] };
-                    else
-                        messages.Add(ChatMessage.Assistant("", [call]));
+                    AppendCall(messages, call);
+                    break;
+                case "mcp_call":
+                    // A server-executed call from an earlier output, replayed by a client that keeps no server state (store:false):
+                    // history, as the call and its result. The item id stands in for the call id, which mcp_call items lack.
+                    var mcpId = Required(item, "id", param);
+                    var mcpName = Required(item, "name", param);
+                    AppendCall(messages, new ToolCall(mcpId, mcpName, item.GetString("arguments", $"{param}.arguments") ?? "{}"));
+                    messages.Add(ChatMessage.ToolResult(mcpId, mcpName, McpOutputText(item)));
                     break;
                 case "function_call_output":
                     messages.Add(new ChatMessage
@@ -169,7 +173,7 @@ public sealed record ResponseRequest
                     // scratchpad, which upstreams don't accept as input. Left out on purpose.
                     break;
                 default:
-                    throw ApiException.BadRequest($"Input item type '{type}' is not supported; use message, function_call or function_call_output.", $"{param}.type", "unsupported_input_type");
+                    throw ApiException.BadRequest($"Input item type '{type}' is not supported; use message, function_call, function_call_output or mcp_call.", $"{param}.type", "unsupported_input_type");
             }
         }
         if (messages.Count == 0)
@@ -195,6 +199,29 @@ public sealed record ResponseRequest
             "assistant" => new ChatMessage { Role = ChatRole.Assistant, Content = parts },
             "system" or "developer" => ChatMessage.System(string.Join("\n", parts.Where(p => p.Kind == ContentPartKind.Text).Select(p => p.Value))),
             _ => throw ApiException.BadRequest($"Unsupported role '{role}'; use user, assistant, system or developer.", $"{param}.role", "invalid_value"),
+        };
+    }
+
+    /// <summary>Consecutive calls belong to one assistant turn, as the model produced them.</summary>
+    private static void AppendCall(List<ChatMessage> messages, ToolCall call)
+    {
+        if (messages.Count > 0 && messages[^1] is { Role: ChatRole.Assistant, ToolCalls: { } calls } last && last.Content.Count == 0)
+            messages[^1] = last with { ToolCalls = [.. calls, call] };
+        else
+            messages.Add(ChatMessage.Assistant("", [call]));
+    }
+
+    /// <summary>An mcp_call's result: its output, else its error (our {type, content} or the spec's {type, code, message}).</summary>
+    private static string McpOutputText(JsonElement item)
+    {
+        if (item.Get("output") is { ValueKind: JsonValueKind.String } output)
+            return output.GetString()!;
+        return item.Get("error") switch
+        {
+            { ValueKind: JsonValueKind.String } error => error.GetString()!,
+            { ValueKind: JsonValueKind.Object } error =>
+                (error.Get("content") ?? error.Get("message")) is { ValueKind: JsonValueKind.String } text ? text.GetString()! : error.GetRawText(),
+            _ => "",
         };
     }
 

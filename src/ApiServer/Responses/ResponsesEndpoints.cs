@@ -63,9 +63,25 @@ public static class ResponsesEndpoints
             "asc" => ListOrder.Asc,
             _ => throw ApiException.BadRequest("'order' must be 'asc' or 'desc'.", "order", "invalid_value"),
         };
-        var after = request.Query["after"].ToString() is { Length: > 0 } cursor ? cursor : null;
+        // The store pages by message; one message can list as several items (parallel calls). A page therefore holds whole
+        // messages only, so a cursor naming any item of a message continues after that whole message.
+        var after = request.Query["after"].ToString() is { Length: > 0 } cursor ? ResponseItems.StoredIdOf(cursor) : null;
         var page = await store.ListInputItemsAsync(id, limit, order, after, cancellationToken) ?? throw NotFound(id);
-        var items = page.Items.SelectMany(ResponseItems.ToItems).ToList();
-        return TypedResults.Ok(new ItemList("list", items, items.FirstOrDefault()?.Id, items.LastOrDefault()?.Id, page.HasMore));
+        var items = new List<OutputItem>();
+        var hasMore = page.HasMore;
+        foreach (var message in page.Items)
+        {
+            var expanded = ResponseItems.ToItems(message).ToList();
+            if (order == ListOrder.Desc)
+                expanded.Reverse();
+            // Stay within the limit by ending the page early; a single message larger than the limit is still listed whole.
+            if (items.Count > 0 && items.Count + expanded.Count > limit)
+            {
+                hasMore = true;
+                break;
+            }
+            items.AddRange(expanded);
+        }
+        return TypedResults.Ok(new ItemList("list", items, items.FirstOrDefault()?.Id, items.LastOrDefault()?.Id, hasMore));
     }
 }

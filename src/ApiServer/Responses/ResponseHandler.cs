@@ -97,15 +97,20 @@ public sealed partial class ResponseHandler(
     {
         await using var sse = await SseWriter.StartAsync(context, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds));
         var renderer = new ResponseRenderer(template, rendering, frame => sse.Write(frame));
+        RunOutcome outcome;
         try
         {
-            await StoreAsync(turn, await RunAsync(renderer, request, cancellationToken));
+            outcome = await RunAsync(renderer, request, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             LogStreamFailed(logger, template.Id, ex);
             sse.Write(renderer.ErrorFrame("server_error", $"The server had an error while streaming this response (request id {context.TraceIdentifier})."));
+            await sse.CompleteAsync();
+            return;
         }
+        await StoreAsync(turn, outcome);
+        renderer.EmitTerminal(outcome.Response);
         await sse.CompleteAsync();
     }
 
@@ -169,9 +174,9 @@ public sealed partial class ResponseHandler(
             // Not the request's token: a client that left still gets its partial response stored.
             await store.PutAsync(stored, lifetime.ApplicationStopping);
         }
-        catch (PreviousResponseNotFoundException ex)
+        catch (Exception ex) when (ex is PreviousResponseNotFoundException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
         {
-            // The parent was deleted or evicted while this turn ran; the answer was already given, so log rather than fail.
+            // The answer stands even if it can't be kept (e.g. its parent was deleted while this turn ran): log, don't fail it.
             LogStoreFailed(logger, stored.Id, ex);
         }
     }

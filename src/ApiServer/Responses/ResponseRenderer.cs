@@ -56,7 +56,22 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
         }
     }
 
-    /// <summary>Closes everything and emits the terminal event. Returns the final Response.</summary>
+    /// <summary>
+    /// Emits the one terminal event for a final Response from <see cref="Complete"/>, <see cref="Fail"/> or <see cref="Interrupt"/>.
+    /// Separate from building it, so the response is stored before a client can see it end and chain from it.
+    /// </summary>
+    public void EmitTerminal(ResponseObject response)
+    {
+        var type = response.Status switch
+        {
+            "completed" => "response.completed",
+            "failed" => "response.failed",
+            _ => "response.incomplete",
+        };
+        Emit(type, w => WriteResponse(w, response));
+    }
+
+    /// <summary>Closes every open item and returns the final Response; <see cref="EmitTerminal"/> announces it.</summary>
     public ResponseObject Complete(AgentCompleted done, DateTimeOffset now)
     {
         if (!_textSinceTool && done.FinalText.Length > 0 && done.ClientToolCalls.Count == 0)
@@ -71,20 +86,16 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
             FinishReason.ContentFilter => new IncompleteDetails("content_filter"),
             _ => null,
         };
-        var response = Final(incomplete is null ? "completed" : "incomplete", done.Usage, now) with { IncompleteDetails = incomplete };
-        Emit(incomplete is null ? "response.completed" : "response.incomplete", w => WriteResponse(w, response));
-        return response;
+        return Final(incomplete is null ? "completed" : "incomplete", done.Usage, now) with { IncompleteDetails = incomplete };
     }
 
     public ResponseObject Fail(AgentFailed failed, DateTimeOffset now)
     {
         CloseOpenItems("incomplete");
-        var response = Final("failed", failed.Usage, now) with { Error = new ResponseError(failed.Error.Code, failed.Error.Message) };
-        Emit("response.failed", w => WriteResponse(w, response));
-        return response;
+        return Final("failed", failed.Usage, now) with { Error = new ResponseError(failed.Error.Code, failed.Error.Message) };
     }
 
-    /// <summary>The client went away: what was produced is kept as an incomplete response. No events: nobody is listening.</summary>
+    /// <summary>The run was cancelled (the client went away, or the server is stopping): what was produced is kept as an incomplete response.</summary>
     public ResponseObject Interrupt(TokenUsage usage, DateTimeOffset now)
     {
         CloseOpenItems("incomplete", emit: false);

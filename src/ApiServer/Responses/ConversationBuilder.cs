@@ -4,12 +4,21 @@ using ApiServer.Responses.Store;
 
 namespace ApiServer.Responses;
 
-/// <summary>What a new response builds on: the history the model sees, inherited instructions and session.</summary>
+/// <summary>
+/// What a new response builds on: the history the model sees, inherited instructions and session. When an explicit history
+/// replaces the stored one, the new response is stored without a parent and with that history as part of its input, so a later
+/// chain reproduces exactly what the model saw.
+/// </summary>
 public sealed record ResolvedConversation(
     string? PreviousResponseId,
     IReadOnlyList<ChatMessage> Messages,
     string? Instructions,
-    string? SessionId);
+    string? SessionId)
+{
+    public string? ChainParentId { get; init; }
+
+    public IReadOnlyList<ChatMessage> StoredHistory { get; init; } = [];
+}
 
 /// <summary>Resolves chaining (previous_response_id, conversation, conversation_history) into the messages for one turn.</summary>
 public static class ConversationBuilder
@@ -35,7 +44,11 @@ public static class ConversationBuilder
             history = explicitHistory;
 
         ValidateToolOutputs(history, input);
-        return new ResolvedConversation(previousResponseId, [.. history, .. input], instructions, sessionId);
+        return new ResolvedConversation(previousResponseId, [.. history, .. input], instructions, sessionId)
+        {
+            ChainParentId = explicitHistory is null ? previousResponseId : null,
+            StoredHistory = explicitHistory ?? [],
+        };
     }
 
     /// <summary>Every function_call_output must answer a call the model made (in the chain or in this input).</summary>

@@ -157,18 +157,9 @@ public sealed partial class ResponseHandler(
     {
         if (!turn.Call.Store)
             return;
-        var stored = new StoredResponse
-        {
-            Id = outcome.Response.Id,
-            PreviousResponseId = turn.Conversation.PreviousResponseId,
-            ConversationId = turn.Call.ConversationId,
-            SessionId = turn.SessionId,
-            Instructions = turn.Conversation.Instructions,
-            ResponseJson = JsonSerializer.Serialize(outcome.Response, ApiJsonContext.Default.ResponseObject),
-            NewMessages = [.. turn.Call.Input.Concat(outcome.NewMessages).Select(ResponseItems.ToStored)],
-            InputMessageCount = turn.Call.Input.Count,
-            CreatedAt = DateTimeOffset.FromUnixTimeSeconds(outcome.Response.CreatedAt),
-        };
+        var stored = ResponseItems.ToStoredResponse(outcome.Response, turn.Conversation.ChainParentId,
+            [.. turn.Conversation.StoredHistory, .. turn.Call.Input], outcome.NewMessages,
+            turn.Call.ConversationId, turn.SessionId, turn.Conversation.Instructions);
         try
         {
             // Not the request's token: a client that left still gets its partial response stored.

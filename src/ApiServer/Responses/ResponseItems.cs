@@ -27,6 +27,24 @@ public static class ResponseItems
         return suffix is "msg" || (suffix.Length > 0 && !suffix.ContainsAnyExcept("0123456789")) ? itemId[..cut] : itemId;
     }
 
+    /// <summary>
+    /// A finished Response as the store keeps it: the object exactly as returned, this turn's input and the messages the run
+    /// appended (each with an item id), and the link to its parent.
+    /// </summary>
+    public static StoredResponse ToStoredResponse(ResponseObject response, string? parentId, IReadOnlyList<ChatMessage> input,
+        IReadOnlyList<ChatMessage> newMessages, string? conversationId, string? sessionId, string? instructions) => new()
+    {
+        Id = response.Id,
+        PreviousResponseId = parentId,
+        ConversationId = conversationId,
+        SessionId = sessionId,
+        Instructions = instructions,
+        ResponseJson = JsonSerializer.Serialize(response, Json.ApiJsonContext.Default.ResponseObject),
+        NewMessages = [.. input.Concat(newMessages).Select(ToStored)],
+        InputMessageCount = input.Count,
+        CreatedAt = DateTimeOffset.FromUnixTimeSeconds(response.CreatedAt),
+    };
+
     /// <summary>One stored message as one or more items: an assistant turn with tool calls lists each call.</summary>
     public static IEnumerable<OutputItem> ToItems(StoredMessage stored)
     {

@@ -37,17 +37,7 @@ public sealed class ResponseRecorder(IResponseStore store, IOptions<ApiServerOpt
             AgentFailed failed => (failed.NewMessages, Replay(renderer, failed.NewMessages).Fail(failed, time.GetUtcNow())),
             _ => throw new ArgumentException("A recorded turn ends with AgentCompleted or AgentFailed.", nameof(turn)),
         };
-        await store.PutAsync(new StoredResponse
-        {
-            Id = response.Id,
-            PreviousResponseId = turn.PreviousResponseId,
-            SessionId = turn.SessionId,
-            Instructions = turn.Instructions,
-            ResponseJson = JsonSerializer.Serialize(response, ApiJsonContext.Default.ResponseObject),
-            NewMessages = [.. turn.Input.Concat(newMessages).Select(ResponseItems.ToStored)],
-            InputMessageCount = turn.Input.Count,
-            CreatedAt = turn.CreatedAt,
-        }, cancellationToken);
+        await store.PutAsync(ResponseItems.ToStoredResponse(response, turn.PreviousResponseId, turn.Input, newMessages, conversationId: null, turn.SessionId, turn.Instructions), cancellationToken);
         return response.Id;
     }
 

@@ -109,6 +109,27 @@ public sealed class ChainingTests
     }
 
     [Fact]
+    public async Task Chain_FromResponseBuiltOnExplicitHistory_ReproducesWhatTheModelSaw()
+    {
+        await using var harness = await ResponsesHarness.StartAsync(upstream: true);
+        var stored = Id(await harness.CreateAsync(new { model = "agent", input = "stored question" }));
+        var explicitTurn = Id(await harness.CreateAsync(new
+        {
+            model = "agent",
+            input = "now",
+            previous_response_id = stored,
+            conversation_history = new object[] { new { role = "user", content = "explicit question" } },
+        }));
+
+        await harness.CreateAsync(new { model = "agent", input = "next", previous_response_id = explicitTurn });
+
+        var seen = Conversation(harness, 2).ToList();
+        Assert.Equal(["user: explicit question", "user: now"], seen.Take(2));
+        Assert.Equal("user: next", seen[^1]);
+        Assert.DoesNotContain("user: stored question", seen);
+    }
+
+    [Fact]
     public async Task Create_TruncationAutoOverHistoryBudget_DropsOldestTurns()
     {
         await using var harness = await ResponsesHarness.StartAsync(upstream: true,

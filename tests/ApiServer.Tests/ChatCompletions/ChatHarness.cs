@@ -74,6 +74,15 @@ public sealed class ChatHarness : IAsyncDisposable
 
     public static object Body(params object[] messages) => new { model = "test-model", messages };
 
+    /// <summary>A temp workspace holding notes.txt, for the server tools (list_dir, read_file…).</summary>
+    public static string CreateWorkspace()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "apiserver-tests", "ws-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "notes.txt"), "remember the milk");
+        return dir;
+    }
+
     public static AuthenticationHeaderValue Bearer => TestJson.Bearer(TestServer.Key);
 }
 

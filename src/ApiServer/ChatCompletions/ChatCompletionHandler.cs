@@ -30,9 +30,11 @@ public sealed class ChatCompletionHandler(
             call = ChatCompletionRequest.Parse(document.RootElement);
         ToolParsing.RejectServerNameClashes(new ClientToolSet(call.ClientTools, call.ToolChoice), agent.ServerToolNames);
 
-        var (sessionId, messages, turn) = await ResolveSessionAsync(context, call);
+        var (sessionId, continued) = ResolveSessionId(context, call);
+        // Lock before reading history: a turn queued behind another on the same session must see that turn.
         using var sessionLock = await sessionLocks.AcquireAsync(sessionId, context.RequestAborted);
         context.Response.Headers[SessionIds.Header] = sessionId;
+        var (messages, turn) = await LoadConversationAsync(sessionId, continued, call, context.RequestAborted);
 
         var request = new AgentRequest
         {
@@ -54,24 +56,32 @@ public sealed class ChatCompletionHandler(
     }
 
     /// <summary>
-    /// X-Session-Id continues a stored session (its history replaces the request's) and needs an API key, because it reads
-    /// history. Without it the id is derived from the conversation's opening and history comes from the request.
+    /// X-Session-Id names a session to continue and needs an API key, because it reads stored history. Without it the id is
+    /// derived from the conversation's opening.
     /// </summary>
-    private async Task<(string Id, IReadOnlyList<ChatMessage> Messages, SessionTurn Turn)> ResolveSessionAsync(HttpContext context, ChatCompletionRequest call)
+    private (string Id, bool Continued) ResolveSessionId(HttpContext context, ChatCompletionRequest call)
     {
-        var model = call.Model ?? options.Value.ModelName;
         if (context.Request.Headers.TryGetValue(SessionIds.Header, out var header) && header.ToString() is { Length: > 0 } supplied)
         {
             if (!options.Value.AuthEnabled)
                 throw new ApiException(StatusCodes.Status403Forbidden,
                     "Session continuation with X-Session-Id requires API key authentication. Set API_SERVER_KEY to enable it.",
                     SessionIds.Header, "session_requires_auth", "permission_error");
-            var id = SessionIds.Validate(supplied);
-            var history = await sessions.LoadHistoryAsync(id, context.RequestAborted);
-            return (id, [.. history, .. call.Input], new SessionTurn(id, model, [], call.Input));
+            return (SessionIds.Validate(supplied), true);
         }
-        var derived = sessionIds.Derive(call.Instructions, call.FirstUserText);
-        return (derived, call.Messages, new SessionTurn(derived, model, call.History, call.Input));
+        return (sessionIds.Derive(call.Instructions, call.FirstUserText), false);
+    }
+
+    /// <summary>
+    /// A continued session's stored history replaces the request's; a named session not stored yet starts from the request's
+    /// history rather than dropping it. A derived session never loads history: the request's is used as sent.
+    /// </summary>
+    private async Task<(IReadOnlyList<ChatMessage> Messages, SessionTurn Turn)> LoadConversationAsync(string id, bool continued, ChatCompletionRequest call, CancellationToken cancellationToken)
+    {
+        var model = call.Model ?? options.Value.ModelName;
+        if (continued && await sessions.LoadHistoryAsync(id, cancellationToken) is { Count: > 0 } history)
+            return ([.. history, .. call.Input], new SessionTurn(id, model, [], call.Input));
+        return (call.Messages, new SessionTurn(id, model, call.History, call.Input));
     }
 
     private async Task CompleteAsync(HttpContext context, AgentRequest request, SessionTurn turn, string id, long created, string model, CancellationToken cancellationToken)

@@ -86,7 +86,7 @@ public sealed class ChatCompletionHandler(
 
     private async Task CompleteAsync(HttpContext context, AgentRequest request, SessionTurn turn, string id, long created, string model, CancellationToken cancellationToken)
     {
-        var recorder = TurnRecorder.Single(sessions, turn, time, logger);
+        await using var recorder = TurnRecorder.Single(sessions, turn, time, logger);
         try
         {
             await foreach (var agentEvent in agent.RunAsync(request, cancellationToken))
@@ -139,7 +139,7 @@ public sealed class ChatCompletionHandler(
     private async Task StreamAsync(HttpContext context, ChatCompletionRequest call, AgentRequest request, SessionTurn turn, ChatChunkWriter chunks, CancellationToken cancellationToken)
     {
         var toolEvents = options.Value.StreamToolEvents || IsTruthy(context.Request.Headers[ToolEventsHeader]);
-        var recorder = TurnRecorder.Streaming(sessions, turn, time, logger);
+        await using var recorder = TurnRecorder.Streaming(sessions, turn, time, logger);
         await using var sse = await SseWriter.StartAsync(context, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds));
         sse.Write(chunks.Role());
         try

@@ -16,6 +16,7 @@ public sealed class ChatCompletionHandler(
     ISessionStore sessions,
     SessionIds sessionIds,
     KeyedLock sessionLocks,
+    PendingToolTurns pendingToolTurns,
     IOptions<ApiServerOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -74,14 +75,16 @@ public sealed class ChatCompletionHandler(
 
     /// <summary>
     /// A continued session's stored history replaces the request's; a named session not stored yet starts from the request's
-    /// history rather than dropping it. A derived session never loads history: the request's is used as sent.
+    /// history rather than dropping it. A derived session never loads history: the request's is used as sent, except that
+    /// tool results answering a turn that also ran server tools get that turn's full messages back (see <see cref="PendingToolTurns"/>).
     /// </summary>
     private async Task<(IReadOnlyList<ChatMessage> Messages, SessionTurn Turn)> LoadConversationAsync(string id, bool continued, ChatCompletionRequest call, CancellationToken cancellationToken)
     {
         var model = call.Model ?? options.Value.ModelName;
-        if (continued && await sessions.LoadHistoryAsync(id, cancellationToken) is { Count: > 0 } history)
-            return ([.. history, .. call.Input], new SessionTurn(id, model, [], call.Input));
-        return (call.Messages, new SessionTurn(id, model, call.History, call.Input));
+        if (continued && await sessions.LoadHistoryAsync(id, cancellationToken) is { Count: > 0 } stored)
+            return ([.. stored, .. call.Input], new SessionTurn(id, model, [], call.Input));
+        var history = pendingToolTurns.Restore(id, call.History, call.Input);
+        return ([.. history, .. call.Input], new SessionTurn(id, model, history, call.Input));
     }
 
     private async Task CompleteAsync(HttpContext context, AgentRequest request, SessionTurn turn, string id, long created, string model, CancellationToken cancellationToken)
@@ -94,6 +97,7 @@ public sealed class ChatCompletionHandler(
                 switch (agentEvent)
                 {
                     case AgentCompleted done:
+                        pendingToolTurns.Remember(turn.SessionId, done);
                         await WriteCompletionAsync(context, Completion(done, id, created, model));
                         await recorder.CompleteAsync(done.NewMessages, done.Usage);
                         return;
@@ -162,6 +166,7 @@ public sealed class ChatCompletionHandler(
                         sse.Write(ToolEvent(completed.CallId, completed.Name, "completed", completed.Duration, completed.IsError));
                         break;
                     case AgentCompleted done:
+                        pendingToolTurns.Remember(turn.SessionId, done);
                         for (var i = 0; i < done.ClientToolCalls.Count; i++)
                         {
                             sse.Write(chunks.ToolCallStart(i, done.ClientToolCalls[i]));

@@ -29,7 +29,7 @@ public sealed class ChatCompletionHandler(
         ChatCompletionRequest call;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
             call = ChatCompletionRequest.Parse(document.RootElement);
-        ToolParsing.RejectServerNameClashes(new ClientToolSet(call.ClientTools, call.ToolChoice), agent.ServerToolNames);
+        ToolParsing.RejectServerNameClashes(new ClientToolSet(call.ClientTools, call.ToolChoice), agent.ServerToolNames, nested: true);
 
         var (sessionId, continued) = ResolveSessionId(context, call);
         // Lock before reading history: a turn queued behind another on the same session must see that turn.

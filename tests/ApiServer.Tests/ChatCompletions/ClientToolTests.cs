@@ -19,7 +19,7 @@ public sealed class ClientToolTests
         request.Body.TryGetProperty("tools", out var tools) ? tools.EnumerateArray().Select(t => t.GetProperty("function").GetProperty("name").GetString()!) : [];
 
     [Theory]
-    [InlineData("""[{"type":"function","function":{"name":"list_dir"}}]""", "tool_name_conflict", "tools[0].name")]
+    [InlineData("""[{"type":"function","function":{"name":"list_dir"}}]""", "tool_name_conflict", "tools[0].function.name")]
     [InlineData("[" + TimeTool + """,{"type":"web_search"}]""", "unsupported_tool_type", "tools[1].type")]
     [InlineData("""[{"type":"custom","custom":{"name":"x"}}]""", "unsupported_tool_type", "tools[0].type")]
     [InlineData("""[{"type":"function","function":{"description":"no name"}}]""", "missing_required_parameter", "tools[0].function.name")]

@@ -111,7 +111,10 @@ public sealed class ChatCompletionHandler(
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             await recorder.AbandonAsync();
-            throw;
+            // The client left: nobody to answer. Otherwise the server is stopping, which the client should hear about.
+            if (context.RequestAborted.IsCancellationRequested)
+                throw;
+            throw AgentErrors.ShuttingDown();
         }
     }
 
@@ -189,6 +192,9 @@ public sealed class ChatCompletionHandler(
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             await recorder.AbandonAsync();
+            // Stopped by shutdown rather than by the client: end with an error event, never a stream that looks complete.
+            if (!context.RequestAborted.IsCancellationRequested)
+                sse.Write(AgentErrors.ShuttingDown().ToSseFrame());
         }
         await sse.CompleteAsync();
     }

@@ -132,7 +132,7 @@ public sealed record SseBlock(string Raw, bool IsComment, string? Event, string?
         [.. blocks.Where(b => !b.IsComment && b.Event is null && !b.IsDone).Select(b => b.Json)];
 
     public static string Content(IReadOnlyList<SseBlock> blocks) => string.Concat(Chunks(blocks)
-        .Where(c => c.GetProperty("choices").GetArrayLength() > 0)
+        .Where(c => c.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0)
         .Select(c => c.GetProperty("choices")[0].GetProperty("delta"))
         .Select(d => d.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String ? content.GetString() : ""));
 }

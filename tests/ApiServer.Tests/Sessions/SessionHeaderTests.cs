@@ -39,7 +39,10 @@ public sealed class SessionHeaderTests
         await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("a"), new { role = "assistant", content = "b" }, ChatHarness.User("c")), Session("brand-new"), client);
 
         Assert.Equal("user,assistant,user", chat.FakeUpstream.Requests[0].Roles());
-        var stored = await chat.Server.Service<ApiServer.Sessions.ISessionStore>().LoadHistoryAsync("brand-new", default);
+        // A non-streamed turn is stored just after the answer is sent.
+        var store = chat.Server.Service<ApiServer.Sessions.ISessionStore>();
+        IReadOnlyList<ApiServer.Agent.ChatMessage> stored = [];
+        await UpstreamBody.WaitUntilAsync(async () => (stored = await store.LoadHistoryAsync("brand-new", default)).Count >= 4, "the turn to be stored");
         Assert.Equal(["a", "b", "c", "echo: c"], stored.Select(m => m.Text));
     }
 

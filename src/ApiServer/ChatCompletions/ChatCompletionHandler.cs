@@ -16,6 +16,7 @@ public sealed class ChatCompletionHandler(
     ISessionStore sessions,
     SessionIds sessionIds,
     KeyedLock sessionLocks,
+    PendingToolTurns pendingToolTurns,
     IOptions<ApiServerOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -28,11 +29,13 @@ public sealed class ChatCompletionHandler(
         ChatCompletionRequest call;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
             call = ChatCompletionRequest.Parse(document.RootElement);
-        ToolParsing.RejectServerNameClashes(new ClientToolSet(call.ClientTools, call.ToolChoice), agent.ServerToolNames);
+        ToolParsing.RejectServerNameClashes(new ClientToolSet(call.ClientTools, call.ToolChoice), agent.ServerToolNames, nested: true);
 
-        var (sessionId, messages, turn) = await ResolveSessionAsync(context, call);
+        var (sessionId, continued) = ResolveSessionId(context, call);
+        // Lock before reading history: a turn queued behind another on the same session must see that turn.
         using var sessionLock = await sessionLocks.AcquireAsync(sessionId, context.RequestAborted);
         context.Response.Headers[SessionIds.Header] = sessionId;
+        var (messages, turn) = await LoadConversationAsync(sessionId, continued, call, context.RequestAborted);
 
         var request = new AgentRequest
         {
@@ -54,29 +57,39 @@ public sealed class ChatCompletionHandler(
     }
 
     /// <summary>
-    /// X-Session-Id continues a stored session (its history replaces the request's) and needs an API key, because it reads
-    /// history. Without it the id is derived from the conversation's opening and history comes from the request.
+    /// X-Session-Id names a session to continue and needs an API key, because it reads stored history. Without it the id is
+    /// derived from the conversation's opening.
     /// </summary>
-    private async Task<(string Id, IReadOnlyList<ChatMessage> Messages, SessionTurn Turn)> ResolveSessionAsync(HttpContext context, ChatCompletionRequest call)
+    private (string Id, bool Continued) ResolveSessionId(HttpContext context, ChatCompletionRequest call)
     {
-        var model = call.Model ?? options.Value.ModelName;
         if (context.Request.Headers.TryGetValue(SessionIds.Header, out var header) && header.ToString() is { Length: > 0 } supplied)
         {
             if (!options.Value.AuthEnabled)
                 throw new ApiException(StatusCodes.Status403Forbidden,
                     "Session continuation with X-Session-Id requires API key authentication. Set API_SERVER_KEY to enable it.",
                     SessionIds.Header, "session_requires_auth", "permission_error");
-            var id = SessionIds.Validate(supplied);
-            var history = await sessions.LoadHistoryAsync(id, context.RequestAborted);
-            return (id, [.. history, .. call.Input], new SessionTurn(id, model, [], call.Input));
+            return (SessionIds.Validate(supplied), true);
         }
-        var derived = sessionIds.Derive(call.Instructions, call.FirstUserText);
-        return (derived, call.Messages, new SessionTurn(derived, model, call.History, call.Input));
+        return (sessionIds.Derive(call.Instructions, call.FirstUserText), false);
+    }
+
+    /// <summary>
+    /// A continued session's stored history replaces the request's; a named session not stored yet starts from the request's
+    /// history rather than dropping it. A derived session never loads history: the request's is used as sent, except that
+    /// tool results answering a turn that also ran server tools get that turn's full messages back (see <see cref="PendingToolTurns"/>).
+    /// </summary>
+    private async Task<(IReadOnlyList<ChatMessage> Messages, SessionTurn Turn)> LoadConversationAsync(string id, bool continued, ChatCompletionRequest call, CancellationToken cancellationToken)
+    {
+        var model = call.Model ?? options.Value.ModelName;
+        if (continued && await sessions.LoadHistoryAsync(id, cancellationToken) is { Count: > 0 } stored)
+            return ([.. stored, .. call.Input], new SessionTurn(id, model, [], call.Input));
+        var history = pendingToolTurns.Restore(id, call.History, call.Input);
+        return ([.. history, .. call.Input], new SessionTurn(id, model, history, call.Input));
     }
 
     private async Task CompleteAsync(HttpContext context, AgentRequest request, SessionTurn turn, string id, long created, string model, CancellationToken cancellationToken)
     {
-        var recorder = TurnRecorder.Single(sessions, turn, time, logger);
+        await using var recorder = TurnRecorder.Single(sessions, turn, time, logger);
         try
         {
             await foreach (var agentEvent in agent.RunAsync(request, cancellationToken))
@@ -84,6 +97,7 @@ public sealed class ChatCompletionHandler(
                 switch (agentEvent)
                 {
                     case AgentCompleted done:
+                        pendingToolTurns.Remember(turn.SessionId, done);
                         await WriteCompletionAsync(context, Completion(done, id, created, model));
                         await recorder.CompleteAsync(done.NewMessages, done.Usage);
                         return;
@@ -97,7 +111,10 @@ public sealed class ChatCompletionHandler(
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             await recorder.AbandonAsync();
-            throw;
+            // The client left: nobody to answer. Otherwise the server is stopping, which the client should hear about.
+            if (context.RequestAborted.IsCancellationRequested)
+                throw;
+            throw AgentErrors.ShuttingDown();
         }
     }
 
@@ -129,7 +146,7 @@ public sealed class ChatCompletionHandler(
     private async Task StreamAsync(HttpContext context, ChatCompletionRequest call, AgentRequest request, SessionTurn turn, ChatChunkWriter chunks, CancellationToken cancellationToken)
     {
         var toolEvents = options.Value.StreamToolEvents || IsTruthy(context.Request.Headers[ToolEventsHeader]);
-        var recorder = TurnRecorder.Streaming(sessions, turn, time, logger);
+        await using var recorder = TurnRecorder.Streaming(sessions, turn, time, logger);
         await using var sse = await SseWriter.StartAsync(context, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds));
         sse.Write(chunks.Role());
         try
@@ -152,6 +169,7 @@ public sealed class ChatCompletionHandler(
                         sse.Write(ToolEvent(completed.CallId, completed.Name, "completed", completed.Duration, completed.IsError));
                         break;
                     case AgentCompleted done:
+                        pendingToolTurns.Remember(turn.SessionId, done);
                         for (var i = 0; i < done.ClientToolCalls.Count; i++)
                         {
                             sse.Write(chunks.ToolCallStart(i, done.ClientToolCalls[i]));
@@ -174,6 +192,9 @@ public sealed class ChatCompletionHandler(
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             await recorder.AbandonAsync();
+            // Stopped by shutdown rather than by the client: end with an error event, never a stream that looks complete.
+            if (!context.RequestAborted.IsCancellationRequested)
+                sse.Write(AgentErrors.ShuttingDown().ToSseFrame());
         }
         await sse.CompleteAsync();
     }

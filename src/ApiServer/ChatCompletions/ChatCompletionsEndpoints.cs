@@ -1,10 +1,12 @@
 using ApiServer.Http;
+using ApiServer.Sessions;
 
 namespace ApiServer.ChatCompletions;
 
 public static class ChatCompletionsEndpoints
 {
-    public static IServiceCollection AddChatCompletions(this IServiceCollection services) => services.AddSingleton<ChatCompletionHandler>();
+    public static IServiceCollection AddChatCompletions(this IServiceCollection services) =>
+        services.AddSingleton<PendingToolTurns>().AddSingleton<ChatCompletionHandler>();
 
     public static WebApplication MapChatCompletions(this WebApplication app)
     {

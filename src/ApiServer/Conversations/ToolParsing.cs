@@ -20,13 +20,18 @@ public static partial class ToolParsing
 
     public static ClientToolSet ParseResponseTools(JsonElement body) => Parse(body, nested: false);
 
-    /// <summary>Rejects client tools that would shadow a server-executed tool.</summary>
-    public static void RejectServerNameClashes(ClientToolSet tools, IReadOnlyCollection<string> serverToolNames)
+    /// <summary>Rejects client tools that would shadow a server-executed tool (Responses shape: the param is <c>tools[i].name</c>).</summary>
+    public static void RejectServerNameClashes(ClientToolSet tools, IReadOnlyCollection<string> serverToolNames) =>
+        RejectServerNameClashes(tools, serverToolNames, nested: false);
+
+    /// <summary>Rejects client tools that would shadow a server-executed tool; <paramref name="nested"/> is the chat shape (<c>tools[i].function.name</c>).</summary>
+    public static void RejectServerNameClashes(ClientToolSet tools, IReadOnlyCollection<string> serverToolNames, bool nested)
     {
         for (var i = 0; i < tools.Tools.Count; i++)
         {
             if (serverToolNames.Contains(tools.Tools[i].Name))
-                throw ApiException.BadRequest($"Tool name '{tools.Tools[i].Name}' is reserved by a server-side tool; rename your function.", $"tools[{i}].name", "tool_name_conflict");
+                throw ApiException.BadRequest($"Tool name '{tools.Tools[i].Name}' is reserved by a server-side tool; rename your function.",
+                    nested ? $"tools[{i}].function.name" : $"tools[{i}].name", "tool_name_conflict");
         }
     }
 

@@ -13,8 +13,18 @@ public static class AgentErrors
         };
 
     /// <summary>The in-band error of a stream whose headers already went out: <c>data: {"error":{…}}</c>.</summary>
-    public static SseFrame ToSseFrame(this AgentError error) =>
-        SseFrame.Json(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(error.ToApiException().ToEnvelope(), Json.ApiJsonContext.Default.ErrorEnvelope));
+    public static SseFrame ToSseFrame(this AgentError error) => error.ToApiException().ToSseFrame();
+
+    /// <summary>Any API error as the in-band error event of a stream whose headers already went out.</summary>
+    public static SseFrame ToSseFrame(this ApiException error) =>
+        SseFrame.Json(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(error.ToEnvelope(), Json.ApiJsonContext.Default.ErrorEnvelope));
+
+    /// <summary>A turn cancelled because the server is stopping (not because the client left).</summary>
+    public static ApiException ShuttingDown() =>
+        new(StatusCodes.Status503ServiceUnavailable, "The server is shutting down; retry the request.", code: "server_shutting_down", type: "server_error")
+        {
+            RetryAfterSeconds = 1,
+        };
 
     public static string ToChatFinishReason(this FinishReason reason) => reason switch
     {

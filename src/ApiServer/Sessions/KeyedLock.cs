@@ -33,6 +33,13 @@ public sealed class KeyedLock
             return _entries.TryGetValue(key, out var entry) && entry.Gate.CurrentCount == 0;
     }
 
+    /// <summary>How many callers hold or wait for the key's lock (health output and tests).</summary>
+    public int QueueLength(string key)
+    {
+        lock (_entries)
+            return _entries.TryGetValue(key, out var entry) ? entry.References : 0;
+    }
+
     private void Release(string key, Entry entry, bool held)
     {
         if (held)

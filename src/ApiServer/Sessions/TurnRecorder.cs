@@ -4,48 +4,58 @@ using ApiServer.Agent;
 namespace ApiServer.Sessions;
 
 /// <summary>
-/// Persists one chat turn while it runs. A streamed turn opens a draft at once (without delaying the first byte) and saves the
-/// answer's text at most every <see cref="FlushInterval"/>; a non-streamed turn is written once at the end. Persistence
-/// failures are logged and never fail the user's answer.
+/// Persists one chat turn while it runs. A streamed turn opens a draft at once (without delaying the first byte) and a timer
+/// saves the answer's text every <see cref="FlushInterval"/> while it changes, so a crash loses at most one interval even when
+/// the stream goes quiet; a non-streamed turn is written once at the end. Persistence failures are logged and never fail the
+/// user's answer. Disposing a turn that was neither completed nor abandoned abandons it.
 /// </summary>
-public sealed partial class TurnRecorder
+public sealed partial class TurnRecorder : IAsyncDisposable
 {
     public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(500);
 
     private readonly ISessionStore _store;
     private readonly SessionTurn _turn;
-    private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly Lock _gate = new();
     private readonly StringBuilder _text = new();
     private readonly Task<long>? _draft;
-    private Task _flush = Task.CompletedTask;
-    private long _lastFlush;
+    private readonly CancellationTokenSource _stopFlushing = new();
+    private readonly Task _flushLoop = Task.CompletedTask;
+    private int _version;
     private bool _finished;
 
     private TurnRecorder(ISessionStore store, SessionTurn turn, TimeProvider time, ILogger logger, bool streaming)
     {
         _store = store;
         _turn = turn;
-        _time = time;
         _logger = logger;
-        _lastFlush = time.GetTimestamp();
         if (streaming)
+        {
             _draft = store.BeginTurnAsync(turn, CancellationToken.None);
+            _flushLoop = FlushLoopAsync(time);
+        }
     }
 
     public static TurnRecorder Streaming(ISessionStore store, SessionTurn turn, TimeProvider time, ILogger logger) => new(store, turn, time, logger, streaming: true);
 
     public static TurnRecorder Single(ISessionStore store, SessionTurn turn, TimeProvider time, ILogger logger) => new(store, turn, time, logger, streaming: false);
 
-    public string Text => _text.ToString();
+    public string Text
+    {
+        get
+        {
+            lock (_gate)
+                return _text.ToString();
+        }
+    }
 
     public void OnText(string delta)
     {
-        _text.Append(delta);
-        if (_draft is null || !_flush.IsCompleted || _time.GetElapsedTime(_lastFlush) < FlushInterval)
-            return;
-        _lastFlush = _time.GetTimestamp();
-        _flush = FlushAsync(_text.ToString());
+        lock (_gate)
+        {
+            _text.Append(delta);
+            _version++;
+        }
     }
 
     public async Task CompleteAsync(IReadOnlyList<ChatMessage> newMessages, TokenUsage usage)
@@ -53,9 +63,9 @@ public sealed partial class TurnRecorder
         if (_finished)
             return;
         _finished = true;
+        await StopFlushingAsync();
         await Guard(async () =>
         {
-            await _flush;
             if (_draft is null)
                 await _store.AppendTurnAsync(_turn, newMessages, usage, CancellationToken.None);
             else
@@ -69,10 +79,10 @@ public sealed partial class TurnRecorder
         if (_finished)
             return;
         _finished = true;
+        await StopFlushingAsync();
         await Guard(async () =>
         {
-            await _flush;
-            var text = _text.ToString();
+            var text = Text;
             if (_draft is not null)
                 await _store.AbandonTurnAsync(await _draft, text, CancellationToken.None);
             else
@@ -80,7 +90,44 @@ public sealed partial class TurnRecorder
         });
     }
 
-    private async Task FlushAsync(string text) => await Guard(async () => await _store.UpdateDraftAsync(await _draft!, text, CancellationToken.None));
+    public async ValueTask DisposeAsync()
+    {
+        await AbandonAsync();
+        _stopFlushing.Dispose();
+    }
+
+    /// <summary>Saves the draft on a timer rather than on deltas: text that arrives just before a long pause is still saved.</summary>
+    private async Task FlushLoopAsync(TimeProvider time)
+    {
+        using var timer = new PeriodicTimer(FlushInterval, time);
+        var flushed = 0;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopFlushing.Token))
+            {
+                string text;
+                int version;
+                lock (_gate)
+                {
+                    version = _version;
+                    text = _text.ToString();
+                }
+                if (version == flushed)
+                    continue;
+                await Guard(async () => await _store.UpdateDraftAsync(await _draft!, text, CancellationToken.None));
+                flushed = version;
+            }
+        }
+        catch (OperationCanceledException) when (_stopFlushing.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task StopFlushingAsync()
+    {
+        await _stopFlushing.CancelAsync();
+        await _flushLoop;
+    }
 
     private async Task Guard(Func<Task> write)
     {

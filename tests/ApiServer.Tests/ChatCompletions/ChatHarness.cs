@@ -1,0 +1,159 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ApiServer.Tests.Infrastructure;
+using FakeUpstream;
+
+namespace ApiServer.Tests.ChatCompletions;
+
+/// <summary>The app pointed at a scripted fake upstream (or offline when <see cref="Upstream"/> is null).</summary>
+public sealed class ChatHarness : IAsyncDisposable
+{
+    private ChatHarness(TestServer server, FakeUpstreamServer? upstream)
+    {
+        Server = server;
+        Upstream = upstream;
+    }
+
+    public TestServer Server { get; }
+    public FakeUpstreamServer? Upstream { get; }
+    public FakeUpstreamServer FakeUpstream => Upstream ?? throw new InvalidOperationException("offline harness");
+    public HttpClient Client => Server.Client;
+
+    /// <summary>Upstream mode: retries off so scripted failures surface at once.</summary>
+    public static async Task<ChatHarness> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, string? dataDir = null)
+    {
+        var upstream = await FakeUpstreamServer.StartAsync();
+        var values = new Dictionary<string, string?>
+        {
+            ["LLM_BASE_URL"] = upstream.BaseUrl,
+            ["LLM_MODEL"] = "fake-model",
+            ["LLM_MAX_RETRIES"] = "0",
+            // No base prompt, so upstream message indices match the request's.
+            ["AGENT_SYSTEM_PROMPT"] = "",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+            values[key] = value;
+        return new ChatHarness(await TestServer.StartAsync(values, dataDir: dataDir), upstream);
+    }
+
+    /// <summary>Offline model (echo and /tool commands).</summary>
+    public static async Task<ChatHarness> StartOfflineAsync(IReadOnlyDictionary<string, string?>? settings = null) =>
+        new(await TestServer.StartAsync(settings), null);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        if (Upstream is not null)
+            await Upstream.DisposeAsync();
+    }
+
+    public Task<HttpResponseMessage> PostAsync(object body, IReadOnlyDictionary<string, string>? headers = null, HttpClient? client = null) =>
+        PostRawAsync(JsonSerializer.Serialize(body), headers, client);
+
+    public Task<HttpResponseMessage> PostRawAsync(string json, IReadOnlyDictionary<string, string>? headers = null, HttpClient? client = null,
+        CancellationToken cancellationToken = default)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = TestJson.Body(json) };
+        foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+            request.Headers.TryAddWithoutValidation(name, value);
+        return (client ?? Client).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+    }
+
+    /// <summary>Posts and returns the JSON body, asserting 200.</summary>
+    public async Task<(HttpResponseMessage Response, JsonElement Body)> CompleteAsync(object body, IReadOnlyDictionary<string, string>? headers = null, HttpClient? client = null)
+    {
+        var response = await PostAsync(body, headers, client);
+        var json = await response.ReadJsonAsync();
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {json}");
+        return (response, json);
+    }
+
+    public static object User(string text) => new { role = "user", content = text };
+
+    public static object Body(params object[] messages) => new { model = "test-model", messages };
+
+    /// <summary>A temp workspace holding notes.txt, for the server tools (list_dir, read_file…).</summary>
+    public static string CreateWorkspace()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "apiserver-tests", "ws-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "notes.txt"), "remember the milk");
+        return dir;
+    }
+
+    public static AuthenticationHeaderValue Bearer => TestJson.Bearer(TestServer.Key);
+}
+
+/// <summary>One block of an SSE body, split on the blank line: a comment, or an event with an optional name and data.</summary>
+public sealed record SseBlock(string Raw, bool IsComment, string? Event, string? Data)
+{
+    public JsonElement Json => JsonDocument.Parse(Data!).RootElement.Clone();
+
+    public bool IsDone => Data == "[DONE]";
+
+    /// <summary>Parses a whole SSE body; asserts it only uses \n line endings and ends on a block boundary.</summary>
+    public static IReadOnlyList<SseBlock> Parse(string body)
+    {
+        Assert.DoesNotContain("\r", body);
+        Assert.True(body.Length == 0 || body.EndsWith("\n\n", StringComparison.Ordinal), $"Stream ends mid-event: {body[^Math.Min(body.Length, 200)..]}");
+        var blocks = new List<SseBlock>();
+        foreach (var raw in body.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
+        {
+            var lines = raw.Split('\n');
+            if (lines.All(l => l.StartsWith(':')))
+            {
+                blocks.Add(new SseBlock(raw, true, null, null));
+                continue;
+            }
+            Assert.DoesNotContain(lines, l => l.StartsWith(':'));
+            string? name = null;
+            var data = new StringBuilder();
+            foreach (var line in lines)
+            {
+                if (line.StartsWith("event: ", StringComparison.Ordinal))
+                    name = line["event: ".Length..];
+                else if (line.StartsWith("data: ", StringComparison.Ordinal))
+                    data.Append(data.Length > 0 ? "\n" : "").Append(line["data: ".Length..]);
+                else
+                    Assert.Fail($"Unexpected SSE line '{line}'");
+            }
+            blocks.Add(new SseBlock(raw, false, name, data.ToString()));
+        }
+        return blocks;
+    }
+
+    public static async Task<IReadOnlyList<SseBlock>> ReadAllAsync(HttpResponseMessage response) =>
+        Parse(await response.Content.ReadAsStringAsync());
+
+    /// <summary>The data events that are chat chunks (not [DONE], not named events).</summary>
+    public static IReadOnlyList<JsonElement> Chunks(IReadOnlyList<SseBlock> blocks) =>
+        [.. blocks.Where(b => !b.IsComment && b.Event is null && !b.IsDone).Select(b => b.Json)];
+
+    public static string Content(IReadOnlyList<SseBlock> blocks) => string.Concat(Chunks(blocks)
+        .Where(c => c.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0)
+        .Select(c => c.GetProperty("choices")[0].GetProperty("delta"))
+        .Select(d => d.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String ? content.GetString() : ""));
+}
+
+public static class UpstreamBody
+{
+    /// <summary>The messages the upstream received, as nodes (easy to compare).</summary>
+    public static JsonArray Messages(this RecordedRequest request) => JsonNode.Parse(request.Body.GetProperty("messages").GetRawText())!.AsArray();
+
+    public static string Roles(this RecordedRequest request) =>
+        string.Join(",", request.Body.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("role").GetString()));
+
+    /// <summary>Waits for a condition with a bounded poll, for state that has no signal (e.g. a row written after the response).</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, int timeoutMs = 10_000)
+    {
+        var deadline = Environment.TickCount64 + timeoutMs;
+        while (!await condition())
+        {
+            if (Environment.TickCount64 > deadline)
+                Assert.Fail($"Timed out waiting for {what}");
+            await Task.Delay(20);
+        }
+    }
+}

@@ -10,7 +10,7 @@ public static class OpenApiExport
 {
     public static async Task<int> RunAsync(string[] args, int exportIndex)
     {
-        var path = exportIndex + 1 < args.Length ? args[exportIndex + 1] : "openapi/v1.json";
+        var path = ResolvePath(exportIndex + 1 < args.Length ? args[exportIndex + 1] : "openapi/v1.json");
         var app = ApiServerApp.Build(["--ApiServer:Host=127.0.0.1", "--ApiServer:Port=0", "--ApiServer:Key=", "--Llm:BaseUrl="]);
         await app.StartAsync();
         try
@@ -25,6 +25,22 @@ public static class OpenApiExport
         {
             await app.StopAsync();
         }
+    }
+
+    /// <summary>
+    /// `dotnet run` starts the app in the project folder, so a relative path is taken from the repository root (the folder
+    /// holding ApiServer.sln above the working directory), which is where the documented command is typed.
+    /// </summary>
+    private static string ResolvePath(string path)
+    {
+        if (Path.IsPathRooted(path))
+            return path;
+        for (var directory = new DirectoryInfo(Environment.CurrentDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "ApiServer.sln")))
+                return Path.Combine(directory.FullName, path);
+        }
+        return Path.GetFullPath(path);
     }
 
     /// <summary>Line endings and a trailing newline, so the checked-in file diffs cleanly.</summary>

@@ -80,6 +80,7 @@ public static class ChainScenario
             Console.WriteLine($"  chain probe rep {rep + 1}: turn 10 {n50:0.00} ms, turn {turns} {f50:0.00} ms, ratio {f50 / n50:0.00}; direct {dn50:0.00} / {df50:0.00} ms");
         }
 
+        var breakdown = await ChainBreakdown.MeasureAsync(rig, ids[9], ids[turns - 1], settings.Quick ? 5 : 20);
         var bytesRatio = bytesLarge / (double)bytesSmall;
         var ratio = figures["ratio"];
         var windowNear = Stats.Median(buildLatency.Skip(5).Take(10).ToList());
@@ -112,6 +113,13 @@ public static class ChainScenario
             ], "0.00")}
 
             While building the chain: median of turns 6–15 {windowNear:0.00} ms, median of turns {turns - 9}–{turns} {windowFar:0.00} ms.
+
+            **Where the deep turn's time goes (ours).** The turn's history comes from one recursive query plus one JSON document per stored
+            message, turned back into `ChatMessage`s; timed on the gateway's own `responses.db` right after the probes:
+
+            {breakdown}
+
+            The rest of our per-turn growth is writing the {2 * turns - 1}-message upstream request (~{upstreamBodyLarge / 1024.0:0} KB) and copying the history lists.
             """);
     }
 

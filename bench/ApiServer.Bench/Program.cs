@@ -160,8 +160,8 @@ internal static class Program
         ["5."] = """
             **5. Chain latency.** Storage grows linearly (each turn stores only its own messages), but every turn re-reads the whole
             history: one recursive query walking all ancestors, then one JSON document per stored message deserialized back into a
-            `ChatMessage`. The breakdown table in section 5 shows the JSON part is the larger share (several µs per message through the
-            source-generated metadata path with constructor parameters), then the SQL walk; then the gateway writes the full history into the
+            `ChatMessage`. The breakdown table in section 5 splits the chain read between the SQL walk and the JSON decode (a few µs per
+            message through the source-generated metadata path with constructor parameters); then the gateway writes the full history into the
             upstream request. The upstream's own growth (the "direct" rows) is small next to ours. Next fixes (not done here, they touch the
             store's format code owned elsewhere): a `Utf8JsonReader` reader for the stored message shape, and a small cache of
             decoded messages per response (stored messages are immutable), so turn N+1 decodes only turn N's two new messages.

@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace ApiServer.Bench.Infrastructure;
+
+/// <summary>
+/// The built server (ApiServer.dll next to this assembly, Release) run as its own process via <c>dotnet</c>, so its memory can
+/// be read from /proc without the driver's. Configured only through the documented environment variables.
+/// </summary>
+public sealed class ExternalServer : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private ExternalServer(Process process, Uri baseAddress, string dataDir)
+    {
+        _process = process;
+        BaseAddress = baseAddress;
+        DataDir = dataDir;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public string DataDir { get; }
+
+    public int Pid => _process.Id;
+
+    public string Output
+    {
+        get { lock (_output) return _output.ToString(); }
+    }
+
+    public static async Task<ExternalServer> StartAsync(IReadOnlyDictionary<string, string> environment)
+    {
+        var port = FreePort();
+        var dataDir = TempDir.Create("external");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ApiServer.dll"));
+        foreach (var name in info.Environment.Keys.Where(k => k.StartsWith("API_SERVER_") || k.StartsWith("LLM_") || k.StartsWith("AGENT_") || k.StartsWith("DOTNET_")).ToList())
+            info.Environment.Remove(name);
+        info.Environment["API_SERVER_HOST"] = "127.0.0.1";
+        info.Environment["API_SERVER_PORT"] = port.ToString(CultureInfo.InvariantCulture);
+        info.Environment["API_SERVER_DATA_DIR"] = dataDir;
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in environment)
+            info.Environment[key] = value;
+
+        var process = new Process { StartInfo = info };
+        var server = new ExternalServer(process, new Uri($"http://127.0.0.1:{port}/"), dataDir);
+        process.OutputDataReceived += (_, e) => server.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"server exited with {process.ExitCode}: {server.Output}");
+            try
+            {
+                using var response = await probe.GetAsync("health");
+                if (response.IsSuccessStatusCode)
+                    return server;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+            }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException($"server never became healthy: {server.Output}");
+    }
+
+    /// <summary>Resident set size of the server process, from /proc/&lt;pid&gt;/status (VmRSS), in bytes.</summary>
+    public long RssBytes()
+    {
+        foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        }
+        throw new InvalidOperationException("VmRSS not found");
+    }
+
+    /// <summary>Open file descriptors of the server process.</summary>
+    public int OpenFds() => Directory.GetFiles($"/proc/{_process.Id}/fd").Length;
+
+    private void Append(string? line)
+    {
+        if (line is null)
+            return;
+        lock (_output)
+        {
+            if (_output.Length < 64 * 1024)
+                _output.AppendLine(line);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+        TempDir.Delete(DataDir);
+    }
+}

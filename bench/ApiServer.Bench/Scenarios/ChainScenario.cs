@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ApiServer.Bench.Infrastructure;
+using Microsoft.Data.Sqlite;
+
+namespace ApiServer.Bench.Scenarios;
+
+/// <summary>
+/// Measurement 5: a long previous_response_id chain through POST /v1/responses. Storage growth (responses.db bytes at N vs
+/// N/10 turns) and turn latency deep in the chain vs near its start. Latency is probed by branching: a new turn whose parent
+/// is turn 999 (a 1,000th turn) interleaved with a new turn whose parent is turn 9 (a 10th turn), so drift hits both alike.
+/// The full history goes to the upstream every turn, so the fake's own cost grows too; the same upstream bodies are replayed
+/// straight to the fake, interleaved, to separate its growth from ours.
+/// </summary>
+public static class ChainScenario
+{
+    private const string Path = "v1/responses";
+
+    public static async Task RunAsync(Settings settings, Report report)
+    {
+        await using var rig = await Rig.StartAsync(new Dictionary<string, string?> { ["API_SERVER_MAX_STORED_RESPONSES"] = "100000" });
+        var turns = settings.ChainTurns;
+        var small = settings.ChainSmall;
+        var ids = new string[turns];
+        var buildLatency = new double[turns];
+        long bytesSmall = 0, bytesLarge = 0, payloadSmall = 0, payloadLarge = 0;
+        var build = Stopwatch.StartNew();
+        for (var t = 0; t < turns; t++)
+        {
+            var (id, ms) = await TurnAsync(rig.Through, t == 0 ? null : ids[t - 1], $"Turn {t + 1}: tell me something new.");
+            ids[t] = id;
+            buildLatency[t] = ms;
+            if (t + 1 == small)
+                (bytesSmall, payloadSmall) = DatabaseBytes(rig.Gateway.DataDir);
+            if ((t + 1) % 100 == 0)
+                Console.WriteLine($"  chain turn {t + 1}: {ms:0.00} ms");
+        }
+        (bytesLarge, payloadLarge) = DatabaseBytes(rig.Gateway.DataDir);
+        var buildSeconds = build.Elapsed.TotalSeconds;
+        var upstreamBodyLarge = rig.Upstream.Requests[^1].Body.GetRawText().Length;
+
+        // Probes: depth 10 and depth N (parent = turn 9 and turn N-1), gateway and the equivalent direct upstream call, interleaved.
+        var (nearBody, farBody) = (await ProbeBodyAsync(rig, ids[8]), await ProbeBodyAsync(rig, ids[turns - 2]));
+        var figures = new FigureSet();
+        for (var i = 0; i < 3; i++)
+        {
+            await TurnAsync(rig.Through, ids[8], "warm-up");
+            await TurnAsync(rig.Through, ids[turns - 2], "warm-up");
+        }
+        for (var rep = 0; rep < settings.Reps; rep++)
+        {
+            var near = new List<double>();
+            var far = new List<double>();
+            var directNear = new List<double>();
+            var directFar = new List<double>();
+            for (var j = 0; j < settings.ChainProbes; j++)
+            {
+                if ((j + rep) % 2 == 0)
+                {
+                    near.Add((await TurnAsync(rig.Through, ids[8], $"Probe {rep}.{j}")).Ms);
+                    far.Add((await TurnAsync(rig.Through, ids[turns - 2], $"Probe {rep}.{j}")).Ms);
+                }
+                else
+                {
+                    far.Add((await TurnAsync(rig.Through, ids[turns - 2], $"Probe {rep}.{j}")).Ms);
+                    near.Add((await TurnAsync(rig.Through, ids[8], $"Probe {rep}.{j}")).Ms);
+                }
+                directNear.Add(await Wire.PostAsync(rig.Direct, "v1/chat/completions", nearBody));
+                directFar.Add(await Wire.PostAsync(rig.Direct, "v1/chat/completions", farBody));
+            }
+            var (n50, f50, dn50, df50) = (Stats.Percentile(near, 50), Stats.Percentile(far, 50), Stats.Percentile(directNear, 50), Stats.Percentile(directFar, 50));
+            figures.Add("near p50", n50);
+            figures.Add("far p50", f50);
+            figures.Add("ratio", f50 / n50);
+            figures.Add("direct near p50", dn50);
+            figures.Add("direct far p50", df50);
+            figures.Add("added near p50", n50 - dn50);
+            figures.Add("added far p50", f50 - df50);
+            figures.Add("added ratio", (f50 - df50) / (n50 - dn50));
+            Console.WriteLine($"  chain probe rep {rep + 1}: turn 10 {n50:0.00} ms, turn {turns} {f50:0.00} ms, ratio {f50 / n50:0.00}; direct {dn50:0.00} / {df50:0.00} ms");
+        }
+
+        var breakdown = await ChainBreakdown.MeasureAsync(rig, ids[9], ids[turns - 1], settings.Quick ? 5 : 20);
+        var bytesRatio = bytesLarge / (double)bytesSmall;
+        var ratio = figures["ratio"];
+        var windowNear = Stats.Median(buildLatency.Skip(5).Take(10).ToList());
+        var windowFar = Stats.Median(buildLatency.Skip(turns - 10).ToList());
+        report.Row($"5. Chain growth: DB bytes at {turns} vs {small} turns", $"{Report.N(bytesRatio)}× ({bytesLarge / 1024.0:0} KB vs {bytesSmall / 1024.0:0} KB)", "≤ 12", bytesRatio <= 12);
+        report.Row($"5. Chain growth: p50 turn latency at {turns} vs 10", $"{ratio.Short("×", "0.00")} (min {Report.N(ratio.Min)}, max {Report.N(ratio.Max)}); {figures["far p50"].Short(" ms", "0.00")} vs {figures["near p50"].Short(" ms", "0.00")}; gateway-added part {figures["added ratio"].Short("×", "0.00")}", "≤ 1.5", ratio.Median <= 1.5);
+        report.Section("5. Chain growth",
+            $"""
+            One chain of {turns} turns (`POST /v1/responses`, non-streaming, `store` on, each turn's `previous_response_id` = the turn before),
+            built sequentially in {buildSeconds:0.0} s. The gateway sends the whole history to the upstream every turn: at turn {turns} the
+            upstream request body is {upstreamBodyLarge / 1024.0:0} KB ({2 * turns - 1} messages), and the fake parses all of it, so part of the growth is the upstream's, not ours.
+
+            **Storage.** `responses.db` after `PRAGMA wal_checkpoint(TRUNCATE)`, measured as `page_count × page_size`:
+            {bytesSmall / 1024.0:0.0} KB at {small} turns, {bytesLarge / 1024.0:0.0} KB at {turns} turns: **{Report.N(bytesRatio)}×** for {turns / small}× the turns
+            (stored payload, i.e. message bodies + response JSON: {payloadSmall / 1024.0:0.0} KB → {payloadLarge / 1024.0:0.0} KB, {Report.N(payloadLarge / (double)payloadSmall)}×). Each turn stores only what it added, so growth is linear.
+
+            **Latency.** {settings.Reps} repetitions × {settings.ChainProbes} probe turns per depth, interleaved: a branch turn whose parent is turn 9 (so it is
+            turn 10) and one whose parent is turn {turns - 1} (so it is turn {turns}). Each repetition also replays the upstream request the gateway sent for
+            each depth straight to the fake ("direct"), so "added" = gateway − direct at the same depth.
+
+            {Report.FigureTable([
+                ("turn 10 p50", figures["near p50"], " ms"),
+                ($"turn {turns} p50", figures["far p50"], " ms"),
+                ($"**ratio turn {turns} / turn 10**", ratio, "×"),
+                ("direct upstream call, turn-10 body, p50", figures["direct near p50"], " ms"),
+                ($"direct upstream call, turn-{turns} body, p50", figures["direct far p50"], " ms"),
+                ("gateway-added at turn 10 p50", figures["added near p50"], " ms"),
+                ($"gateway-added at turn {turns} p50", figures["added far p50"], " ms"),
+                ($"ratio of gateway-added, turn {turns} / turn 10", figures["added ratio"], "×"),
+            ], "0.00")}
+
+            While building the chain: median of turns 6–15 {windowNear:0.00} ms, median of turns {turns - 9}–{turns} {windowFar:0.00} ms.
+
+            **Where the deep turn's time goes (ours).** The turn's history comes from one recursive query plus one JSON document per stored
+            message, turned back into `ChatMessage`s; timed on the gateway's own `responses.db` right after the probes:
+
+            {breakdown}
+
+            The rest of our per-turn growth is writing the {2 * turns - 1}-message upstream request (~{upstreamBodyLarge / 1024.0:0} KB) and copying the history lists.
+            """);
+    }
+
+    private static async Task<(string Id, double Ms)> TurnAsync(HttpClient client, string? previous, string input)
+    {
+        var body = previous is null
+            ? JsonSerializer.Serialize(new Dictionary<string, object> { ["model"] = "fake-model", ["input"] = input })
+            : JsonSerializer.Serialize(new Dictionary<string, object> { ["model"] = "fake-model", ["input"] = input, ["previous_response_id"] = previous });
+        var start = Stopwatch.GetTimestamp();
+        using var response = await client.PostAsync(Path, Wire.Json(body));
+        var bytes = await response.Content.ReadAsByteArrayAsync();
+        var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        if (!response.IsSuccessStatusCode)
+            throw new HttpRequestException($"{Path} answered {(int)response.StatusCode}: {System.Text.Encoding.UTF8.GetString(bytes)}");
+        using var doc = JsonDocument.Parse(bytes);
+        return (doc.RootElement.GetProperty("id").GetString()!, ms);
+    }
+
+    /// <summary>The exact upstream body the gateway sends for a turn on top of <paramref name="parent"/>.</summary>
+    private static async Task<string> ProbeBodyAsync(Rig rig, string parent)
+    {
+        await TurnAsync(rig.Through, parent, "Probe body.");
+        return rig.Upstream.Requests[^1].Body.GetRawText();
+    }
+
+    private static (long Bytes, long Payload) DatabaseBytes(string dataDir)
+    {
+        var path = System.IO.Path.Combine(dataDir, "responses.db");
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        connection.Open();
+        using (var checkpoint = connection.CreateCommand())
+        {
+            checkpoint.CommandText = "PRAGMA wal_checkpoint(TRUNCATE);";
+            checkpoint.ExecuteNonQuery();
+        }
+        using var size = connection.CreateCommand();
+        size.CommandText = """
+            SELECT (SELECT page_count FROM pragma_page_count()) * (SELECT page_size FROM pragma_page_size()),
+                   (SELECT COALESCE(SUM(LENGTH(CAST(body AS BLOB))), 0) FROM response_messages)
+                 + (SELECT COALESCE(SUM(LENGTH(CAST(response_json AS BLOB))), 0) FROM responses);
+            """;
+        using var reader = size.ExecuteReader();
+        reader.Read();
+        return (reader.GetInt64(0), reader.GetInt64(1));
+    }
+}

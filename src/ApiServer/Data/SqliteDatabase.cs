@@ -62,6 +62,14 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
     {
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
+        if (IsPersistent)
+        {
+            // synchronous is a per-connection setting. In WAL mode NORMAL is durable against application crashes and
+            // skips an fsync per commit; the default (FULL) would make every stored turn wait for the disk.
+            await using var pragma = connection.CreateCommand();
+            pragma.CommandText = "PRAGMA synchronous=NORMAL;";
+            await pragma.ExecuteNonQueryAsync(cancellationToken);
+        }
         return connection;
     }
 

@@ -21,6 +21,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly int _maxStoredResponses;
+    private readonly ChainCache _chains = new(capacity: 2048);
 
     /// <summary>Opens <c>responses.db</c> in <paramref name="dataDir"/>, or an in-memory database (logged loudly) when it can't.</summary>
     public SqliteResponseStore(
@@ -55,7 +56,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             .ToList();
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-        var evicted = await _database.WriteAsync(async (connection, transaction) =>
+        var (evicted, storedSeq, parentSeq) = await _database.WriteAsync(async (connection, transaction) =>
         {
             ParentRow? parent = null;
             if (response.PreviousResponseId is not null)
@@ -92,9 +93,10 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             if (response.ConversationId is not null)
                 await Execute(connection, transaction, UpsertConversationHead, new { conversationId = response.ConversationId, seq }, cancellationToken);
 
-            return await EvictAsync(connection, transaction, keep: seq.Value, cancellationToken);
+            return (await EvictAsync(connection, transaction, keep: seq.Value, cancellationToken), seq.Value, parent?.Seq);
         }, cancellationToken);
 
+        _chains.AddChild(storedSeq, parentSeq, response.NewMessages);
         if (evicted > 0)
             LogEvicted(_logger, evicted, _maxStoredResponses);
     }
@@ -138,12 +140,19 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             if (found is null)
                 return null;
             seq = found.Value;
+            if (_chains.TryGet(seq) is { } cached)
+            {
+                await TouchAsync(seq, cancellationToken);
+                return cached;
+            }
             items = (await connection.QueryAsync<ItemRow>(
                 new CommandDefinition(SelectChainMessages, new { seq }, cancellationToken: cancellationToken))).AsList();
         }
 
         await TouchAsync(seq, cancellationToken);
-        return ToMessages(items);
+        var chain = ToMessages(items);
+        _chains.AddChain(seq, chain);
+        return chain;
     }
 
     public async Task<MessagePage?> ListInputItemsAsync(string id, int limit, ListOrder order, string? after, CancellationToken cancellationToken)

@@ -147,8 +147,8 @@ internal static class Program
             dominates (a real model) or when driver and upstream run on other cores. Beyond that floor, the profile (perf, perf maps) shows
             `libe_sqlite3` at ~10% of samples: every chat completion persists its turn in one write transaction behind the database's single
             writer gate; the store scenario measures that path at a few thousand session turns/s under 50 writers, a hard cap on chat
-            throughput even with idle CPU, and a share of the CPU below it. Next fix (not done here): group commit in `SqliteDatabase.WriteAsync` (drain queued
-            writes into one transaction).
+            throughput even with idle CPU, and a share of the CPU below it. `synchronous=NORMAL` on every connection removed the fsync per
+            commit; group commit in `SqliteDatabase.WriteAsync` (one transaction for all queued writes) is the next step, not done yet.
             """,
         ["4."] = """
             **4. RSS per open stream.** Each held stream is two sockets (client side and upstream side) with Kestrel's and
@@ -158,13 +158,13 @@ internal static class Program
             segments; part of the per-stream figure is heap headroom rather than live objects. Keepalives and errors meet the target.
             """,
         ["5."] = """
-            **5. Chain latency.** Storage grows linearly (each turn stores only its own messages), but every turn re-reads the whole
-            history: one recursive query walking all ancestors, then one JSON document per stored message deserialized back into a
-            `ChatMessage`. The breakdown table in section 5 splits the chain read between the SQL walk and the JSON decode (a few µs per
-            message through the source-generated metadata path with constructor parameters); then the gateway writes the full history into the
-            upstream request. The upstream's own growth (the "direct" rows) is small next to ours. Next fixes (not done here, they touch the
-            store's format code owned elsewhere): a `Utf8JsonReader` reader for the stored message shape, and a small cache of
-            decoded messages per response (stored messages are immutable), so turn N+1 decodes only turn N's two new messages.
+            **5. Chain latency.** Storage grows linearly (each turn stores only its own messages). Reading the history used to be the
+            growth: one recursive query plus one JSON document per message, decoded into `ChatMessage`s every turn (8.3× at turn 1000).
+            Fixed: stored messages never change, so the store now keeps a chain cache (each response's node holds its own messages and a
+            link to its parent's node) and a new turn reads its history without SQL or JSON; and `synchronous=NORMAL` is now set on every
+            connection (it is a per-connection pragma), so commits no longer wait for an fsync. What still grows is inherent to
+            sending the full history: writing the ~130 KB upstream request (1999 messages, about 1 µs each) and the transfer itself;
+            the upstream's own parsing is in the "direct" rows. The remaining lever is the client's: `truncation: "auto"` bounds it.
             """,
     };
 

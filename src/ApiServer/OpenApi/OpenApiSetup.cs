@@ -33,7 +33,52 @@ public static class OpenApiSetup
                 document.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] }];
                 return Task.CompletedTask;
             });
+            options.AddOperationTransformer((operation, context, _) =>
+            {
+                var route = "/" + context.Description.RelativePath?.TrimEnd('/');
+                if (context.Description.HttpMethod == "POST" && IdempotentRoutes.Contains(route))
+                    AddIdempotencyHeaders(operation);
+                if (context.Description.HttpMethod == "POST" && route is "/v1/chat/completions" or "/v1/responses" or "/v1/runs")
+                    AddHeader(operation, Sessions.SessionIds.Header,
+                        "Continues a stored chat session (requires API_SERVER_KEY) or names the session of a response or run. Every answer carries the session id in this header.");
+                return Task.CompletedTask;
+            });
         });
+
+    private static readonly HashSet<string> IdempotentRoutes = ["/v1/chat/completions", "/v1/responses", "/v1/runs"];
+
+    private static void AddIdempotencyHeaders(OpenApiOperation operation)
+    {
+        AddHeader(operation, Idempotency.IdempotencyMiddleware.Header,
+            "1–255 visible ASCII characters, scoped to your credential and this route. A repeat with the same JSON body within " +
+            "API_SERVER_IDEMPOTENCY_TTL_SECONDS gets the same status, headers and body (with Idempotent-Replayed: true) and runs nothing; " +
+            "a repeat while the first is running waits for it or follows its stream; the same key with another body is 422 idempotency_key_reused.",
+            maxLength: Idempotency.IdempotencyMiddleware.MaxKeyLength);
+        foreach (var response in operation.Responses?.Values.ToList() ?? [])
+        {
+            if (response is not OpenApiResponse concrete)
+                continue;
+            concrete.Headers ??= new Dictionary<string, IOpenApiHeader>();
+            concrete.Headers[Idempotency.IdempotencyMiddleware.ReplayedHeader] = new OpenApiHeader
+            {
+                Description = "\"true\" when this answer is a replay of an earlier request with the same Idempotency-Key.",
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+            };
+        }
+    }
+
+    private static void AddHeader(OpenApiOperation operation, string name, string description, int? maxLength = null)
+    {
+        operation.Parameters ??= [];
+        operation.Parameters.Add(new OpenApiParameter
+        {
+            Name = name,
+            In = ParameterLocation.Header,
+            Required = false,
+            Description = description,
+            Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = maxLength },
+        });
+    }
 
     public static WebApplication MapApiServerOpenApi(this WebApplication app)
     {

@@ -17,6 +17,7 @@ public sealed class ChatCompletionHandler(
     SessionIds sessionIds,
     KeyedLock sessionLocks,
     PendingToolTurns pendingToolTurns,
+    SessionWriteBehind writeBehind,
     IOptions<ApiServerOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -33,8 +34,23 @@ public sealed class ChatCompletionHandler(
 
         var (sessionId, continued) = ResolveSessionId(context, call);
         // Lock before reading history: a turn queued behind another on the same session must see that turn.
-        using var sessionLock = await sessionLocks.AcquireAsync(sessionId, context.RequestAborted);
-        context.Response.Headers[SessionIds.Header] = sessionId;
+        var sessionLock = await sessionLocks.AcquireAsync(sessionId, context.RequestAborted);
+        var handedOff = false;
+        try
+        {
+            context.Response.Headers[SessionIds.Header] = sessionId;
+            handedOff = await RunTurnAsync(context, call, sessionId, continued, sessionLock);
+        }
+        finally
+        {
+            if (!handedOff)
+                sessionLock.Dispose();
+        }
+    }
+
+    /// <summary>Runs the turn. Returns true when the session lock was handed to <see cref="SessionWriteBehind"/>.</summary>
+    private async Task<bool> RunTurnAsync(HttpContext context, ChatCompletionRequest call, string sessionId, bool continued, IDisposable sessionLock)
+    {
         var (messages, turn) = await LoadConversationAsync(sessionId, continued, call, context.RequestAborted);
 
         var request = new AgentRequest
@@ -50,10 +66,10 @@ public sealed class ChatCompletionHandler(
         var model = call.Model ?? options.Value.ModelName;
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
 
-        if (call.Stream)
-            await StreamAsync(context, call, request, turn, new ChatChunkWriter(id, created, model, call.IncludeUsage), cancellation.Token);
-        else
-            await CompleteAsync(context, request, turn, id, created, model, cancellation.Token);
+        if (!call.Stream)
+            return await CompleteAsync(context, request, turn, id, created, model, sessionLock, cancellation.Token);
+        await StreamAsync(context, call, request, turn, new ChatChunkWriter(id, created, model, call.IncludeUsage), cancellation.Token);
+        return false;
     }
 
     /// <summary>
@@ -87,9 +103,11 @@ public sealed class ChatCompletionHandler(
         return ([.. history, .. call.Input], new SessionTurn(id, model, history, call.Input));
     }
 
-    private async Task CompleteAsync(HttpContext context, AgentRequest request, SessionTurn turn, string id, long created, string model, CancellationToken cancellationToken)
+    private async Task<bool> CompleteAsync(HttpContext context, AgentRequest request, SessionTurn turn, string id, long created, string model,
+        IDisposable sessionLock, CancellationToken cancellationToken)
     {
-        await using var recorder = TurnRecorder.Single(sessions, turn, time, logger);
+        var recorder = TurnRecorder.Single(sessions, turn, time, logger);
+        var handedOff = false;
         try
         {
             await foreach (var agentEvent in agent.RunAsync(request, cancellationToken))
@@ -98,9 +116,18 @@ public sealed class ChatCompletionHandler(
                 {
                     case AgentCompleted done:
                         pendingToolTurns.Remember(turn.SessionId, done);
-                        await WriteCompletionAsync(context, Completion(done, id, created, model));
-                        await recorder.CompleteAsync(done.NewMessages, done.Usage);
-                        return;
+                        // Stored even if the client leaves while the answer is written; the lock is held until it is.
+                        writeBehind.Hold(() => recorder.CompleteAsync(done.NewMessages, done.Usage), recorder, sessionLock);
+                        handedOff = true;
+                        try
+                        {
+                            await WriteCompletionAsync(context, Completion(done, id, created, model));
+                        }
+                        catch (Exception ex) when (ex is OperationCanceledException or IOException && context.RequestAborted.IsCancellationRequested)
+                        {
+                            // The client left while the answer was being written; the turn is still stored.
+                        }
+                        return true;
                     case AgentFailed failed:
                         // Never dressed up as an answer: the client gets the mapped status and the envelope.
                         await recorder.CompleteAsync(failed.NewMessages, failed.Usage);
@@ -116,6 +143,12 @@ public sealed class ChatCompletionHandler(
                 throw;
             throw AgentErrors.ShuttingDown();
         }
+        finally
+        {
+            if (!handedOff)
+                await recorder.DisposeAsync();
+        }
+        return false;
     }
 
     private static ChatCompletion Completion(AgentCompleted done, string id, long created, string model)

@@ -6,7 +6,8 @@ namespace ApiServer.ChatCompletions;
 public static class ChatCompletionsEndpoints
 {
     public static IServiceCollection AddChatCompletions(this IServiceCollection services) =>
-        services.AddSingleton<PendingToolTurns>().AddSingleton<ChatCompletionHandler>();
+        services.AddSingleton<PendingToolTurns>().AddSingleton<ChatCompletionHandler>()
+            .AddSingleton<SessionWriteBehind>().AddHostedService(sp => sp.GetRequiredService<SessionWriteBehind>());
 
     public static WebApplication MapChatCompletions(this WebApplication app)
     {

@@ -11,8 +11,6 @@ public sealed class SessionWriteBehind : IHostedService
 {
     private readonly ConcurrentDictionary<Task, byte> _pending = new();
 
-    public int Pending => _pending.Count;
-
     /// <summary>Runs <paramref name="write"/>, then releases <paramref name="recorder"/> and <paramref name="sessionLock"/>.</summary>
     public void Hold(Func<Task> write, TurnRecorder recorder, IDisposable sessionLock)
     {

@@ -127,8 +127,7 @@ internal static class Program
         ["1."] = """
             **1. Non-streaming added latency.** A gateway request is a second full HTTP exchange on loopback (Kestrel receives the client's
             request, `HttpClient` streams from the upstream, the SSE parser reads it back, the agent loop turns it into events through a
-            channel, the answer is serialized) plus one SQLite transaction per chat turn (the session store's `AppendTurnAsync`; it runs after
-            the answer is flushed, but on a keep-alive connection the next request waits for it). With driver, fake and gateway sharing 2
+            channel, the answer is serialized); the session write now runs behind the answer, off the request. With driver, fake and gateway sharing 2
             busy cores, each of those thread-pool hops costs tens of microseconds. The p99 is dominated by scheduling stalls on the shared
             machine (the direct side's p99 moves by the same order between repetitions). Tried: moving the streamed-turn draft insert off the
             request thread (`Task.Run`); no measurable change here (0.745 → 0.950 ms TTFC added p50, within noise), so it was not kept.
@@ -147,8 +146,10 @@ internal static class Program
             dominates (a real model) or when driver and upstream run on other cores. Beyond that floor, the profile (perf, perf maps) shows
             `libe_sqlite3` at ~10% of samples: every chat completion persists its turn in one write transaction behind the database's single
             writer gate; the store scenario measures that path at a few thousand session turns/s under 50 writers, a hard cap on chat
-            throughput even with idle CPU, and a share of the CPU below it. `synchronous=NORMAL` on every connection removed the fsync per
-            commit; group commit in `SqliteDatabase.WriteAsync` (one transaction for all queued writes) is the next step, not done yet.
+            throughput even with idle CPU, and a share of the CPU below it. Done: `synchronous=NORMAL` on every connection (no fsync per
+            commit), and a non-streamed chat turn is stored behind its answer (`SessionWriteBehind`, holding the session's lock until it
+            is stored), which about doubled gateway requests/s here. Next: group commit in `SqliteDatabase.WriteAsync` (one transaction for
+            all queued writes).
             """,
         ["4."] = """
             **4. RSS per open stream.** Each held stream is two sockets (client side and upstream side) with Kestrel's and

@@ -110,10 +110,10 @@ public sealed partial class TurnRecorder : IAsyncDisposable
                 lock (_gate)
                 {
                     version = _version;
+                    if (version == flushed)
+                        continue; // nothing new: no copy, no write
                     text = _text.ToString();
                 }
-                if (version == flushed)
-                    continue;
                 await Guard(async () => await _store.UpdateDraftAsync(await _draft!, text, CancellationToken.None));
                 flushed = version;
             }

@@ -139,7 +139,7 @@ public sealed record ResponseRequest
             switch (type)
             {
                 case "message":
-                    var message = ParseRoleMessage(item, param);
+                    var message = MessageParsing.ParseRoleMessage(item, param);
                     if (message.Role == ChatRole.System)
                         instructions.Add(message.Text);
                     else
@@ -186,21 +186,6 @@ public sealed record ResponseRequest
         return (messages, instructions);
     }
 
-    private static ChatMessage ParseRoleMessage(JsonElement item, string param)
-    {
-        var role = item.GetString("role", $"{param}.role")
-            ?? throw ApiException.BadRequest($"'{param}.role' is required.", $"{param}.role", "missing_required_parameter");
-        if (!item.TryGetProperty("content", out var content))
-            throw ApiException.BadRequest($"'{param}.content' is required.", $"{param}.content", "missing_required_parameter");
-        var parts = ContentParser.Parse(content, $"{param}.content");
-        return role switch
-        {
-            "user" => new ChatMessage { Role = ChatRole.User, Content = parts },
-            "assistant" => new ChatMessage { Role = ChatRole.Assistant, Content = parts },
-            "system" or "developer" => ChatMessage.System(string.Join("\n", parts.Where(p => p.Kind == ContentPartKind.Text).Select(p => p.Value))),
-            _ => throw ApiException.BadRequest($"Unsupported role '{role}'; use user, assistant, system or developer.", $"{param}.role", "invalid_value"),
-        };
-    }
 
     /// <summary>Consecutive calls belong to one assistant turn, as the model produced them.</summary>
     private static void AppendCall(List<ChatMessage> messages, ToolCall call)
@@ -254,7 +239,7 @@ public sealed record ResponseRequest
             var param = $"conversation_history[{index++}]";
             if (entry.ValueKind != JsonValueKind.Object || !entry.TryGetProperty("role", out _) || !entry.TryGetProperty("content", out _))
                 throw ApiException.BadRequest($"'{param}' must be an object with 'role' and 'content'.", param, "invalid_history_entry");
-            var message = ParseRoleMessage(entry, param);
+            var message = MessageParsing.ParseRoleMessage(entry, param);
             if (message.Role != ChatRole.System)
                 messages.Add(message);
         }

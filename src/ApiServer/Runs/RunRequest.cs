@@ -99,27 +99,11 @@ public sealed record RunRequest
                 throw JsonRequest.WrongType(param, "a message object with role and content");
             if (item.GetString("type", $"{param}.type") is { } type && type != "message")
                 throw ApiException.BadRequest($"Item type '{type}' is not supported here; send messages with role and content.", $"{param}.type", "unsupported_value");
-            var role = item.GetString("role", $"{param}.role")
-                ?? throw ApiException.BadRequest($"'{param}.role' is required.", $"{param}.role", "missing_required_parameter");
-            var content = item.Get("content")
-                ?? throw ApiException.BadRequest($"'{param}.content' is required.", $"{param}.content", "missing_required_parameter");
-            var parts = ContentParser.Parse(content, $"{param}.content");
-            switch (role)
-            {
-                case "user":
-                    messages.Add(new ChatMessage { Role = ChatRole.User, Content = parts });
-                    break;
-                case "assistant":
-                    messages.Add(new ChatMessage { Role = ChatRole.Assistant, Content = parts });
-                    break;
-                case "system" or "developer":
-                    var text = string.Join("\n", parts.Where(p => p.Kind == ContentPartKind.Text).Select(p => p.Value));
-                    if (text.Length > 0)
-                        systemTexts.Add(text);
-                    break;
-                default:
-                    throw ApiException.BadRequest($"Unsupported role '{role}'; use user, assistant, system or developer.", $"{param}.role", "invalid_value");
-            }
+            var message = MessageParsing.ParseRoleMessage(item, param);
+            if (message.Role != ChatRole.System)
+                messages.Add(message);
+            else if (message.Text.Length > 0)
+                systemTexts.Add(message.Text);
         }
         return messages;
     }

@@ -69,24 +69,28 @@ public sealed class SseWriter : IAsyncDisposable
         var reader = _frames.Reader;
         var body = _context.Response.Body;
         var aborted = _context.RequestAborted;
+        // One quiet-timer token per stream, re-armed before each wait, rather than two new token sources per event batch.
+        var quiet = new QuietToken(aborted, _time);
         try
         {
             while (true)
             {
-                using (var quiet = new CancellationTokenSource(_keepalive, _time))
-                using (var linked = CancellationTokenSource.CreateLinkedTokenSource(quiet.Token, aborted))
+                if (!quiet.TryReset())
                 {
-                    try
-                    {
-                        if (!await reader.WaitToReadAsync(linked.Token))
-                            break;
-                    }
-                    catch (OperationCanceledException) when (quiet.IsCancellationRequested && !aborted.IsCancellationRequested)
-                    {
-                        await body.WriteAsync(SseFrame.Keepalive.Bytes, aborted);
-                        await body.FlushAsync(aborted);
-                        continue;
-                    }
+                    quiet.Dispose();
+                    quiet = new QuietToken(aborted, _time);
+                }
+                quiet.CancelAfter(_keepalive);
+                try
+                {
+                    if (!await reader.WaitToReadAsync(quiet.Token))
+                        break;
+                }
+                catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+                {
+                    await body.WriteAsync(SseFrame.Keepalive.Bytes, aborted);
+                    await body.FlushAsync(aborted);
+                    continue;
                 }
                 while (reader.TryRead(out var frame))
                 {
@@ -102,6 +106,35 @@ public sealed class SseWriter : IAsyncDisposable
             // The client went away. The request's abort token cancels whatever produces events.
             IsBroken = true;
             _frames.Writer.TryComplete();
+        }
+        finally
+        {
+            quiet.Dispose();
+        }
+    }
+
+    /// <summary>A token that fires after a quiet interval (on the injected clock) or when the client goes away.</summary>
+    private sealed class QuietToken : IDisposable
+    {
+        private readonly CancellationTokenSource _source;
+        private readonly CancellationTokenRegistration _abort;
+
+        public QuietToken(CancellationToken aborted, TimeProvider time)
+        {
+            _source = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+            _abort = aborted.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), _source);
+        }
+
+        public CancellationToken Token => _source.Token;
+
+        public bool TryReset() => _source.TryReset();
+
+        public void CancelAfter(TimeSpan delay) => _source.CancelAfter(delay);
+
+        public void Dispose()
+        {
+            _abort.Dispose(); // first, so an abort can never cancel a disposed source
+            _source.Dispose();
         }
     }
 

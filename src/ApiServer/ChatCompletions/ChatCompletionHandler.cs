@@ -11,7 +11,7 @@ using Microsoft.Extensions.Options;
 namespace ApiServer.ChatCompletions;
 
 /// <summary>POST /v1/chat/completions: parses, resolves the session, runs the agent, and renders its events as chat JSON or chunks.</summary>
-public sealed class ChatCompletionHandler(
+public sealed partial class ChatCompletionHandler(
     IAgent agent,
     ISessionStore sessions,
     SessionIds sessionIds,
@@ -29,7 +29,7 @@ public sealed class ChatCompletionHandler(
     {
         ChatCompletionRequest call;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
-            call = ChatCompletionRequest.Parse(document.RootElement);
+            call = JsonRequest.Parse(document, ChatCompletionRequest.Parse);
         ToolParsing.RejectServerNameClashes(new ClientToolSet(call.ClientTools, call.ToolChoice), agent.ServerToolNames, nested: true);
 
         var (sessionId, continued) = ResolveSessionId(context, call);
@@ -216,7 +216,7 @@ public sealed class ChatCompletionHandler(
                         await recorder.CompleteAsync(done.NewMessages, done.Usage);
                         break;
                     case AgentFailed failed:
-                        sse.Write(failed.Error.ToSseFrame());
+                        FailInBand(context, sse, failed.Error.ToSseFrame());
                         await recorder.AbandonAsync();
                         break;
                 }
@@ -226,8 +226,15 @@ public sealed class ChatCompletionHandler(
         {
             await recorder.AbandonAsync();
             // Stopped by shutdown rather than by the client: end with an error event, never a stream that looks complete.
-            if (!context.RequestAborted.IsCancellationRequested)
-                sse.Write(AgentErrors.ShuttingDown().ToSseFrame());
+            FailInBand(context, sse, AgentErrors.ShuttingDown().ToSseFrame());
+        }
+        catch (Exception ex)
+        {
+            // A bug of ours after the headers went out: one in-band error, then the stream ends.
+            LogStreamFailed(logger, context.TraceIdentifier, ex);
+            await recorder.AbandonAsync();
+            FailInBand(context, sse, new ApiException(StatusCodes.Status500InternalServerError,
+                $"The server had an error while streaming this answer (request id {context.TraceIdentifier}).", code: "internal_error", type: "server_error").ToSseFrame());
         }
         await sse.CompleteAsync();
     }
@@ -249,6 +256,16 @@ public sealed class ChatCompletionHandler(
         w.WriteBoolean("is_error", isError);
         w.WriteEndObject();
     }, eventName: "agent.tool");
+
+    /// <summary>Writes the stream's one error event and marks the exchange failed, so Idempotency-Key does not replay it.</summary>
+    private static void FailInBand(HttpContext context, SseWriter sse, SseFrame error)
+    {
+        context.Items[Idempotency.IdempotencyMiddleware.FailedInBandItem] = true;
+        sse.Write(error);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Chat stream {RequestId} failed after the headers were sent")]
+    private static partial void LogStreamFailed(ILogger logger, string requestId, Exception exception);
 
     private static bool IsTruthy(string? value) => value is not null && (value == "1" || value.Equals("true", StringComparison.OrdinalIgnoreCase));
 }

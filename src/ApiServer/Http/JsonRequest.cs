@@ -29,6 +29,22 @@ public static class JsonRequest
         return document;
     }
 
+    /// <summary>
+    /// Runs a body parser. JsonDocument accepts a string with an unpaired UTF-16 surrogate ("\ud83d", e.g. a client cutting an
+    /// emoji in half) but refuses to read it back as a string; that is the client's mistake, so it is a 400, not a 500.
+    /// </summary>
+    public static T Parse<T>(JsonDocument document, Func<JsonElement, T> parse)
+    {
+        try
+        {
+            return parse(document.RootElement);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw ApiException.BadRequest($"The request body has a string that is not valid text: {ex.Message}", code: "invalid_json");
+        }
+    }
+
     public static ApiException WrongType(string param, string expected) =>
         ApiException.BadRequest($"Invalid type for '{param}': expected {expected}.", param, "invalid_type");
 

@@ -17,9 +17,9 @@ public static class CanonicalJson
             using var writer = new Utf8JsonWriter(buffer);
             Write(writer, document.RootElement);
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            // Not JSON: the handler answers 400, and the same bytes replay that answer.
+            // Not JSON, or JSON with a lone UTF-16 surrogate in a string: the handler answers 400, and the same bytes replay that answer.
             return Convert.ToHexStringLower(SHA256.HashData(body));
         }
         return Convert.ToHexStringLower(SHA256.HashData(buffer.WrittenSpan));

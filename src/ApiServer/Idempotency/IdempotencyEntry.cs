@@ -58,10 +58,14 @@ public sealed class IdempotencyEntry(string key, string fingerprint)
         }
     }
 
-    public void Complete()
+    /// <summary>False when the original request ended in a way that is not replayed (5xx, a transient status, a failed stream).</summary>
+    public bool Succeeded { get; private set; }
+
+    public void Complete(bool succeeded)
     {
         lock (_gate)
         {
+            Succeeded = succeeded;
             IsCompleted = true;
             Signal();
         }

@@ -16,7 +16,10 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
     public const string ReplayedHeader = "Idempotent-Replayed";
     public const int MaxKeyLength = 255;
 
-    private static readonly string[] Routes = ["/v1/chat/completions", "/v1/responses", "/v1/runs"];
+    /// <summary>Set in HttpContext.Items by a handler that ended a response with an in-band error (its status stays 200).</summary>
+    public const string FailedInBandItem = "idempotency.failed-in-band";
+
+    private static readonly HashSet<string> Routes = new(["/v1/chat/completions", "/v1/responses", "/v1/runs"], StringComparer.OrdinalIgnoreCase);
 
     // Per-request headers that must not be copied from the recorded response.
     private static readonly HashSet<string> SkippedHeaders = new(StringComparer.OrdinalIgnoreCase)
@@ -29,7 +32,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
     public async Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (!HttpMethods.IsPost(request.Method) || !request.Headers.TryGetValue(Header, out var values) || !Routes.Contains(request.Path.Value?.TrimEnd('/')))
+        if (!HttpMethods.IsPost(request.Method) || !request.Headers.TryGetValue(Header, out var values) || !Routes.Contains(request.Path.Value?.TrimEnd('/') ?? ""))
         {
             await next(context);
             return;
@@ -75,12 +78,15 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
             }
             if (!context.Response.HasStarted)
                 await context.Response.StartAsync(context.RequestAborted);
-            cacheable = context.Response.StatusCode < 500 && !context.RequestAborted.IsCancellationRequested;
+            // Transient answers (rate limits, timeouts, conflicts) and streams that failed after a 200 must be retryable.
+            var status = context.Response.StatusCode;
+            cacheable = status < 500 && status is not (408 or 409 or 425 or 429)
+                && !context.Items.ContainsKey(FailedInBandItem) && !context.RequestAborted.IsCancellationRequested;
         }
         finally
         {
             context.Response.Body = original;
-            entry.Complete();
+            entry.Complete(succeeded: cacheable);
             store.Finish(entry, cacheable);
         }
     }
@@ -115,9 +121,11 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
         while (true)
         {
             var (chunks, completed, overflowed, changed) = entry.Read(position);
-            if (overflowed)
+            if (overflowed || completed && !entry.Succeeded)
             {
-                context.Abort(); // mid-stream: nothing honest left to send
+                // Mid-stream with nothing honest left to send (too large to keep, or the original run failed or was cut off):
+                // abort rather than end a body that would look complete.
+                context.Abort();
                 return;
             }
             if (completed && position == 0 && entry.HasContentLength)

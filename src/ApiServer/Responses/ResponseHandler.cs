@@ -18,15 +18,20 @@ public sealed partial class ResponseHandler(
     IOptions<ApiServerOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
+    KeyedLock locks,
     ILogger<ResponseHandler> logger)
 {
     public async Task HandleAsync(HttpContext context)
     {
         ResponseRequest call;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
-            call = ResponseRequest.Parse(document.RootElement);
+            call = JsonRequest.Parse(document, ResponseRequest.Parse);
         ToolParsing.RejectServerNameClashes(call.Tools, agent.ServerToolNames);
 
+        // Turns of one named conversation run one at a time: each must build on the head the previous one stored.
+        using var conversationLock = call.ConversationId is { } conversationId
+            ? await locks.AcquireAsync("conversation:" + conversationId, context.RequestAborted)
+            : null;
         var conversation = await ConversationBuilder.ResolveAsync(store, call.PreviousResponseId, call.ConversationId, call.ConversationHistory,
             call.Input, call.Instructions, context.RequestAborted);
         var messages = call.TruncateAuto ? ConversationBuilder.Truncate(conversation.Messages, options.Value.MaxHistoryMessages) : conversation.Messages;
@@ -87,6 +92,12 @@ public sealed partial class ResponseHandler(
         if (outcome.Error is { } error)
             throw error.ToApiException();
         await StoreAsync(turn, outcome);
+        if (outcome.Interrupted)
+        {
+            // The partial response is stored (GET and chaining work); the client, if still there, hears why it stopped.
+            context.RequestAborted.ThrowIfCancellationRequested();
+            throw AgentErrors.ShuttingDown();
+        }
         var bytes = JsonSerializer.SerializeToUtf8Bytes(outcome.Response, ApiJsonContext.Default.ResponseObject);
         context.Response.ContentType = "application/json";
         context.Response.ContentLength = bytes.Length;
@@ -105,16 +116,19 @@ public sealed partial class ResponseHandler(
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             LogStreamFailed(logger, template.Id, ex);
+            context.Items[Idempotency.IdempotencyMiddleware.FailedInBandItem] = true;
             sse.Write(renderer.ErrorFrame("server_error", $"The server had an error while streaming this response (request id {context.TraceIdentifier})."));
             await sse.CompleteAsync();
             return;
         }
         await StoreAsync(turn, outcome);
+        if (outcome.Error is not null || outcome.Interrupted)
+            context.Items[Idempotency.IdempotencyMiddleware.FailedInBandItem] = true;
         renderer.EmitTerminal(outcome.Response);
         await sse.CompleteAsync();
     }
 
-    private sealed record RunOutcome(ResponseObject Response, IReadOnlyList<ChatMessage> NewMessages, AgentError? Error);
+    private sealed record RunOutcome(ResponseObject Response, IReadOnlyList<ChatMessage> NewMessages, AgentError? Error, bool Interrupted = false);
 
     /// <summary>
     /// Feeds the agent's events to the renderer. A client that goes away cancels the agent; what was produced is kept as an
@@ -149,7 +163,7 @@ public sealed partial class ResponseHandler(
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             var partial = text.Length == 0 ? [] : new[] { ChatMessage.Assistant(text.ToString()) };
-            return new RunOutcome(renderer.Interrupt(usage, time.GetUtcNow()), partial, null);
+            return new RunOutcome(renderer.Interrupt(usage, time.GetUtcNow()), partial, null, Interrupted: true);
         }
     }
 
@@ -162,8 +176,8 @@ public sealed partial class ResponseHandler(
             turn.Call.ConversationId, turn.SessionId, turn.Conversation.Instructions);
         try
         {
-            // Not the request's token: a client that left still gets its partial response stored.
-            await store.PutAsync(stored, lifetime.ApplicationStopping);
+            // No token: a client that left, or a server that is stopping, still gets the partial response stored.
+            await store.PutAsync(stored, CancellationToken.None);
         }
         catch (Exception ex) when (ex is PreviousResponseNotFoundException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
         {

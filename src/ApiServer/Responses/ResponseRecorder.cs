@@ -44,7 +44,10 @@ public sealed class ResponseRecorder(IResponseStore store, IOptions<ApiServerOpt
     /// <summary>Turns the appended messages back into the events that produced them: reasoning, text, server tool calls and results.</summary>
     private static ResponseRenderer Replay(ResponseRenderer renderer, IReadOnlyList<ChatMessage> messages)
     {
-        var results = messages.Where(m => m.Role == ChatRole.Tool && m.ToolCallId is not null).ToDictionary(m => m.ToolCallId!, m => m.Text);
+        // Queued per call id, in order: some local servers reuse ids such as call_0 on every turn.
+        var results = messages.Where(m => m.Role == ChatRole.Tool && m.ToolCallId is not null)
+            .GroupBy(m => m.ToolCallId!)
+            .ToDictionary(g => g.Key, g => new Queue<string>(g.Select(m => m.Text)));
         foreach (var message in messages.Where(m => m.Role == ChatRole.Assistant))
         {
             if (message.Reasoning is { Length: > 0 } reasoning)
@@ -54,7 +57,7 @@ public sealed class ResponseRecorder(IResponseStore store, IOptions<ApiServerOpt
             foreach (var call in message.ToolCalls ?? [])
             {
                 // Calls without a stored result are the client's; Complete() renders those as function_call items.
-                if (!results.TryGetValue(call.Id, out var result))
+                if (!results.TryGetValue(call.Id, out var queue) || !queue.TryDequeue(out var result))
                     continue;
                 renderer.Apply(new ToolCallStarted(call.Id, call.Name, call.Arguments));
                 renderer.Apply(new ToolCallCompleted(call.Id, call.Name, result, false, TimeSpan.Zero));

@@ -98,7 +98,10 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
     /// <summary>The run was cancelled (the client went away, or the server is stopping): what was produced is kept as an incomplete response.</summary>
     public ResponseObject Interrupt(TokenUsage usage, DateTimeOffset now)
     {
-        CloseOpenItems("incomplete", emit: false);
+        // Items still open get their done events, so a client that is still listening (the server is stopping) sees a whole stream.
+        CloseOpenItems("incomplete");
+        foreach (var (callId, running) in _runningTools.ToList())
+            CompleteServerTool(new ToolCallCompleted(callId, running.Item is McpCallItem mcp ? mcp.Name : "", "Interrupted before the tool finished.", true, TimeSpan.Zero));
         return Final("incomplete", usage, now) with { IncompleteDetails = new IncompleteDetails("interrupted") };
     }
 
@@ -155,13 +158,13 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
         return open;
     }
 
-    private void CloseOpenItems(string status, bool emit = true)
+    private void CloseOpenItems(string status)
     {
-        CloseReasoning(status, emit);
-        CloseMessage(status, emit);
+        CloseReasoning(status);
+        CloseMessage(status);
     }
 
-    private void CloseMessage(string status, bool emit = true)
+    private void CloseMessage(string status)
     {
         if (_message is not { } open)
             return;
@@ -170,14 +173,12 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
         var part = new OutputTextContent(text);
         var item = new MessageItem { Id = open.Id, Status = status, Role = "assistant", Content = [part] };
         _output[open.Index] = item;
-        if (!emit)
-            return;
         Emit("response.output_text.done", w => WriteTextEvent(w, open, "text", text, logprobs: true));
         Emit("response.content_part.done", w => WritePartEvent(w, open, part));
         Emit("response.output_item.done", w => WriteItemEvent(w, open.Index, item));
     }
 
-    private void CloseReasoning(string status, bool emit = true)
+    private void CloseReasoning(string status)
     {
         if (_reasoning is not { } open)
             return;
@@ -186,8 +187,6 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
         var part = new ReasoningTextContent(text);
         var item = new ReasoningItem { Id = open.Id, Status = status, Content = [part] };
         _output[open.Index] = item;
-        if (!emit)
-            return;
         Emit("response.reasoning_text.done", w => WriteTextEvent(w, open, "text", text, logprobs: false));
         Emit("response.content_part.done", w => WritePartEvent(w, open, part));
         Emit("response.output_item.done", w => WriteItemEvent(w, open.Index, item));

@@ -62,7 +62,7 @@ public static class RunsEndpoints
     {
         RunRequest request;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
-            request = RunRequest.Parse(document.RootElement, context.Request.Headers[SessionIds.Header].ToString());
+            request = JsonRequest.Parse(document, body => RunRequest.Parse(body, context.Request.Headers[SessionIds.Header].ToString()));
         var spec = await coordinator.PrepareAsync(request, context.RequestAborted);
         var (run, admission) = coordinator.Start(spec);
         if (run.SessionId is { } sessionId)

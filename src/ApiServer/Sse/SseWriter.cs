@@ -48,8 +48,16 @@ public sealed class SseWriter : IAsyncDisposable
         // Compression would buffer events; make sure nothing downstream applies it.
         response.Headers.ContentEncoding = "identity";
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        await response.StartAsync(context.RequestAborted);
-        await response.Body.FlushAsync(context.RequestAborted);
+        try
+        {
+            await response.StartAsync(context.RequestAborted);
+            await response.Body.FlushAsync(context.RequestAborted);
+        }
+        catch
+        {
+            writer._streamTracking.Dispose(); // the client left before the headers: nothing to track
+            throw;
+        }
         writer._pump = writer.PumpAsync();
         return writer;
     }

@@ -22,7 +22,12 @@ internal sealed class ChainCache(int capacity)
             if (parentSeq is { } p)
             {
                 if (!_nodes.TryGetValue(p, out var parentEntry))
+                {
+                    // SQLite can reuse the seq of a deleted newest row: never leave an older chain cached under it.
+                    if (_nodes.Remove(seq, out var stale))
+                        _recency.Remove(stale);
                     return;
+                }
                 parent = parentEntry.Value.Node;
             }
             Put(seq, new Node(parent, own, (parent?.Count ?? 0) + own.Count));

@@ -115,6 +115,49 @@ public sealed class IdempotencyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RateLimitedOutcome_IsNotKept_SoARetryAfterRetryAfterRuns()
+    {
+        _upstream.Enqueue(FakeResponse.RateLimited(retryAfter: "1"));
+        await using var server = await StartAsync();
+
+        using var limited = await server.Client.SendAsync(Post("/v1/chat/completions", Chat, "k429"));
+        using var retried = await server.Client.SendAsync(Post("/v1/chat/completions", Chat, "k429"));
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+        Assert.False(retried.Headers.Contains("Idempotent-Replayed"));
+    }
+
+    [Fact]
+    public async Task StreamThatFailedInBand_IsNotKept()
+    {
+        _upstream.Enqueue(FakeResponse.Error(500, "boom"));
+        await using var server = await StartAsync();
+        const string body = """{"messages":[{"role":"user","content":"stream it"}],"stream":true}""";
+
+        using var failed = await server.Client.SendAsync(Post("/v1/chat/completions", body, "kstream"));
+        using var retried = await server.Client.SendAsync(Post("/v1/chat/completions", body, "kstream"));
+
+        Assert.Contains("\"error\"", await failed.Content.ReadAsStringAsync());
+        Assert.Contains("data: [DONE]", await retried.Content.ReadAsStringAsync());
+        Assert.False(retried.Headers.Contains("Idempotent-Replayed"));
+        Assert.Equal(2, _upstream.CallCount);
+    }
+
+    [Fact]
+    public async Task UnpairedSurrogate_Answers400_WithOrWithoutKey()
+    {
+        await using var server = await StartAsync();
+        const string body = """{"messages":[{"role":"user","content":"hi \ud83d"}]}""";
+
+        using var plain = await server.Client.SendAsync(Post("/v1/chat/completions", body, null));
+        using var keyed = await server.Client.SendAsync(Post("/v1/chat/completions", body, "ksur"));
+
+        await plain.AssertErrorAsync(400, code: "invalid_json");
+        await keyed.AssertErrorAsync(400, code: "invalid_json");
+    }
+
+    [Fact]
     public async Task ClientErrorOutcome_IsReplayed()
     {
         await using var server = await StartAsync();

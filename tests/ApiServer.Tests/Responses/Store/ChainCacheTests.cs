@@ -30,6 +30,17 @@ public sealed class ChainCacheTests
     }
 
     [Fact]
+    public void AddChild_ReusedSeqWithUncachedParent_DropsTheStaleChain()
+    {
+        var cache = new ChainCache(capacity: 10);
+        cache.AddChain(10, Messages("deleted"));
+
+        cache.AddChild(10, 7, Messages("new"));
+
+        Assert.Null(cache.TryGet(10));
+    }
+
+    [Fact]
     public void AddChild_WithoutParent_StartsAChain()
     {
         var cache = new ChainCache(capacity: 10);

@@ -45,11 +45,14 @@ internal sealed class GrepTool(WorkspaceGuard guard) : WorkspaceTool(guard, "gre
             foreach (var file in files)
             {
                 var relative = Guard.Relative(file);
-                if (glob is not null && !glob.IsMatch(Path.GetRelativePath(full, file).Replace('\\', '/')))
+                // A glob matches paths under a searched directory, or the name of a single searched file.
+                var candidate = kind == FileKind.Directory ? Path.GetRelativePath(full, file) : Path.GetFileName(file);
+                if (glob is not null && !glob.IsMatch(candidate.Replace('\\', '/')))
                     continue;
-                if (new FileInfo(file).Length > MaxFileBytes || LooksBinary(file))
+                using var handle = Guard.OpenFile(file, relative, out _);
+                if (handle is null || RandomAccess.GetLength(handle) > MaxFileBytes || LooksBinary(handle))
                     continue;
-                using var reader = new StreamReader(file);
+                using var reader = new StreamReader(new FileStream(handle, FileAccess.Read));
                 var number = 0;
                 while (await reader.ReadLineAsync(cancellationToken) is { } line)
                 {

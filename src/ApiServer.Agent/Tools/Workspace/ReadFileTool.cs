@@ -9,6 +9,7 @@ internal sealed class ReadFileTool(WorkspaceGuard guard) : WorkspaceTool(guard, 
     """)
 {
     private const int DefaultLimit = 2000;
+    private const int MaxLineChars = 2000;
 
     public override async Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
     {
@@ -25,16 +26,19 @@ internal sealed class ReadFileTool(WorkspaceGuard guard) : WorkspaceTool(guard, 
             case FileKind.Special:
                 return ToolResult.Error($"Path refused: '{path}' is not a regular file (device, FIFO or socket).");
         }
-        if (LooksBinary(full))
-            return ToolResult.Error($"'{path}' is a binary file ({new FileInfo(full).Length} bytes); not shown.");
+        using var handle = Guard.OpenFile(full, path!, out var openError);
+        if (handle is null)
+            return ToolResult.Error(openError!);
+        if (LooksBinary(handle))
+            return ToolResult.Error($"'{path}' is a binary file ({RandomAccess.GetLength(handle)} bytes); not shown.");
 
         var offset = Math.Max(1, OptionalInt(arguments, "offset") ?? 1);
         var limit = Math.Max(1, OptionalInt(arguments, "limit") ?? DefaultLimit);
         var output = new OutputLimiter(MaxBytes, limit);
         var lineNumber = 0;
         var more = false;
-        using var reader = new StreamReader(full);
-        while (await reader.ReadLineAsync(cancellationToken) is { } line)
+        using var reader = new StreamReader(new FileStream(handle, FileAccess.Read));
+        await foreach (var line in ReadBoundedLinesAsync(reader, MaxLineChars, cancellationToken))
         {
             if (++lineNumber < offset)
                 continue;

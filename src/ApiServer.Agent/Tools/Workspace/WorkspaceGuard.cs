@@ -53,6 +53,44 @@ internal sealed class WorkspaceGuard
         }
     }
 
+    /// <summary>
+    /// Opens a resolved path for reading and checks what was actually opened: a regular file inside the root. Checking a
+    /// path and then opening it races with anyone who can write into the workspace (a directory swapped for a symlink to /
+    /// in between); the descriptor can't be swapped. On Linux /proc/self/fd names the opened file's real path.
+    /// </summary>
+    public Microsoft.Win32.SafeHandles.SafeFileHandle? OpenFile(string full, string displayPath, out string? error)
+    {
+        error = null;
+        // A FIFO would block open() itself; refuse what is visibly not a regular file before opening.
+        if (FileKinds.Of(full) != FileKind.Regular)
+        {
+            error = $"Path refused: '{displayPath}' is not a regular file.";
+            return null;
+        }
+        Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            error = $"Cannot open '{displayPath}': {ex.Message}";
+            return null;
+        }
+        if (OperatingSystem.IsLinux())
+        {
+            var descriptor = $"/proc/self/fd/{handle.DangerousGetHandle()}";
+            var opened = new FileInfo(descriptor).LinkTarget;
+            if (opened is null || !IsInside(opened) || FileKinds.Of(descriptor) != FileKind.Regular)
+            {
+                handle.Dispose();
+                error = $"Path refused: '{displayPath}' changed while it was being opened and no longer leads to a regular file in the workspace.";
+                return null;
+            }
+        }
+        return handle;
+    }
+
     public string Relative(string fullPath)
     {
         var relative = Path.GetRelativePath(Root, fullPath);

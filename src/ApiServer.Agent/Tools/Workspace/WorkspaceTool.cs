@@ -21,12 +21,52 @@ internal abstract class WorkspaceTool(WorkspaceGuard guard, string name, string 
         arguments.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var n) ? n : null;
 
     /// <summary>A NUL byte in the first 8 KB is how git and grep decide a file is binary; we do the same.</summary>
-    protected static bool LooksBinary(string path)
+    protected static bool LooksBinary(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
     {
         Span<byte> probe = stackalloc byte[BinaryProbeBytes];
-        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         var read = RandomAccess.Read(handle, probe, 0);
         return probe[..read].Contains((byte)0);
+    }
+
+    /// <summary>
+    /// Reads lines without ever holding more than <paramref name="maxLineChars"/> of one: a longer line is cut with a visible
+    /// marker, so a multi-gigabyte file with no newline can't exhaust memory.
+    /// </summary>
+    protected static async IAsyncEnumerable<string> ReadBoundedLinesAsync(TextReader reader, int maxLineChars,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var buffer = new char[8192];
+        var line = new System.Text.StringBuilder();
+        var cut = false;
+        int read;
+        while ((read = await reader.ReadAsync(buffer.AsMemory(), cancellationToken)) > 0)
+        {
+            for (var i = 0; i < read; i++)
+            {
+                var c = buffer[i];
+                if (c == '\n')
+                {
+                    yield return Finish();
+                    continue;
+                }
+                if (line.Length < maxLineChars)
+                    line.Append(c);
+                else
+                    cut = true;
+            }
+        }
+        if (line.Length > 0 || cut)
+            yield return Finish();
+
+        string Finish()
+        {
+            var text = line.ToString().TrimEnd('\r');
+            if (cut)
+                text += $" …[line truncated at {maxLineChars} characters]";
+            line.Clear();
+            cut = false;
+            return text;
+        }
     }
 
     /// <summary>Enumerates regular files under a directory without following symlinks, skipping .git.</summary>

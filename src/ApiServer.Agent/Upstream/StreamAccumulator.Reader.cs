@@ -92,14 +92,21 @@ internal sealed partial class StreamAccumulator
         {
             if (r.TokenType != JsonTokenType.StartObject)
                 throw new JsonException("tool call is not an object");
-            // Non-streaming responses carry no index: the array position is the index.
+            // Non-streaming responses carry no index: the array position is the index. Some streaming servers
+            // (Gemini's OpenAI endpoint) omit it or send null too; HasIndex tells Merge to match calls by id instead.
             var delta = new ToolCallDelta { Index = position++ };
             while (Next(ref r, JsonTokenType.EndObject))
             {
                 if (r.ValueTextEquals("index"u8))
                 {
                     r.Read();
-                    delta.Index = r.GetInt32();
+                    if (r.TokenType == JsonTokenType.Number && r.TryGetInt32(out var index))
+                    {
+                        delta.Index = index;
+                        delta.HasIndex = true;
+                    }
+                    else
+                        r.Skip();
                 }
                 else if (r.ValueTextEquals("id"u8))
                     delta.Id = ReadString(ref r);
@@ -259,6 +266,7 @@ internal sealed partial class StreamAccumulator
     private struct ToolCallDelta
     {
         public int Index;
+        public bool HasIndex;
         public string? Id;
         public string? Name;
         public string? Arguments;

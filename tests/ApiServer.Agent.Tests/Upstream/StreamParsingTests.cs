@@ -94,4 +94,64 @@ public sealed class StreamParsingTests
 
         Assert.Equal(AgentErrorKind.UpstreamUnavailable, error.Kind);
     }
+    [Fact]
+    public async Task Parallel_calls_without_an_index_in_separate_chunks_stay_separate()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        // Gemini's OpenAI endpoint: one chunk per parallel call, no index field.
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(ToolChunk("""{"id":"a","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Oslo\"}"}}"""))
+            .Raw(ToolChunk("""{"id":"b","type":"function","function":{"name":"weather","arguments":"{\"city\":"}}"""))
+            .Raw(ToolChunk("""{"function":{"arguments":"\"Rome\"}"}}"""))
+            .Finish("tool_calls"));
+
+        var calls = (await h.RunAsync(WeatherRequest())).Completed().ClientToolCalls;
+
+        Assert.Equal(
+            [new ToolCall("a", "weather", """{"city":"Oslo"}"""), new ToolCall("b", "weather", """{"city":"Rome"}""")],
+            calls);
+    }
+
+    [Fact]
+    public async Task Parallel_calls_that_all_repeat_index_0_with_distinct_ids_stay_separate()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(ToolChunk("""{"index":0,"id":"a","type":"function","function":{"name":"weather","arguments":""}}"""))
+            .Raw(ToolChunk("""{"index":0,"function":{"arguments":"{\"city\":\"Oslo\"}"}}"""))
+            .Raw(ToolChunk("""{"index":0,"id":"b","type":"function","function":{"name":"weather","arguments":""}}"""))
+            .Raw(ToolChunk("""{"index":0,"function":{"arguments":"{\"city\":\"Rome\"}"}}"""))
+            .Finish("tool_calls"));
+
+        var calls = (await h.RunAsync(WeatherRequest())).Completed().ClientToolCalls;
+
+        Assert.Equal(
+            [new ToolCall("a", "weather", """{"city":"Oslo"}"""), new ToolCall("b", "weather", """{"city":"Rome"}""")],
+            calls);
+    }
+
+    [Fact]
+    public async Task A_null_tool_call_index_is_treated_as_missing_instead_of_dropping_the_chunk()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(ToolChunk("""{"index":null,"id":"a","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Oslo\"}"}}"""))
+            .Raw(ToolChunk("""{"index":null,"id":"b","type":"function","function":{"name":"weather","arguments":"{}"}}"""))
+            .Finish("tool_calls"));
+
+        var calls = (await h.RunAsync(WeatherRequest())).Completed().ClientToolCalls;
+
+        Assert.Equal([new ToolCall("a", "weather", """{"city":"Oslo"}"""), new ToolCall("b", "weather", "{}")], calls);
+    }
+
+    private static AgentRequest WeatherRequest() => new()
+    {
+        Messages = [ChatMessage.User("weather?")],
+        ClientTools = [new ToolDefinition("weather", "Weather", TestToolRegistration.Schema("""{"type":"object"}"""))],
+    };
+
+    private static string ToolChunk(string toolCallJson) => Chunk($$"""{"tool_calls":[{{toolCallJson}}]}""");
+
+    private static string Chunk(string deltaJson, string extra = "") =>
+        $$"""data: {"id":"chatcmpl-fake","object":"chat.completion.chunk","model":"fake-model","choices":[{"index":0,"delta":{{deltaJson}},"finish_reason":null}]{{extra}}}""" + "\n\n";
 }

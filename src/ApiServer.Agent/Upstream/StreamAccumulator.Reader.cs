@@ -196,9 +196,12 @@ internal sealed partial class StreamAccumulator
         return value;
     }
 
-    private static string ReadError(ref Utf8JsonReader r)
+    private static string? ReadError(ref Utf8JsonReader r)
     {
         r.Read();
+        // Some servers put "error": null on every normal chunk.
+        if (r.TokenType == JsonTokenType.Null)
+            return null;
         if (r.TokenType == JsonTokenType.String)
             return r.GetString() ?? "upstream error";
         if (r.TokenType != JsonTokenType.StartObject)

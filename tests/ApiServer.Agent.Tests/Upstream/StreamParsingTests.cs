@@ -144,6 +144,20 @@ public sealed class StreamParsingTests
         Assert.Equal([new ToolCall("a", "weather", """{"city":"Oslo"}"""), new ToolCall("b", "weather", "{}")], calls);
     }
 
+    [Fact]
+    public async Task An_error_field_that_is_null_is_not_an_upstream_error()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(Chunk("""{"content":"fine"}""", extra: ""","error":null"""))
+            .Finish("stop"));
+
+        var events = await h.RunAsync("hi");
+
+        Assert.Equal("fine", events.Completed().FinalText);
+        Assert.Equal(1, h.Upstream.CallCount);
+    }
+
     private static AgentRequest WeatherRequest() => new()
     {
         Messages = [ChatMessage.User("weather?")],

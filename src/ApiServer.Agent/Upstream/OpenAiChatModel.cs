@@ -172,6 +172,13 @@ internal sealed class OpenAiChatModel : IChatModel
                 throw new UpstreamAttemptException(AttemptFailure.Connection, "the stream ended before the upstream finished", forwarded: state.Forwarded);
             return acc.ToTurn(state.Model);
         }
+        catch (Exception ex) when (acc.FinishReason is not null && !cancellationToken.IsCancellationRequested
+                                   && ex is HttpRequestException or IOException or OperationCanceledException)
+        {
+            // The turn was finished (finish_reason seen); only [DONE] or the trailing usage chunk went missing.
+            UpstreamLog.StreamEndedAfterFinish(_logger, state.Model, ex.Message);
+            return acc.ToTurn(state.Model);
+        }
         catch (OperationCanceledException ex) when (idle.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             throw new UpstreamAttemptException(

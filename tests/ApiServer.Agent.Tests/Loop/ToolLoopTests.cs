@@ -1,6 +1,8 @@
 using System.Text.Json;
 using ApiServer.Agent.Tests.Infrastructure;
+using ApiServer.Agent.Tools;
 using FakeUpstream;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ApiServer.Agent.Tests.Loop;
 
@@ -189,5 +191,57 @@ public sealed class ToolLoopTests
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
         await tool.Cancelled.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_tool_that_ignores_its_token_is_abandoned_at_the_timeout()
+    {
+        await using var h = await AgentHarness.StartAsync(
+            new() { ["Agent:ToolTimeoutSeconds"] = "1" },
+            configureServices: s => s.AddTestTools().AddSingleton<IAgentTool, StuckTool>());
+        h.Upstream.Enqueue(FakeResponse.Stream().ToolCall("c1", "stuck_tool", "{}").Finish("tool_calls"), FakeResponse.Text("ok"));
+
+        var events = new List<AgentEvent>();
+        await foreach (var e in h.Agent.RunAsync(new AgentRequest { Messages = [ChatMessage.User("go")] }, CancellationToken.None))
+        {
+            events.Add(e);
+            if (e is ToolCallStarted)
+                await h.Time.AdvanceWhenArmedAsync(TimeSpan.FromSeconds(1));
+        }
+
+        var done = Assert.Single(events.OfType<ToolCallCompleted>());
+        Assert.True(done.IsError);
+        Assert.Contains("timed out", done.Result);
+        Assert.Equal("ok", events.Completed().FinalText);
+    }
+
+    [Fact]
+    public async Task A_tool_with_a_broken_schema_returns_a_tool_error_instead_of_crashing_the_run()
+    {
+        await using var h = await AgentHarness.StartAsync(configureServices: s => s.AddSingleton<IAgentTool, BrokenSchemaTool>());
+        h.Upstream.Enqueue(FakeResponse.Stream().ToolCall("c1", "broken_schema_tool", "{}").Finish("tool_calls"), FakeResponse.Text("ok"));
+
+        var events = await h.RunAsync("go");
+
+        Assert.True(Assert.Single(events.OfType<ToolCallCompleted>()).IsError);
+        Assert.Equal("ok", events.Completed().FinalText);
+    }
+
+    /// <summary>Ignores its token and never completes, like a tool stuck in blocking I/O.</summary>
+    private sealed class StuckTool : IAgentTool
+    {
+        public ToolDefinition Definition { get; } = new("stuck_tool", "Never returns", TestToolRegistration.Schema("""{"type":"object"}"""));
+
+        public Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken) =>
+            new TaskCompletionSource<ToolResult>().Task;
+    }
+
+    private sealed class BrokenSchemaTool : IAgentTool
+    {
+        public ToolDefinition Definition { get; } = new("broken_schema_tool", "Its schema lists a number as a required name",
+            TestToolRegistration.Schema("""{"type":"object","required":[1]}"""));
+
+        public Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken) =>
+            Task.FromResult(ToolResult.Ok("unreachable"));
     }
 }

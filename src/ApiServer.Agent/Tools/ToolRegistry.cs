@@ -48,7 +48,7 @@ public sealed partial class ToolRegistry
     public async Task<ToolResult> InvokeAsync(ToolCall call, CancellationToken cancellationToken)
     {
         if (!_tools.TryGetValue(call.Name, out var tool))
-            return ToolResult.Error($"Unknown tool '{call.Name}'. Available tools: {string.Join(", ", _tools.Keys)}.");
+            return ToolResult.Error($"Unknown tool '{call.Name}'. Available tools: {string.Join(", ", _tools.Keys.Where(n => !IsInternal(n)))}.");
 
         JsonDocument document;
         try

@@ -227,6 +227,42 @@ public sealed class ToolLoopTests
         Assert.Equal("ok", events.Completed().FinalText);
     }
 
+    [Fact]
+    public async Task Internal_tool_calls_and_results_stay_out_of_the_new_messages()
+    {
+        await using var h = await AgentHarness.StartAsync(configureServices: s => s.AddTestTools());
+        h.Upstream.Enqueue(
+            FakeResponse.Stream().ToolCall("c1", "_secret_tool", "{}").Finish("tool_calls"),
+            FakeResponse.Stream().Content("visible").ToolCall("c2", "_secret_tool", "{}").ToolCall("c3", "echo_tool", """{"text":"x"}""").Finish("tool_calls"),
+            FakeResponse.Text("done"));
+
+        var completed = (await h.RunAsync("go")).Completed();
+
+        Assert.Collection(completed.NewMessages,
+            m =>
+            {
+                Assert.Equal("visible", m.Text);
+                Assert.Equal(["c3"], m.ToolCalls!.Select(c => c.Id));
+            },
+            m => Assert.Equal("c3", m.ToolCallId),
+            m => Assert.Equal("done", m.Text));
+        // Within the run the model still saw its internal calls and their results.
+        var sent = h.Upstream.Requests[2].Body.GetProperty("messages").EnumerateArray()
+            .Select(m => m.TryGetProperty("tool_call_id", out var id) ? id.GetString() : null).OfType<string>();
+        Assert.Equal(["c1", "c2", "c3"], sent);
+    }
+
+    [Fact]
+    public async Task The_unknown_tool_message_does_not_list_internal_tools()
+    {
+        await using var h = await AgentHarness.StartAsync(configureServices: s => s.AddTestTools());
+
+        var result = await h.Tools.InvokeAsync(new ToolCall("c1", "nope", "{}"), CancellationToken.None);
+
+        Assert.Contains("echo_tool", result.Content);
+        Assert.DoesNotContain("_secret_tool", result.Content);
+    }
+
     /// <summary>Ignores its token and never completes, like a tool stuck in blocking I/O.</summary>
     private sealed class StuckTool : IAgentTool
     {

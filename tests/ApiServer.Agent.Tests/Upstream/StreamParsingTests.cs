@@ -158,6 +158,40 @@ public sealed class StreamParsingTests
         Assert.Equal(1, h.Upstream.CallCount);
     }
 
+    [Fact]
+    public async Task Mistral_content_part_arrays_split_into_text_and_reasoning()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(Chunk("""{"content":[{"type":"thinking","thinking":[{"type":"text","text":"let me "}]},{"type":"thinking","text":"think"}]}"""))
+            .Raw(Chunk("""{"content":[{"type":"text","text":"forty"},{"type":"text","text":"-two"}]}"""))
+            .Finish("stop"));
+
+        var events = await h.RunAsync("hi");
+
+        var completed = events.Completed();
+        Assert.Equal("forty-two", completed.FinalText);
+        Assert.Equal("let me think", completed.Reasoning);
+        Assert.Equal("let me think", string.Concat(events.OfType<ReasoningDelta>().Select(r => r.Text)));
+    }
+
+    [Fact]
+    public async Task Odd_value_types_are_skipped_without_dropping_the_chunk()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(Chunk("""{"content":"kept","reasoning":{"odd":true}}"""))
+            .Raw(Chunk("""{"content":42}"""))
+            .Finish("stop")
+            .Raw("""data: {"choices":[],"usage":{"prompt_tokens":12.0,"completion_tokens":5,"completion_tokens_details":{"reasoning_tokens":2.0}}}""" + "\n\n"));
+
+        var completed = (await h.RunAsync("hi")).Completed();
+
+        Assert.Equal("kept", completed.FinalText);
+        Assert.Null(completed.Reasoning);
+        Assert.Equal(new TokenUsage(12, 5, 2), completed.Usage);
+    }
+
     private static AgentRequest WeatherRequest() => new()
     {
         Messages = [ChatMessage.User("weather?")],

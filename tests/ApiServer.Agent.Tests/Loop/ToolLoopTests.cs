@@ -1,8 +1,11 @@
 using System.Text.Json;
+using System.Threading.Channels;
 using ApiServer.Agent.Tests.Infrastructure;
 using ApiServer.Agent.Tools;
 using FakeUpstream;
+using ApiServer.Agent.Model;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace ApiServer.Agent.Tests.Loop;
 
@@ -261,6 +264,67 @@ public sealed class ToolLoopTests
 
         Assert.Contains("echo_tool", result.Content);
         Assert.DoesNotContain("_secret_tool", result.Content);
+    }
+
+    [Fact]
+    public async Task An_IOException_after_cancellation_is_a_cancellation_not_a_crash()
+    {
+        var logs = new CapturingLoggerProvider();
+        var model = new IOExceptionOnCancelModel();
+        await using var h = await AgentHarness.StartAsync(configureServices: s =>
+        {
+            s.AddSingleton<IChatModel>(model);
+            s.AddSingleton<ILoggerProvider>(logs);
+        });
+        using var cts = new CancellationTokenSource();
+
+        var run = h.RunAsync(new AgentRequest { Messages = [ChatMessage.User("go")] }, cts.Token);
+        await model.Started.WaitAsync(TimeSpan.FromSeconds(10));
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+        Assert.DoesNotContain(logs.Messages, m => m.Contains("crashed", StringComparison.Ordinal));
+    }
+
+    /// <summary>Fails the way a cancelled HTTP read often does: with an IOException, not an OperationCanceledException.</summary>
+    private sealed class IOExceptionOnCancelModel : IChatModel
+    {
+        private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Started => _started.Task;
+
+        public async Task<ModelTurn> CompleteAsync(ModelRequest request, ChannelWriter<AgentEvent> events, CancellationToken cancellationToken)
+        {
+            _started.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            throw new IOException("connection reset");
+        }
+    }
+
+    private sealed class CapturingLoggerProvider : ILoggerProvider, ILogger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _messages = new();
+
+        public IEnumerable<string> Messages => _messages;
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            _messages.Enqueue(formatter(state, exception));
+
+        public void Dispose()
+        {
+        }
     }
 
     /// <summary>Ignores its token and never completes, like a tool stuck in blocking I/O.</summary>

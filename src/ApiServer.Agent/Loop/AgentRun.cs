@@ -57,13 +57,19 @@ internal sealed class AgentRun(
                 return;
             }
 
-            Append(ChatMessage.Assistant(turn.Text, turn.ToolCalls, turn.Reasoning));
             var serverCalls = turn.ToolCalls.Where(c => !clientTools.Contains(c.Name)).ToList();
             var clientCalls = turn.ToolCalls.Where(c => clientTools.Contains(c.Name)).ToList();
+            AppendAssistantTurn(turn, clientTools);
 
             var results = await ToolExecution.RunAsync(serverCalls, tools, events, time, cancellationToken);
             for (var i = 0; i < serverCalls.Count; i++)
-                Append(ChatMessage.ToolResult(serverCalls[i].Id, serverCalls[i].Name, results[i].Content));
+            {
+                var result = ChatMessage.ToolResult(serverCalls[i].Id, serverCalls[i].Name, results[i].Content);
+                if (ToolRegistry.IsInternal(serverCalls[i].Name))
+                    _conversation.Add(result);
+                else
+                    Append(result);
+            }
 
             if (clientCalls.Count > 0)
             {
@@ -88,6 +94,21 @@ internal sealed class AgentRun(
     {
         _conversation.Add(message);
         _newMessages.Add(message);
+    }
+
+    /// <summary>
+    /// The model sees the whole turn within the run; NewMessages (stored and rendered to clients) leaves out
+    /// internal calls, and the whole message when nothing else is left in it.
+    /// </summary>
+    private void AppendAssistantTurn(ModelTurn turn, HashSet<string> clientTools)
+    {
+        var message = ChatMessage.Assistant(turn.Text, turn.ToolCalls, turn.Reasoning);
+        _conversation.Add(message);
+        var visible = turn.ToolCalls.Where(c => clientTools.Contains(c.Name) || !ToolRegistry.IsInternal(c.Name)).ToList();
+        if (visible.Count == turn.ToolCalls.Count)
+            _newMessages.Add(message);
+        else if (visible.Count > 0 || turn.Text.Length > 0 || turn.Reasoning is not null)
+            _newMessages.Add(ChatMessage.Assistant(turn.Text, visible, turn.Reasoning));
     }
 
     private ValueTask CompleteAsync(string text, FinishReason reason, IReadOnlyList<ToolCall> clientCalls, string? reasoning, CancellationToken cancellationToken) =>

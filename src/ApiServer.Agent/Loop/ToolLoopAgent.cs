@@ -53,9 +53,11 @@ internal sealed partial class ToolLoopAgent(
             await run.ExecuteAsync(cancellationToken);
             events.TryComplete();
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (cancellationToken.IsCancellationRequested)
         {
-            events.TryComplete(new OperationCanceledException(cancellationToken));
+            // A cancelled HTTP read or tool often surfaces as IOException or HttpRequestException, not as
+            // OperationCanceledException: once the run is cancelled, any failure is that cancellation.
+            events.TryComplete(new OperationCanceledException(ex.Message, ex, cancellationToken));
         }
         catch (Exception ex)
         {

@@ -48,7 +48,7 @@ public sealed partial class ToolRegistry
     public async Task<ToolResult> InvokeAsync(ToolCall call, CancellationToken cancellationToken)
     {
         if (!_tools.TryGetValue(call.Name, out var tool))
-            return ToolResult.Error($"Unknown tool '{call.Name}'. Available tools: {string.Join(", ", _tools.Keys)}.");
+            return ToolResult.Error($"Unknown tool '{call.Name}'. Available tools: {string.Join(", ", _tools.Keys.Where(n => !IsInternal(n)))}.");
 
         JsonDocument document;
         try
@@ -62,14 +62,16 @@ public sealed partial class ToolRegistry
 
         using (document)
         {
-            if (JsonSchemaValidator.Validate(tool.Definition.Parameters, document.RootElement) is { } problem)
-                return ToolResult.Error($"Invalid arguments for '{call.Name}': {problem}.");
-
             using var timeout = new CancellationTokenSource(_timeout, _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
             try
             {
-                return await tool.InvokeAsync(document.RootElement, linked.Token);
+                // Inside the try: a tool with a broken schema is that tool's error, not a crashed run.
+                if (JsonSchemaValidator.Validate(tool.Definition.Parameters, document.RootElement) is { } problem)
+                    return ToolResult.Error($"Invalid arguments for '{call.Name}': {problem}.");
+
+                // WaitAsync abandons a tool that ignores its token, so the timeout and caller cancellation hold regardless.
+                return await tool.InvokeAsync(document.RootElement, linked.Token).WaitAsync(linked.Token);
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {

@@ -29,6 +29,10 @@ internal sealed class OpenAiChatModel : IChatModel
 {
     public const string HttpClientName = "agent-upstream";
 
+    // Larger than the 64 KB error-body cap: a long non-streamed answer (or big tool arguments) can pass 64 KB;
+    // 1 MB still bounds what one misbehaving server can make us buffer.
+    private const int MaxCompletionBodyBytes = 1024 * 1024;
+
     private readonly IHttpClientFactory _httpClientFactory;
     private readonly ResiliencePipeline _pipeline;
     private readonly ILogger<OpenAiChatModel> _logger;
@@ -142,9 +146,10 @@ internal sealed class OpenAiChatModel : IChatModel
             if (response.Content.Headers.ContentType?.MediaType is "application/json")
             {
                 // Some servers ignore stream:true and answer with one JSON completion; accept that too.
-                using var buffer = new MemoryStream();
-                await stream.CopyToAsync(buffer, token);
-                var whole = acc.Apply(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+                var (buffer, length) = await UpstreamErrors.ReadAtMostAsync(stream, MaxCompletionBodyBytes, token);
+                if (length > MaxCompletionBodyBytes)
+                    throw new UpstreamAttemptException(AttemptFailure.InBandError, $"completion body larger than {MaxCompletionBodyBytes} bytes");
+                var whole = acc.Apply(buffer.AsSpan(0, length));
                 if (whole.Malformed || whole.Error is not null)
                     throw new UpstreamAttemptException(AttemptFailure.InBandError, whole.Error ?? "unreadable completion body");
                 await ForwardAsync(state, whole, cancellationToken);
@@ -170,6 +175,13 @@ internal sealed class OpenAiChatModel : IChatModel
 
             if (!acc.SawEnd)
                 throw new UpstreamAttemptException(AttemptFailure.Connection, "the stream ended before the upstream finished", forwarded: state.Forwarded);
+            return acc.ToTurn(state.Model);
+        }
+        catch (Exception ex) when (acc.FinishReason is not null && !cancellationToken.IsCancellationRequested
+                                   && ex is HttpRequestException or IOException or OperationCanceledException)
+        {
+            // The turn was finished (finish_reason seen); only [DONE] or the trailing usage chunk went missing.
+            UpstreamLog.StreamEndedAfterFinish(_logger, state.Model, ex.Message);
             return acc.ToTurn(state.Model);
         }
         catch (OperationCanceledException ex) when (idle.IsCancellationRequested && !cancellationToken.IsCancellationRequested)

@@ -69,15 +69,64 @@ internal sealed partial class StreamAccumulator
         while (Next(ref r, JsonTokenType.EndObject))
         {
             if (r.ValueTextEquals("content"u8))
-                chunk.Text = ReadString(ref r);
+                ReadContent(ref r, chunk);
             else if (r.ValueTextEquals("reasoning_content"u8) || r.ValueTextEquals("reasoning"u8))
-                chunk.Reasoning = ReadString(ref r) ?? chunk.Reasoning;
+                chunk.Reasoning = Concat(chunk.Reasoning, ReadString(ref r));
             else if (r.ValueTextEquals("tool_calls"u8))
                 ReadToolCalls(ref r, chunk);
             else
                 SkipValue(ref r);
         }
     }
+
+    /// <summary>
+    /// A string, or (Mistral) an array of parts: "text" parts are text, "thinking" parts are reasoning, whose
+    /// text sits in "text" or in "thinking" as a string or as its own array of text parts. Anything else is skipped.
+    /// </summary>
+    private static void ReadContent(ref Utf8JsonReader r, ParsedChunk chunk)
+    {
+        r.Read();
+        if (r.TokenType == JsonTokenType.String)
+        {
+            chunk.Text = Concat(chunk.Text, r.GetString());
+            return;
+        }
+        if (r.TokenType != JsonTokenType.StartArray)
+        {
+            r.Skip();
+            return;
+        }
+        using var doc = JsonDocument.ParseValue(ref r);
+        foreach (var part in doc.RootElement.EnumerateArray())
+        {
+            if (part.ValueKind != JsonValueKind.Object)
+                continue;
+            var type = part.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+            if (type == "thinking")
+                chunk.Reasoning = Concat(chunk.Reasoning, TextOf(part, "text") ?? TextOf(part, "thinking"));
+            else if (type is "text" or null)
+                chunk.Text = Concat(chunk.Text, TextOf(part, "text"));
+        }
+    }
+
+    private static string? TextOf(JsonElement element, string name)
+    {
+        if (!element.TryGetProperty(name, out var value))
+            return null;
+        if (value.ValueKind == JsonValueKind.String)
+            return value.GetString();
+        if (value.ValueKind != JsonValueKind.Array)
+            return null;
+        string? text = null;
+        foreach (var part in value.EnumerateArray())
+        {
+            if (part.ValueKind == JsonValueKind.Object)
+                text = Concat(text, TextOf(part, "text"));
+        }
+        return text;
+    }
+
+    private static string? Concat(string? a, string? b) => a is null ? b : b is null ? a : a + b;
 
     private static void ReadToolCalls(ref Utf8JsonReader r, ParsedChunk chunk)
     {
@@ -92,14 +141,21 @@ internal sealed partial class StreamAccumulator
         {
             if (r.TokenType != JsonTokenType.StartObject)
                 throw new JsonException("tool call is not an object");
-            // Non-streaming responses carry no index: the array position is the index.
+            // Non-streaming responses carry no index: the array position is the index. Some streaming servers
+            // (Gemini's OpenAI endpoint) omit it or send null too; HasIndex tells Merge to match calls by id instead.
             var delta = new ToolCallDelta { Index = position++ };
             while (Next(ref r, JsonTokenType.EndObject))
             {
                 if (r.ValueTextEquals("index"u8))
                 {
                     r.Read();
-                    delta.Index = r.GetInt32();
+                    if (r.TokenType == JsonTokenType.Number && r.TryGetInt32(out var index))
+                    {
+                        delta.Index = index;
+                        delta.HasIndex = true;
+                    }
+                    else
+                        r.Skip();
                 }
                 else if (r.ValueTextEquals("id"u8))
                     delta.Id = ReadString(ref r);
@@ -189,9 +245,12 @@ internal sealed partial class StreamAccumulator
         return value;
     }
 
-    private static string ReadError(ref Utf8JsonReader r)
+    private static string? ReadError(ref Utf8JsonReader r)
     {
         r.Read();
+        // Some servers put "error": null on every normal chunk.
+        if (r.TokenType == JsonTokenType.Null)
+            return null;
         if (r.TokenType == JsonTokenType.String)
             return r.GetString() ?? "upstream error";
         if (r.TokenType != JsonTokenType.StartObject)
@@ -210,16 +269,30 @@ internal sealed partial class StreamAccumulator
         return message;
     }
 
+    // Some servers send counts as 12.0; a count is never worth dropping the chunk over.
     private static int ReadInt(ref Utf8JsonReader r)
     {
         r.Read();
-        return r.TokenType == JsonTokenType.Number ? r.GetInt32() : 0;
+        if (r.TokenType != JsonTokenType.Number)
+        {
+            r.Skip();
+            return 0;
+        }
+        if (r.TryGetInt32(out var value))
+            return value;
+        return r.TryGetDouble(out var number) && double.IsFinite(number)
+            ? (int)Math.Clamp(Math.Round(number), 0, int.MaxValue)
+            : 0;
     }
 
+    /// <summary>A string value, or null for null or any other token (which is skipped).</summary>
     private static string? ReadString(ref Utf8JsonReader r)
     {
         r.Read();
-        return r.TokenType == JsonTokenType.Null ? null : r.GetString();
+        if (r.TokenType == JsonTokenType.String)
+            return r.GetString();
+        r.Skip();
+        return null;
     }
 
     private static void SkipValue(ref Utf8JsonReader r)
@@ -259,6 +332,7 @@ internal sealed partial class StreamAccumulator
     private struct ToolCallDelta
     {
         public int Index;
+        public bool HasIndex;
         public string? Id;
         public string? Name;
         public string? Arguments;

@@ -18,6 +18,10 @@ internal sealed partial class StreamAccumulator
     private readonly StringBuilder _reasoning = new();
     private readonly List<ToolCallBuilder> _toolCalls = [];
 
+    // The call each upstream index currently refers to; after a repeated index it is the newest call opened for it.
+    private readonly Dictionary<int, ToolCallBuilder> _byIndex = [];
+    private ToolCallBuilder? _last;
+
     public string? FinishReason { get; private set; }
 
     public TokenUsage? Usage { get; private set; }
@@ -84,25 +88,49 @@ internal sealed partial class StreamAccumulator
 
     private void Merge(ToolCallDelta delta)
     {
-        ToolCallBuilder? target = null;
-        foreach (var existing in _toolCalls)
+        var id = NullIfEmpty(delta.Id);
+        var name = NullIfEmpty(delta.Name);
+        ToolCallBuilder? target;
+        if (delta.HasIndex)
         {
-            if (existing.Index == delta.Index)
+            // Some servers repeat index 0 for every parallel call: a complete call with another id means a new call.
+            if (_byIndex.TryGetValue(delta.Index, out target)
+                && target is { Id: not null, Name: not null } && id is not null && id != target.Id)
             {
-                target = existing;
-                break;
+                target = Open(NextIndex());
+                _byIndex[delta.Index] = target;
+            }
+            else if (target is null)
+            {
+                target = Open(delta.Index);
+                _byIndex[delta.Index] = target;
             }
         }
-        if (target is null)
+        else
         {
-            target = new ToolCallBuilder(delta.Index);
-            _toolCalls.Add(target);
+            // No usable index (Gemini sends each parallel call in its own chunk without one): a new id, or a second
+            // name, starts a new call; a bare arguments fragment continues the last call.
+            target = _last;
+            if (target is null
+                || (id is not null && target.Id is not null && id != target.Id)
+                || (name is not null && target.Name is not null))
+                target = Open(NextIndex());
         }
-        target.Id ??= NullIfEmpty(delta.Id);
-        target.Name ??= NullIfEmpty(delta.Name);
+        target.Id ??= id;
+        target.Name ??= name;
         if (delta.Arguments is not null)
             target.Arguments.Append(delta.Arguments);
     }
+
+    private ToolCallBuilder Open(int index)
+    {
+        var call = new ToolCallBuilder(index);
+        _toolCalls.Add(call);
+        _last = call;
+        return call;
+    }
+
+    private int NextIndex() => _toolCalls.Count == 0 ? 0 : _toolCalls.Max(c => c.Index) + 1;
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 

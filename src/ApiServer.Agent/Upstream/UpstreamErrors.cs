@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 
 namespace ApiServer.Agent.Upstream;
@@ -7,6 +8,7 @@ namespace ApiServer.Agent.Upstream;
 internal static class UpstreamErrors
 {
     private const int MaxBodyChars = 2000;
+    private const int MaxErrorBodyBytes = 64 * 1024;
 
     public static async Task<UpstreamAttemptException> FromResponseAsync(HttpResponseMessage response, TimeProvider time, CancellationToken cancellationToken)
     {
@@ -14,13 +16,33 @@ internal static class UpstreamErrors
         string body;
         try
         {
-            body = await response.Content.ReadAsStringAsync(cancellationToken);
+            // An error page can be arbitrarily large (or endless); only its start is ever shown.
+            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+            var (buffer, length) = await ReadAtMostAsync(stream, MaxErrorBodyBytes, cancellationToken);
+            body = Encoding.UTF8.GetString(buffer, 0, Math.Min(length, MaxErrorBodyBytes));
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)
         {
             body = "";
         }
         return new UpstreamAttemptException(AttemptFailure.Status, ExtractMessage(body, response.ReasonPhrase), status, RetryAfter(response, time));
+    }
+
+    /// <summary>Reads up to <paramref name="limit"/> + 1 bytes, so a length above the limit means the body was longer.</summary>
+    internal static async Task<(byte[] Buffer, int Length)> ReadAtMostAsync(Stream stream, int limit, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[Math.Min(limit + 1, 16 * 1024)];
+        var length = 0;
+        while (length <= limit)
+        {
+            if (length == buffer.Length)
+                Array.Resize(ref buffer, Math.Min(buffer.Length * 2, limit + 1));
+            var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken);
+            if (read == 0)
+                break;
+            length += read;
+        }
+        return (buffer, length);
     }
 
     internal static string ExtractMessage(string body, string? reasonPhrase)

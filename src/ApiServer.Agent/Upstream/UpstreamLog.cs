@@ -15,4 +15,7 @@ internal static partial class UpstreamLog
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "Upstream circuit opened for {BreakDuration}")]
     public static partial void CircuitOpened(ILogger logger, TimeSpan breakDuration);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "Stream from {Model} broke off after its finish_reason; using the finished turn: {Reason}")]
+    public static partial void StreamEndedAfterFinish(ILogger logger, string model, string reason);
 }

@@ -1,6 +1,11 @@
 using System.Text.Json;
+using System.Threading.Channels;
 using ApiServer.Agent.Tests.Infrastructure;
+using ApiServer.Agent.Tools;
 using FakeUpstream;
+using ApiServer.Agent.Model;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace ApiServer.Agent.Tests.Loop;
 
@@ -189,5 +194,154 @@ public sealed class ToolLoopTests
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
         await tool.Cancelled.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_tool_that_ignores_its_token_is_abandoned_at_the_timeout()
+    {
+        await using var h = await AgentHarness.StartAsync(
+            new() { ["Agent:ToolTimeoutSeconds"] = "1" },
+            configureServices: s => s.AddTestTools().AddSingleton<IAgentTool, StuckTool>());
+        h.Upstream.Enqueue(FakeResponse.Stream().ToolCall("c1", "stuck_tool", "{}").Finish("tool_calls"), FakeResponse.Text("ok"));
+
+        var events = new List<AgentEvent>();
+        await foreach (var e in h.Agent.RunAsync(new AgentRequest { Messages = [ChatMessage.User("go")] }, CancellationToken.None))
+        {
+            events.Add(e);
+            if (e is ToolCallStarted)
+                await h.Time.AdvanceWhenArmedAsync(TimeSpan.FromSeconds(1));
+        }
+
+        var done = Assert.Single(events.OfType<ToolCallCompleted>());
+        Assert.True(done.IsError);
+        Assert.Contains("timed out", done.Result);
+        Assert.Equal("ok", events.Completed().FinalText);
+    }
+
+    [Fact]
+    public async Task A_tool_with_a_broken_schema_returns_a_tool_error_instead_of_crashing_the_run()
+    {
+        await using var h = await AgentHarness.StartAsync(configureServices: s => s.AddSingleton<IAgentTool, BrokenSchemaTool>());
+        h.Upstream.Enqueue(FakeResponse.Stream().ToolCall("c1", "broken_schema_tool", "{}").Finish("tool_calls"), FakeResponse.Text("ok"));
+
+        var events = await h.RunAsync("go");
+
+        Assert.True(Assert.Single(events.OfType<ToolCallCompleted>()).IsError);
+        Assert.Equal("ok", events.Completed().FinalText);
+    }
+
+    [Fact]
+    public async Task Internal_tool_calls_and_results_stay_out_of_the_new_messages()
+    {
+        await using var h = await AgentHarness.StartAsync(configureServices: s => s.AddTestTools());
+        h.Upstream.Enqueue(
+            FakeResponse.Stream().ToolCall("c1", "_secret_tool", "{}").Finish("tool_calls"),
+            FakeResponse.Stream().Content("visible").ToolCall("c2", "_secret_tool", "{}").ToolCall("c3", "echo_tool", """{"text":"x"}""").Finish("tool_calls"),
+            FakeResponse.Text("done"));
+
+        var completed = (await h.RunAsync("go")).Completed();
+
+        Assert.Collection(completed.NewMessages,
+            m =>
+            {
+                Assert.Equal("visible", m.Text);
+                Assert.Equal(["c3"], m.ToolCalls!.Select(c => c.Id));
+            },
+            m => Assert.Equal("c3", m.ToolCallId),
+            m => Assert.Equal("done", m.Text));
+        // Within the run the model still saw its internal calls and their results.
+        var sent = h.Upstream.Requests[2].Body.GetProperty("messages").EnumerateArray()
+            .Select(m => m.TryGetProperty("tool_call_id", out var id) ? id.GetString() : null).OfType<string>();
+        Assert.Equal(["c1", "c2", "c3"], sent);
+    }
+
+    [Fact]
+    public async Task The_unknown_tool_message_does_not_list_internal_tools()
+    {
+        await using var h = await AgentHarness.StartAsync(configureServices: s => s.AddTestTools());
+
+        var result = await h.Tools.InvokeAsync(new ToolCall("c1", "nope", "{}"), CancellationToken.None);
+
+        Assert.Contains("echo_tool", result.Content);
+        Assert.DoesNotContain("_secret_tool", result.Content);
+    }
+
+    [Fact]
+    public async Task An_IOException_after_cancellation_is_a_cancellation_not_a_crash()
+    {
+        var logs = new CapturingLoggerProvider();
+        var model = new IOExceptionOnCancelModel();
+        await using var h = await AgentHarness.StartAsync(configureServices: s =>
+        {
+            s.AddSingleton<IChatModel>(model);
+            s.AddSingleton<ILoggerProvider>(logs);
+        });
+        using var cts = new CancellationTokenSource();
+
+        var run = h.RunAsync(new AgentRequest { Messages = [ChatMessage.User("go")] }, cts.Token);
+        await model.Started.WaitAsync(TimeSpan.FromSeconds(10));
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+        Assert.DoesNotContain(logs.Messages, m => m.Contains("crashed", StringComparison.Ordinal));
+    }
+
+    /// <summary>Fails the way a cancelled HTTP read often does: with an IOException, not an OperationCanceledException.</summary>
+    private sealed class IOExceptionOnCancelModel : IChatModel
+    {
+        private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Started => _started.Task;
+
+        public async Task<ModelTurn> CompleteAsync(ModelRequest request, ChannelWriter<AgentEvent> events, CancellationToken cancellationToken)
+        {
+            _started.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            throw new IOException("connection reset");
+        }
+    }
+
+    private sealed class CapturingLoggerProvider : ILoggerProvider, ILogger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _messages = new();
+
+        public IEnumerable<string> Messages => _messages;
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            _messages.Enqueue(formatter(state, exception));
+
+        public void Dispose()
+        {
+        }
+    }
+
+    /// <summary>Ignores its token and never completes, like a tool stuck in blocking I/O.</summary>
+    private sealed class StuckTool : IAgentTool
+    {
+        public ToolDefinition Definition { get; } = new("stuck_tool", "Never returns", TestToolRegistration.Schema("""{"type":"object"}"""));
+
+        public Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken) =>
+            new TaskCompletionSource<ToolResult>().Task;
+    }
+
+    private sealed class BrokenSchemaTool : IAgentTool
+    {
+        public ToolDefinition Definition { get; } = new("broken_schema_tool", "Its schema lists a number as a required name",
+            TestToolRegistration.Schema("""{"type":"object","required":[1]}"""));
+
+        public Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken) =>
+            Task.FromResult(ToolResult.Ok("unreachable"));
     }
 }

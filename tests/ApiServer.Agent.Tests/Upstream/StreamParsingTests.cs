@@ -94,4 +94,112 @@ public sealed class StreamParsingTests
 
         Assert.Equal(AgentErrorKind.UpstreamUnavailable, error.Kind);
     }
+    [Fact]
+    public async Task Parallel_calls_without_an_index_in_separate_chunks_stay_separate()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        // Gemini's OpenAI endpoint: one chunk per parallel call, no index field.
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(ToolChunk("""{"id":"a","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Oslo\"}"}}"""))
+            .Raw(ToolChunk("""{"id":"b","type":"function","function":{"name":"weather","arguments":"{\"city\":"}}"""))
+            .Raw(ToolChunk("""{"function":{"arguments":"\"Rome\"}"}}"""))
+            .Finish("tool_calls"));
+
+        var calls = (await h.RunAsync(WeatherRequest())).Completed().ClientToolCalls;
+
+        Assert.Equal(
+            [new ToolCall("a", "weather", """{"city":"Oslo"}"""), new ToolCall("b", "weather", """{"city":"Rome"}""")],
+            calls);
+    }
+
+    [Fact]
+    public async Task Parallel_calls_that_all_repeat_index_0_with_distinct_ids_stay_separate()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(ToolChunk("""{"index":0,"id":"a","type":"function","function":{"name":"weather","arguments":""}}"""))
+            .Raw(ToolChunk("""{"index":0,"function":{"arguments":"{\"city\":\"Oslo\"}"}}"""))
+            .Raw(ToolChunk("""{"index":0,"id":"b","type":"function","function":{"name":"weather","arguments":""}}"""))
+            .Raw(ToolChunk("""{"index":0,"function":{"arguments":"{\"city\":\"Rome\"}"}}"""))
+            .Finish("tool_calls"));
+
+        var calls = (await h.RunAsync(WeatherRequest())).Completed().ClientToolCalls;
+
+        Assert.Equal(
+            [new ToolCall("a", "weather", """{"city":"Oslo"}"""), new ToolCall("b", "weather", """{"city":"Rome"}""")],
+            calls);
+    }
+
+    [Fact]
+    public async Task A_null_tool_call_index_is_treated_as_missing_instead_of_dropping_the_chunk()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(ToolChunk("""{"index":null,"id":"a","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Oslo\"}"}}"""))
+            .Raw(ToolChunk("""{"index":null,"id":"b","type":"function","function":{"name":"weather","arguments":"{}"}}"""))
+            .Finish("tool_calls"));
+
+        var calls = (await h.RunAsync(WeatherRequest())).Completed().ClientToolCalls;
+
+        Assert.Equal([new ToolCall("a", "weather", """{"city":"Oslo"}"""), new ToolCall("b", "weather", "{}")], calls);
+    }
+
+    [Fact]
+    public async Task An_error_field_that_is_null_is_not_an_upstream_error()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(Chunk("""{"content":"fine"}""", extra: ""","error":null"""))
+            .Finish("stop"));
+
+        var events = await h.RunAsync("hi");
+
+        Assert.Equal("fine", events.Completed().FinalText);
+        Assert.Equal(1, h.Upstream.CallCount);
+    }
+
+    [Fact]
+    public async Task Mistral_content_part_arrays_split_into_text_and_reasoning()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(Chunk("""{"content":[{"type":"thinking","thinking":[{"type":"text","text":"let me "}]},{"type":"thinking","text":"think"}]}"""))
+            .Raw(Chunk("""{"content":[{"type":"text","text":"forty"},{"type":"text","text":"-two"}]}"""))
+            .Finish("stop"));
+
+        var events = await h.RunAsync("hi");
+
+        var completed = events.Completed();
+        Assert.Equal("forty-two", completed.FinalText);
+        Assert.Equal("let me think", completed.Reasoning);
+        Assert.Equal("let me think", string.Concat(events.OfType<ReasoningDelta>().Select(r => r.Text)));
+    }
+
+    [Fact]
+    public async Task Odd_value_types_are_skipped_without_dropping_the_chunk()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream()
+            .Raw(Chunk("""{"content":"kept","reasoning":{"odd":true}}"""))
+            .Raw(Chunk("""{"content":42}"""))
+            .Finish("stop")
+            .Raw("""data: {"choices":[],"usage":{"prompt_tokens":12.0,"completion_tokens":5,"completion_tokens_details":{"reasoning_tokens":2.0}}}""" + "\n\n"));
+
+        var completed = (await h.RunAsync("hi")).Completed();
+
+        Assert.Equal("kept", completed.FinalText);
+        Assert.Null(completed.Reasoning);
+        Assert.Equal(new TokenUsage(12, 5, 2), completed.Usage);
+    }
+
+    private static AgentRequest WeatherRequest() => new()
+    {
+        Messages = [ChatMessage.User("weather?")],
+        ClientTools = [new ToolDefinition("weather", "Weather", TestToolRegistration.Schema("""{"type":"object"}"""))],
+    };
+
+    private static string ToolChunk(string toolCallJson) => Chunk($$"""{"tool_calls":[{{toolCallJson}}]}""");
+
+    private static string Chunk(string deltaJson, string extra = "") =>
+        $$"""data: {"id":"chatcmpl-fake","object":"chat.completion.chunk","model":"fake-model","choices":[{"index":0,"delta":{{deltaJson}},"finish_reason":null}]{{extra}}}""" + "\n\n";
 }

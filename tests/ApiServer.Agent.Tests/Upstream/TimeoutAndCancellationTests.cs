@@ -115,4 +115,45 @@ public sealed class TimeoutAndCancellationTests
 
         await h.Upstream.Requests[0].AbortedByClient.WaitAsync(TimeSpan.FromSeconds(10));
     }
+
+    private const string FinishedChunk =
+        """data: {"id":"chatcmpl-fake","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"all done"},"finish_reason":"stop"}]}""" + "\n\n";
+
+    [Fact]
+    public async Task A_stall_after_the_finish_reason_returns_the_finished_turn()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        h.Upstream.Enqueue(FakeResponse.Stream().Raw(FinishedChunk).HangUntilAborted());
+
+        var events = new List<AgentEvent>();
+        await foreach (var e in h.Agent.RunAsync(new AgentRequest { Messages = [ChatMessage.User("hi")] }, CancellationToken.None))
+        {
+            events.Add(e);
+            if (e is TextDelta)
+                await h.Time.AdvanceWhenArmedAsync(Idle);
+        }
+
+        var completed = events.Completed();
+        Assert.Equal(FinishReason.Stop, completed.FinishReason);
+        Assert.Equal("all done", completed.FinalText);
+        Assert.Equal(1, h.Upstream.CallCount);
+    }
+
+    [Fact]
+    public async Task A_reset_after_the_finish_reason_returns_the_finished_turn()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        var delivered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Upstream.Enqueue(FakeResponse.Stream().Raw(FinishedChunk).WaitFor(delivered.Task).Abort());
+
+        var events = await h.RunAsync(new AgentRequest { Messages = [ChatMessage.User("hi")] }, onEvent: e =>
+        {
+            if (e is TextDelta)
+                delivered.TrySetResult();
+        });
+
+        var completed = events.Completed();
+        Assert.Equal("all done", completed.FinalText);
+        Assert.Equal(1, h.Upstream.CallCount);
+    }
 }

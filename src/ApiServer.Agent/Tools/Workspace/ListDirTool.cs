@@ -19,8 +19,14 @@ internal sealed class ListDirTool(WorkspaceGuard guard) : WorkspaceTool(guard, "
             return Task.FromResult(ToolResult.Error($"'{path}' is not a directory in the workspace."));
 
         var output = new OutputLimiter(MaxBytes, MaxEntries);
-        var entries = new DirectoryInfo(full).EnumerateFileSystemInfos("*", new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = true })
-            .OrderBy(e => e.Name, StringComparer.Ordinal);
+        // Collect first so cancellation is seen while a huge directory is still being read, not only after sorting it.
+        var entries = new List<FileSystemInfo>();
+        foreach (var entry in new DirectoryInfo(full).EnumerateFileSystemInfos("*", new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = true }))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            entries.Add(entry);
+        }
+        entries.Sort((a, b) => StringComparer.Ordinal.Compare(a.Name, b.Name));
         foreach (var entry in entries)
         {
             cancellationToken.ThrowIfCancellationRequested();

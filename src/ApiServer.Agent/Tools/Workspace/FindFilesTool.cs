@@ -1,4 +1,3 @@
-using System.IO.Enumeration;
 using System.Text.Json;
 
 namespace ApiServer.Agent.Tools.Workspace;
@@ -22,7 +21,11 @@ internal sealed class FindFilesTool(WorkspaceGuard guard) : WorkspaceTool(guard,
             return Task.FromResult(ToolResult.Error($"'{path}' is not a directory in the workspace."));
 
         var glob = new Glob(OptionalString(arguments, "glob")!);
-        var (matches, complete) = Walk(full, glob, cancellationToken);
+        var limit = new WalkLimit(MaxVisited);
+        var matches = WalkFiles(full, limit, cancellationToken)
+            .Where(file => glob.IsMatch(Path.GetRelativePath(full, file).Replace('\\', '/')))
+            .Select(Guard.Relative)
+            .ToList();
         matches.Sort(StringComparer.Ordinal);
         var output = new OutputLimiter(MaxBytes, MaxResults);
         foreach (var match in matches)
@@ -30,39 +33,8 @@ internal sealed class FindFilesTool(WorkspaceGuard guard) : WorkspaceTool(guard,
             if (!output.AppendLine(match))
                 break;
         }
-        if (!complete)
-        {
-            var note = $"[search stopped after visiting {MaxVisited} entries; narrow it with path or a more specific glob]";
-            return Task.FromResult(ToolResult.Ok(matches.Count == 0 ? "No files matched. " + note : output.Build() + "\n" + note));
-        }
+        if (limit.Truncated)
+            return Task.FromResult(ToolResult.Ok(matches.Count == 0 ? "No files matched. " + limit.Note : output.Build() + "\n" + limit.Note));
         return Task.FromResult(ToolResult.Ok(output.Build("No files matched.")));
-    }
-
-    // Its own walk rather than WalkFiles: it must not descend into .git at all and must stop on huge trees.
-    private (List<string> Matches, bool Complete) Walk(string root, Glob glob, CancellationToken cancellationToken)
-    {
-        var options = new EnumerationOptions
-        {
-            RecurseSubdirectories = true,
-            IgnoreInaccessible = true,
-            AttributesToSkip = FileAttributes.ReparsePoint,
-        };
-        var entries = new FileSystemEnumerable<(string Path, bool IsDirectory)>(
-            root, (ref FileSystemEntry e) => (e.ToFullPath(), e.IsDirectory), options)
-        {
-            ShouldRecursePredicate = (ref FileSystemEntry e) => !e.FileName.SequenceEqual(".git"),
-        };
-        var matches = new List<string>();
-        var visited = 0;
-        foreach (var (file, isDirectory) in entries)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (++visited > MaxVisited)
-                return (matches, false);
-            // Walking never opens devices or FIFOs: reading one could block the tool forever.
-            if (!isDirectory && glob.IsMatch(Path.GetRelativePath(root, file).Replace('\\', '/')) && FileKinds.Of(file) == FileKind.Regular)
-                matches.Add(Guard.Relative(file));
-        }
-        return (matches, true);
     }
 }

@@ -11,6 +11,7 @@ internal sealed class GrepTool(WorkspaceGuard guard) : WorkspaceTool(guard, "gre
     """)
 {
     private const int MaxMatches = 200;
+    private const int MaxVisited = 200_000;
     private const int MaxLineChars = 300;
     private const long MaxFileBytes = 10 * 1024 * 1024;
 
@@ -37,7 +38,8 @@ internal sealed class GrepTool(WorkspaceGuard guard) : WorkspaceTool(guard, "gre
         var kind = FileKinds.Of(full);
         if (kind is not (FileKind.Directory or FileKind.Regular))
             return ToolResult.Error($"'{path}' is not a file or directory in the workspace.");
-        IEnumerable<string> files = kind == FileKind.Directory ? WalkFiles(full, cancellationToken) : [full];
+        var limit = new WalkLimit(MaxVisited);
+        IEnumerable<string> files = kind == FileKind.Directory ? WalkFiles(full, limit, cancellationToken) : [full];
 
         var output = new OutputLimiter(MaxBytes, MaxMatches);
         try
@@ -69,6 +71,7 @@ internal sealed class GrepTool(WorkspaceGuard guard) : WorkspaceTool(guard, "gre
         {
             return ToolResult.Error("The regular expression took too long to match; simplify it.");
         }
-        return ToolResult.Ok(output.Build("No matches."));
+        var result = output.Build("No matches.");
+        return ToolResult.Ok(limit.Truncated ? result + "\n" + limit.Note : result);
     }
 }

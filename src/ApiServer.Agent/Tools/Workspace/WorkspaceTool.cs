@@ -69,8 +69,20 @@ internal abstract class WorkspaceTool(WorkspaceGuard guard, string name, string 
         }
     }
 
-    /// <summary>Enumerates regular files under a directory without following symlinks, skipping .git.</summary>
-    protected static IEnumerable<string> WalkFiles(string directory, CancellationToken cancellationToken)
+    /// <summary>How far a walk may go, and whether it had to stop early.</summary>
+    protected sealed class WalkLimit(int maxVisited)
+    {
+        public int MaxVisited { get; } = maxVisited;
+        public bool Truncated { get; set; }
+
+        public string Note => $"[search stopped after visiting {MaxVisited} entries; narrow it with path or a more specific pattern]";
+    }
+
+    /// <summary>
+    /// Regular files under a directory, without following symlinks or descending into .git, stopping after
+    /// <see cref="WalkLimit.MaxVisited"/> entries so a huge tree can't make one call unbounded.
+    /// </summary>
+    protected static IEnumerable<string> WalkFiles(string directory, WalkLimit limit, CancellationToken cancellationToken)
     {
         var options = new EnumerationOptions
         {
@@ -78,13 +90,22 @@ internal abstract class WorkspaceTool(WorkspaceGuard guard, string name, string 
             IgnoreInaccessible = true,
             AttributesToSkip = FileAttributes.ReparsePoint,
         };
-        foreach (var file in Directory.EnumerateFiles(directory, "*", options))
+        var entries = new System.IO.Enumeration.FileSystemEnumerable<(string Path, bool IsDirectory)>(
+            directory, (ref System.IO.Enumeration.FileSystemEntry e) => (e.ToFullPath(), e.IsDirectory), options)
+        {
+            ShouldRecursePredicate = (ref System.IO.Enumeration.FileSystemEntry e) => !e.FileName.SequenceEqual(".git"),
+        };
+        var visited = 0;
+        foreach (var (file, isDirectory) in entries)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (file.Contains("/.git/", StringComparison.Ordinal))
-                continue;
+            if (++visited > limit.MaxVisited)
+            {
+                limit.Truncated = true;
+                yield break;
+            }
             // Walking never opens devices or FIFOs: reading one could block the tool forever.
-            if (FileKinds.Of(file) == FileKind.Regular)
+            if (!isDirectory && FileKinds.Of(file) == FileKind.Regular)
                 yield return file;
         }
     }

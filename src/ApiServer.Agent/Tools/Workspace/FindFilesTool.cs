@@ -14,11 +14,8 @@ internal sealed class FindFilesTool(WorkspaceGuard guard) : WorkspaceTool(guard,
 
     public override Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
     {
-        var path = OptionalString(arguments, "path");
-        if (Guard.Resolve(path, out var error) is not { } full)
-            return Task.FromResult(ToolResult.Error(error!));
-        if (FileKinds.Of(full) != FileKind.Directory)
-            return Task.FromResult(ToolResult.Error($"'{path}' is not a directory in the workspace."));
+        if (ResolveDirectory(arguments, out var full) is { } refused)
+            return Task.FromResult(refused);
 
         var glob = new Glob(OptionalString(arguments, "glob")!);
         var limit = new WalkLimit(MaxVisited);

@@ -12,11 +12,8 @@ internal sealed class ListDirTool(WorkspaceGuard guard) : WorkspaceTool(guard, "
 
     public override Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
     {
-        var path = OptionalString(arguments, "path");
-        if (Guard.Resolve(path, out var error) is not { } full)
-            return Task.FromResult(ToolResult.Error(error!));
-        if (FileKinds.Of(full) != FileKind.Directory)
-            return Task.FromResult(ToolResult.Error($"'{path}' is not a directory in the workspace."));
+        if (ResolveDirectory(arguments, out var full) is { } refused)
+            return Task.FromResult(refused);
 
         var output = new OutputLimiter(MaxBytes, MaxEntries);
         // Collect first so cancellation is seen while a huge directory is still being read, not only after sorting it.

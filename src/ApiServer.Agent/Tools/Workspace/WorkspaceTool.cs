@@ -20,6 +20,16 @@ internal abstract class WorkspaceTool(WorkspaceGuard guard, string name, string 
     protected static int? OptionalInt(JsonElement arguments, string name) =>
         arguments.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var n) ? n : null;
 
+    /// <summary>Resolves the optional <c>path</c> argument to a workspace directory; returns the refusal when it isn't one.</summary>
+    protected ToolResult? ResolveDirectory(JsonElement arguments, out string full)
+    {
+        var path = OptionalString(arguments, "path");
+        full = Guard.Resolve(path, out var error) ?? "";
+        if (error is not null)
+            return ToolResult.Error(error);
+        return FileKinds.Of(full) == FileKind.Directory ? null : ToolResult.Error($"'{path}' is not a directory in the workspace.");
+    }
+
     /// <summary>A NUL byte in the first 8 KB is how git and grep decide a file is binary; we do the same.</summary>
     protected static bool LooksBinary(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
     {

@@ -18,9 +18,8 @@ public static class ChatCompletionsEndpoints
             .WithDescription("Headers: X-Session-Id continues a stored session (requires API_SERVER_KEY); X-Agent-Tool-Events: true adds named 'agent.tool' events to streams; Idempotency-Key replays retries.")
             .Accepts<ChatCompletionRequestBody>("application/json")
             .Produces<ChatCompletion>(StatusCodes.Status200OK, "application/json", "text/event-stream")
-            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status403Forbidden,
-                StatusCodes.Status413PayloadTooLarge, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status429TooManyRequests,
-                StatusCodes.Status502BadGateway, StatusCodes.Status503ServiceUnavailable, StatusCodes.Status504GatewayTimeout);
+            .ProducesAgentErrors()
+            .ProducesApiErrors(StatusCodes.Status403Forbidden); // X-Session-Id without API_SERVER_KEY
         return app;
     }
 }

@@ -20,9 +20,7 @@ public static class ResponsesEndpoints
             .WithDescription("Chains with previous_response_id or conversation. Server-executed tools appear as mcp_call items, or as function_call/function_call_output pairs with tool_rendering \"hermes\" (or API_SERVER_RESPONSES_TOOL_RENDERING).")
             .Accepts<CreateResponseBody>("application/json")
             .Produces<ResponseObject>(StatusCodes.Status200OK, "application/json", "text/event-stream")
-            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status413PayloadTooLarge,
-                StatusCodes.Status422UnprocessableEntity, StatusCodes.Status429TooManyRequests, StatusCodes.Status502BadGateway,
-                StatusCodes.Status503ServiceUnavailable, StatusCodes.Status504GatewayTimeout);
+            .ProducesAgentErrors();
         group.MapGet("/{id}", GetAsync)
             .WithName("GetResponse")
             .WithSummary("Gets a stored response, exactly as it was returned.")

@@ -41,6 +41,19 @@ public sealed partial class SqliteResponseStore
         );
         CREATE INDEX ix_conversations_head ON conversations (head_seq);
         """,
+
+        // v2. The number of visible responses, kept by triggers in the same transaction as every change, so the capacity
+        // check on each write and the health probe read one row instead of scanning the responses table.
+        """
+        CREATE TABLE response_stats (id INTEGER PRIMARY KEY CHECK (id = 1), visible INTEGER NOT NULL);
+        INSERT INTO response_stats (id, visible) SELECT 1, COUNT(*) FROM responses WHERE deleted = 0;
+        CREATE TRIGGER tr_responses_count_insert AFTER INSERT ON responses WHEN NEW.deleted = 0
+        BEGIN UPDATE response_stats SET visible = visible + 1 WHERE id = 1; END;
+        CREATE TRIGGER tr_responses_count_delete AFTER DELETE ON responses WHEN OLD.deleted = 0
+        BEGIN UPDATE response_stats SET visible = visible - 1 WHERE id = 1; END;
+        CREATE TRIGGER tr_responses_count_hide AFTER UPDATE OF deleted ON responses WHEN OLD.deleted <> NEW.deleted
+        BEGIN UPDATE response_stats SET visible = visible + (CASE WHEN NEW.deleted = 0 THEN 1 ELSE -1 END) WHERE id = 1; END;
+        """,
     ];
 
     private const string SelectParent = "SELECT seq AS Seq, depth AS Depth FROM responses WHERE id = @id;";
@@ -137,7 +150,7 @@ public sealed partial class SqliteResponseStore
         WHERE c.conversation_id = @conversationId AND r.deleted = 0;
         """;
 
-    private const string CountVisible = "SELECT COUNT(*) FROM responses WHERE deleted = 0;";
+    private const string CountVisible = "SELECT visible FROM response_stats WHERE id = 1;";
 
     // Matches ix_responses_evictable's WHERE clause exactly, so the planner walks that partial index in LRU order.
     private const string SelectLeastRecentLeaf =

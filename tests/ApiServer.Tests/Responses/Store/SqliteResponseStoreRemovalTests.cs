@@ -1,4 +1,5 @@
 using ApiServer.Responses.Store;
+using Microsoft.Data.Sqlite;
 using static ApiServer.Tests.Responses.Store.StoreTestKit;
 
 namespace ApiServer.Tests.Responses.Store;
@@ -229,5 +230,58 @@ public sealed class SqliteResponseStoreRemovalTests
         Assert.Equal("c1", await store.GetConversationHeadAsync("conv", None));
         Assert.True(await store.DeleteAsync("c1", None));
         Assert.Null(await store.GetConversationHeadAsync("conv", None));
+    }
+    [Fact]
+    public async Task CountAsync_AfterPutsDeletesAndEvictions_MatchesTheVisibleRows()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open(maxStoredResponses: 4);
+        await kit.PutChainAsync(store, "c", 3);
+        await store.PutAsync(Simple("x"), None);
+        await store.PutAsync(Simple("y", "x"), None);
+        Assert.True(await store.DeleteAsync("c1", None)); // hidden: c2 still needs its messages
+        Assert.True(await store.DeleteAsync("y", None)); // a leaf: purged
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        for (var i = 0; i < 3; i++)
+            await store.PutAsync(Simple($"n{i}"), None); // evicts past 4
+
+        Assert.Equal(await VisibleRowsAsync(kit.DataDir), await store.CountAsync(None));
+        Assert.Equal(4, await store.CountAsync(None));
+    }
+
+    [Fact]
+    public async Task Open_DatabaseFromBeforeTheCounter_CountsItsVisibleRows()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open();
+        await kit.PutChainAsync(store, "c", 3);
+        Assert.True(await store.DeleteAsync("c1", None));
+        await kit.CloseAsync(store);
+        // Back to schema v1: drop what v2 added, so reopening runs the v2 migration on existing rows.
+        await using (var connection = new SqliteConnection($"Data Source={Path.Combine(kit.DataDir, SqliteResponseStore.FileName)};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = """
+                DROP TRIGGER tr_responses_count_insert; DROP TRIGGER tr_responses_count_delete; DROP TRIGGER tr_responses_count_hide;
+                DROP TABLE response_stats; DELETE FROM schema_migrations WHERE version = 2;
+                """;
+            command.ExecuteNonQuery();
+        }
+
+        var reopened = kit.Open();
+
+        Assert.Equal(2, await reopened.CountAsync(None));
+        await reopened.PutAsync(Simple("d"), None);
+        Assert.Equal(3, await reopened.CountAsync(None));
+    }
+
+    private static async Task<long> VisibleRowsAsync(string dataDir)
+    {
+        await using var connection = new SqliteConnection($"Data Source={Path.Combine(dataDir, SqliteResponseStore.FileName)};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM responses WHERE deleted = 0;";
+        return (long)(await command.ExecuteScalarAsync())!;
     }
 }

@@ -11,4 +11,10 @@ public sealed class FakeUpstreamOptions
 
     /// <summary>Pause between two echo deltas (a "slow stream"); zero answers instantly.</summary>
     public TimeSpan EchoDelay { get; set; }
+
+    /// <summary>
+    /// How many of the newest requests <see cref="FakeUpstreamServer.Requests"/> keeps (CallCount still counts all). Long
+    /// benchmark runs set it, or the fake would hold every request body it ever received.
+    /// </summary>
+    public int MaxRecordedRequests { get; set; } = int.MaxValue;
 }

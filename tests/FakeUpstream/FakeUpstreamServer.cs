@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -30,6 +31,7 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
     private readonly FakeUpstreamOptions _options;
     private readonly ConcurrentQueue<FakeResponse> _queue = new();
     private readonly List<RecordedRequest> _requests = [];
+    private int _received;
     private readonly List<(int Number, TaskCompletionSource<RecordedRequest> Waiter)> _waiters = [];
     private readonly Lock _gate = new();
 
@@ -47,7 +49,7 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
         get
         {
             lock (_gate)
-                return _requests.Count;
+                return _received;
         }
     }
 
@@ -93,8 +95,9 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
     {
         lock (_gate)
         {
-            if (_requests.Count >= number)
-                return Task.FromResult(_requests[number - 1]);
+            if (_received >= number)
+                return Task.FromResult(_requests.Find(r => r.Number == number)
+                    ?? throw new InvalidOperationException($"Request {number} is no longer recorded (MaxRecordedRequests)."));
             var waiter = new TaskCompletionSource<RecordedRequest>(TaskCreationOptions.RunContinuationsAsynchronously);
             _waiters.Add((number, waiter));
             return waiter.Task;
@@ -112,8 +115,10 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
         JsonElement body;
         try
         {
-            using var doc = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
-            body = doc.RootElement.Clone();
+            // The document is parsed over a buffer it owns and is never disposed, so the element stays valid for as long as
+            // it is recorded, without a second copy (Clone) of a large history.
+            var bytes = await ReadBodyAsync(context.Request, context.RequestAborted);
+            body = JsonDocument.Parse(bytes).RootElement;
         }
         catch (JsonException)
         {
@@ -144,12 +149,27 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
         }
     }
 
+    private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength is { } length and <= int.MaxValue)
+        {
+            var bytes = new byte[length];
+            await request.Body.ReadExactlyAsync(bytes, cancellationToken);
+            return bytes;
+        }
+        using var copy = new MemoryStream();
+        await request.Body.CopyToAsync(copy, cancellationToken);
+        return copy.GetBuffer().AsMemory(0, (int)copy.Length);
+    }
+
     private RecordedRequest Record(JsonElement body, string? authorization)
     {
         lock (_gate)
         {
-            var recorded = new RecordedRequest(_requests.Count + 1, body, authorization);
+            var recorded = new RecordedRequest(++_received, body, authorization);
             _requests.Add(recorded);
+            if (_requests.Count > _options.MaxRecordedRequests)
+                _requests.RemoveAt(0);
             foreach (var (number, waiter) in _waiters.Where(w => w.Number == recorded.Number).ToList())
             {
                 waiter.TrySetResult(recorded);
@@ -164,7 +184,7 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
         var chunks = int.TryParse(headers["x-fake-chunks"], out var c) ? c : _options.EchoChunks;
         var delay = int.TryParse(headers["x-fake-delay-ms"], out var ms) ? TimeSpan.FromMilliseconds(ms) : _options.EchoDelay;
         var text = "echo: " + LastUserText(body);
-        var promptTokens = Math.Max(1, body.GetRawText().Length / 4);
+        var promptTokens = Math.Max(1, JsonMarshal.GetRawUtf8Value(body).Length / 4);
         var completionTokens = Math.Max(1, text.Length / 4);
 
         if (body.TryGetProperty("stream", out var stream) && stream.ValueKind == JsonValueKind.False)

@@ -28,7 +28,7 @@ public sealed class Rig : IAsyncDisposable
 
     public static async Task<Rig> StartAsync(IReadOnlyDictionary<string, string?>? settings = null)
     {
-        var upstream = await FakeUpstreamServer.StartAsync(new FakeUpstreamOptions { EchoChunks = 3 });
+        var upstream = await FakeUpstreamServer.StartAsync(new FakeUpstreamOptions { EchoChunks = 3, MaxRecordedRequests = 16 });
         var gateway = await Gateway.StartAsync(upstream.BaseUrl, settings);
         return new Rig(upstream, gateway);
     }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using ApiServer.Agent.Model;
@@ -14,22 +15,50 @@ internal static class ChatRequestWriter
     // The body goes to an API, not into HTML, so relaxed escaping is safe and keeps non-ASCII text compact.
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
 
-    public static ReadOnlyMemory<byte> Write(string model, ModelRequest request)
+    // Each message's JSON, kept while the message object lives. Messages are immutable and a conversation's history is the
+    // same objects turn after turn (the response store's chain cache, the tool loop's own iterations), so a 1,000-turn
+    // chain writes its history as copies of bytes instead of re-encoding every message on every call.
+    private static readonly ConditionalWeakTable<ChatMessage, byte[]> EncodedMessages = new();
+
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_scratch;
+
+    /// <summary>
+    /// The body in parts: what comes before the messages, each message's cached JSON, what comes after. The history is never
+    /// copied into one large buffer; <see cref="ChatRequestBody.CopyToAsync"/> streams the parts.
+    /// </summary>
+    public static ChatRequestBody Write(string model, ModelRequest request)
     {
-        var buffer = new ArrayBufferWriter<byte>(4096);
-        using var w = new Utf8JsonWriter(buffer, WriterOptions);
-        w.WriteStartObject();
-        w.WriteString("model"u8, model);
-        w.WriteBoolean("stream"u8, true);
-        w.WriteStartObject("stream_options"u8);
-        w.WriteBoolean("include_usage"u8, true);
-        w.WriteEndObject();
+        var head = Encode(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("model"u8, model);
+            w.WriteBoolean("stream"u8, true);
+            w.WriteStartObject("stream_options"u8);
+            w.WriteBoolean("include_usage"u8, true);
+            w.WriteEndObject();
+            w.WriteStartArray("messages"u8);
+            w.WriteEndArray();
+        });
+        var messages = new byte[request.Messages.Count][];
+        for (var i = 0; i < messages.Length; i++)
+            messages[i] = Encoded(request.Messages[i]);
+        // The rest is written as an object with a placeholder first member, so the writer puts the commas right; the
+        // placeholder is cut off below, leaving ',"tools":…}' or just '}'.
+        var tail = Encode(w =>
+        {
+            w.WriteStartObject();
+            w.WriteNull("_"u8);
+            WriteAfterMessages(w, request);
+            w.WriteEndObject();
+        });
+        // head ends with "[]": without its "]", the messages go inside it.
+        return new ChatRequestBody(head[..^1], messages, tail[Placeholder.Length..]);
+    }
 
-        w.WriteStartArray("messages"u8);
-        foreach (var message in request.Messages)
-            WriteMessage(w, message);
-        w.WriteEndArray();
+    private static ReadOnlySpan<byte> Placeholder => "{\"_\":null"u8;
 
+    private static void WriteAfterMessages(Utf8JsonWriter w, ModelRequest request)
+    {
         // ToolChoice.None sends no tools at all: the most portable way to forbid calls (some local servers ignore "none").
         var sendTools = request.Tools.Count > 0 && request.ToolChoice.Mode != ToolChoiceMode.None;
         if (sendTools)
@@ -42,11 +71,36 @@ internal static class ChatRequestWriter
             if (request.Settings.ParallelToolCalls is { } parallel)
                 w.WriteBoolean("parallel_tool_calls"u8, parallel);
         }
-
         WriteSettings(w, request.Settings);
-        w.WriteEndObject();
-        w.Flush();
-        return buffer.WrittenMemory;
+    }
+
+    private static byte[] Encoded(ChatMessage message)
+    {
+        if (EncodedMessages.TryGetValue(message, out var cached))
+            return cached;
+        var bytes = Encode(w => WriteMessage(w, message));
+        EncodedMessages.TryAdd(message, bytes);
+        return bytes;
+    }
+
+    /// <summary>Runs <paramref name="write"/> into this thread's scratch buffer (Encode never awaits) and copies the result out.</summary>
+    private static byte[] Encode(Action<Utf8JsonWriter> write)
+    {
+        var buffer = t_scratch ??= new ArrayBufferWriter<byte>(1024);
+        try
+        {
+            using (var w = new Utf8JsonWriter(buffer, WriterOptions))
+                write(w);
+            return buffer.WrittenSpan.ToArray();
+        }
+        finally
+        {
+            // One huge message (a pasted document) must not pin its buffer for the life of the thread.
+            if (buffer.Capacity > 64 * 1024)
+                t_scratch = null;
+            else
+                buffer.ResetWrittenCount();
+        }
     }
 
     private static void WriteSettings(Utf8JsonWriter w, GenerationSettings s)
@@ -114,7 +168,7 @@ internal static class ChatRequestWriter
         w.WriteEndObject();
     }
 
-    internal static void WriteMessage(Utf8JsonWriter w, ChatMessage m)
+    private static void WriteMessage(Utf8JsonWriter w, ChatMessage m)
     {
         w.WriteStartObject();
         w.WriteString("role"u8, m.Role);

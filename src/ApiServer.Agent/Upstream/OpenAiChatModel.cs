@@ -12,10 +12,10 @@ using Polly.CircuitBreaker;
 namespace ApiServer.Agent.Upstream;
 
 /// <summary>Per-call state the resilience callbacks need. One instance per model call; reset per attempt.</summary>
-internal sealed class AttemptState(string model, ReadOnlyMemory<byte> body, ChannelWriter<AgentEvent> events)
+internal sealed class AttemptState(string model, ChatRequestBody body, ChannelWriter<AgentEvent> events)
 {
     public string Model { get; } = model;
-    public ReadOnlyMemory<byte> Body { get; } = body;
+    public ChatRequestBody Body { get; } = body;
     public ChannelWriter<AgentEvent> Events { get; } = events;
     public StreamAccumulator Accumulator { get; set; } = new();
     public bool Forwarded { get; set; }
@@ -131,8 +131,7 @@ internal sealed class OpenAiChatModel : IChatModel
         var token = linked.Token;
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint) { Content = new ReadOnlyMemoryContent(state.Body) };
-            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint) { Content = new ChatRequestContent(state.Body) };
             request.Headers.Authorization = _authorization;
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
 

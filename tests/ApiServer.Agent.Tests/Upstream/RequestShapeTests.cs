@@ -131,4 +131,36 @@ public sealed class RequestShapeTests
         Assert.Equal("auto", h.Upstream.Requests[1].Body.GetProperty("tool_choice").GetString());
         Assert.Equal("user", h.Upstream.Requests[0].Body.GetProperty("messages")[0].GetProperty("role").GetString());
     }
+    [Fact]
+    public async Task A_history_reused_across_calls_is_sent_the_same_and_a_changed_copy_is_sent_as_changed()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        var question = ChatMessage.User("first question");
+        var answer = ChatMessage.Assistant("first answer");
+
+        await h.RunAsync(new AgentRequest { Messages = [question] });
+        await h.RunAsync(new AgentRequest { Messages = [question, answer, ChatMessage.User("second")] });
+        await h.RunAsync(new AgentRequest { Messages = [question, answer with { Content = [ContentPart.FromText("edited answer")] }, ChatMessage.User("third")] });
+
+        var second = h.Upstream.Requests[1].Body.GetProperty("messages");
+        var third = h.Upstream.Requests[2].Body.GetProperty("messages");
+        Assert.Equal(4, second.GetArrayLength());
+        Assert.Equal(["system", "user", "assistant", "user"], second.EnumerateArray().Select(m => m.GetProperty("role").GetString()));
+        Assert.Equal(["first question", "first answer", "second"], second.EnumerateArray().Skip(1).Select(m => m.GetProperty("content").GetString()));
+        Assert.Equal(["first question", "edited answer", "third"], third.EnumerateArray().Skip(1).Select(m => m.GetProperty("content").GetString()));
+    }
+    [Fact]
+    public async Task A_long_history_and_a_message_larger_than_a_write_chunk_arrive_whole_and_in_order()
+    {
+        await using var h = await AgentHarness.StartAsync();
+        var big = new string('x', 40_000) + " ünïcödé \"quoted\" end";
+        var history = Enumerable.Range(0, 600).Select(i => i % 2 == 0 ? ChatMessage.User($"question {i}") : ChatMessage.Assistant($"answer {i}")).ToList();
+        history.Add(ChatMessage.User(big));
+
+        await h.RunAsync(new AgentRequest { Messages = history, ClientTools = [new ToolDefinition("weather", "Weather", WeatherSchema)] });
+
+        var messages = h.Upstream.Requests[0].Body.GetProperty("messages");
+        Assert.Equal(history.Select(m => m.Text), messages.EnumerateArray().Skip(1).Select(m => m.GetProperty("content").GetString()));
+        Assert.Equal("weather", h.Upstream.Requests[0].Body.GetProperty("tools")[0].GetProperty("function").GetProperty("name").GetString());
+    }
 }

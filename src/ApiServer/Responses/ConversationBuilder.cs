@@ -54,6 +54,8 @@ public static class ConversationBuilder
     /// <summary>Every function_call_output must answer a call the model made (in the chain or in this input).</summary>
     private static void ValidateToolOutputs(IReadOnlyList<ChatMessage> history, IReadOnlyList<ChatMessage> input)
     {
+        if (!input.Any(m => m.Role == ChatRole.Tool))
+            return; // nothing to check, and no reason to index a long history's calls
         var calls = history.Concat(input).Where(m => m.ToolCalls is not null).SelectMany(m => m.ToolCalls!).Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
         foreach (var message in input.Where(m => m.Role == ChatRole.Tool))
         {

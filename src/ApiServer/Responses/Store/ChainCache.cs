@@ -8,7 +8,7 @@ namespace ApiServer.Responses.Store;
 /// </summary>
 internal sealed class ChainCache(int capacity)
 {
-    private sealed record Node(Node? Parent, IReadOnlyList<StoredMessage> Own, int Count);
+    private sealed record Node(Node? Parent, StoredMessage[] Own, int Count);
 
     private readonly Dictionary<long, LinkedListNode<(long Seq, Node Node)>> _nodes = [];
     private readonly LinkedList<(long Seq, Node Node)> _recency = new();
@@ -30,7 +30,7 @@ internal sealed class ChainCache(int capacity)
                 }
                 parent = parentEntry.Value.Node;
             }
-            Put(seq, new Node(parent, own, (parent?.Count ?? 0) + own.Count));
+            Put(seq, new Node(parent, [.. own], (parent?.Count ?? 0) + own.Count));
         }
     }
 
@@ -38,7 +38,7 @@ internal sealed class ChainCache(int capacity)
     public void AddChain(long seq, IReadOnlyList<StoredMessage> chain)
     {
         lock (_nodes)
-            Put(seq, new Node(null, chain, chain.Count));
+            Put(seq, new Node(null, [.. chain], chain.Count));
     }
 
     public IReadOnlyList<StoredMessage>? TryGet(long seq)
@@ -56,9 +56,8 @@ internal sealed class ChainCache(int capacity)
         var end = node.Count;
         for (var current = node; current is not null; current = current.Parent)
         {
-            end -= current.Own.Count;
-            for (var i = 0; i < current.Own.Count; i++)
-                messages[end + i] = current.Own[i];
+            end -= current.Own.Length;
+            current.Own.CopyTo(messages, end);
         }
         return messages;
     }

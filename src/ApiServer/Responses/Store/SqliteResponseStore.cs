@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using ApiServer.Data;
 using ApiServer.Health;
 using Dapper;
@@ -22,6 +23,10 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
     private readonly ILogger _logger;
     private readonly int _maxStoredResponses;
     private readonly ChainCache _chains = new(capacity: 2048);
+
+    // Last-access times waiting to be written. Reads record them here instead of writing a transaction each; the next
+    // PutAsync (the only thing that evicts, so the only reader of these times) writes them first, and so does DisposeAsync.
+    private readonly ConcurrentDictionary<long, long> _pendingAccess = new();
 
     /// <summary>Opens <c>responses.db</c> in <paramref name="dataDir"/>, or an in-memory database (logged loudly) when it can't.</summary>
     public SqliteResponseStore(
@@ -56,7 +61,8 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             .ToList();
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-        var (evicted, storedSeq, parentSeq) = await _database.WriteAsync(async (connection, transaction) =>
+        var accessed = TakePendingAccess();
+        var (evicted, storedSeq, parentSeq) = await WriteWithAccessAsync(accessed, async (connection, transaction) =>
         {
             ParentRow? parent = null;
             if (response.PreviousResponseId is not null)
@@ -115,7 +121,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
                 new CommandDefinition(SelectOwnMessages, new { seq = row.Seq }, cancellationToken: cancellationToken))).AsList();
         }
 
-        await TouchAsync(row.Seq, cancellationToken);
+        RecordAccess(row.Seq);
         return new StoredResponse
         {
             Id = row.Id,
@@ -142,14 +148,14 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             seq = found.Value;
             if (_chains.TryGet(seq) is { } cached)
             {
-                await TouchAsync(seq, cancellationToken);
+                RecordAccess(seq);
                 return cached;
             }
             items = (await connection.QueryAsync<ItemRow>(
                 new CommandDefinition(SelectChainMessages, new { seq }, cancellationToken: cancellationToken))).AsList();
         }
 
-        await TouchAsync(seq, cancellationToken);
+        RecordAccess(seq);
         var chain = ToMessages(items);
         _chains.AddChain(seq, chain);
         return chain;
@@ -174,7 +180,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
                 new CommandDefinition(sql, new { seq, after, take = limit + 1 }, cancellationToken: cancellationToken))).AsList();
         }
 
-        await TouchAsync(seq, cancellationToken);
+        RecordAccess(seq);
         var hasMore = items.Count > limit;
         if (hasMore)
             items.RemoveAt(items.Count - 1);
@@ -215,12 +221,68 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         return await connection.ExecuteScalarAsync<long>(new CommandDefinition(SelectPayloadBytes, cancellationToken: cancellationToken));
     }
 
-    public ValueTask DisposeAsync() => _database.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        var accessed = TakePendingAccess();
+        if (accessed.Count > 0)
+        {
+            try
+            {
+                await WriteWithAccessAsync(accessed, (_, _) => Task.FromResult(0), CancellationToken.None);
+            }
+            catch (SqliteException ex)
+            {
+                // Only eviction order is lost; every response is still stored.
+                LogAccessTimesLost(_logger, accessed.Count, ex.Message);
+            }
+        }
+        await _database.DisposeAsync();
+    }
 
-    private Task TouchAsync(long seq, CancellationToken cancellationToken) =>
-        _database.WriteAsync(
-            (connection, transaction) => Execute(connection, transaction, Touch, new { seq, now = _time.GetUtcNow().ToUnixTimeMilliseconds() }, cancellationToken),
-            cancellationToken);
+    /// <summary>Runs <paramref name="write"/> after writing <paramref name="accessed"/>; if it rolls back, the access times wait for the next write.</summary>
+    private async Task<T> WriteWithAccessAsync<T>(List<KeyValuePair<long, long>> accessed, Func<SqliteConnection, SqliteTransaction, Task<T>> write,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _database.WriteAsync(async (connection, transaction) =>
+            {
+                await WriteAccessAsync(connection, transaction, accessed, cancellationToken);
+                return await write(connection, transaction);
+            }, cancellationToken);
+        }
+        catch
+        {
+            RestorePendingAccess(accessed);
+            throw;
+        }
+    }
+
+    private void RecordAccess(long seq) => _pendingAccess[seq] = _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private List<KeyValuePair<long, long>> TakePendingAccess()
+    {
+        var taken = new List<KeyValuePair<long, long>>();
+        foreach (var seq in _pendingAccess.Keys)
+        {
+            if (_pendingAccess.TryRemove(seq, out var at))
+                taken.Add(new(seq, at));
+        }
+        return taken;
+    }
+
+    /// <summary>A write that rolled back puts its access times back, unless a newer access was recorded meanwhile.</summary>
+    private void RestorePendingAccess(List<KeyValuePair<long, long>> taken)
+    {
+        foreach (var (seq, at) in taken)
+            _pendingAccess.AddOrUpdate(seq, at, (_, newer) => Math.Max(newer, at));
+    }
+
+    private static Task WriteAccessAsync(SqliteConnection connection, SqliteTransaction transaction, List<KeyValuePair<long, long>> accessed,
+        CancellationToken cancellationToken) =>
+        accessed.Count == 0
+            ? Task.CompletedTask
+            : Execute(connection, transaction, Touch, accessed.Select(a => new { seq = a.Key, now = a.Value }), cancellationToken);
 
     private static Task<long?> FindVisibleAsync(SqliteConnection connection, string id, CancellationToken cancellationToken) =>
         connection.ExecuteScalarAsync<long?>(new CommandDefinition(SelectVisibleSeq, new { id }, cancellationToken: cancellationToken));
@@ -230,6 +292,9 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
 
     private static StoredMessage[] ToMessages(List<ItemRow> items) =>
         [.. items.Select(i => new StoredMessage(i.ItemId, StoredMessageJson.Deserialize(i.Body)))];
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write {Count} last-access times at shutdown ({Reason}); eviction order may be less accurate.")]
+    private static partial void LogAccessTimesLost(ILogger logger, int count, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Evicted {Count} least recently used responses (capacity {Capacity}).")]
     private static partial void LogEvicted(ILogger logger, int count, int capacity);

@@ -232,6 +232,45 @@ public sealed class SqliteResponseStoreRemovalTests
         Assert.Null(await store.GetConversationHeadAsync("conv", None));
     }
     [Fact]
+    public async Task Reopen_ReadBeforeRestart_StillCountsAsAccess()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open(maxStoredResponses: 2);
+        await store.PutAsync(Simple("a"), None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await store.PutAsync(Simple("b"), None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.NotNull(await store.GetAsync("a", None));
+        await kit.CloseAsync(store);
+
+        var reopened = kit.Open(maxStoredResponses: 2);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await reopened.PutAsync(Simple("c"), None);
+
+        Assert.Null(await reopened.GetAsync("b", None));
+        Assert.NotNull(await reopened.GetAsync("a", None));
+    }
+
+    [Fact]
+    public async Task PutAsync_FailedWrite_KeepsTheAccessesItWasToRecord()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open(maxStoredResponses: 2);
+        await store.PutAsync(Simple("a"), None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await store.PutAsync(Simple("b"), None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.NotNull(await store.GetChainMessagesAsync("a", None));
+
+        await Assert.ThrowsAsync<PreviousResponseNotFoundException>(() => store.PutAsync(Simple("orphan", "missing"), None));
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await store.PutAsync(Simple("c"), None);
+
+        Assert.Null(await store.GetAsync("b", None));
+        Assert.NotNull(await store.GetAsync("a", None));
+    }
+
+    [Fact]
     public async Task CountAsync_AfterPutsDeletesAndEvictions_MatchesTheVisibleRows()
     {
         await using var kit = new StoreTestKit();

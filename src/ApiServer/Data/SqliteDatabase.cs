@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -12,6 +13,9 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
 {
     private readonly string _connectionString;
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+
+    private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, object> ConfiguredHandles = new();
+    private static readonly object ConfiguredMarker = new();
 
     // Keeps a shared in-memory database alive; SQLite drops it when its last connection closes.
     private readonly SqliteConnection? _memoryAnchor;
@@ -62,13 +66,15 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
     {
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
-        if (IsPersistent)
+        // synchronous is a per-connection setting. In WAL mode NORMAL is durable against application crashes and
+        // skips an fsync per commit; the default (FULL) would make every stored turn wait for the disk. Pooled
+        // connections keep their native handle, so each handle is set up once, not on every open.
+        if (IsPersistent && connection.Handle is { } handle && !ConfiguredHandles.TryGetValue(handle, out _))
         {
-            // synchronous is a per-connection setting. In WAL mode NORMAL is durable against application crashes and
-            // skips an fsync per commit; the default (FULL) would make every stored turn wait for the disk.
             await using var pragma = connection.CreateCommand();
             pragma.CommandText = "PRAGMA synchronous=NORMAL;";
             await pragma.ExecuteNonQueryAsync(cancellationToken);
+            ConfiguredHandles.AddOrUpdate(handle, ConfiguredMarker);
         }
         return connection;
     }

@@ -38,6 +38,7 @@ internal static class Program
                     "latency" => LatencyScenario.RunAsync(settings, report),
                     "throughput" => ThroughputScenario.RunAsync(settings, report),
                     "profile-gateway" => ThroughputScenario.ProfileAsync(settings),
+                    "profile-chain" => ChainScenario.ProfileAsync(settings),
                     "streams" => OpenStreamsScenario.RunAsync(settings, report),
                     "chain" => ChainScenario.RunAsync(settings, report),
                     "store" => StoreScenario.RunAsync(settings, report),

@@ -48,6 +48,9 @@ public sealed class ExternalServer : IAsyncDisposable
         info.Environment["DOTNET_NOLOGO"] = "1";
         foreach (var (key, value) in environment)
             info.Environment[key] = value;
+        // For experiments only (e.g. BENCH_SERVER_ENV="DOTNET_gcServer=0"): extra variables for the server process.
+        foreach (var pair in (Environment.GetEnvironmentVariable("BENCH_SERVER_ENV") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
+            info.Environment[pair.Split('=', 2)[0]] = pair.Split('=', 2)[1];
 
         var process = new Process { StartInfo = info };
         var server = new ExternalServer(process, new Uri($"http://127.0.0.1:{port}/"), dataDir);

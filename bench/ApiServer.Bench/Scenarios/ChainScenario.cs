@@ -123,6 +123,26 @@ public static class ChainScenario
             """);
     }
 
+    /// <summary>
+    /// Builds a chain, then runs deep turns only, for a profiler attached from outside (<c>--only profile-chain</c>); prints
+    /// the p50 every 200 turns and reports nothing.
+    /// </summary>
+    public static async Task ProfileAsync(Settings settings)
+    {
+        await using var rig = await Rig.StartAsync(new Dictionary<string, string?> { ["API_SERVER_MAX_STORED_RESPONSES"] = "100000" });
+        string? last = null;
+        for (var t = 0; t < settings.ChainTurns - 1; t++)
+            last = (await TurnAsync(rig.Through, last, $"Turn {t + 1}: tell me something new.")).Id;
+        var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_PROFILE_WINDOWS"), out var n) ? n : 10;
+        for (var round = 0; round < rounds; round++)
+        {
+            var latencies = new List<double>();
+            for (var i = 0; i < 200; i++)
+                latencies.Add((await TurnAsync(rig.Through, last, $"Probe {round}.{i}")).Ms);
+            Console.WriteLine($"  deep turn p50 {Stats.Percentile(latencies, 50):0.000} ms");
+        }
+    }
+
     private static async Task<(string Id, double Ms)> TurnAsync(HttpClient client, string? previous, string input)
     {
         var body = previous is null

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Runtime.InteropServices;
@@ -112,13 +113,11 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
-        JsonElement body;
+        JsonDocument document;
+        byte[]? pooled;
         try
         {
-            // The document is parsed over a buffer it owns and is never disposed, so the element stays valid for as long as
-            // it is recorded, without a second copy (Clone) of a large history.
-            var bytes = await ReadBodyAsync(context.Request, context.RequestAborted);
-            body = JsonDocument.Parse(bytes).RootElement;
+            (document, pooled) = await ReadBodyAsync(context.Request, context.RequestAborted);
         }
         catch (JsonException)
         {
@@ -127,7 +126,8 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
             return;
         }
 
-        var recorded = Record(body, context.Request.Headers.Authorization.ToString() is { Length: > 0 } auth ? auth : null);
+        var recorded = Record(document, pooled, context.Request.Headers.Authorization.ToString() is { Length: > 0 } auth ? auth : null);
+        var body = recorded.Body;
         var serverAborted = false;
         using var registration = context.RequestAborted.Register(() =>
         {
@@ -149,27 +149,43 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
         }
     }
 
-    private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// Parses the body over a buffer the document keeps (pooled when the length is known), so a large history is not copied
+    /// again; <see cref="RecordedRequest"/> releases both once it is no longer recorded and has been answered.
+    /// </summary>
+    private static async Task<(JsonDocument Document, byte[]? Pooled)> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {
-        if (request.ContentLength is { } length and <= int.MaxValue)
+        if (request.ContentLength is not (>= 0 and <= int.MaxValue))
         {
-            var bytes = new byte[length];
-            await request.Body.ReadExactlyAsync(bytes, cancellationToken);
-            return bytes;
+            using var copy = new MemoryStream();
+            await request.Body.CopyToAsync(copy, cancellationToken);
+            return (JsonDocument.Parse(copy.GetBuffer().AsMemory(0, (int)copy.Length)), null);
         }
-        using var copy = new MemoryStream();
-        await request.Body.CopyToAsync(copy, cancellationToken);
-        return copy.GetBuffer().AsMemory(0, (int)copy.Length);
+        var length = (int)request.ContentLength.Value;
+        var pooled = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            await request.Body.ReadExactlyAsync(pooled.AsMemory(0, length), cancellationToken);
+            return (JsonDocument.Parse(pooled.AsMemory(0, length)), pooled);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(pooled);
+            throw;
+        }
     }
 
-    private RecordedRequest Record(JsonElement body, string? authorization)
+    private RecordedRequest Record(JsonDocument document, byte[]? pooled, string? authorization)
     {
         lock (_gate)
         {
-            var recorded = new RecordedRequest(++_received, body, authorization);
+            var recorded = new RecordedRequest(++_received, document, pooled, authorization);
             _requests.Add(recorded);
             if (_requests.Count > _options.MaxRecordedRequests)
+            {
+                _requests[0].Forget();
                 _requests.RemoveAt(0);
+            }
             foreach (var (number, waiter) in _waiters.Where(w => w.Number == recorded.Number).ToList())
             {
                 waiter.TrySetResult(recorded);
@@ -206,21 +222,20 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
     {
         if (!body.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
             return "";
-        var text = "";
+        JsonElement? last = null;
         foreach (var message in messages.EnumerateArray())
         {
-            if (!message.TryGetProperty("role", out var role) || role.GetString() != "user" || !message.TryGetProperty("content", out var content))
-                continue;
-            text = content.ValueKind switch
-            {
-                JsonValueKind.String => content.GetString() ?? "",
-                JsonValueKind.Array => string.Join("\n", content.EnumerateArray()
-                    .Where(p => p.TryGetProperty("type", out var t) && t.GetString() == "text")
-                    .Select(p => p.GetProperty("text").GetString())),
-                _ => "",
-            };
+            if (message.TryGetProperty("role", out var role) && role.ValueEquals("user"u8) && message.TryGetProperty("content", out var content))
+                last = content;
         }
-        return text;
+        return last switch
+        {
+            { ValueKind: JsonValueKind.String } content => content.GetString() ?? "",
+            { ValueKind: JsonValueKind.Array } content => string.Join("\n", content.EnumerateArray()
+                .Where(p => p.TryGetProperty("type", out var t) && t.ValueEquals("text"u8))
+                .Select(p => p.GetProperty("text").GetString())),
+            _ => "",
+        };
     }
 }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 
 namespace FakeUpstream;
@@ -8,17 +9,25 @@ public sealed class RecordedRequest
     private readonly TaskCompletionSource _aborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    internal RecordedRequest(int number, JsonElement body, string? authorization)
+    private readonly Lock _gate = new();
+    private readonly JsonDocument _document;
+    private byte[]? _pooled;
+    private bool _forgotten;
+    private bool _done;
+
+    internal RecordedRequest(int number, JsonDocument document, byte[]? pooled, string? authorization)
     {
         Number = number;
-        Body = body;
+        _document = document;
+        _pooled = pooled;
+        Body = document.RootElement;
         Authorization = authorization;
     }
 
     /// <summary>1-based arrival order.</summary>
     public int Number { get; }
 
-    /// <summary>The parsed JSON body (a detached clone, safe to keep).</summary>
+    /// <summary>The parsed JSON body; valid until the request is no longer recorded (see FakeUpstreamOptions.MaxRecordedRequests).</summary>
     public JsonElement Body { get; }
 
     public string? Authorization { get; }
@@ -39,5 +48,33 @@ public sealed class RecordedRequest
 
     internal void MarkAborted() => _aborted.TrySetResult();
 
-    internal void MarkFinished() => _finished.TrySetResult();
+    internal void MarkFinished()
+    {
+        _finished.TrySetResult();
+        lock (_gate)
+        {
+            _done = true;
+            if (_forgotten)
+                Release();
+        }
+    }
+
+    /// <summary>No longer recorded: its buffers go back once the fake has also finished answering it.</summary>
+    internal void Forget()
+    {
+        lock (_gate)
+        {
+            _forgotten = true;
+            if (_done)
+                Release();
+        }
+    }
+
+    private void Release()
+    {
+        _document.Dispose();
+        if (_pooled is { } pooled)
+            ArrayPool<byte>.Shared.Return(pooled);
+        _pooled = null;
+    }
 }

@@ -38,7 +38,7 @@ public static class ConversationBuilder
             instructions ??= previous.Instructions;
             sessionId = previous.SessionId;
             if (explicitHistory is null)
-                history = [.. (await store.GetChainMessagesAsync(previousResponseId, cancellationToken) ?? []).Select(m => m.Message)];
+                history = await store.GetChainHistoryAsync(previousResponseId, cancellationToken) ?? [];
         }
         if (explicitHistory is not null)
             history = explicitHistory;

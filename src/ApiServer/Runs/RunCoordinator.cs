@@ -34,8 +34,8 @@ public sealed partial class RunCoordinator(
             previous = await responses.GetAsync(previousId, cancellationToken) ?? throw PreviousNotFound(previousId);
             if (request.ConversationHistory is null)
             {
-                var chain = await responses.GetChainMessagesAsync(previousId, cancellationToken) ?? throw PreviousNotFound(previousId);
-                history = chain.Select(m => m.Message).Where(m => m.Role != ChatRole.System).ToList();
+                var chain = await responses.GetChainHistoryAsync(previousId, cancellationToken) ?? throw PreviousNotFound(previousId);
+                history = chain.Where(m => m.Role != ChatRole.System).ToList();
             }
         }
 

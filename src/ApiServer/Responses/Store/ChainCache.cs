@@ -1,3 +1,5 @@
+using ApiServer.Agent;
+
 namespace ApiServer.Responses.Store;
 
 /// <summary>
@@ -8,7 +10,11 @@ namespace ApiServer.Responses.Store;
 /// </summary>
 internal sealed class ChainCache(int capacity)
 {
-    private sealed record Node(Node? Parent, StoredMessage[] Own, int Count);
+    // Own and OwnMessages hold the same messages; the second lets a turn's history be copied without touching each message.
+    private sealed record Node(Node? Parent, StoredMessage[] Own, ChatMessage[] OwnMessages, int Count);
+
+    private static Node NewNode(Node? parent, IReadOnlyList<StoredMessage> own) =>
+        new(parent, [.. own], [.. own.Select(m => m.Message)], (parent?.Count ?? 0) + own.Count);
 
     private readonly Dictionary<long, LinkedListNode<(long Seq, Node Node)>> _nodes = [];
     private readonly LinkedList<(long Seq, Node Node)> _recency = new();
@@ -30,7 +36,7 @@ internal sealed class ChainCache(int capacity)
                 }
                 parent = parentEntry.Value.Node;
             }
-            Put(seq, new Node(parent, [.. own], (parent?.Count ?? 0) + own.Count));
+            Put(seq, NewNode(parent, own));
         }
     }
 
@@ -38,10 +44,14 @@ internal sealed class ChainCache(int capacity)
     public void AddChain(long seq, IReadOnlyList<StoredMessage> chain)
     {
         lock (_nodes)
-            Put(seq, new Node(null, [.. chain], chain.Count));
+            Put(seq, NewNode(null, chain));
     }
 
-    public IReadOnlyList<StoredMessage>? TryGet(long seq)
+    public StoredMessage[]? TryGet(long seq) => TryGet(seq, static node => node.Own);
+
+    public ChatMessage[]? TryGetMessages(long seq) => TryGet(seq, static node => node.OwnMessages);
+
+    private T[]? TryGet<T>(long seq, Func<Node, T[]> part)
     {
         Node node;
         lock (_nodes)
@@ -52,14 +62,15 @@ internal sealed class ChainCache(int capacity)
             _recency.AddFirst(entry);
             node = entry.Value.Node;
         }
-        var messages = new StoredMessage[node.Count];
+        var items = new T[node.Count];
         var end = node.Count;
         for (var current = node; current is not null; current = current.Parent)
         {
-            end -= current.Own.Length;
-            current.Own.CopyTo(messages, end);
+            var own = part(current);
+            end -= own.Length;
+            own.CopyTo(items, end);
         }
-        return messages;
+        return items;
     }
 
     private void Put(long seq, Node node)

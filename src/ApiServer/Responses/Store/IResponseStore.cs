@@ -56,6 +56,9 @@ public interface IResponseStore
     /// </summary>
     Task<IReadOnlyList<StoredMessage>?> GetChainMessagesAsync(string id, CancellationToken cancellationToken);
 
+    /// <summary>The same chain as <see cref="GetChainMessagesAsync"/>, as the messages alone: what a new turn sends the model.</summary>
+    Task<IReadOnlyList<ChatMessage>?> GetChainHistoryAsync(string id, CancellationToken cancellationToken);
+
     /// <summary>
     /// The input items of a response: the chain's messages up to and including this response's input, without its output.
     /// Null when the response is unknown.

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using ApiServer.Agent;
 using ApiServer.Data;
 using ApiServer.Health;
 using Dapper;
@@ -136,7 +137,14 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         };
     }
 
-    public async Task<IReadOnlyList<StoredMessage>?> GetChainMessagesAsync(string id, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<StoredMessage>?> GetChainMessagesAsync(string id, CancellationToken cancellationToken) =>
+        await ReadChainAsync(id, static (chains, seq) => chains.TryGet(seq), static chain => chain, cancellationToken);
+
+    public async Task<IReadOnlyList<ChatMessage>?> GetChainHistoryAsync(string id, CancellationToken cancellationToken) =>
+        await ReadChainAsync(id, static (chains, seq) => chains.TryGetMessages(seq), static chain => [.. chain.Select(m => m.Message)], cancellationToken);
+
+    /// <summary>The chain from the cache, or read with one recursive query (and then cached). Null when the response is not visible.</summary>
+    private async Task<T[]?> ReadChainAsync<T>(string id, Func<ChainCache, long, T[]?> cached, Func<StoredMessage[], T[]> fromRows, CancellationToken cancellationToken)
     {
         long seq;
         List<ItemRow> items;
@@ -146,19 +154,16 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             if (found is null)
                 return null;
             seq = found.Value;
-            if (_chains.TryGet(seq) is { } cached)
-            {
-                RecordAccess(seq);
-                return cached;
-            }
+            RecordAccess(seq);
+            if (cached(_chains, seq) is { } hit)
+                return hit;
             items = (await connection.QueryAsync<ItemRow>(
                 new CommandDefinition(SelectChainMessages, new { seq }, cancellationToken: cancellationToken))).AsList();
         }
 
-        RecordAccess(seq);
         var chain = ToMessages(items);
         _chains.AddChain(seq, chain);
-        return chain;
+        return fromRows(chain);
     }
 
     public async Task<MessagePage?> ListInputItemsAsync(string id, int limit, ListOrder order, string? after, CancellationToken cancellationToken)

@@ -286,4 +286,21 @@ public sealed class SqliteResponseStoreTests
         command.CommandText = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size();";
         return (long)(await command.ExecuteScalarAsync())!;
     }
+    [Fact]
+    public async Task GetChainHistoryAsync_CachedAndAfterRestart_IsTheChainsMessagesInOrder()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open();
+        await kit.PutChainAsync(store, "h", 4);
+        var expected = (await store.GetChainMessagesAsync("h3", None))!.Select(m => m.Message).ToList();
+        Assert.Equal(8, expected.Count);
+
+        Assert.Equal(expected, await store.GetChainHistoryAsync("h3", None)); // from the chain cache
+        await kit.CloseAsync(store);
+        var reopened = kit.Open();
+        var cold = await reopened.GetChainHistoryAsync("h3", None); // read from the database
+        Assert.Equal(expected.Select(m => (m.Role, m.Text)), cold!.Select(m => (m.Role, m.Text)));
+        Assert.Equal(expected.Take(6).Select(m => m.Text), (await reopened.GetChainHistoryAsync("h2", None))!.Select(m => m.Text));
+        Assert.Null(await reopened.GetChainHistoryAsync("missing", None));
+    }
 }

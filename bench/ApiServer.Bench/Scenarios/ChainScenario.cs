@@ -130,9 +130,12 @@ public static class ChainScenario
     public static async Task ProfileAsync(Settings settings)
     {
         await using var rig = await Rig.StartAsync(new Dictionary<string, string?> { ["API_SERVER_MAX_STORED_RESPONSES"] = "100000" });
-        string? last = null;
+        // BENCH_PROFILE_DEPTH picks the probed turn (default: the chain's last), e.g. 10 to compare a shallow turn.
+        var ids = new List<string>();
         for (var t = 0; t < settings.ChainTurns - 1; t++)
-            last = (await TurnAsync(rig.Through, last, $"Turn {t + 1}: tell me something new.")).Id;
+            ids.Add((await TurnAsync(rig.Through, ids.Count == 0 ? null : ids[^1], $"Turn {t + 1}: tell me something new.")).Id);
+        var depth = int.TryParse(Environment.GetEnvironmentVariable("BENCH_PROFILE_DEPTH"), out var d) ? Math.Clamp(d, 2, ids.Count + 1) : ids.Count + 1;
+        var last = ids[depth - 2];
         var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_PROFILE_WINDOWS"), out var n) ? n : 10;
         for (var round = 0; round < rounds; round++)
         {

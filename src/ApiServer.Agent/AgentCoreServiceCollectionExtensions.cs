@@ -45,7 +45,10 @@ public static class AgentCoreServiceCollectionExtensions
                 EnableMultipleHttp2Connections = true,
             })
             // The pooled-connection lifetime already handles DNS changes; rotating handlers would only drop warm connections.
-            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            // The factory's per-request logging handlers (a scope and two Information lines per call) cost on every model
+            // call; UpstreamLog reports what matters (retries, fallbacks, failures).
+            .RemoveAllLoggers();
 
         services.TryAddSingleton<UpstreamCircuit>();
         services.TryAddKeyedSingleton<ResiliencePipeline>(UpstreamResilience.PipelineName, (sp, _) => UpstreamResilience.Build(sp));

@@ -27,7 +27,9 @@ internal sealed partial class ToolLoopAgent(
     public async IAsyncEnumerable<AgentEvent> RunAsync(AgentRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var channel = Channel.CreateUnbounded<AgentEvent>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
+        // Synchronous continuations: an event written by the model call is handed to the reader on the same thread, rather
+        // than through a thread-pool hop per event (the readers only render and queue, they never wait on the producer).
+        var channel = Channel.CreateUnbounded<AgentEvent>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
         // Stopping enumeration early (a client that went away) must stop the model call and the tools too.
         using var runCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var producer = ProduceAsync(request, channel.Writer, runCts.Token);
@@ -46,7 +48,6 @@ internal sealed partial class ToolLoopAgent(
 
     private async Task ProduceAsync(AgentRequest request, ChannelWriter<AgentEvent> events, CancellationToken cancellationToken)
     {
-        await Task.Yield();
         try
         {
             var run = new AgentRun(request, _options, model, tools, events, time);

@@ -116,9 +116,6 @@ public sealed partial class ChatCompletionHandler(
                 {
                     case AgentCompleted done:
                         pendingToolTurns.Remember(turn.SessionId, done);
-                        // Stored even if the client leaves while the answer is written; the lock is held until it is.
-                        writeBehind.Hold(() => recorder.CompleteAsync(done.NewMessages, done.Usage), recorder, sessionLock);
-                        handedOff = true;
                         try
                         {
                             await WriteCompletionAsync(context, Completion(done, id, created, model));
@@ -126,6 +123,13 @@ public sealed partial class ChatCompletionHandler(
                         catch (Exception ex) when (ex is OperationCanceledException or IOException && context.RequestAborted.IsCancellationRequested)
                         {
                             // The client left while the answer was being written; the turn is still stored.
+                        }
+                        finally
+                        {
+                            // Stored once the answer is on its way (so the write does not compete with sending it), and stored
+                            // even if the client left; the session's lock is held until it is.
+                            writeBehind.Hold(() => recorder.CompleteAsync(done.NewMessages, done.Usage), recorder, sessionLock);
+                            handedOff = true;
                         }
                         return true;
                     case AgentFailed failed:

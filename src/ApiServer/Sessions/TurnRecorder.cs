@@ -31,7 +31,8 @@ public sealed partial class TurnRecorder : IAsyncDisposable
         _logger = logger;
         if (streaming)
         {
-            _draft = store.BeginTurnAsync(turn, CancellationToken.None);
+            // On the thread pool: SQLite's async calls complete synchronously, and the stream must not wait for the row.
+            _draft = Task.Run(() => store.BeginTurnAsync(turn, CancellationToken.None));
             _flushLoop = FlushLoopAsync(time);
         }
     }

@@ -6,8 +6,9 @@ using Microsoft.Data.Sqlite;
 namespace ApiServer.Bench.Scenarios;
 
 /// <summary>
-/// Where a deep turn's time goes on our side: the chain read (GetChainMessagesAsync) split into the SQL walk and the
-/// per-message JSON deserialization, at depth 10 and at the chain's end, on the gateway's own responses.db.
+/// Where a deep turn's time goes on our side: the history read a turn makes (GetChainHistoryAsync, from the chain cache),
+/// and what a cache miss costs instead (the SQL walk and the per-message JSON deserialization), at depth 10 and at the
+/// chain's end, on the gateway's own responses.db.
 /// </summary>
 internal static class ChainBreakdown
 {
@@ -25,7 +26,7 @@ internal static class ChainBreakdown
             for (var i = 0; i < samples; i++)
             {
                 var start = Stopwatch.GetTimestamp();
-                var messages = await store.GetChainMessagesAsync(id, CancellationToken.None);
+                var messages = await store.GetChainHistoryAsync(id, CancellationToken.None);
                 whole.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                 count = messages?.Count ?? 0;
 
@@ -41,7 +42,7 @@ internal static class ChainBreakdown
             rows.Add($"| {label} | {count} | {Stats.Median(whole):0.00} ms | {Stats.Median(sql):0.00} ms | {Stats.Median(json):0.00} ms ({1000 * Stats.Median(json) / Math.Max(1, count):0.0} µs/message) |");
         }
         return $"""
-            | Chain read at | Messages | `GetChainMessagesAsync` p50 | SQL walk + row read alone p50 | JSON → ChatMessage alone p50 |
+            | Chain read at | Messages | `GetChainHistoryAsync` (cached) p50 | on a miss: SQL walk + row read p50 | on a miss: JSON → ChatMessage p50 |
             |---|---:|---:|---:|---:|
             {string.Join("\n", rows)}
             """;

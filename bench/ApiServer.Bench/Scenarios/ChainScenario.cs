@@ -114,12 +114,14 @@ public static class ChainScenario
 
             While building the chain: median of turns 6–15 {windowNear:0.00} ms, median of turns {turns - 9}–{turns} {windowFar:0.00} ms.
 
-            **Where the deep turn's time goes (ours).** The turn's history comes from one recursive query plus one JSON document per stored
-            message, turned back into `ChatMessage`s; timed on the gateway's own `responses.db` right after the probes:
+            **Where the deep turn's time goes (ours).** A turn's history comes from the store's chain cache (each response's node holds its
+            own messages and a link to its parent's); only a miss (after a restart, or a chain pushed out of the cache) reads it with one
+            recursive query plus one JSON document per stored message. Timed on the gateway's own `responses.db` right after the probes:
 
             {breakdown}
 
-            The rest of our per-turn growth is writing the {2 * turns - 1}-message upstream request (~{upstreamBodyLarge / 1024.0:0} KB) and copying the history lists.
+            The rest of our per-turn growth is the {2 * turns - 1}-message upstream request (~{upstreamBodyLarge / 1024.0:0} KB): each message's JSON is
+            cached, so the body is assembled from cached parts and streamed, but it is still one lookup per message and the transfer itself.
             """);
     }
 

@@ -5,16 +5,26 @@ namespace ApiServer.Responses.Store;
 /// <summary>
 /// Decoded chains, so turn N+1 of a conversation does not re-read and re-decode turns 1..N. Stored messages never change,
 /// so a response's chain is its parent's chain plus its own messages: each node holds only its own messages and a link to
-/// its parent's node (O(N) memory for an N-turn chain), and is materialized by one walk that copies references.
+/// its parent's node, and is materialized by a walk that copies references. Every <see cref="FlattenEvery"/>th node along a
+/// chain holds its whole chain instead (and no parent), so a read walks at most that many nodes however long the chain is:
+/// on a 1,000-turn chain the walk, a cache miss per node, cost more than the copy. Memory stays O(N²/FlattenEvery) per chain.
 /// Bounded by node count, least recently used first. Correctness never depends on it: the store checks visibility first.
 /// </summary>
 internal sealed class ChainCache(int capacity)
 {
-    // Own and OwnMessages hold the same messages; the second lets a turn's history be copied without touching each message.
-    private sealed record Node(Node? Parent, StoredMessage[] Own, ChatMessage[] OwnMessages, int Count);
+    public const int FlattenEvery = 32;
 
-    private static Node NewNode(Node? parent, IReadOnlyList<StoredMessage> own) =>
-        new(parent, [.. own], [.. own.Select(m => m.Message)], (parent?.Count ?? 0) + own.Count);
+    // Own and OwnMessages hold the same messages (the node's own, or its whole chain when Parent is null); the second lets a
+    // turn's history be copied without touching each message. Hops counts the nodes since the last parent-less one.
+    private sealed record Node(Node? Parent, StoredMessage[] Own, ChatMessage[] OwnMessages, int Count, int Hops);
+
+    private static Node NewNode(Node? parent, IReadOnlyList<StoredMessage> own)
+    {
+        if (parent is null || parent.Hops + 1 < FlattenEvery)
+            return new(parent, [.. own], [.. own.Select(m => m.Message)], (parent?.Count ?? 0) + own.Count, parent is null ? 0 : parent.Hops + 1);
+        StoredMessage[] whole = [.. Materialize(parent, static n => n.Own), .. own];
+        return new(null, whole, [.. Materialize(parent, static n => n.OwnMessages), .. own.Select(m => m.Message)], whole.Length, 0);
+    }
 
     private readonly Dictionary<long, LinkedListNode<(long Seq, Node Node)>> _nodes = [];
     private readonly LinkedList<(long Seq, Node Node)> _recency = new();
@@ -62,6 +72,11 @@ internal sealed class ChainCache(int capacity)
             _recency.AddFirst(entry);
             node = entry.Value.Node;
         }
+        return Materialize(node, part);
+    }
+
+    private static T[] Materialize<T>(Node node, Func<Node, T[]> part)
+    {
         var items = new T[node.Count];
         var end = node.Count;
         for (var current = node; current is not null; current = current.Parent)

@@ -246,6 +246,34 @@ public sealed class SqliteResponseStoreTests
         Assert.NotNull(chain);
         Assert.Equal(2000, chain.Count);
         Assert.Equal(Enumerable.Range(0, 1000).SelectMany(i => new[] { $"msg_r{i}_0", $"msg_r{i}_1" }), chain.Select(m => m.ItemId));
+        Assert.Equal(chain.Select(m => m.Message), await store.GetChainHistoryAsync("r999", None));
+    }
+
+    [Theory]
+    [InlineData(30)]
+    [InlineData(31)]
+    [InlineData(32)]
+    [InlineData(63)]
+    [InlineData(500)]
+    public async Task GetChainHistoryAsync_ForkAnywhereInALongCachedChain_SeesItsOwnBranch(int forkAt)
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open();
+        string? previous = null;
+        for (var i = 0; i < 600; i++)
+        {
+            await store.PutAsync(Simple($"r{i}", previous), None);
+            previous = $"r{i}";
+        }
+        await store.PutAsync(Simple("fork", $"r{forkAt}"), None);
+        await store.PutAsync(Simple("fork2", "fork"), None);
+
+        var history = await store.GetChainHistoryAsync("fork2", None);
+
+        var expected = Enumerable.Range(0, forkAt + 1).Select(i => $"r{i}").Append("fork").Append("fork2")
+            .SelectMany(id => new[] { $"question {id}", $"answer {id}" });
+        Assert.Equal(expected, history!.Select(m => m.Text));
+        Assert.Equal(1200, (await store.GetChainHistoryAsync("r599", None))!.Count);
     }
 
     [Fact]

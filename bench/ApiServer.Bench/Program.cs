@@ -180,10 +180,11 @@ internal static class Program
             the whole table (O(stored responses) per write; now a trigger-kept count); each read wrote a transaction to record its access
             time (now kept in memory and written by the next store write); the upstream body re-encoded all 1,999 messages and grew a
             buffer to twice its size on every call (now each message's JSON is cached and the body is streamed from the parts); the fake
-            upstream cloned and re-copied every 130 KB body. Stopwatch breakdown of a deep turn against a shallow one (medians): the
-            history walk over 1,000 cache nodes (~0.06 → ~0.3 ms) and the 1,999 cached-JSON lookups (~0.04 → ~0.35 ms) are memory-latency
-            bound (a cache miss per node and per message on this shared VM), and the fake's reading and parsing of the 130 KB body is
-            ~0.8 ms by itself. With a shallow turn at ~1.5–2 ms in total, the upstream's own parsing alone puts the ratio near 1.5, so
+            upstream cloned and re-copied every 130 KB body; and the cached history was a walk over one node per turn (a cache miss each:
+            ~0.6 ms at turn 1000), now at most 32 because every 32nd node holds its whole chain (~0.3 ms, see the table below).
+            Stopwatch breakdown of a deep turn against a shallow one (medians): the 1,999 cached-JSON lookups for the upstream body
+            (~0.04 → ~0.35 ms) are memory-latency bound (a cache miss per message on this shared VM), and the fake's reading and
+            parsing of the 130 KB body is ~0.8 ms by itself. With a shallow turn at ~1.5–2 ms in total, the upstream's own parsing alone puts the ratio near 1.5, so
             this target is not reachable with the full history sent on every turn. The client's lever is `truncation: "auto"`.
             """,
     };

@@ -143,7 +143,7 @@ internal static class Program
             **3. Streaming time to first content.** Same path as 1 up to the first delta, plus the SSE writer's channel and pump (one more
             thread-pool hop and a flush per event) and the headers' own flush. Fixed: the streamed turn's draft row (input messages and an
             empty answer) was inserted synchronously before the upstream call, because SQLite's async calls complete synchronously; it is
-            now written on the thread pool alongside the stream (~0.55–0.7 → ~0.4 ms added here). The role chunk goes out at once, so a
+            now written on the thread pool alongside the stream (~0.55–0.7 → ~0.35–0.45 ms added here). The role chunk goes out at once, so a
             client sees the stream open immediately; the first *content* waits for the upstream's first delta to travel the whole path.
             """,
         ["2."] = """
@@ -153,7 +153,7 @@ internal static class Program
             HTTP call spends at least what the driver and the fake spend together (it is both an HTTP server and an HTTP client), so
             against an instant fake on shared cores the ceiling is ≈ 0.5 before any of our own work; 0.7 is reachable only when the
             upstream's own cost dominates (a real model) or when driver and upstream run on other cores. Making the fake cheaper (it no
-            longer clones request bodies) lowered the ratio from 0.22 to ~0.18 without the gateway changing: the baseline got faster.
+            longer clones request bodies) lowered the ratio from 0.22 to 0.15–0.18 without the gateway changing: the baseline got faster.
             Where the gateway's time goes (perf with perf maps, and sampled allocations with `dotnet-trace`): a flat profile of Kestrel,
             `HttpClient`, the SSE parser, Polly, JSON, kernel socket calls (~23%) and the runtime (~20%). Storing each chat turn is
             ~10% of samples, but an experiment that skipped the store moved gateway requests/s by under 10% (within noise), so group

@@ -37,10 +37,7 @@ public sealed class SqliteResponseStoreRemovalTests
     {
         await using var kit = new StoreTestKit();
         var store = kit.Open(maxStoredResponses: 2);
-        await store.PutAsync(Simple("a"), None);
-        kit.Time.Advance(TimeSpan.FromSeconds(1));
-        await store.PutAsync(Simple("b"), None);
-        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await PutAThenBAsync(kit, store);
         Assert.NotNull(await store.GetChainMessagesAsync("a", None));
         kit.Time.Advance(TimeSpan.FromSeconds(1));
 
@@ -236,10 +233,7 @@ public sealed class SqliteResponseStoreRemovalTests
     {
         await using var kit = new StoreTestKit();
         var store = kit.Open(maxStoredResponses: 2);
-        await store.PutAsync(Simple("a"), None);
-        kit.Time.Advance(TimeSpan.FromSeconds(1));
-        await store.PutAsync(Simple("b"), None);
-        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await PutAThenBAsync(kit, store);
         Assert.NotNull(await store.GetAsync("a", None));
         await kit.CloseAsync(store);
 
@@ -256,10 +250,7 @@ public sealed class SqliteResponseStoreRemovalTests
     {
         await using var kit = new StoreTestKit();
         var store = kit.Open(maxStoredResponses: 2);
-        await store.PutAsync(Simple("a"), None);
-        kit.Time.Advance(TimeSpan.FromSeconds(1));
-        await store.PutAsync(Simple("b"), None);
-        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await PutAThenBAsync(kit, store);
         Assert.NotNull(await store.GetChainMessagesAsync("a", None));
 
         await Assert.ThrowsAsync<PreviousResponseNotFoundException>(() => store.PutAsync(Simple("orphan", "missing"), None));
@@ -322,5 +313,13 @@ public sealed class SqliteResponseStoreRemovalTests
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT COUNT(*) FROM responses WHERE deleted = 0;";
         return (long)(await command.ExecuteScalarAsync())!;
+    }
+    /// <summary>Stores "a", then "b" a second later, and moves the clock on: "a" is the least recently used.</summary>
+    private static async Task PutAThenBAsync(StoreTestKit kit, SqliteResponseStore store)
+    {
+        await store.PutAsync(Simple("a"), None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
+        await store.PutAsync(Simple("b"), None);
+        kit.Time.Advance(TimeSpan.FromSeconds(1));
     }
 }

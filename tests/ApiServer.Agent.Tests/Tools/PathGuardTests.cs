@@ -6,25 +6,12 @@ using ApiServer.Agent.Tools;
 namespace ApiServer.Agent.Tests.Tools;
 
 /// <summary>Every way a model-supplied path could leave the workspace or hit something that is not a plain file.</summary>
-public sealed class PathGuardTests : IAsyncLifetime
+public sealed class PathGuardTests : WorkspaceToolTestBase
 {
-    private readonly TempWorkspace _ws = new();
-    private AgentHarness _h = null!;
-
-    public async Task InitializeAsync()
+    protected override void Seed()
     {
-        _ws.Write("inside.txt", "fine");
-        _h = await AgentHarness.StartAsync(_ws.Settings);
+        Ws.Write("inside.txt", "fine");
     }
-
-    public async Task DisposeAsync()
-    {
-        await _h.DisposeAsync();
-        _ws.Dispose();
-    }
-
-    private Task<ToolResult> Call(string tool, string arguments) =>
-        _h.Tools.InvokeAsync(new ToolCall("c1", tool, arguments), CancellationToken.None);
 
     [Theory]
     [InlineData("read_file", """{"path":"../outside/secret.txt"}""")]
@@ -44,7 +31,7 @@ public sealed class PathGuardTests : IAsyncLifetime
     [Fact]
     public async Task An_absolute_path_outside_the_root_is_refused()
     {
-        var result = await Call("read_file", $$"""{"path":"{{Path.Combine(_ws.Outside, "secret.txt")}}"}""");
+        var result = await Call("read_file", $$"""{"path":"{{Path.Combine(Ws.Outside, "secret.txt")}}"}""");
 
         Assert.True(result.IsError);
         Assert.Contains("outside the workspace", result.Content);
@@ -53,7 +40,7 @@ public sealed class PathGuardTests : IAsyncLifetime
     [Fact]
     public async Task An_absolute_path_inside_the_root_is_allowed()
     {
-        var result = await Call("read_file", $$"""{"path":"{{Path.Combine(_ws.Root, "inside.txt")}}"}""");
+        var result = await Call("read_file", $$"""{"path":"{{Path.Combine(Ws.Root, "inside.txt")}}"}""");
 
         Assert.False(result.IsError);
         Assert.Equal("fine", result.Content);
@@ -62,7 +49,7 @@ public sealed class PathGuardTests : IAsyncLifetime
     [Fact]
     public async Task A_symlinked_file_pointing_out_of_the_root_is_refused()
     {
-        File.CreateSymbolicLink(Path.Combine(_ws.Root, "leak.txt"), Path.Combine(_ws.Outside, "secret.txt"));
+        File.CreateSymbolicLink(Path.Combine(Ws.Root, "leak.txt"), Path.Combine(Ws.Outside, "secret.txt"));
 
         var result = await Call("read_file", """{"path":"leak.txt"}""");
 
@@ -73,7 +60,7 @@ public sealed class PathGuardTests : IAsyncLifetime
     [Fact]
     public async Task A_symlinked_directory_pointing_out_of_the_root_is_refused_for_paths_below_it()
     {
-        Directory.CreateSymbolicLink(Path.Combine(_ws.Root, "door"), _ws.Outside);
+        Directory.CreateSymbolicLink(Path.Combine(Ws.Root, "door"), Ws.Outside);
 
         var read = await Call("read_file", """{"path":"door/secret.txt"}""");
         var list = await Call("list_dir", """{"path":"door"}""");
@@ -86,7 +73,7 @@ public sealed class PathGuardTests : IAsyncLifetime
     [Fact]
     public async Task A_symlink_that_stays_inside_the_root_is_followed()
     {
-        File.CreateSymbolicLink(Path.Combine(_ws.Root, "alias.txt"), "inside.txt");
+        File.CreateSymbolicLink(Path.Combine(Ws.Root, "alias.txt"), "inside.txt");
 
         var result = await Call("read_file", """{"path":"alias.txt"}""");
 
@@ -96,7 +83,7 @@ public sealed class PathGuardTests : IAsyncLifetime
     [Fact]
     public async Task Recursive_tools_do_not_follow_symlinks_out_of_the_root()
     {
-        Directory.CreateSymbolicLink(Path.Combine(_ws.Root, "door"), _ws.Outside);
+        Directory.CreateSymbolicLink(Path.Combine(Ws.Root, "door"), Ws.Outside);
 
         var grep = await Call("grep", """{"pattern":"secret"}""");
         var find = await Call("find_files", """{"glob":"*.txt"}""");
@@ -117,7 +104,7 @@ public sealed class PathGuardTests : IAsyncLifetime
     [Fact]
     public async Task A_symlink_to_dev_null_is_refused()
     {
-        File.CreateSymbolicLink(Path.Combine(_ws.Root, "null"), "/dev/null");
+        File.CreateSymbolicLink(Path.Combine(Ws.Root, "null"), "/dev/null");
 
         var result = await Call("read_file", """{"path":"null"}""");
 
@@ -127,7 +114,7 @@ public sealed class PathGuardTests : IAsyncLifetime
     [Fact]
     public async Task A_FIFO_inside_the_workspace_is_refused_without_blocking()
     {
-        var fifo = Path.Combine(_ws.Root, "pipe");
+        var fifo = Path.Combine(Ws.Root, "pipe");
         using (var mkfifo = Process.Start("mkfifo", fifo))
             await mkfifo.WaitForExitAsync();
 
@@ -143,7 +130,7 @@ public sealed class PathGuardTests : IAsyncLifetime
     public async Task A_unix_socket_inside_the_workspace_is_refused()
     {
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        socket.Bind(new UnixDomainSocketEndPoint(Path.Combine(_ws.Root, "sock")));
+        socket.Bind(new UnixDomainSocketEndPoint(Path.Combine(Ws.Root, "sock")));
 
         var result = await Call("read_file", """{"path":"sock"}""");
 

@@ -3,23 +3,13 @@ using ApiServer.Agent.Tools;
 
 namespace ApiServer.Agent.Tests.Tools;
 
-public sealed class WalkTests : IAsyncLifetime
+public sealed class WalkTests : WorkspaceToolTestBase
 {
-    private readonly TempWorkspace _ws = new();
-    private AgentHarness _h = null!;
-
-    public async Task InitializeAsync()
+    protected override void Seed()
     {
-        _ws.Write("a.txt", "needle\n");
-        _ws.Write(".git/config", "needle\n");
-        _ws.Write("sub/.git/objects/x.txt", "needle\n");
-        _h = await AgentHarness.StartAsync(_ws.Settings);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _h.DisposeAsync();
-        _ws.Dispose();
+        Ws.Write("a.txt", "needle\n");
+        Ws.Write(".git/config", "needle\n");
+        Ws.Write("sub/.git/objects/x.txt", "needle\n");
     }
 
     [Theory]
@@ -27,7 +17,7 @@ public sealed class WalkTests : IAsyncLifetime
     [InlineData("find_files", """{"glob":"**"}""")]
     public async Task Walk_SkipsGitDirectories(string tool, string arguments)
     {
-        var result = await _h.Tools.InvokeAsync(new ToolCall("c1", tool, arguments), CancellationToken.None);
+        var result = await Call(tool, arguments);
 
         Assert.False(result.IsError);
         Assert.Contains("a.txt", result.Content);

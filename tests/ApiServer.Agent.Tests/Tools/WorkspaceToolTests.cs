@@ -3,26 +3,12 @@ using ApiServer.Agent.Tools;
 
 namespace ApiServer.Agent.Tests.Tools;
 
-public sealed class WorkspaceToolTests : IAsyncLifetime
+public sealed class WorkspaceToolTests : WorkspaceToolTestBase
 {
-    private readonly TempWorkspace _ws = new();
-    private AgentHarness _h = null!;
-
-    public async Task InitializeAsync() => _h = await AgentHarness.StartAsync(_ws.Settings);
-
-    public async Task DisposeAsync()
-    {
-        await _h.DisposeAsync();
-        _ws.Dispose();
-    }
-
-    private Task<ToolResult> Call(string tool, string arguments) =>
-        _h.Tools.InvokeAsync(new ToolCall("c1", tool, arguments), CancellationToken.None);
-
     [Fact]
     public void The_four_workspace_tools_are_registered_when_a_workspace_is_set()
     {
-        Assert.Equal(["find_files", "grep", "list_dir", "read_file"], _h.Agent.ServerToolNames.Order());
+        Assert.Equal(["find_files", "grep", "list_dir", "read_file"], H.Agent.ServerToolNames.Order());
     }
 
     [Fact]
@@ -36,9 +22,9 @@ public sealed class WorkspaceToolTests : IAsyncLifetime
     [Fact]
     public async Task List_dir_marks_directories_and_symlinks()
     {
-        _ws.Write("src/app.cs", "class App {}");
-        _ws.Write("readme.md", "hello");
-        File.CreateSymbolicLink(Path.Combine(_ws.Root, "link.md"), "readme.md");
+        Ws.Write("src/app.cs", "class App {}");
+        Ws.Write("readme.md", "hello");
+        File.CreateSymbolicLink(Path.Combine(Ws.Root, "link.md"), "readme.md");
 
         var result = await Call("list_dir", "{}");
 
@@ -48,7 +34,7 @@ public sealed class WorkspaceToolTests : IAsyncLifetime
     [Fact]
     public async Task Read_file_honours_offset_and_limit_in_lines_and_says_how_to_continue()
     {
-        _ws.Write("lines.txt", string.Join("\n", Enumerable.Range(1, 10).Select(i => $"line {i}")));
+        Ws.Write("lines.txt", string.Join("\n", Enumerable.Range(1, 10).Select(i => $"line {i}")));
 
         var result = await Call("read_file", """{"path":"lines.txt","offset":3,"limit":2}""");
 
@@ -59,7 +45,7 @@ public sealed class WorkspaceToolTests : IAsyncLifetime
     [Fact]
     public async Task Large_output_is_capped_with_a_visible_marker()
     {
-        _ws.Write("big.txt", string.Join("\n", Enumerable.Range(1, 5000).Select(i => new string('x', 100))));
+        Ws.Write("big.txt", string.Join("\n", Enumerable.Range(1, 5000).Select(i => new string('x', 100))));
 
         var result = await Call("read_file", """{"path":"big.txt"}""");
 
@@ -71,7 +57,7 @@ public sealed class WorkspaceToolTests : IAsyncLifetime
     [Fact]
     public async Task Binary_files_are_detected_and_not_dumped()
     {
-        File.WriteAllBytes(Path.Combine(_ws.Root, "image.bin"), [0x89, 0x50, 0x4E, 0x47, 0x00, 0x01, 0x02]);
+        File.WriteAllBytes(Path.Combine(Ws.Root, "image.bin"), [0x89, 0x50, 0x4E, 0x47, 0x00, 0x01, 0x02]);
 
         var result = await Call("read_file", """{"path":"image.bin"}""");
 
@@ -82,8 +68,8 @@ public sealed class WorkspaceToolTests : IAsyncLifetime
     [Fact]
     public async Task Grep_finds_matches_with_path_and_line_and_honours_the_glob()
     {
-        _ws.Write("src/a.cs", "int x = 1;\n// TODO: fix\n");
-        _ws.Write("src/b.txt", "TODO: not code\n");
+        Ws.Write("src/a.cs", "int x = 1;\n// TODO: fix\n");
+        Ws.Write("src/b.txt", "TODO: not code\n");
 
         var result = await Call("grep", """{"pattern":"TODO","glob":"*.cs"}""");
 
@@ -102,9 +88,9 @@ public sealed class WorkspaceToolTests : IAsyncLifetime
     [Fact]
     public async Task Find_files_matches_names_anywhere_and_paths_with_double_star()
     {
-        _ws.Write("a/one.cs", "");
-        _ws.Write("a/b/two.cs", "");
-        _ws.Write("a/b/three.txt", "");
+        Ws.Write("a/one.cs", "");
+        Ws.Write("a/b/two.cs", "");
+        Ws.Write("a/b/three.txt", "");
 
         var byName = await Call("find_files", """{"glob":"*.cs"}""");
         var byPath = await Call("find_files", """{"glob":"a/**/t*.*"}""");

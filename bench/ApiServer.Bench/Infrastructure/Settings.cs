@@ -8,7 +8,14 @@ public sealed record Settings(bool Quick)
     /// <summary>Sequential requests per side per repetition (latency scenarios).</summary>
     public int SequentialRequests => Quick ? 100 : 1500;
 
-    public int Warmup => Quick ? 200 : 2000;
+    /// <summary>Warm-up rounds before the JIT-settled check starts (see <see cref="Warmup"/>).</summary>
+    public int Warmup => Quick ? 100 : 1000;
+
+    /// <summary>A warm-up ends after this long with (almost) no JIT compilation...</summary>
+    public TimeSpan JitQuiet => Quick ? TimeSpan.FromSeconds(0.3) : TimeSpan.FromSeconds(1.5);
+
+    /// <summary>...or after this long in all.</summary>
+    public TimeSpan WarmupCap => Quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(45);
 
     public int Concurrency => 64;
 

@@ -42,11 +42,14 @@ public static class ChainScenario
         // Probes: depth 10 and depth N (parent = turn 9 and turn N-1), gateway and the equivalent direct upstream call, interleaved.
         var (nearBody, farBody) = (await ProbeBodyAsync(rig, ids[8]), await ProbeBodyAsync(rig, ids[turns - 2]));
         var figures = new FigureSet();
-        for (var i = 0; i < 3; i++)
+        var warmup = await Warmup.UntilJitSettledAsync(async () =>
         {
             await TurnAsync(rig.Through, ids[8], "warm-up");
             await TurnAsync(rig.Through, ids[turns - 2], "warm-up");
-        }
+            await Wire.PostAsync(rig.Direct, "v1/chat/completions", nearBody);
+            await Wire.PostAsync(rig.Direct, "v1/chat/completions", farBody);
+        }, 3, settings.JitQuiet, settings.WarmupCap);
+        Console.WriteLine($"  chain probe warm-up: {warmup}");
         for (var rep = 0; rep < settings.Reps; rep++)
         {
             var near = new List<double>();
@@ -99,7 +102,8 @@ public static class ChainScenario
 
             **Latency.** {settings.Reps} repetitions × {settings.ChainProbes} probe turns per depth, interleaved: a branch turn whose parent is turn 9 (so it is
             turn 10) and one whose parent is turn {turns - 1} (so it is turn {turns}). Each repetition also replays the upstream request the gateway sent for
-            each depth straight to the fake ("direct"), so "added" = gateway − direct at the same depth.
+            each depth straight to the fake ("direct"), so "added" = gateway − direct at the same depth. Before the probes, both depths and
+            both direct bodies are warmed until the JIT settles ({warmup}).
 
             {Report.FigureTable([
                 ("turn 10 p50", figures["near p50"], " ms"),

@@ -15,15 +15,16 @@ public static class LatencyScenario
         await using var rig = await Rig.StartAsync();
         long n = 0;
 
-        // Warm up every path (JIT, tiered compilation, connection pools, SQLite) before anything is measured.
-        for (var i = 0; i < settings.Warmup; i++)
+        // Warm up every path (JIT, tiered compilation, connection pools, SQLite) until the JIT has settled.
+        var warmup = await Warmup.UntilJitSettledAsync(async () =>
         {
             await Wire.PostAsync(rig.Through, Path, Wire.ChatBody(false, n++));
             await Wire.PostAsync(rig.Direct, Path, Wire.ChatBody(true, n++));
             await Wire.PostAsync(rig.Direct, Path, Wire.ChatBody(false, n++));
             await Wire.FirstContentAsync(rig.Through, Path, Wire.ChatBody(true, n++));
             await Wire.FirstContentAsync(rig.Direct, Path, Wire.ChatBody(true, n++));
-        }
+        }, settings.Warmup, settings.JitQuiet, settings.WarmupCap);
+        Console.WriteLine($"  latency warm-up: {warmup}");
 
         var figures = new FigureSet();
         for (var rep = 0; rep < settings.Reps; rep++)
@@ -91,7 +92,7 @@ public static class LatencyScenario
 
         report.Section("1. Gateway overhead, non-streaming (sequential)",
             $"""
-            {settings.Reps} repetitions × {settings.SequentialRequests} sequential requests per side, after {settings.Warmup} warm-up rounds.
+            {settings.Reps} repetitions × {settings.SequentialRequests} sequential requests per side, after a warm-up of {warmup} (at least {settings.Warmup} rounds, then until {settings.JitQuiet.TotalSeconds:0.#} s pass with no more than a handful of methods compiled).
             Requests are interleaved one by one (gateway, direct streaming, direct JSON, in a rotating order). Each request opens a new
             conversation (distinct first user text), as independent clients do. The client asks the gateway for a non-streaming
             completion; the gateway always streams from the upstream (3 content deltas, finish, usage, `[DONE]`), so the equivalent

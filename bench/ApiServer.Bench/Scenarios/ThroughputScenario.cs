@@ -17,9 +17,13 @@ public static class ThroughputScenario
         await using var rig = await Rig.StartAsync();
         var counter = new long[1];
 
-        await WindowAsync(rig.Through, false, settings.Concurrency, TimeSpan.FromSeconds(settings.Quick ? 0.5 : 2), counter);
-        await WindowAsync(rig.Direct, true, settings.Concurrency, TimeSpan.FromSeconds(settings.Quick ? 0.5 : 1), counter);
-        await WindowAsync(rig.Direct, false, settings.Concurrency, TimeSpan.FromSeconds(settings.Quick ? 0.2 : 0.5), counter);
+        var warmup = await Warmup.UntilJitSettledAsync(async () =>
+        {
+            await WindowAsync(rig.Through, false, settings.Concurrency, TimeSpan.FromSeconds(0.5), counter, quiet: true);
+            await WindowAsync(rig.Direct, true, settings.Concurrency, TimeSpan.FromSeconds(0.2), counter, quiet: true);
+            await WindowAsync(rig.Direct, false, settings.Concurrency, TimeSpan.FromSeconds(0.2), counter, quiet: true);
+        }, 2, settings.JitQuiet, settings.WarmupCap);
+        Console.WriteLine($"  throughput warm-up: {warmup}");
 
         var figures = new FigureSet();
         long errors = 0;
@@ -47,7 +51,7 @@ public static class ThroughputScenario
         report.Section($"2. Throughput at concurrency {settings.Concurrency}",
             $"""
             Closed loop: {settings.Concurrency} workers each send the next request as soon as the last one finished, for {settings.ThroughputWindow.TotalSeconds:0.#} s per
-            window; {settings.Reps} repetitions of (gateway, direct stream:true, direct stream:false) in rotating order, after a warm-up. Every request is a
+            window; {settings.Reps} repetitions of (gateway, direct stream:true, direct stream:false) in rotating order, after a warm-up under the same load until the JIT settled ({warmup}). Every request is a
             new conversation. The ratio uses direct `stream:true` as the baseline (what the gateway itself asks of the upstream). Errors: {errors}.
 
             {Report.FigureTable([
@@ -74,7 +78,7 @@ public static class ThroughputScenario
             await WindowAsync(rig.Through, false, settings.Concurrency, TimeSpan.FromSeconds(5), counter);
     }
 
-    private static async Task<(double PerSecond, long Failed, List<double> Latencies)> WindowAsync(HttpClient client, bool stream, int concurrency, TimeSpan window, long[] counter)
+    private static async Task<(double PerSecond, long Failed, List<double> Latencies)> WindowAsync(HttpClient client, bool stream, int concurrency, TimeSpan window, long[] counter, bool quiet = false)
     {
         long completed = 0, failed = 0;
         var counters = ProcessCounters.Start();
@@ -98,7 +102,9 @@ public static class ThroughputScenario
         })).ToArray();
         await Task.WhenAll(workers);
         var elapsed = clock.Elapsed.TotalSeconds;
-        Console.WriteLine($"    {client.BaseAddress} stream={stream}: {completed / elapsed:0} rps; {counters.Stop().PerRequest(completed)}");
+        var perRequest = counters.Stop().PerRequest(completed);
+        if (!quiet)
+            Console.WriteLine($"    {client.BaseAddress} stream={stream}: {completed / elapsed:0} rps; {perRequest}");
         return (completed / elapsed, failed, latencies.SelectMany(l => l).ToList());
     }
 }

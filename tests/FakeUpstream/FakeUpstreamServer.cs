@@ -113,11 +113,11 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
-        JsonDocument document;
-        byte[]? pooled;
+        RequestBody body;
+        EchoFacts facts;
         try
         {
-            (document, pooled) = await ReadBodyAsync(context.Request, context.RequestAborted);
+            body = await ReadBodyAsync(context.Request, context.RequestAborted);
         }
         catch (JsonException)
         {
@@ -125,9 +125,19 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
             await context.Response.WriteAsync("""{"error":{"message":"body is not JSON"}}""");
             return;
         }
+        try
+        {
+            facts = EchoFacts.Scan(body.Span);
+        }
+        catch (JsonException)
+        {
+            body.Return();
+            context.Response.StatusCode = 400;
+            await context.Response.WriteAsync("""{"error":{"message":"body is not JSON"}}""");
+            return;
+        }
 
-        var recorded = Record(document, pooled, context.Request.Headers.Authorization.ToString() is { Length: > 0 } auth ? auth : null);
-        var body = recorded.Body;
+        var recorded = Record(body, context.Request.Headers.Authorization.ToString() is { Length: > 0 } auth ? auth : null);
         var serverAborted = false;
         using var registration = context.RequestAborted.Register(() =>
         {
@@ -136,7 +146,7 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
         });
         try
         {
-            var response = _queue.TryDequeue(out var scripted) ? scripted : Echo(body, context.Request.Headers);
+            var response = _queue.TryDequeue(out var scripted) ? scripted : Echo(facts, body.Length, context.Request.Headers);
             await FakeResponseWriter.WriteAsync(context, response, () => Volatile.Write(ref serverAborted, true));
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
@@ -150,23 +160,23 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Parses the body over a buffer the document keeps (pooled when the length is known), so a large history is not copied
-    /// again; <see cref="RecordedRequest"/> releases both once it is no longer recorded and has been answered.
+    /// Reads the body into one buffer (pooled when the length is known), which <see cref="RecordedRequest"/> keeps and parses
+    /// only if a test asks for it; the echo needs just a forward scan, so a large history costs the fake little.
     /// </summary>
-    private static async Task<(JsonDocument Document, byte[]? Pooled)> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    private static async Task<RequestBody> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         if (request.ContentLength is not (>= 0 and <= int.MaxValue))
         {
             using var copy = new MemoryStream();
             await request.Body.CopyToAsync(copy, cancellationToken);
-            return (JsonDocument.Parse(copy.GetBuffer().AsMemory(0, (int)copy.Length)), null);
+            return new RequestBody(copy.ToArray(), (int)copy.Length, Pooled: false);
         }
         var length = (int)request.ContentLength.Value;
         var pooled = ArrayPool<byte>.Shared.Rent(length);
         try
         {
             await request.Body.ReadExactlyAsync(pooled.AsMemory(0, length), cancellationToken);
-            return (JsonDocument.Parse(pooled.AsMemory(0, length)), pooled);
+            return new RequestBody(pooled, length, Pooled: true);
         }
         catch
         {
@@ -175,11 +185,11 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
         }
     }
 
-    private RecordedRequest Record(JsonDocument document, byte[]? pooled, string? authorization)
+    private RecordedRequest Record(RequestBody body, string? authorization)
     {
         lock (_gate)
         {
-            var recorded = new RecordedRequest(++_received, document, pooled, authorization);
+            var recorded = new RecordedRequest(++_received, body, authorization);
             _requests.Add(recorded);
             if (_requests.Count > _options.MaxRecordedRequests)
             {
@@ -195,15 +205,15 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
         }
     }
 
-    private FakeResponse Echo(JsonElement body, IHeaderDictionary headers)
+    private FakeResponse Echo(EchoFacts facts, int bodyLength, IHeaderDictionary headers)
     {
         var chunks = int.TryParse(headers["x-fake-chunks"], out var c) ? c : _options.EchoChunks;
         var delay = int.TryParse(headers["x-fake-delay-ms"], out var ms) ? TimeSpan.FromMilliseconds(ms) : _options.EchoDelay;
-        var text = "echo: " + LastUserText(body);
-        var promptTokens = Math.Max(1, JsonMarshal.GetRawUtf8Value(body).Length / 4);
+        var text = "echo: " + facts.LastUserText;
+        var promptTokens = Math.Max(1, bodyLength / 4);
         var completionTokens = Math.Max(1, text.Length / 4);
 
-        if (body.TryGetProperty("stream", out var stream) && stream.ValueKind == JsonValueKind.False)
+        if (!facts.Stream)
             return FakeResponse.Completion(text, promptTokens: promptTokens, completionTokens: completionTokens);
 
         var response = FakeResponse.Stream();
@@ -216,26 +226,6 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
             first = false;
         }
         return response.Finish("stop").Usage(promptTokens, completionTokens);
-    }
-
-    internal static string LastUserText(JsonElement body)
-    {
-        if (!body.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
-            return "";
-        JsonElement? last = null;
-        foreach (var message in messages.EnumerateArray())
-        {
-            if (message.TryGetProperty("role", out var role) && role.ValueEquals("user"u8) && message.TryGetProperty("content", out var content))
-                last = content;
-        }
-        return last switch
-        {
-            { ValueKind: JsonValueKind.String } content => content.GetString() ?? "",
-            { ValueKind: JsonValueKind.Array } content => string.Join("\n", content.EnumerateArray()
-                .Where(p => p.TryGetProperty("type", out var t) && t.ValueEquals("text"u8))
-                .Select(p => p.GetProperty("text").GetString())),
-            _ => "",
-        };
     }
 }
 

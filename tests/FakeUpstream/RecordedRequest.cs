@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 
 namespace FakeUpstream;
@@ -10,32 +9,49 @@ public sealed class RecordedRequest
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private readonly Lock _gate = new();
-    private readonly JsonDocument _document;
-    private byte[]? _pooled;
+    private RequestBody? _raw;
+    private JsonDocument? _document;
     private bool _forgotten;
     private bool _done;
 
-    internal RecordedRequest(int number, JsonDocument document, byte[]? pooled, string? authorization)
+    internal RecordedRequest(int number, RequestBody raw, string? authorization)
     {
         Number = number;
-        _document = document;
-        _pooled = pooled;
-        Body = document.RootElement;
+        _raw = raw;
         Authorization = authorization;
     }
 
     /// <summary>1-based arrival order.</summary>
     public int Number { get; }
 
-    /// <summary>The parsed JSON body; valid until the request is no longer recorded (see FakeUpstreamOptions.MaxRecordedRequests).</summary>
-    public JsonElement Body { get; }
+    /// <summary>The parsed JSON body (parsed on first use); valid until the request is no longer recorded (see FakeUpstreamOptions.MaxRecordedRequests).</summary>
+    public JsonElement Body
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_document is null)
+                {
+                    var raw = _raw ?? throw new InvalidOperationException($"Request {Number} is no longer recorded (MaxRecordedRequests).");
+                    _document = JsonDocument.Parse(raw.Memory);
+                }
+                return _document.RootElement;
+            }
+        }
+    }
 
     public string? Authorization { get; }
 
     public string? Model => Body.TryGetProperty("model", out var m) ? m.GetString() : null;
 
     /// <summary>The text of the last user message (string content or the text parts of an array).</summary>
-    public string LastUserText => FakeUpstreamServer.LastUserText(Body);
+    public string LastUserText =>
+        Body.TryGetProperty("messages", out var messages) && messages.ValueKind == JsonValueKind.Array
+        && messages.EnumerateArray().LastOrDefault(m => m.TryGetProperty("role", out var role) && role.ValueEquals("user"u8) && m.TryGetProperty("content", out _))
+            is { ValueKind: JsonValueKind.Object } last
+            ? EchoFacts.ContentText(last.GetProperty("content"))
+            : "";
 
     /// <summary>True once the client closed the connection before the fake finished answering.</summary>
     public bool WasAbortedByClient => _aborted.Task.IsCompleted;
@@ -72,9 +88,9 @@ public sealed class RecordedRequest
 
     private void Release()
     {
-        _document.Dispose();
-        if (_pooled is { } pooled)
-            ArrayPool<byte>.Shared.Return(pooled);
-        _pooled = null;
+        _document?.Dispose();
+        _document = null;
+        _raw?.Return();
+        _raw = null;
     }
 }

@@ -50,6 +50,25 @@ public sealed record ChatMessage
     /// <summary>Assistant messages: reasoning text the model streamed, when it did.</summary>
     public string? Reasoning { get; init; }
 
+    // The message's JSON in a chat-completions request, written once by ChatRequestWriter: a conversation's history is the
+    // same message objects turn after turn, so a long chain sends copies of bytes instead of re-encoding every message on
+    // every call. It is not part of the message's value: WireJsonSlot compares equal to any other, and a `with` copy (which
+    // copies fields) ignores the one it inherited, because the cached entry names the message it was written for.
+    private WireJsonSlot _wireJson;
+
+    internal byte[]? CachedWireJson => _wireJson.Entry is { } entry && ReferenceEquals(entry.Owner, this) ? entry.Json : null;
+
+    internal void CacheWireJson(byte[] json) => _wireJson = new WireJsonSlot(new WireJsonEntry(this, json));
+
+    private sealed record WireJsonEntry(ChatMessage Owner, byte[] Json);
+
+    private readonly record struct WireJsonSlot(WireJsonEntry? Entry)
+    {
+        public bool Equals(WireJsonSlot other) => true;
+
+        public override int GetHashCode() => 0;
+    }
+
     public string Text => Content.Count switch
     {
         0 => "",

@@ -17,20 +17,29 @@ internal sealed class ChatRequestBody(byte[] head, byte[][] messages, byte[] tai
 
     public async Task CopyToAsync(Stream stream, CancellationToken cancellationToken)
     {
-        // Small parts are gathered into one pooled chunk so the socket sees a few large writes, not one per message.
+        // Small parts are gathered into one pooled chunk so the socket sees a few large writes, not one per message; the
+        // loop only awaits when a chunk is full, so a long history costs one copy per part, not one async call.
         var chunk = ArrayPool<byte>.Shared.Rent(ChunkBytes);
         var used = 0;
         try
         {
-            await PutAsync(head);
-            for (var i = 0; i < messages.Length; i++)
+            var parts = PartCount;
+            for (var i = 0; i < parts; i++)
             {
-                if (i > 0)
-                    await PutAsync(Comma);
-                await PutAsync(messages[i]);
+                var part = Part(i);
+                if (used > 0 && used + part.Length > chunk.Length)
+                {
+                    await stream.WriteAsync(chunk.AsMemory(0, used), cancellationToken);
+                    used = 0;
+                }
+                if (part.Length > chunk.Length)
+                {
+                    await stream.WriteAsync(part, cancellationToken);
+                    continue;
+                }
+                part.CopyTo(chunk, used);
+                used += part.Length;
             }
-            await PutAsync(CloseBracket);
-            await PutAsync(tail);
             if (used > 0)
                 await stream.WriteAsync(chunk.AsMemory(0, used), cancellationToken);
         }
@@ -38,22 +47,19 @@ internal sealed class ChatRequestBody(byte[] head, byte[][] messages, byte[] tai
         {
             ArrayPool<byte>.Shared.Return(chunk);
         }
+    }
 
-        async ValueTask PutAsync(byte[] part)
-        {
-            if (used + part.Length > chunk.Length && used > 0)
-            {
-                await stream.WriteAsync(chunk.AsMemory(0, used), cancellationToken);
-                used = 0;
-            }
-            if (part.Length > chunk.Length)
-            {
-                await stream.WriteAsync(part, cancellationToken);
-                return;
-            }
-            part.CopyTo(chunk, used);
-            used += part.Length;
-        }
+    /// <summary>Head, the messages with a comma between each two, the closing bracket, tail.</summary>
+    private int PartCount => 1 + Math.Max(0, messages.Length * 2 - 1) + 2;
+
+    private byte[] Part(int index)
+    {
+        var middle = PartCount - 3;
+        if (index == 0)
+            return head;
+        if (index <= middle)
+            return index % 2 == 1 ? messages[index / 2] : Comma;
+        return index == middle + 1 ? CloseBracket : tail;
     }
 
     private static readonly byte[] Comma = ","u8.ToArray();

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.CompilerServices;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using ApiServer.Agent.Model;
@@ -14,11 +13,6 @@ internal static class ChatRequestWriter
 {
     // The body goes to an API, not into HTML, so relaxed escaping is safe and keeps non-ASCII text compact.
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
-
-    // Each message's JSON, kept while the message object lives. Messages are immutable and a conversation's history is the
-    // same objects turn after turn (the response store's chain cache, the tool loop's own iterations), so a 1,000-turn
-    // chain writes its history as copies of bytes instead of re-encoding every message on every call.
-    private static readonly ConditionalWeakTable<ChatMessage, byte[]> EncodedMessages = new();
 
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_scratch;
 
@@ -74,12 +68,13 @@ internal static class ChatRequestWriter
         WriteSettings(w, request.Settings);
     }
 
+    /// <summary>The message's JSON, encoded once per message object (see <see cref="ChatMessage.CachedWireJson"/>).</summary>
     private static byte[] Encoded(ChatMessage message)
     {
-        if (EncodedMessages.TryGetValue(message, out var cached))
+        if (message.CachedWireJson is { } cached)
             return cached;
         var bytes = Encode(w => WriteMessage(w, message));
-        EncodedMessages.TryAdd(message, bytes);
+        message.CacheWireJson(bytes);
         return bytes;
     }
 

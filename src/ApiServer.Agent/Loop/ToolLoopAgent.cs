@@ -29,7 +29,9 @@ internal sealed partial class ToolLoopAgent(
         ArgumentNullException.ThrowIfNull(request);
         // Synchronous continuations: an event written by the model call is handed to the reader on the same thread, rather
         // than through a thread-pool hop per event (the readers only render and queue, they never wait on the producer).
-        var channel = Channel.CreateUnbounded<AgentEvent>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
+        // Bounded only in name (it never fills): its buffer starts empty and grows as needed, where the unbounded
+        // single-reader channel allocates a 32-slot segment up front, which every open stream would carry.
+        var channel = Channel.CreateBounded<AgentEvent>(new BoundedChannelOptions(int.MaxValue) { SingleReader = true, AllowSynchronousContinuations = true });
         // Stopping enumeration early (a client that went away) must stop the model call and the tools too.
         using var runCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var producer = ProduceAsync(request, channel.Writer, runCts.Token);

@@ -12,7 +12,8 @@ namespace ApiServer.Sse;
 public sealed class SseWriter : IAsyncDisposable
 {
     private readonly HttpContext _context;
-    private readonly Channel<SseFrame> _frames = Channel.CreateUnbounded<SseFrame>(new UnboundedChannelOptions { SingleReader = true });
+    // Never full (see ToolLoopAgent.RunAsync): a bounded channel's buffer starts empty, so a quiet stream holds no 32-slot segment.
+    private readonly Channel<SseFrame> _frames = Channel.CreateBounded<SseFrame>(new BoundedChannelOptions(int.MaxValue) { SingleReader = true });
     private readonly TimeSpan _keepalive;
     private readonly TimeProvider _time;
     private readonly Action<SseFrame>? _onEvent;

@@ -4,9 +4,9 @@ using ApiServer.Agent;
 namespace ApiServer.Sessions;
 
 /// <summary>
-/// Persists one chat turn while it runs. A streamed turn opens a draft at once (without delaying the first byte) and a timer
-/// saves the answer's text every <see cref="FlushInterval"/> while it changes, so a crash loses at most one interval even when
-/// the stream goes quiet; a non-streamed turn is written once at the end. Persistence failures are logged and never fail the
+/// Persists one chat turn while it runs. A streamed turn opens a draft at once (without delaying the first byte), and text
+/// that arrives is saved <see cref="FlushInterval"/> later by a one-shot timer, so a crash loses at most one interval even when
+/// the stream goes quiet right after; a quiet stream holds no timer at all. A non-streamed turn is written once at the end. Persistence failures are logged and never fail the
 /// user's answer. Disposing a turn that was neither completed nor abandoned abandons it.
 /// </summary>
 public sealed partial class TurnRecorder : IAsyncDisposable
@@ -19,21 +19,24 @@ public sealed partial class TurnRecorder : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly StringBuilder _text = new();
     private readonly Task<long>? _draft;
-    private readonly CancellationTokenSource _stopFlushing = new();
-    private readonly Task _flushLoop = Task.CompletedTask;
+    private readonly TimeProvider _time;
+    private ITimer? _flushTimer; // armed while saved text is behind; guarded by _gate
+    private Task _flushing = Task.CompletedTask; // the latest draft write; each waits for the one before
+    private bool _stopped; // no more draft writes; guarded by _gate
     private int _version;
+    private int _flushed;
     private bool _finished;
 
     private TurnRecorder(ISessionStore store, SessionTurn turn, TimeProvider time, ILogger logger, bool streaming)
     {
         _store = store;
         _turn = turn;
+        _time = time;
         _logger = logger;
         if (streaming)
         {
             // On the thread pool: SQLite's async calls complete synchronously, and the stream must not wait for the row.
             _draft = Task.Run(() => store.BeginTurnAsync(turn, CancellationToken.None));
-            _flushLoop = FlushLoopAsync(time);
         }
     }
 
@@ -56,6 +59,8 @@ public sealed partial class TurnRecorder : IAsyncDisposable
         {
             _text.Append(delta);
             _version++;
+            if (_draft is not null && _flushTimer is null && !_stopped)
+                _flushTimer = _time.CreateTimer(static state => ((TurnRecorder)state!).FlushDue(), this, FlushInterval, Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -91,43 +96,55 @@ public sealed partial class TurnRecorder : IAsyncDisposable
         });
     }
 
-    public async ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync() => await AbandonAsync();
+
+    /// <summary>The timer fired: queue a write of the text as it is now, after any write still running.</summary>
+    private void FlushDue()
     {
-        await AbandonAsync();
-        _stopFlushing.Dispose();
+        lock (_gate)
+        {
+            _flushTimer?.Dispose();
+            _flushTimer = null;
+            if (!_stopped)
+                _flushing = FlushAsync(_flushing);
+        }
     }
 
-    /// <summary>Saves the draft on a timer rather than on deltas: text that arrives just before a long pause is still saved.</summary>
-    private async Task FlushLoopAsync(TimeProvider time)
+    private async Task FlushAsync(Task previous)
     {
-        using var timer = new PeriodicTimer(FlushInterval, time);
-        var flushed = 0;
-        try
+        // Always continue off the caller's thread: FlushDue holds _gate, and the write must not block OnText.
+        await previous.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+        string text;
+        int version;
+        lock (_gate)
         {
-            while (await timer.WaitForNextTickAsync(_stopFlushing.Token))
-            {
-                string text;
-                int version;
-                lock (_gate)
-                {
-                    version = _version;
-                    if (version == flushed)
-                        continue; // nothing new: no copy, no write
-                    text = _text.ToString();
-                }
-                await Guard(async () => await _store.UpdateDraftAsync(await _draft!, text, CancellationToken.None));
-                flushed = version;
-            }
+            version = _version;
+            if (_stopped || version == _flushed)
+                return; // finished meanwhile, or nothing new: no copy, no write
+            text = _text.ToString();
         }
-        catch (OperationCanceledException) when (_stopFlushing.IsCancellationRequested)
-        {
-        }
+        await Guard(async () => await _store.UpdateDraftAsync(await _draft!, text, CancellationToken.None));
+        _flushed = version;
+    }
+
+    /// <summary>Completes when the draft writes queued so far have finished.</summary>
+    internal Task FlushedAsync()
+    {
+        lock (_gate)
+            return _flushing;
     }
 
     private async Task StopFlushingAsync()
     {
-        await _stopFlushing.CancelAsync();
-        await _flushLoop;
+        Task flushing;
+        lock (_gate)
+        {
+            _stopped = true;
+            _flushTimer?.Dispose();
+            _flushTimer = null;
+            flushing = _flushing;
+        }
+        await flushing;
     }
 
     private async Task Guard(Func<Task> write)

@@ -81,14 +81,27 @@ public sealed class ExternalServer : IAsyncDisposable
     }
 
     /// <summary>Resident set size of the server process, from /proc/&lt;pid&gt;/status (VmRSS), in bytes.</summary>
-    public long RssBytes()
+    public long RssBytes() => Status("VmRSS");
+
+    /// <summary>Resident memory split as the kernel counts it: anonymous (GC heap, native allocations, stacks), file-backed
+    /// (mapped assemblies and libraries) and shared (the JIT's code).</summary>
+    public (long Anon, long File, long Shmem) RssParts() => (Status("RssAnon"), Status("RssFile"), Status("RssShmem"));
+
+    private long Status(string field)
     {
         foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
         {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            if (line.StartsWith(field + ":", StringComparison.Ordinal))
                 return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
         }
-        throw new InvalidOperationException("VmRSS not found");
+        throw new InvalidOperationException(field + " not found");
+    }
+
+    /// <summary>Copies the server's /proc smaps to BENCH_SMAPS_DIR/<paramref name="label"/>.smaps when that is set (for diffing mappings).</summary>
+    public void SaveSmaps(string label)
+    {
+        if (Environment.GetEnvironmentVariable("BENCH_SMAPS_DIR") is { Length: > 0 } dir)
+            File.Copy($"/proc/{_process.Id}/smaps", Path.Combine(dir, label + ".smaps"), overwrite: true);
     }
 
     /// <summary>Open file descriptors of the server process.</summary>

@@ -32,6 +32,8 @@ public static class OpenStreamsScenario
         await OpenAndDropAsync(client, 20);
         await Task.Delay(TimeSpan.FromSeconds(1));
         var rssBefore = server.RssBytes();
+        var partsBefore = server.RssParts();
+        server.SaveSmaps("before");
         var fdsBefore = server.OpenFds();
 
         using var stop = new CancellationTokenSource();
@@ -81,6 +83,8 @@ public static class OpenStreamsScenario
                 rssSamples.Add(server.RssBytes());
         }
         var fdsDuring = server.OpenFds();
+        var partsDuring = server.RssParts();
+        server.SaveSmaps("during");
         var live = streams.Count(s => s is not null && !s.Ended);
         stop.Cancel();
         var probes = streams.Where(s => s is not null).ToArray();
@@ -95,6 +99,7 @@ public static class OpenStreamsScenario
         var endedEarly = probes.Count(p => p.EndedEarly);
         var errors = openErrors + endedEarly;
         Console.WriteLine($"  RSS before {rssBefore / 1048576.0:0.0} MB, during {rssDuring / 1048576.0:0.0} MB, {perStream / 1024:0.0} KB/stream (marginal {marginal / 1024:0.0} KB); keepalives {keepalives}, missed {missed}, max gap {maxGap:0.00} s; errors {errors}");
+        Console.WriteLine($"  growth by kind: anonymous {(partsDuring.Anon - partsBefore.Anon) / 1048576.0:0.0} MB, file-backed {(partsDuring.File - partsBefore.File) / 1048576.0:0.0} MB, shared {(partsDuring.Shmem - partsBefore.Shmem) / 1048576.0:0.0} MB");
 
         report.Row($"4. Open SSE streams: {n} for {hold.TotalSeconds:0} s, server RSS per stream", $"{perStream / 1024:0.0} KB (growth over idle ÷ {n}); each stream past {n / 2}: {marginal / 1024:0.0} KB", "≤ 50 KB", perStream <= 50 * 1024);
         report.Row("4. Open SSE streams: keepalives missed / errors", $"{missed} missed (max gap {maxGap:0.00} s, keepalive {keepalive.TotalSeconds:0} s) / {errors} errors", "0 / 0", missed == 0 && errors == 0);

@@ -137,7 +137,9 @@ internal static class Program
             kept: batching the fake's instant answer into one write (the gateway then waits for the whole answer: +60 µs); synchronous
             continuations in the SSE writer's channel (no measurable change). Not done: asking the upstream for `stream:false` when the
             client does not stream would make both sides the same exchange, but loses stall detection (the idle timeout would have to
-            cover a whole generation). The p99 is dominated by scheduling stalls on the shared machine.
+            cover a whole generation), and the fair baseline would then be the direct `stream:false` call, so the added time would not
+            shrink. The warm-up now runs until the JIT settles (~20 s and ~9,700 compiled methods here); the figures were already
+            measured warm and did not move. The p99 is dominated by scheduling stalls on the shared machine.
             """,
         ["3."] = """
             **3. Streaming time to first content.** Same path as 1 up to the first delta, plus the SSE writer's channel and pump (one more
@@ -158,34 +160,40 @@ internal static class Program
             `HttpClient`, the SSE parser, Polly, JSON, kernel socket calls (~23%) and the runtime (~20%). Storing each chat turn is
             ~10% of samples, but an experiment that skipped the store moved gateway requests/s by under 10% (within noise), so group
             commit (one transaction for all queued writes) was not pursued. The upstream request body no longer re-encodes messages or
-            grows a buffer (it was ~10% of allocations). Note that under full load on 2 cores, tiered JIT takes ~30 s to settle; the
-            suite runs the latency scenario first, so this scenario is measured warm.
+            grows a buffer (it was ~10% of allocations). Under full load on 2 cores tiered JIT takes 20–30 s to settle, so the warm-up runs
+            the same load until it has.
             """,
         ["4."] = """
-            **4. RSS per open stream.** A heap snapshot of the server holding 2,000 streams (GC heap walk through `dotnet-trace`) shows
-            ~78 MB of live objects, ≈ 39 KB per stream: Kestrel's connection, request and response headers and two pipes; the upstream
-            `HttpConnection` with its 4 KB read and write buffers (4 KB buffers are ~21 MB of the heap); the SSE writer's and the agent's
-            channels; about 6 `CancellationTokenSource`s and 3 timers (keepalive, idle timeout, draft flush); Polly's and the async
-            methods' state. The rest of the RSS growth is GC headroom, which scales with the stream count (the RSS cost of each stream
-            past the first half is no lower than the average). Done: the server now runs workstation concurrent GC (server GC measured
-            87.7 KB per stream, workstation 72–76 KB). Measured, not shipped: a 4 MB gen0 budget (`DOTNET_GCgen0size=0x400000`) brought
-            the figure to 49.5 KB, but that knob is environment-only and marked unsupported by the runtime (`System.GC.Gen0Size` in
-            runtimeconfig is ignored; tried), and `System.GC.ConserveMemory=7` made no difference (73.4 KB; tried). HTTP/2 to the upstream
-            would share one connection across streams, but the local servers this gateway fronts (vLLM, Ollama, llama.cpp) speak
-            HTTP/1.1. Keepalives and errors meet the target.
+            **4. RSS per open stream.** Found with the runtime's counters (`gen-0-gc-budget`): the first generation's allocation budget
+            was 55 MB. The runtime sizes it from the CPU's last-level cache, and this 2-vCPU VM reports its host's whole 105 MB L3, so
+            up to 55 MB of garbage sat between collections: 27 KB of RSS per stream at 2,000 streams. Done: the server (and the bench,
+            which hosts it in-process) caps the budget at 6 MiB with `System.GC.Gen0MaxBudget` in its runtimeconfig, the cap the runtime
+            itself uses for workstation concurrent GC when the cache is small. 72.9 → ~52 KB per stream; an A/B of the latency scenario
+            showed no difference beyond the machine's noise. Also done: the agent's and the SSE writer's channels start with an empty
+            buffer (the unbounded single-reader channel allocates a 32-slot segment up front, two per stream). A streamed draft is now
+            saved by a one-shot timer that new text arms, not by a 500 ms periodic timer per stream: with 2,000 quiet streams the
+            server's CPU went from ~12% to ~2% of a core. Where the rest goes: for 2,000 streams RSS grows by ~94 MB anonymous memory,
+            ~2 MB file-backed and ~6 MB of JIT code. Most of the anonymous part is the GC heap. A heap walk finds ~37 KB of live objects
+            per stream: Kestrel's connection, headers and pipes; the upstream `HttpConnection` with its 4 KB read and write buffers (8 KB
+            per stream); Polly's and the agent's async state; about 6 token sources and 2 timers (keepalive, idle timeout). The malloc
+            arenas grew by ~15 MB (native; `MALLOC_ARENA_MAX=1` changed nothing). The last ~2 KB to the target would have to come from
+            the framework's per-connection objects. Keepalives and errors meet the target.
             """,
         ["5."] = """
-            **5. Chain latency.** Storage grows linearly (each turn stores only its own messages). Fixed along the way: the history is
-            read from a chain cache (no SQL or JSON per turn); every response write used to count the visible responses with a scan of
-            the whole table (O(stored responses) per write; now a trigger-kept count); each read wrote a transaction to record its access
-            time (now kept in memory and written by the next store write); the upstream body re-encoded all 1,999 messages and grew a
-            buffer to twice its size on every call (now each message's JSON is cached and the body is streamed from the parts); the fake
-            upstream cloned and re-copied every 130 KB body; and the cached history was a walk over one node per turn (a cache miss each:
-            ~0.6 ms at turn 1000), now at most 32 because every 32nd node holds its whole chain (~0.3 ms, see the table below).
-            Stopwatch breakdown of a deep turn against a shallow one (medians): the 1,999 cached-JSON lookups for the upstream body
-            (~0.04 → ~0.35 ms) are memory-latency bound (a cache miss per message on this shared VM), and the fake's reading and
-            parsing of the 130 KB body is ~0.8 ms by itself. With a shallow turn at ~1.5–2 ms in total, the upstream's own parsing alone puts the ratio near 1.5, so
-            this target is not reachable with the full history sent on every turn. The client's lever is `truncation: "auto"`.
+            **5. Chain latency.** Storage grows linearly (each turn stores only its own messages). The chain probes used to run while tiered
+            compilation was still busy (a 1,000-turn build is not enough to settle the JIT on 2 cores: probes showed 3 ms at turn 10 that
+            are 1 ms warm). Warm-ups now run until the JIT has compiled next to nothing for a while. Fixed along the way: the history is read from a chain
+            cache (no SQL or JSON per turn); every response write used to count the visible responses with a scan of the whole table
+            (now a trigger-kept count); each read wrote a transaction to record its access time (now kept in memory); the cached history
+            walks at most 32 nodes (every 32nd node holds its whole chain). The upstream body is assembled from each message's cached
+            JSON, and that cache now lives on the message itself. A `ConditionalWeakTable` lookup per message cost ~80 ns, a cache miss
+            each. The parts are copied into the write chunks in a plain loop (it was an async call per part, ~0.1 ms at turn 1000). A
+            differential profile (turn 1000 against turn 10, per turn) had put the body writer at 0.17 ms and the copy at 0.14 ms. The fake
+            upstream now reads a request with one forward scan instead of building a document of it.
+            What remains: the direct calls, the same bodies sent straight to the fake, grow by ~0.45 ms from turn 10 to turn 1000 (moving
+            and scanning 130 KB over HTTP). With a shallow turn at ~1.3 ms, that alone adds ~0.35 to the ratio before any of our work.
+            The gateway-added part (gateway − direct at each depth) meets the target. The client's lever for long chains is
+            `truncation: "auto"`.
             """,
     };
 

@@ -174,7 +174,7 @@ internal static class Program
             runs (still under 2 ms), most likely from those collections; the p50 did not move. Also done: the agent's and the SSE writer's channels start with an empty
             buffer (the unbounded single-reader channel allocates a 32-slot segment up front, two per stream). A streamed draft is now
             saved by a one-shot timer that new text arms, not by a 500 ms periodic timer per stream: with 2,000 quiet streams the
-            server's CPU went from ~12% to ~2% of a core. Where the rest goes: for 2,000 streams RSS grows by ~94 MB anonymous memory,
+            server's `cpu-usage` counter went from ~12% to ~2–3%. Where the rest goes: for 2,000 streams RSS grows by ~94 MB anonymous memory,
             ~2 MB file-backed and ~6 MB of JIT code. Most of the anonymous part is the GC heap. A heap walk finds ~37 KB of live objects
             per stream: Kestrel's connection, headers and pipes; the upstream `HttpConnection` with its 4 KB read and write buffers (8 KB
             per stream); Polly's and the agent's async state; about 6 token sources and 2 timers (keepalive, idle timeout). The malloc

@@ -152,7 +152,7 @@ internal static class Program
         ["2."] = """
             **2. Throughput ratio.** This is CPU-bound on 2 shared cores, so the ratio is the inverse ratio of CPU per request, and the
             counters printed by the driver show it: direct `stream:true` costs driver + fake about 0.075 ms CPU per request, a gateway
-            request about 0.35–0.4 ms (driver + gateway + fake), ~50 KB allocated per request versus ~19 KB. A gateway that makes a real
+            request about 0.4 ms (driver + gateway + fake), ~50 KB allocated per request versus ~19 KB. A gateway that makes a real
             HTTP call spends at least what the driver and the fake spend together (it is both an HTTP server and an HTTP client), so
             against an instant fake on shared cores the ceiling is ≈ 0.5 before any of our own work; 0.7 is reachable only when the
             upstream's own cost dominates (a real model) or when driver and upstream run on other cores. Making the fake cheaper (it no
@@ -193,7 +193,7 @@ internal static class Program
             differential profile (turn 1000 against turn 10, per turn) had put the body writer at 0.17 ms and the copy at 0.14 ms. The fake
             upstream now reads a request with one forward scan instead of building a document of it.
             What remains: the direct calls, the same bodies sent straight to the fake, grow by ~0.45 ms from turn 10 to turn 1000 (moving
-            and scanning 130 KB over HTTP). With a shallow turn at ~1.3 ms, that alone adds ~0.35 to the ratio before any of our work.
+            and scanning 130 KB over HTTP). With a shallow turn at ~1.3–1.6 ms, that alone adds ~0.3 to the ratio before any of our work.
             The gateway-added part (gateway − direct at each depth) is 1.4–1.5× in the last runs. The client's lever for long chains is
             `truncation: "auto"`.
             """,

@@ -6,63 +6,61 @@ namespace ApiServer.Agent.Upstream;
 
 /// <summary>
 /// A chat-completions request body as <see cref="ChatRequestWriter"/> produced it: the bytes before the messages array's
-/// items, each message's JSON, and the bytes after the array. Sent as a whole by <see cref="ChatRequestContent"/>.
+/// items, the items' encoded chunks, and the bytes after the array. Sent as a whole by <see cref="ChatRequestContent"/>.
 /// </summary>
-internal sealed class ChatRequestBody(byte[] head, byte[][] messages, byte[] tail)
+internal sealed class ChatRequestBody(byte[] head, EncodedHistory messages, byte[] tail)
 {
-    private const int ChunkBytes = 16 * 1024;
+    private const int GatherBytes = EncodedHistory.ChunkBytes;
 
-    /// <summary>Exact length in bytes: head, messages with a comma between each two, the closing bracket, tail.</summary>
-    public long Length { get; } = head.Length + messages.Sum(m => (long)m.Length) + Math.Max(0, messages.Length - 1) + 1 + tail.Length;
+    /// <summary>Exact length in bytes: head, the messages, the closing bracket, tail.</summary>
+    public long Length { get; } = head.Length + messages.Length + 1 + tail.Length;
 
     public async Task CopyToAsync(Stream stream, CancellationToken cancellationToken)
     {
-        // Small parts are gathered into one pooled chunk so the socket sees a few large writes, not one per message; the
-        // loop only awaits when a chunk is full, so a long history costs one copy per part, not one async call.
-        var chunk = ArrayPool<byte>.Shared.Rent(ChunkBytes);
+        // Small parts are gathered into one pooled buffer so the socket sees a few large writes; a part at least half that
+        // size (a full history chunk) is written as it is, after whatever was gathered before it.
+        var gather = ArrayPool<byte>.Shared.Rent(GatherBytes);
         var used = 0;
         try
         {
-            var parts = PartCount;
+            var parts = messages.Chunks.Length + 3;
             for (var i = 0; i < parts; i++)
             {
                 var part = Part(i);
-                if (used > 0 && used + part.Length > chunk.Length)
+                var large = part.Length >= GatherBytes / 2;
+                if (used > 0 && (large || used + part.Length > gather.Length))
                 {
-                    await stream.WriteAsync(chunk.AsMemory(0, used), cancellationToken);
+                    await stream.WriteAsync(gather.AsMemory(0, used), cancellationToken);
                     used = 0;
                 }
-                if (part.Length > chunk.Length)
+                if (large)
                 {
                     await stream.WriteAsync(part, cancellationToken);
                     continue;
                 }
-                part.CopyTo(chunk, used);
+                part.CopyTo(gather, used);
                 used += part.Length;
             }
             if (used > 0)
-                await stream.WriteAsync(chunk.AsMemory(0, used), cancellationToken);
+                await stream.WriteAsync(gather.AsMemory(0, used), cancellationToken);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(chunk);
+            ArrayPool<byte>.Shared.Return(gather);
         }
     }
 
-    /// <summary>Head, the messages with a comma between each two, the closing bracket, tail.</summary>
-    private int PartCount => 1 + Math.Max(0, messages.Length * 2 - 1) + 2;
-
+    /// <summary>Head, the history's chunks, the closing bracket, tail.</summary>
     private byte[] Part(int index)
     {
-        var middle = PartCount - 3;
+        var chunks = messages.Chunks;
         if (index == 0)
             return head;
-        if (index <= middle)
-            return index % 2 == 1 ? messages[index / 2] : Comma;
-        return index == middle + 1 ? CloseBracket : tail;
+        if (index <= chunks.Length)
+            return chunks[index - 1];
+        return index == chunks.Length + 1 ? CloseBracket : tail;
     }
 
-    private static readonly byte[] Comma = ","u8.ToArray();
     private static readonly byte[] CloseBracket = "]"u8.ToArray();
 }
 

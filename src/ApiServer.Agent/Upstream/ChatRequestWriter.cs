@@ -17,7 +17,8 @@ internal static class ChatRequestWriter
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_scratch;
 
     /// <summary>
-    /// The body in parts: what comes before the messages, each message's cached JSON, what comes after. The history is never
+    /// The body in parts: what comes before the messages, the messages' encoded chunks (extending the previous call's when
+    /// this call continues a conversation, see <see cref="EncodedHistoryCache"/>), what comes after. The history is never
     /// copied into one large buffer; <see cref="ChatRequestBody.CopyToAsync"/> streams the parts.
     /// </summary>
     public static ChatRequestBody Write(string model, ModelRequest request)
@@ -33,9 +34,7 @@ internal static class ChatRequestWriter
             w.WriteStartArray("messages"u8);
             w.WriteEndArray();
         });
-        var messages = new byte[request.Messages.Count][];
-        for (var i = 0; i < messages.Length; i++)
-            messages[i] = Encoded(request.Messages[i]);
+        var messages = EncodedHistoryCache.Shared.Encode(request.Messages, Encoded);
         // The rest is written as an object with a placeholder first member, so the writer puts the commas right; the
         // placeholder is cut off below, leaving ',"tools":…}' or just '}'.
         var tail = Encode(w =>

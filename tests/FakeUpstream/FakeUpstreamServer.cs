@@ -113,15 +113,14 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
-        var body = await ReadBodyAsync(context.Request, context.RequestAborted);
+        RequestBody body;
         EchoFacts facts;
         try
         {
-            facts = EchoFacts.Scan(body.Span);
+            (body, facts) = await ReadBodyAsync(context.Request, context.RequestAborted);
         }
         catch (JsonException)
         {
-            body.Return();
             context.Response.StatusCode = 400;
             await context.Response.WriteAsync("""{"error":{"message":"body is not JSON"}}""");
             return;
@@ -151,22 +150,35 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
 
     /// <summary>
     /// Reads the body into one buffer (pooled when the length is known), which <see cref="RecordedRequest"/> keeps and parses
-    /// only if a test asks for it; the echo needs just a forward scan, so a large history costs the fake little.
+    /// only if a test asks for it, and what the echo needs from it, scanned piece by piece as it arrives.
     /// </summary>
-    private static async Task<RequestBody> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    /// <exception cref="JsonException">The body is not one JSON object (nothing is kept).</exception>
+    private static async Task<(RequestBody Body, EchoFacts Facts)> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        var scanner = new EchoScanner();
         if (request.ContentLength is not (>= 0 and <= int.MaxValue))
         {
             using var copy = new MemoryStream();
             await request.Body.CopyToAsync(copy, cancellationToken);
-            return new RequestBody(copy.ToArray(), (int)copy.Length, Pooled: false);
+            var whole = copy.ToArray();
+            scanner.Advance(whole, final: true);
+            return (new RequestBody(whole, whole.Length, Pooled: false), scanner.Finish(whole));
         }
         var length = (int)request.ContentLength.Value;
         var pooled = ArrayPool<byte>.Shared.Rent(length);
         try
         {
-            await request.Body.ReadExactlyAsync(pooled.AsMemory(0, length), cancellationToken);
-            return new RequestBody(pooled, length, Pooled: true);
+            var received = 0;
+            do
+            {
+                var read = await request.Body.ReadAsync(pooled.AsMemory(received, length - received), cancellationToken);
+                if (read == 0 && received < length)
+                    throw new EndOfStreamException("The request body ended before its Content-Length.");
+                received += read;
+                scanner.Advance(pooled.AsSpan(0, received), final: received == length);
+            }
+            while (received < length);
+            return (new RequestBody(pooled, length, Pooled: true), scanner.Finish(pooled.AsSpan(0, length)));
         }
         catch
         {

@@ -42,6 +42,19 @@ public sealed class FakeUpstreamEchoTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_body_that_arrives_in_small_pieces_is_scanned_across_them()
+    {
+        // Pieces of 3 bytes split names, strings and escapes; the scan resumes where the last piece left off.
+        const string body = """{"model":"m","stream":false,"messages":[{"role":"user","content":"one"},{"content":[{"type":"text","text":"t\u00e9 \"x\""}],"role":"user"},{"role":"assistant","content":"z"}]}""";
+        using var response = await _client.PostAsync("chat/completions", new TrickleContent(Encoding.UTF8.GetBytes(body), 3));
+
+        response.EnsureSuccessStatusCode();
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("echo: té \"x\"", json.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal(body, (await _upstream.WaitForRequestAsync()).Body.GetRawText());
+    }
+
+    [Fact]
     public async Task Without_stream_false_the_echo_streams()
     {
         using var response = await _client.PostAsync("chat/completions", new StringContent("""{"messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"));
@@ -54,11 +67,33 @@ public sealed class FakeUpstreamEchoTests : IAsyncLifetime
     [InlineData("""{"messages":[{"role":"user","content":"hi"}]""")]
     [InlineData("""{"messages":[]} trailing""")]
     [InlineData("""[1,2]""")]
+    [InlineData("")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}]}{}""")]
     public async Task A_body_that_is_not_one_JSON_object_is_a_400_and_is_not_recorded(string body)
     {
         using var response = await _client.PostAsync("chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal(0, _upstream.CallCount);
+    }
+
+    /// <summary>A body of known length written a few bytes at a time, each piece flushed after a pause.</summary>
+    private sealed class TrickleContent(byte[] body, int pieceBytes) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            for (var offset = 0; offset < body.Length; offset += pieceBytes)
+            {
+                await stream.WriteAsync(body.AsMemory(offset, Math.Min(pieceBytes, body.Length - offset)));
+                await stream.FlushAsync();
+                await Task.Delay(1);
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = body.Length;
+            return true;
+        }
     }
 }

@@ -103,15 +103,18 @@ internal static class Program
         sb.AppendLine("Published anchors for context (other gateways, other machines, not re-measured here): LiteLLM reports 2 ms p50 / 13 ms p99");
         sb.AppendLine("added latency; a third-party sequential benchmark measured Bifrost 0.44 ms, Portkey 2.37 ms, LiteLLM 4.34 ms.");
         sb.AppendLine();
-        var missed = report.Rows.Where(r => r.Met == false).Select(r => r.Measurement[..2]).Distinct().ToList();
-        if (missed.Count > 0)
+        // Findings for every measured target that has them, met or not: a target met by a small margin on a noisy machine can
+        // be missed by the next run, and what was done for it should not vanish from the doc when it is met.
+        var measured = report.Rows.GroupBy(r => r.Measurement[..2]).ToDictionary(g => g.Key, g => g.All(r => r.Met != false));
+        var findings = Analysis.Where(a => measured.ContainsKey(a.Key)).ToList();
+        if (findings.Count > 0)
         {
-            sb.AppendLine("## Missed targets: where the time and memory go");
+            sb.AppendLine("## Where the time and memory go");
             sb.AppendLine();
-            foreach (var key in missed)
+            foreach (var (key, text) in findings)
             {
-                if (Analysis.TryGetValue(key, out var text))
-                    sb.AppendLine(text).AppendLine();
+                var titleEnd = text.IndexOf("**", 2, StringComparison.Ordinal) + 2; // each text opens with its bold title
+                sb.AppendLine($"{text[..titleEnd]} *({(measured[key] ? "target met in this run" : "target missed in this run")}.)*{text[titleEnd..]}").AppendLine();
             }
         }
         sb.AppendLine("## Details");
@@ -122,7 +125,7 @@ internal static class Program
 
     /// <summary>
     /// Findings behind each missed target, from the counters and profiles taken while building this suite (perf with
-    /// DOTNET_PerfMapEnabled, in-process counters, stopwatch breakdowns). Printed only for targets this run missed.
+    /// DOTNET_PerfMapEnabled, in-process counters, stopwatch breakdowns). Printed for every target the run measured.
     /// </summary>
     private static readonly Dictionary<string, string> Analysis = new()
     {
@@ -140,7 +143,12 @@ internal static class Program
             client does not stream would make both sides the same exchange, but loses stall detection (the idle timeout would have to
             cover a whole generation), and the fair baseline would then be the direct `stream:false` call, so the added time would not
             shrink. The warm-up now runs until the JIT settles (~20 s and ~9,700 compiled methods here); the figures were already
-            measured warm and did not move. The p99 is dominated by scheduling stalls on the shared machine.
+            measured warm and did not move. The p99 is dominated by scheduling stalls on the shared machine. The next lever is SQLite:
+            in an A/B run, skipping the chat turn's session write (which runs after the answer is sent, but on the same 2 cores as
+            the next request) took the added p50 from 0.33–0.36 to 0.28–0.29 ms. Running those writes on a dedicated thread instead of
+            the thread pool did not help, so it is their CPU, not the thread they hold. About 30% of SQLite's CPU in the store
+            benchmark is compiling statements (`sqlite3RunParser` and the code generator): every Dapper call prepares its SQL
+            afresh. A writer connection that keeps its prepared statements would remove that; not built yet.
             """,
         ["3."] = """
             **3. Streaming time to first content.** Same path as 1 up to the first delta, plus the SSE writer's channel and pump (one more
@@ -174,12 +182,15 @@ internal static class Program
             runs (still under 2 ms), most likely from those collections; the p50 did not move. Also done: the agent's and the SSE writer's channels start with an empty
             buffer (the unbounded single-reader channel allocates a 32-slot segment up front, two per stream). A streamed draft is now
             saved by a one-shot timer that new text arms, not by a 500 ms periodic timer per stream: with 2,000 quiet streams the
-            server's `cpu-usage` counter went from ~12% to ~2–3%. Where the rest goes: for 2,000 streams RSS grows by ~94 MB anonymous memory,
-            ~2 MB file-backed and ~6 MB of JIT code. Most of the anonymous part is the GC heap. A heap walk finds ~37 KB of live objects
-            per stream: Kestrel's connection, headers and pipes; the upstream `HttpConnection` with its 4 KB read and write buffers (8 KB
-            per stream); Polly's and the agent's async state; about 6 token sources and 2 timers (keepalive, idle timeout). The malloc
-            arenas grew by ~15 MB (native; `MALLOC_ARENA_MAX=1` changed nothing). The last ~2 KB to the target would have to come from
-            the framework's per-connection objects. Keepalives and errors meet the target.
+            server's `cpu-usage` counter went from ~12% to ~2–3%. The measurement itself was corrected: "before" used to be read after
+            20 streams, once, so the streaming path was still being compiled and the GC's allocation area first touched while the
+            2,000 were open. Shared memory (where the runtime maps JIT code) grew by ~6 MB during the hold, and the process-wide
+            growth made the overall figure (~52 KB) exceed the cost of each stream past 1,000 (44–51 KB). The warm-up now opens and
+            closes 10 rounds of 10 streams (small rounds, so their objects die young rather than sit uncollected in gen2 inside
+            "before"); JIT growth during the hold fell to ~1 MB, and the overall and per-stream-past-1,000 figures agree (~42 KB each
+            in the runs here). Where the rest goes: most of the growth is the GC heap. A heap walk finds ~37 KB of live objects per
+            stream: Kestrel's connection, headers and pipes; the upstream `HttpConnection` with its 4 KB read and write buffers (8 KB
+            per stream); Polly's and the agent's async state; about 6 token sources and 2 timers (keepalive, idle timeout).
             """,
         ["5."] = """
             **5. Chain latency.** Storage grows linearly (each turn stores only its own messages). The chain probes used to run while tiered
@@ -187,14 +198,18 @@ internal static class Program
             are 1 ms warm). Warm-ups now run until the JIT has compiled next to nothing for a while. Fixed along the way: the history is read from a chain
             cache (no SQL or JSON per turn); every response write used to count the visible responses with a scan of the whole table
             (now a trigger-kept count); each read wrote a transaction to record its access time (now kept in memory); the cached history
-            walks at most 32 nodes (every 32nd node holds its whole chain). The upstream body is assembled from each message's cached
-            JSON, and that cache now lives on the message itself. A `ConditionalWeakTable` lookup per message cost ~80 ns, a cache miss
-            each. The parts are copied into the write chunks in a plain loop (it was an async call per part, ~0.1 ms at turn 1000). A
-            differential profile (turn 1000 against turn 10, per turn) had put the body writer at 0.17 ms and the copy at 0.14 ms. The fake
-            upstream now reads a request with one forward scan instead of building a document of it.
-            What remains: the direct calls, the same bodies sent straight to the fake, grow by ~0.45 ms from turn 10 to turn 1000 (moving
-            and scanning 130 KB over HTTP). With a shallow turn at ~1.3–1.6 ms, that alone adds ~0.3 to the ratio before any of our work.
-            The gateway-added part (gateway − direct at each depth) is 1.4–1.5× in the last runs. The client's lever for long chains is
+            walks at most 32 nodes (every 32nd node holds its whole chain). Each message's JSON is encoded once and kept on the message.
+            A differential profile (turn 1000 against turn 10, per turn) then still put ~0.2 ms in assembling and copying the 1,999
+            messages' JSON into the upstream body, one lookup and one copy per message. Now the encoded history itself is reused: the
+            body's messages are kept as immutable 16 KB chunks, and a conversation's next call (the next turn of a chain, or the tool
+            loop's next step) finds the last call's encoding by its last message, checks that every message it covers is the same
+            object (or encodes to the same bytes, as a fresh system prompt does), shares its full chunks and encodes only the new
+            messages (bounded at 16 MiB, least recently used first). In A/B runs the ratio went from 1.69–1.77× to 1.35–1.50×, and the
+            gateway-added part from 1.37–1.43× to 0.99–1.19×: our own per-turn work no longer grows with the chain. What grows is the
+            upstream exchange itself: the same bodies sent straight to the fake take ~0.4 ms longer at turn 1000 than at turn 10
+            (moving 130 KB over loopback HTTP and the fake's scan of it). The fake now scans each piece of the body as it arrives, so
+            its scan overlaps the transfer instead of following it. With a shallow turn at ~1.0–1.6 ms, that growth alone is most of
+            the ratio, so the figure sits near the target and moves across it from run to run. The client's lever for long chains is
             `truncation: "auto"`.
             """,
     };

@@ -94,7 +94,7 @@ public static class ChainScenario
             $"""
             One chain of {turns} turns (`POST /v1/responses`, non-streaming, `store` on, each turn's `previous_response_id` = the turn before),
             built sequentially in {buildSeconds:0.0} s. The gateway sends the whole history to the upstream every turn: at turn {turns} the
-            upstream request body is {upstreamBodyLarge / 1024.0:0} KB ({2 * turns - 1} messages), and the fake parses all of it, so part of the growth is the upstream's, not ours.
+            upstream request body is {upstreamBodyLarge / 1024.0:0} KB ({2 * turns - 1} messages), and the fake scans all of it (as it arrives), so part of the growth is the upstream's, not ours.
 
             **Storage.** `responses.db` after `PRAGMA wal_checkpoint(TRUNCATE)`, measured as `page_count × page_size`:
             {bytesSmall / 1024.0:0.0} KB at {small} turns, {bytesLarge / 1024.0:0.0} KB at {turns} turns: **{Report.N(bytesRatio)}×** for {turns / small}× the turns
@@ -124,8 +124,8 @@ public static class ChainScenario
 
             {breakdown}
 
-            The rest of our per-turn growth is the {2 * turns - 1}-message upstream request (~{upstreamBodyLarge / 1024.0:0} KB): each message's JSON is
-            cached, so the body is assembled from cached parts and streamed, but it is still one lookup per message and the transfer itself.
+            The rest of our per-turn growth is the {2 * turns - 1}-message upstream request (~{upstreamBodyLarge / 1024.0:0} KB): the body extends the
+            previous turn's encoded history (shared chunks, only the new messages encoded), so what grows is sending it.
             """);
     }
 

@@ -4,10 +4,12 @@ using ApiServer.Agent;
 namespace ApiServer.Sessions;
 
 /// <summary>
-/// Persists one chat turn while it runs. A streamed turn opens a draft at once (without delaying the first byte), and text
-/// that arrives is saved <see cref="FlushInterval"/> later by a one-shot timer, so a crash loses at most one interval even when
-/// the stream goes quiet right after; a quiet stream holds no timer at all. A non-streamed turn is written once at the end. Persistence failures are logged and never fail the
-/// user's answer. Disposing a turn that was neither completed nor abandoned abandons it.
+/// Persists one chat turn while it runs. A streamed turn is saved <see cref="FlushInterval"/> after it starts (a draft: its
+/// input and the answer so far), and text that arrives later is saved one interval after it arrives, by a one-shot timer; so a
+/// crash loses at most one interval, and a quiet stream holds no timer at all. Nothing is written while the first interval
+/// runs, so the write never competes with the first bytes of the answer, and a turn that ends within it is written once,
+/// like a non-streamed turn. Persistence failures are logged and never fail the user's answer. Disposing a turn that was
+/// neither completed nor abandoned abandons it.
 /// </summary>
 public sealed partial class TurnRecorder : IAsyncDisposable
 {
@@ -18,11 +20,12 @@ public sealed partial class TurnRecorder : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
     private readonly StringBuilder _text = new();
-    private readonly Task<long>? _draft;
+    private readonly bool _streaming;
     private readonly TimeProvider _time;
-    private ITimer? _flushTimer; // armed while saved text is behind; guarded by _gate
+    private ITimer? _flushTimer; // armed while the turn or its latest text is not saved; guarded by _gate
     private Task _flushing = Task.CompletedTask; // the latest draft write; each waits for the one before
     private bool _stopped; // no more draft writes; guarded by _gate
+    private long? _draftId; // set by the first draft write; read once the writes have stopped
     private int _version;
     private int _flushed;
     private bool _finished;
@@ -33,10 +36,11 @@ public sealed partial class TurnRecorder : IAsyncDisposable
         _turn = turn;
         _time = time;
         _logger = logger;
+        _streaming = streaming;
         if (streaming)
         {
-            // On the thread pool: SQLite's async calls complete synchronously, and the stream must not wait for the row.
-            _draft = Task.Run(() => store.BeginTurnAsync(turn, CancellationToken.None));
+            lock (_gate)
+                ArmFlush();
         }
     }
 
@@ -59,10 +63,13 @@ public sealed partial class TurnRecorder : IAsyncDisposable
         {
             _text.Append(delta);
             _version++;
-            if (_draft is not null && _flushTimer is null && !_stopped)
-                _flushTimer = _time.CreateTimer(static state => ((TurnRecorder)state!).FlushDue(), this, FlushInterval, Timeout.InfiniteTimeSpan);
+            if (_streaming && _flushTimer is null && !_stopped)
+                ArmFlush();
         }
     }
+
+    private void ArmFlush() =>
+        _flushTimer = _time.CreateTimer(static state => ((TurnRecorder)state!).FlushDue(), this, FlushInterval, Timeout.InfiniteTimeSpan);
 
     public async Task CompleteAsync(IReadOnlyList<ChatMessage> newMessages, TokenUsage usage)
     {
@@ -72,10 +79,10 @@ public sealed partial class TurnRecorder : IAsyncDisposable
         await StopFlushingAsync();
         await Guard(async () =>
         {
-            if (_draft is null)
-                await _store.AppendTurnAsync(_turn, newMessages, usage, CancellationToken.None);
+            if (_draftId is { } draftId)
+                await _store.CompleteTurnAsync(_turn.SessionId, draftId, newMessages, usage, CancellationToken.None);
             else
-                await _store.CompleteTurnAsync(_turn.SessionId, await _draft, newMessages, usage, CancellationToken.None);
+                await _store.AppendTurnAsync(_turn, newMessages, usage, CancellationToken.None);
         });
     }
 
@@ -89,16 +96,17 @@ public sealed partial class TurnRecorder : IAsyncDisposable
         await Guard(async () =>
         {
             var text = Text;
-            if (_draft is not null)
-                await _store.AbandonTurnAsync(await _draft, text, CancellationToken.None);
-            else
+            if (!_streaming)
                 await _store.AppendTurnAsync(_turn, text.Length == 0 ? [] : [ChatMessage.Assistant(text)], default, CancellationToken.None);
+            else
+                // A stream that ended before its first save is stored the way a saved one ends: input, then the text as interrupted.
+                await _store.AbandonTurnAsync(_draftId ?? await _store.BeginTurnAsync(_turn, CancellationToken.None), text, CancellationToken.None);
         });
     }
 
     public async ValueTask DisposeAsync() => await AbandonAsync();
 
-    /// <summary>The timer fired: queue a write of the text as it is now, after any write still running.</summary>
+    /// <summary>The timer fired: queue a save of the turn as it is now, after any write still running.</summary>
     private void FlushDue()
     {
         lock (_gate)
@@ -119,11 +127,16 @@ public sealed partial class TurnRecorder : IAsyncDisposable
         lock (_gate)
         {
             version = _version;
-            if (_stopped || version == _flushed)
+            if (_stopped || (_draftId is not null && version == _flushed))
                 return; // finished meanwhile, or nothing new: no copy, no write
             text = _text.ToString();
         }
-        await Guard(async () => await _store.UpdateDraftAsync(await _draft!, text, CancellationToken.None));
+        await Guard(async () =>
+        {
+            _draftId ??= await _store.BeginTurnAsync(_turn, CancellationToken.None);
+            if (text.Length > 0)
+                await _store.UpdateDraftAsync(_draftId.Value, text, CancellationToken.None);
+        });
         _flushed = version;
     }
 

@@ -4,26 +4,59 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ApiServer.Tests.Sessions;
 
-/// <summary>The streamed turn's draft: saved one flush interval after new text, with no timer while the stream is quiet.</summary>
+/// <summary>
+/// The streamed turn's saves: nothing during the first interval (a turn that ends within it is written once), then the turn
+/// and its text, then new text one interval after it arrives, with no timer while the stream is quiet.
+/// </summary>
 public sealed class TurnRecorderTests
 {
     [Fact]
-    public async Task A_quiet_stream_holds_no_timer_and_new_text_arms_one_that_saves_it()
+    public async Task A_turn_that_ends_within_the_first_interval_is_written_once_without_a_draft()
     {
         var (recorder, store, time) = Start();
-
-        Assert.Empty(time.Timers);
-        recorder.OnText("Hel");
-        recorder.OnText("lo");
+        recorder.OnText("quick answer");
         var timer = Assert.Single(time.Timers);
         Assert.Equal(TurnRecorder.FlushInterval, timer.DueTime);
-        Assert.Empty(store.Drafts);
 
+        await recorder.CompleteAsync([ChatMessage.Assistant("quick answer")], default);
+
+        Assert.True(timer.Disposed);
+        Assert.Equal((0, 1, 0), (store.Begun, store.Appended, store.Completed));
+        Assert.Empty(store.Drafts);
+    }
+
+    [Fact]
+    public async Task The_first_interval_saves_the_turn_then_a_quiet_stream_holds_no_timer_until_new_text_arms_one()
+    {
+        var (recorder, store, time) = Start();
+        await Assert.Single(time.Timers).FireAsync(recorder);
+
+        Assert.Equal(1, store.Begun);
+        Assert.Empty(store.Drafts); // no text yet: the draft is the input and an empty answer
+        Assert.Single(time.Timers);
+
+        recorder.OnText("Hel");
+        recorder.OnText("lo");
+        var timer = time.Timers[1];
+        Assert.Equal(TurnRecorder.FlushInterval, timer.DueTime);
         await timer.FireAsync(recorder);
 
         Assert.Equal(["Hello"], store.Drafts);
         Assert.True(timer.Disposed);
-        await recorder.DisposeAsync();
+        await recorder.CompleteAsync([ChatMessage.Assistant("Hello")], default);
+        Assert.Equal((1, 0, 1), (store.Begun, store.Appended, store.Completed));
+    }
+
+    [Fact]
+    public async Task A_stream_abandoned_before_its_first_save_keeps_its_input_and_text_as_interrupted()
+    {
+        var (recorder, store, _) = Start();
+        recorder.OnText("partial");
+
+        await recorder.AbandonAsync();
+
+        Assert.Equal(1, store.Begun);
+        Assert.Equal(["partial"], store.Abandoned);
     }
 
     [Fact]
@@ -53,7 +86,7 @@ public sealed class TurnRecorderTests
 
         Assert.True(timer.Disposed);
         Assert.Empty(store.Drafts);
-        Assert.Equal(1, store.Completed);
+        Assert.Equal((0, 1), (store.Begun, store.Appended));
     }
 
     [Fact]
@@ -138,7 +171,13 @@ public sealed class TurnRecorderTests
 
         public TaskCompletionSource WriteStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        public int Begun { get; private set; }
+
+        public int Appended { get; private set; }
+
         public int Completed { get; private set; }
+
+        public List<string> Abandoned { get; } = [];
 
         public IReadOnlyList<string> Drafts
         {
@@ -149,7 +188,11 @@ public sealed class TurnRecorderTests
             }
         }
 
-        public Task<long> BeginTurnAsync(SessionTurn turn, CancellationToken cancellationToken) => Task.FromResult(7L);
+        public Task<long> BeginTurnAsync(SessionTurn turn, CancellationToken cancellationToken)
+        {
+            Begun++;
+            return Task.FromResult(7L);
+        }
 
         public async Task UpdateDraftAsync(long draftId, string text, CancellationToken cancellationToken)
         {
@@ -166,12 +209,24 @@ public sealed class TurnRecorderTests
 
         public Task CompleteTurnAsync(string sessionId, long draftId, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken)
         {
+            Assert.Equal(7L, draftId);
             Completed++;
             return Task.CompletedTask;
         }
 
-        public Task AbandonTurnAsync(long draftId, string partialText, CancellationToken cancellationToken) => Task.CompletedTask;
-        public Task AppendTurnAsync(SessionTurn turn, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task AbandonTurnAsync(long draftId, string partialText, CancellationToken cancellationToken)
+        {
+            Assert.Equal(7L, draftId);
+            Abandoned.Add(partialText);
+            return Task.CompletedTask;
+        }
+
+        public Task AppendTurnAsync(SessionTurn turn, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken)
+        {
+            Appended++;
+            return Task.CompletedTask;
+        }
+
         public Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<ChatMessage>>([]);
         public Task<SessionSummary?> GetAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<SessionSummary?>(null);
         public Task<IReadOnlyList<SessionMessage>> GetMessagesAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<SessionMessage>>([]);

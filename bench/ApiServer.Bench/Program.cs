@@ -148,14 +148,22 @@ internal static class Program
             the next request) took the added p50 from 0.33–0.36 to 0.28–0.29 ms. Running those writes on a dedicated thread instead of
             the thread pool did not help, so it is their CPU, not the thread they hold. About 30% of SQLite's CPU in the store
             benchmark is compiling statements (`sqlite3RunParser` and the code generator): every Dapper call prepares its SQL
-            afresh. A writer connection that keeps its prepared statements would remove that; not built yet.
+            afresh. In a standalone test of a turn-shaped transaction (4 statements, WAL), one writer connection keeping its
+            prepared commands took ~85–100 µs where Dapper on pooled connections took ~130–170 µs; the rest is the commit's WAL
+            writes. That writer is the next step here; not built yet.
             """,
         ["3."] = """
             **3. Streaming time to first content.** Same path as 1 up to the first delta, plus the SSE writer's channel and pump (one more
             thread-pool hop and a flush per event) and the headers' own flush. Fixed: the streamed turn's draft row (input messages and an
             empty answer) was inserted synchronously before the upstream call, because SQLite's async calls complete synchronously; it is
-            now written on the thread pool alongside the stream (~0.55–0.7 → ~0.35–0.45 ms added here). The role chunk goes out at once, so a
-            client sees the stream open immediately; the first *content* waits for the upstream's first delta to travel the whole path.
+            now written on the thread pool alongside the stream (~0.55–0.7 → ~0.35–0.45 ms added here). Alongside was still too soon: on
+            2 cores that insert competed with the first delta's trip (skipping it took the added p50 from ~0.35–0.38 to ~0.25–0.31 ms).
+            A streamed turn is now first saved one flush interval (0.5 s) after it starts, so a crash still loses at most one interval,
+            and a turn that ends sooner is written once, at its end, like a non-streamed one (one transaction instead of two). In A/B
+            runs this took the added p50 from 0.35–0.36 to 0.29–0.31 ms; the non-streamed added p50 of measurement 1, interleaved with
+            these streams, rose by ~0.03 ms, because the streamed turn's one write now lands at its end, next to the request that
+            follows. The role chunk goes out at once, so a client sees the stream open immediately; the first *content* waits for the
+            upstream's first delta to travel the whole path.
             """,
         ["2."] = """
             **2. Throughput ratio.** This is CPU-bound on 2 shared cores, so the ratio is the inverse ratio of CPU per request, and the

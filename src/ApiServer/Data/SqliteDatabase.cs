@@ -13,6 +13,9 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
 {
     private readonly string _connectionString;
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal); // the writer's; used under the gate
+    private SqliteConnection? _writer; // opened by the first write; used under the gate
+    private int _disposed;
 
     private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, object> ConfiguredHandles = new();
     private static readonly object ConfiguredMarker = new();
@@ -80,21 +83,45 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
     }
 
     /// <summary>Runs a write in one IMMEDIATE transaction, one writer at a time.</summary>
-    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> write, CancellationToken cancellationToken)
+    public Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> write, CancellationToken cancellationToken) =>
+        WriteAsync(w => write(w.Connection, w.Transaction), cancellationToken);
+
+    /// <summary>
+    /// Runs a write in one IMMEDIATE transaction, one writer at a time, on the writer connection: opened on first use and kept,
+    /// with the statements run through <see cref="SqliteWrite"/> kept prepared. A write that fails closes it (the next opens a
+    /// new one), so a connection in an unknown state is never reused.
+    /// </summary>
+    public async Task<T> WriteAsync<T>(Func<SqliteWrite, Task<T>> write, CancellationToken cancellationToken)
     {
         await _writeGate.WaitAsync(cancellationToken);
         try
         {
-            await using var connection = await OpenConnectionAsync(cancellationToken);
-            await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
-            var result = await write(connection, transaction);
+            _writer ??= await OpenConnectionAsync(cancellationToken);
+            await using var transaction = (SqliteTransaction)await _writer.BeginTransactionAsync(cancellationToken);
+            var result = await write(new SqliteWrite(_writer, transaction, _prepared, cancellationToken));
             await transaction.CommitAsync(cancellationToken);
             return result;
+        }
+        catch
+        {
+            await CloseWriterAsync();
+            throw;
         }
         finally
         {
             _writeGate.Release();
         }
+    }
+
+    /// <summary>Closes the writer connection and its prepared statements; called with the write gate held, or at dispose.</summary>
+    private async Task CloseWriterAsync()
+    {
+        foreach (var command in _prepared.Values)
+            await command.DisposeAsync();
+        _prepared.Clear();
+        if (_writer is not null)
+            await _writer.DisposeAsync();
+        _writer = null;
     }
 
     private void Migrate(IReadOnlyList<string> migrations, bool enableWal)
@@ -119,6 +146,17 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            return;
+        await _writeGate.WaitAsync(); // a write still running finishes on the writer first
+        try
+        {
+            await CloseWriterAsync();
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
         if (_memoryAnchor is not null)
             await _memoryAnchor.DisposeAsync();
         _writeGate.Dispose();

@@ -63,69 +63,66 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
 
     private long Now => time.GetUtcNow().ToUnixTimeSeconds();
 
+    // Every write runs through SqliteWrite's prepared statements: these run on every chat turn.
     public Task<long> BeginTurnAsync(SessionTurn turn, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (connection, transaction) =>
+        database.WriteAsync(async w =>
         {
             var now = Now;
-            await StoreInputAsync(connection, transaction, turn, now, cancellationToken);
-            return await InsertAsync(connection, transaction, turn.SessionId, ChatMessage.Assistant(""), StoredMessageStatus.Streaming, now, cancellationToken);
+            await StoreInputAsync(w, turn, now);
+            return await InsertAsync(w, turn.SessionId, ChatMessage.Assistant(""), StoredMessageStatus.Streaming, now);
         }, cancellationToken);
 
     public Task AppendTurnAsync(SessionTurn turn, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (connection, transaction) =>
+        database.WriteAsync(async w =>
         {
             var now = Now;
-            await StoreInputAsync(connection, transaction, turn, now, cancellationToken);
+            await StoreInputAsync(w, turn, now);
             foreach (var message in newMessages)
-                await InsertAsync(connection, transaction, turn.SessionId, message, StoredMessageStatus.Complete, now, cancellationToken);
-            return await connection.ExecuteAsync(new CommandDefinition(AddUsage,
-                new { id = turn.SessionId, input = usage.InputTokens, output = usage.OutputTokens, now }, transaction, cancellationToken: cancellationToken));
+                await InsertAsync(w, turn.SessionId, message, StoredMessageStatus.Complete, now);
+            return await AddUsageAsync(w, turn.SessionId, usage, now);
         }, cancellationToken);
 
-    private static async Task StoreInputAsync(SqliteConnection connection, SqliteTransaction transaction, SessionTurn turn, long now, CancellationToken cancellationToken)
+    private static async Task StoreInputAsync(SqliteWrite w, SessionTurn turn, long now)
     {
         var title = Title([.. turn.PriorIfNew, .. turn.Input]);
-        var created = await connection.ExecuteAsync(new CommandDefinition(InsertSession,
-            new { id = turn.SessionId, now, title, model = turn.Model }, transaction, cancellationToken: cancellationToken));
+        var created = await w.ExecuteAsync(InsertSession, ("@id", turn.SessionId), ("@now", now), ("@title", title), ("@model", turn.Model));
         if (created == 1)
         {
             foreach (var message in turn.PriorIfNew)
-                await InsertAsync(connection, transaction, turn.SessionId, message, StoredMessageStatus.Complete, now, cancellationToken);
+                await InsertAsync(w, turn.SessionId, message, StoredMessageStatus.Complete, now);
         }
         else
         {
-            await connection.ExecuteAsync(new CommandDefinition(TouchSession, new { id = turn.SessionId, now, model = turn.Model }, transaction, cancellationToken: cancellationToken));
+            await w.ExecuteAsync(TouchSession, ("@id", turn.SessionId), ("@now", now), ("@model", turn.Model));
         }
         foreach (var message in turn.Input)
-            await InsertAsync(connection, transaction, turn.SessionId, message, StoredMessageStatus.Complete, now, cancellationToken);
+            await InsertAsync(w, turn.SessionId, message, StoredMessageStatus.Complete, now);
     }
 
-    private static Task<long> InsertAsync(SqliteConnection connection, SqliteTransaction transaction, string sessionId, ChatMessage message,
-        StoredMessageStatus status, long now, CancellationToken cancellationToken) =>
-        connection.ExecuteScalarAsync<long>(new CommandDefinition(InsertMessage,
-            new { sessionId, message = StoredMessageJson.Serialize(message), status = StatusText(status), now }, transaction, cancellationToken: cancellationToken));
+    private static Task<long> InsertAsync(SqliteWrite w, string sessionId, ChatMessage message, StoredMessageStatus status, long now) =>
+        w.ScalarAsync(InsertMessage, ("@sessionId", sessionId), ("@message", StoredMessageJson.Serialize(message)), ("@status", StatusText(status)), ("@now", now));
+
+    private static Task<int> AddUsageAsync(SqliteWrite w, string sessionId, TokenUsage usage, long now) =>
+        w.ExecuteAsync(AddUsage, ("@id", sessionId), ("@input", usage.InputTokens), ("@output", usage.OutputTokens), ("@now", now));
 
     public Task UpdateDraftAsync(long draftId, string text, CancellationToken cancellationToken) =>
-        database.WriteAsync((connection, transaction) => connection.ExecuteAsync(new CommandDefinition(UpdateDraft,
-            new { id = draftId, message = StoredMessageJson.Serialize(ChatMessage.Assistant(text)), now = Now }, transaction, cancellationToken: cancellationToken)),
+        database.WriteAsync(w => w.ExecuteAsync(UpdateDraft, ("@id", draftId), ("@message", StoredMessageJson.Serialize(ChatMessage.Assistant(text))), ("@now", Now)),
             cancellationToken);
 
     public Task CompleteTurnAsync(string sessionId, long draftId, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (connection, transaction) =>
+        database.WriteAsync(async w =>
         {
             var now = Now;
-            await connection.ExecuteAsync(new CommandDefinition(DeleteMessage, new { id = draftId }, transaction, cancellationToken: cancellationToken));
+            await w.ExecuteAsync(DeleteMessage, ("@id", draftId));
             foreach (var message in newMessages)
-                await InsertAsync(connection, transaction, sessionId, message, StoredMessageStatus.Complete, now, cancellationToken);
-            return await connection.ExecuteAsync(new CommandDefinition(AddUsage,
-                new { id = sessionId, input = usage.InputTokens, output = usage.OutputTokens, now }, transaction, cancellationToken: cancellationToken));
+                await InsertAsync(w, sessionId, message, StoredMessageStatus.Complete, now);
+            return await AddUsageAsync(w, sessionId, usage, now);
         }, cancellationToken);
 
     public Task AbandonTurnAsync(long draftId, string partialText, CancellationToken cancellationToken) =>
-        database.WriteAsync((connection, transaction) => partialText.Length == 0
-            ? connection.ExecuteAsync(new CommandDefinition(DeleteMessage, new { id = draftId }, transaction, cancellationToken: cancellationToken))
-            : connection.ExecuteAsync(new CommandDefinition(InterruptDraft,
-                new { id = draftId, message = StoredMessageJson.Serialize(ChatMessage.Assistant(partialText)), now = Now }, transaction, cancellationToken: cancellationToken)),
+        database.WriteAsync(w => partialText.Length == 0
+            ? w.ExecuteAsync(DeleteMessage, ("@id", draftId))
+            : w.ExecuteAsync(InterruptDraft, ("@id", draftId), ("@message", StoredMessageJson.Serialize(ChatMessage.Assistant(partialText))), ("@now", Now)),
             cancellationToken);
 
     public async Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, CancellationToken cancellationToken)
@@ -151,8 +148,7 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
     }
 
     public Task<int> RecoverInterruptedAsync(CancellationToken cancellationToken) =>
-        database.WriteAsync((connection, transaction) =>
-            connection.ExecuteAsync(new CommandDefinition(RecoverStreaming, new { now = Now }, transaction, cancellationToken: cancellationToken)), cancellationToken);
+        database.WriteAsync(w => w.ExecuteAsync(RecoverStreaming, ("@now", Now)), cancellationToken);
 
     public ValueTask DisposeAsync() => database.DisposeAsync();
 

@@ -33,6 +33,81 @@ public sealed class SqliteDatabaseTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task WriteAsync_PreparedStatementsTakeEachCallsParameters()
+    {
+        await using var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);"], NullLogger.Instance);
+        const string Insert = "INSERT INTO t (x) VALUES (@x) RETURNING id;";
+
+        var ids = new List<long>();
+        foreach (var value in new[] { "a", null, "c" })
+            ids.Add(await database.WriteAsync(w => w.ScalarAsync(Insert, ("@x", value)), CancellationToken.None));
+        var changed = await database.WriteAsync(w => w.ExecuteAsync("UPDATE t SET x = @x WHERE id >= @from;", ("@x", "z"), ("@from", ids[1])), CancellationToken.None);
+
+        Assert.Equal(2, changed);
+        Assert.Equal(["a", "z", "z"], await ValuesAsync(database));
+        Assert.Equal(ids.Order(), ids);
+    }
+
+    [Fact]
+    public async Task WriteAsync_AFailedWriteLeavesNothingAndTheNextWriteRunsOnAFreshWriter()
+    {
+        await using var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL);"], NullLogger.Instance);
+        const string Insert = "INSERT INTO t (x) VALUES (@x);";
+
+        // The statement fails halfway through its transaction (NOT NULL), and a callback throws after a successful insert.
+        await Assert.ThrowsAsync<SqliteException>(() => database.WriteAsync(async w =>
+        {
+            await w.ExecuteAsync(Insert, ("@x", "kept?"));
+            return await w.ExecuteAsync(Insert, ("@x", null));
+        }, CancellationToken.None));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => database.WriteAsync<int>(async w =>
+        {
+            await w.ExecuteAsync(Insert, ("@x", "also rolled back"));
+            throw new InvalidOperationException("boom");
+        }, CancellationToken.None));
+        await database.WriteAsync(w => w.ExecuteAsync(Insert, ("@x", "after")), CancellationToken.None);
+
+        Assert.Equal(["after"], await ValuesAsync(database));
+    }
+
+    [Fact]
+    public async Task DisposeAsync_LetsARunningWriteFinishFirst()
+    {
+        var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (x TEXT);"], NullLogger.Instance);
+        var inside = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var write = database.WriteAsync(async w =>
+        {
+            inside.SetResult();
+            await release.Task;
+            return await w.ExecuteAsync("INSERT INTO t (x) VALUES (@x);", ("@x", "finished"));
+        }, CancellationToken.None);
+        await inside.Task;
+
+        var dispose = database.DisposeAsync().AsTask();
+        Assert.False(dispose.IsCompleted);
+        release.SetResult();
+        await write;
+        await dispose;
+        await database.DisposeAsync(); // twice is fine
+
+        await using var reopened = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (x TEXT);"], NullLogger.Instance);
+        Assert.Equal(["finished"], await ValuesAsync(reopened));
+    }
+
+    private static async Task<List<string?>> ValuesAsync(SqliteDatabase database)
+    {
+        await using var connection = await database.OpenConnectionAsync(CancellationToken.None);
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT x FROM t ORDER BY rowid;";
+        var values = new List<string?>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+            values.Add(reader.IsDBNull(0) ? null : reader.GetString(0));
+        return values;
+    }
+
     public void Dispose()
     {
         SqliteConnection.ClearAllPools();

@@ -132,7 +132,10 @@ internal sealed class EncodedHistoryCache(long maxBytes)
         ChatMessage[] array = [.. messages];
         if (array.Length < MinMessages)
             return EncodedHistory.Build(array, EncodedHistory.Empty, encode);
-        var history = EncodedHistory.Build(array, FindPrefix(array, encode), encode);
+        var prefix = FindPrefix(array, encode);
+        if (prefix.Messages.Length == array.Length)
+            return prefix; // the same history again (a retried call): nothing to add
+        var history = EncodedHistory.Build(array, prefix, encode);
         Add(history);
         return history;
     }

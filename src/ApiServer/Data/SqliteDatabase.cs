@@ -88,8 +88,8 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
 
     /// <summary>
     /// Runs a write in one IMMEDIATE transaction, one writer at a time, on the writer connection: opened on first use and kept,
-    /// with the statements run through <see cref="SqliteWrite"/> kept prepared. A write that fails closes it (the next opens a
-    /// new one), so a connection in an unknown state is never reused.
+    /// with the statements run through <see cref="SqliteWrite"/> kept prepared. A write that fails in SQLite, or is cancelled,
+    /// closes it (the next opens a new one), so a connection in an unknown state is never reused.
     /// </summary>
     public async Task<T> WriteAsync<T>(Func<SqliteWrite, Task<T>> write, CancellationToken cancellationToken)
     {
@@ -102,8 +102,10 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
             await transaction.CommitAsync(cancellationToken);
             return result;
         }
-        catch
+        catch (Exception ex) when (ex is SqliteException or OperationCanceledException)
         {
+            // The transaction was rolled back (or failed to): the writer's state is not worth trusting. Other exceptions come
+            // from the write's own checks, after which the rollback left the connection as it was.
             await CloseWriterAsync();
             throw;
         }

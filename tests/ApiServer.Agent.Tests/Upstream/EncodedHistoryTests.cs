@@ -86,6 +86,19 @@ public sealed class EncodedHistoryTests
     }
 
     [Fact]
+    public void The_same_history_again_is_the_cached_encoding_with_nothing_encoded()
+    {
+        var cache = new EncodedHistoryCache(1 << 20);
+        var turn = Conversation(40);
+        var first = cache.Encode(turn, Encode);
+
+        var again = cache.Encode(turn, m => throw new InvalidOperationException("encoded again"));
+
+        Assert.Same(first, again);
+        Assert.Equal(1, cache.Count);
+    }
+
+    [Fact]
     public void A_message_that_is_another_object_with_the_same_JSON_still_matches()
     {
         // A system prompt is a new object every run.

@@ -99,8 +99,9 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
             await InsertAsync(w, turn.SessionId, message, StoredMessageStatus.Complete, now);
     }
 
-    private static Task<long> InsertAsync(SqliteWrite w, string sessionId, ChatMessage message, StoredMessageStatus status, long now) =>
-        w.ScalarAsync(InsertMessage, ("@sessionId", sessionId), ("@message", StoredMessageJson.Serialize(message)), ("@status", StatusText(status)), ("@now", now));
+    private static async Task<long> InsertAsync(SqliteWrite w, string sessionId, ChatMessage message, StoredMessageStatus status, long now) =>
+        await w.ScalarAsync(InsertMessage, ("@sessionId", sessionId), ("@message", StoredMessageJson.Serialize(message)), ("@status", StatusText(status)), ("@now", now))
+            ?? throw new InvalidOperationException("INSERT … RETURNING id returned no row.");
 
     private static Task<int> AddUsageAsync(SqliteWrite w, string sessionId, TokenUsage usage, long now) =>
         w.ExecuteAsync(AddUsage, ("@id", sessionId), ("@input", usage.InputTokens), ("@output", usage.OutputTokens), ("@now", now));

@@ -39,14 +39,18 @@ public sealed class SqliteDatabaseTests : IDisposable
         await using var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);"], NullLogger.Instance);
         const string Insert = "INSERT INTO t (x) VALUES (@x) RETURNING id;";
 
-        var ids = new List<long>();
+        var ids = new List<long?>();
         foreach (var value in new[] { "a", null, "c" })
             ids.Add(await database.WriteAsync(w => w.ScalarAsync(Insert, ("@x", value)), CancellationToken.None));
         var changed = await database.WriteAsync(w => w.ExecuteAsync("UPDATE t SET x = @x WHERE id >= @from;", ("@x", "z"), ("@from", ids[1])), CancellationToken.None);
+        var row = await database.WriteAsync(w => w.QueryRowAsync("SELECT id, x FROM t WHERE id = @id;", r => (r.GetInt64(0), r.GetString(1)), ("@id", ids[0])), CancellationToken.None);
+        var none = await database.WriteAsync(w => w.ScalarAsync("SELECT id FROM t WHERE x = @x;", ("@x", "absent")), CancellationToken.None);
 
         Assert.Equal(2, changed);
         Assert.Equal(["a", "z", "z"], await ValuesAsync(database));
         Assert.Equal(ids.Order(), ids);
+        Assert.Equal((ids[0]!.Value, "a"), row);
+        Assert.Null(none);
     }
 
     [Fact]

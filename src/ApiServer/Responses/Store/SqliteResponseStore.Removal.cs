@@ -1,3 +1,4 @@
+using ApiServer.Data;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -58,10 +59,10 @@ public sealed partial class SqliteResponseStore
     /// back a turn. Each step is a walk of the partial index ix_responses_evictable, so a put evicts in O(log N) per victim.
     /// </para>
     /// </summary>
-    private async Task<int> EvictAsync(SqliteConnection connection, SqliteTransaction transaction, long keep, CancellationToken cancellationToken)
+    private async Task<int> EvictAsync(SqliteWrite w, long keep)
     {
-        var excess = await connection.ExecuteScalarAsync<long>(
-            new CommandDefinition(CountVisible, transaction: transaction, cancellationToken: cancellationToken)) - _maxStoredResponses;
+        var (connection, transaction, cancellationToken) = (w.Connection, w.Transaction, w.CancellationToken);
+        var excess = (await w.ScalarAsync(CountVisible) ?? 0) - _maxStoredResponses; // checked on every put, so kept prepared
         var evicted = 0;
         for (; excess > 0; excess--)
         {

@@ -63,44 +63,43 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
 
         var accessed = TakePendingAccess();
-        var (evicted, storedSeq, parentSeq) = await WriteWithAccessAsync(accessed, async (connection, transaction) =>
+        // Every statement here runs on each stored response, so each stays prepared on the writer (see SqliteWrite).
+        var (evicted, storedSeq, parentSeq) = await WriteWithAccessAsync(accessed, async w =>
         {
             ParentRow? parent = null;
             if (response.PreviousResponseId is not null)
             {
-                parent = await connection.QuerySingleOrDefaultAsync<ParentRow>(
-                    new CommandDefinition(SelectParent, new { id = response.PreviousResponseId }, transaction, cancellationToken: cancellationToken));
+                parent = await w.QueryRowAsync(SelectParent, static r => new ParentRow { Seq = r.GetInt64(0), Depth = r.GetInt64(1) },
+                    ("@id", response.PreviousResponseId));
                 if (parent is null)
                     throw new PreviousResponseNotFoundException(response.PreviousResponseId);
             }
 
-            var seq = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(InsertResponse, new
-            {
-                response.Id,
-                ParentSeq = parent?.Seq,
-                response.PreviousResponseId,
-                Depth = parent is null ? 0 : parent.Depth + 1,
-                response.ConversationId,
-                response.SessionId,
-                response.Instructions,
-                response.ResponseJson,
-                response.InputMessageCount,
-                CreatedAt = response.CreatedAt.ToUnixTimeMilliseconds(),
-                LastAccessedAt = now,
-            }, transaction, cancellationToken: cancellationToken));
-            if (seq is null)
-                throw new InvalidOperationException($"Response '{response.Id}' is already stored.");
+            var seq = await w.ScalarAsync(InsertResponse,
+                ("@Id", response.Id),
+                ("@ParentSeq", parent?.Seq),
+                ("@PreviousResponseId", response.PreviousResponseId),
+                ("@Depth", parent is null ? 0 : parent.Depth + 1),
+                ("@ConversationId", response.ConversationId),
+                ("@SessionId", response.SessionId),
+                ("@Instructions", response.Instructions),
+                ("@ResponseJson", response.ResponseJson),
+                ("@InputMessageCount", response.InputMessageCount),
+                ("@CreatedAt", response.CreatedAt.ToUnixTimeMilliseconds()),
+                ("@LastAccessedAt", now))
+                ?? throw new InvalidOperationException($"Response '{response.Id}' is already stored.");
 
             if (parent is not null)
-                await Execute(connection, transaction, IncrementChildCount, new { seq = parent.Seq }, cancellationToken);
+                await w.ExecuteAsync(IncrementChildCount, ("@seq", parent.Seq));
             foreach (var message in messages)
-                message.ResponseSeq = seq.Value;
-            if (messages.Count > 0)
-                await Execute(connection, transaction, InsertMessage, messages, cancellationToken);
+            {
+                await w.ExecuteAsync(InsertMessage, ("@ResponseSeq", seq), ("@Ordinal", message.Ordinal), ("@ItemId", message.ItemId),
+                    ("@IsInput", message.IsInput), ("@Body", message.Body));
+            }
             if (response.ConversationId is not null)
-                await Execute(connection, transaction, UpsertConversationHead, new { conversationId = response.ConversationId, seq }, cancellationToken);
+                await w.ExecuteAsync(UpsertConversationHead, ("@conversationId", response.ConversationId), ("@seq", seq));
 
-            return (await EvictAsync(connection, transaction, keep: seq.Value, cancellationToken), seq.Value, parent?.Seq);
+            return (await EvictAsync(w, keep: seq), seq, parent?.Seq);
         }, cancellationToken);
 
         _chains.AddChild(storedSeq, parentSeq, response.NewMessages);
@@ -233,7 +232,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         {
             try
             {
-                await WriteWithAccessAsync(accessed, (_, _) => Task.FromResult(0), CancellationToken.None);
+                await WriteWithAccessAsync(accessed, _ => Task.FromResult(0), CancellationToken.None);
             }
             catch (SqliteException ex)
             {
@@ -245,15 +244,16 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
     }
 
     /// <summary>Runs <paramref name="write"/> after writing <paramref name="accessed"/>; if it rolls back, the access times wait for the next write.</summary>
-    private async Task<T> WriteWithAccessAsync<T>(List<KeyValuePair<long, long>> accessed, Func<SqliteConnection, SqliteTransaction, Task<T>> write,
+    private async Task<T> WriteWithAccessAsync<T>(List<KeyValuePair<long, long>> accessed, Func<SqliteWrite, Task<T>> write,
         CancellationToken cancellationToken)
     {
         try
         {
-            return await _database.WriteAsync(async (connection, transaction) =>
+            return await _database.WriteAsync(async w =>
             {
-                await WriteAccessAsync(connection, transaction, accessed, cancellationToken);
-                return await write(connection, transaction);
+                foreach (var (seq, at) in accessed)
+                    await w.ExecuteAsync(Touch, ("@seq", seq), ("@now", at));
+                return await write(w);
             }, cancellationToken);
         }
         catch
@@ -282,12 +282,6 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         foreach (var (seq, at) in taken)
             _pendingAccess.AddOrUpdate(seq, at, (_, newer) => Math.Max(newer, at));
     }
-
-    private static Task WriteAccessAsync(SqliteConnection connection, SqliteTransaction transaction, List<KeyValuePair<long, long>> accessed,
-        CancellationToken cancellationToken) =>
-        accessed.Count == 0
-            ? Task.CompletedTask
-            : Execute(connection, transaction, Touch, accessed.Select(a => new { seq = a.Key, now = a.Value }), cancellationToken);
 
     private static Task<long?> FindVisibleAsync(SqliteConnection connection, string id, CancellationToken cancellationToken) =>
         connection.ExecuteScalarAsync<long?>(new CommandDefinition(SelectVisibleSeq, new { id }, cancellationToken: cancellationToken));
@@ -331,12 +325,5 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         public string Body { get; set; } = "";
     }
 
-    private sealed class MessageRow(int ordinal, string itemId, int isInput, string body)
-    {
-        public long ResponseSeq { get; set; }
-        public int Ordinal { get; } = ordinal;
-        public string ItemId { get; } = itemId;
-        public int IsInput { get; } = isInput;
-        public string Body { get; } = body;
-    }
+    private sealed record MessageRow(int Ordinal, string ItemId, int IsInput, string Body);
 }

@@ -15,7 +15,7 @@ public sealed record Settings(bool Quick)
     public TimeSpan JitQuiet => Quick ? TimeSpan.FromSeconds(0.3) : TimeSpan.FromSeconds(1.5);
 
     /// <summary>...or after this long in all.</summary>
-    public TimeSpan WarmupCap => Quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(45);
+    public TimeSpan WarmupCap => Quick ? TimeSpan.FromSeconds(3) : TimeSpan.FromSeconds(45);
 
     public int Concurrency => 64;
 

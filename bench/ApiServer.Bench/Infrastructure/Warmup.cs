@@ -22,14 +22,15 @@ public static class Warmup
 
     /// <summary>
     /// Runs at least <paramref name="minRounds"/> of <paramref name="round"/>, then more until a whole <paramref name="quiet"/>
-    /// window compiles no more than a handful of methods, or <paramref name="cap"/> has passed.
+    /// window compiles no more than a handful of methods; never past <paramref name="cap"/>, which bounds the whole warm-up
+    /// (on a machine busy with other work even the minimum can take long, and a smoke run must stay short).
     /// </summary>
     public static async Task<Result> UntilJitSettledAsync(Func<Task> round, int minRounds, TimeSpan quiet, TimeSpan cap)
     {
         var clock = Stopwatch.StartNew();
         var startCount = JitInfo.GetCompiledMethodCount();
         var rounds = 0;
-        for (; rounds < minRounds; rounds++)
+        for (; rounds < minRounds && clock.Elapsed < cap; rounds++)
             await round();
 
         var windowStart = clock.Elapsed;

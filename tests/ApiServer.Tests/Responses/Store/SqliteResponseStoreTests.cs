@@ -234,12 +234,7 @@ public sealed class SqliteResponseStoreTests
     {
         await using var kit = new StoreTestKit();
         var store = kit.Open();
-        string? previous = null;
-        for (var i = 0; i < 1000; i++)
-        {
-            await store.PutAsync(Simple($"r{i}", previous), None);
-            previous = $"r{i}";
-        }
+        await kit.PutChainAsync(store, "r", 1000);
 
         var chain = await store.GetChainMessagesAsync("r999", None);
 
@@ -259,12 +254,7 @@ public sealed class SqliteResponseStoreTests
     {
         await using var kit = new StoreTestKit();
         var store = kit.Open();
-        string? previous = null;
-        for (var i = 0; i < 600; i++)
-        {
-            await store.PutAsync(Simple($"r{i}", previous), None);
-            previous = $"r{i}";
-        }
+        await kit.PutChainAsync(store, "r", 600);
         await store.PutAsync(Simple("fork", $"r{forkAt}"), None);
         await store.PutAsync(Simple("fork2", "fork"), None);
 

@@ -28,6 +28,7 @@ public static class EnvironmentVariables
         ("API_SERVER_MAX_CONCURRENT_RUNS", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.MaxConcurrentRuns)}"),
         ("API_SERVER_MAX_QUEUED_RUNS", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.MaxQueuedRuns)}"),
         ("API_SERVER_RUN_RETENTION_SECONDS", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.RunRetentionSeconds)}"),
+        ("API_SERVER_INLINE_SCHEDULING", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.InlineScheduling)}"),
         ("LLM_BASE_URL", $"{LlmOptions.SectionName}:{nameof(LlmOptions.BaseUrl)}"),
         ("LLM_API_KEY", $"{LlmOptions.SectionName}:{nameof(LlmOptions.ApiKey)}"),
         ("LLM_MODEL", $"{LlmOptions.SectionName}:{nameof(LlmOptions.Model)}"),

@@ -6,6 +6,7 @@ using ApiServer.Http;
 using ApiServer.Json;
 using ApiServer.Models;
 using ApiServer.OpenApi;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Options;
 
 namespace ApiServer.Hosting;
@@ -48,6 +49,9 @@ public static class ApiServerApp
             kestrel.Limits.MaxRequestBodySize = serverOptions.MaxRequestBytes;
             Listen(kestrel, serverOptions.Host, serverOptions.Port);
         });
+        // Socket events already reach the thread pool (the runtime parallelizes them), so running the request inline there
+        // costs nothing in safety as long as DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS is not also set.
+        builder.Services.Configure<SocketTransportOptions>(o => o.UnsafePreferInlineScheduling = serverOptions.InlineScheduling);
 
         var app = builder.Build();
         app.UseApiServerHttp();

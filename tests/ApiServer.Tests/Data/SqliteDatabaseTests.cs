@@ -9,7 +9,7 @@ public sealed class SqliteDatabaseTests : IDisposable
     private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "apiserver-db-tests", Guid.NewGuid().ToString("N"));
 
     [Fact]
-    public async Task OpenConnectionAsync_EveryConnectionRunsWithSynchronousNormal()
+    public async Task OpenConnectionAsync_EveryConnectionRunsWithSynchronousNormalAndTheCheckpointSettings()
     {
         var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (x INTEGER);"], NullLogger.Instance);
         await using (database)
@@ -27,6 +27,10 @@ public sealed class SqliteDatabaseTests : IDisposable
                         using var command = connection.CreateCommand();
                         command.CommandText = "PRAGMA synchronous;";
                         Assert.Equal(1L, (long)(await command.ExecuteScalarAsync())!); // 1 = NORMAL (FULL is 2)
+                        command.CommandText = "PRAGMA wal_autocheckpoint;";
+                        Assert.Equal(SqliteDatabase.CheckpointPages, (long)(await command.ExecuteScalarAsync())!);
+                        command.CommandText = "PRAGMA journal_size_limit;";
+                        Assert.Equal(SqliteDatabase.WalSizeLimitBytes, (long)(await command.ExecuteScalarAsync())!);
                     }
                 }
             }

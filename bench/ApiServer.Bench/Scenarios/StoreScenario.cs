@@ -120,6 +120,7 @@ public static class StoreScenario
     {
         long done = 0, errors = 0, next = 0;
         var latencies = new List<double>[writers];
+        var counters = ProcessCounters.Start();
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
         {
@@ -139,6 +140,9 @@ public static class StoreScenario
                 }
             }
         })));
-        return (done / clock.Elapsed.TotalSeconds, errors, latencies.SelectMany(l => l).ToList());
+        var elapsed = clock.Elapsed.TotalSeconds;
+        var all = latencies.SelectMany(l => l).ToList();
+        Console.WriteLine($"    {writers} writers: {done / elapsed:0}/s, p50 {Stats.Percentile(all, 50):0.000} ms, p99 {Stats.Percentile(all, 99):0.000} ms, max {all.DefaultIfEmpty().Max():0.0} ms; {counters.Stop().PerRequest(done)}");
+        return (done / elapsed, errors, all);
     }
 }

@@ -26,11 +26,14 @@ internal static class Program
         var report = new Report();
         var started = Stopwatch.StartNew();
         var failures = new List<string>();
+        var runSteal = CpuSteal.Start();
+        var steal = new List<(string Scenario, double? Percent)>();
 
         foreach (var scenario in only)
         {
             Console.WriteLine($"== {scenario} ({started.Elapsed.TotalSeconds:0} s elapsed)");
             var clock = Stopwatch.StartNew();
+            var scenarioSteal = CpuSteal.Start();
             try
             {
                 await (scenario switch
@@ -54,10 +57,11 @@ internal static class Program
                 report.Row($"{scenario} (failed)", ex.GetType().Name + ": " + ex.Message.ReplaceLineEndings(" "), "—", false);
                 Console.Error.WriteLine(ex);
             }
-            Console.WriteLine($"   {scenario} took {clock.Elapsed.TotalSeconds:0.0} s");
+            steal.Add((scenario, scenarioSteal.Percent()));
+            Console.WriteLine($"   {scenario} took {clock.Elapsed.TotalSeconds:0.0} s; CPU steal {Percent(steal[^1].Percent)}");
         }
 
-        var markdown = Render(report, settings, commit, started.Elapsed, only);
+        var markdown = Render(report, settings, commit, started.Elapsed, only, (runSteal.Percent(), steal));
         Console.WriteLine();
         Console.WriteLine(report.SummaryTable());
         if (output is not null)
@@ -75,7 +79,10 @@ internal static class Program
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
-    private static string Render(Report report, Settings settings, string commit, TimeSpan elapsed, string[] scenarios)
+    private static string Percent(double? value) => value is { } v ? $"{v:0.#}%" : "n/a";
+
+    private static string Render(Report report, Settings settings, string commit, TimeSpan elapsed, string[] scenarios,
+        (double? Run, List<(string Scenario, double? Percent)> Scenarios) steal)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# Benchmarks");
@@ -91,6 +98,7 @@ internal static class Program
         sb.AppendLine($"| Mode | {(settings.Quick ? "**--quick** (smoke run)" : "full")}; scenarios: {string.Join(", ", scenarios)}; took {elapsed.TotalSeconds:0} s |");
         sb.AppendLine($"| Machine | {Environment.ProcessorCount} cores ({CpuModel()}), {MemoryGb():0.0} GB RAM, {RuntimeInformation.OSDescription.Trim()} |");
         var gen0Cap = GC.GetConfigurationVariables().TryGetValue("GCGen0MaxBudget", out var cap) && cap is long bytes ? $", gen0 budget ≤ {bytes / 1048576.0:0.#} MiB" : "";
+        sb.AppendLine($"| CPU steal | {Percent(steal.Run)} of the machine's CPU time went to other guests during the run ({string.Join(", ", steal.Scenarios.Select(s => $"{s.Scenario} {Percent(s.Percent)}"))}) |");
         sb.AppendLine($"| Runtime | {RuntimeInformation.FrameworkDescription}, Release build, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC{gen0Cap}, logging at Warning |");
         sb.AppendLine();
         sb.AppendLine("Everything (load driver, fake upstream, gateway) shares the same 2 cores unless a scenario says otherwise, and the machine is shared");

@@ -184,8 +184,7 @@ public sealed partial class ChatCompletionHandler(
     {
         var toolEvents = options.Value.StreamToolEvents || IsTruthy(context.Request.Headers[ToolEventsHeader]);
         await using var recorder = TurnRecorder.Streaming(sessions, turn, time, logger);
-        await using var sse = await SseWriter.StartAsync(context, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds));
-        sse.Write(chunks.Role());
+        await using var sse = await SseWriter.StartAsync(context, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds), first: chunks.Role());
         try
         {
             await foreach (var agentEvent in agent.RunAsync(request, cancellationToken))

@@ -16,16 +16,14 @@ public sealed class SseWriter : IAsyncDisposable
     private readonly Channel<SseFrame> _frames = Channel.CreateBounded<SseFrame>(new BoundedChannelOptions(int.MaxValue) { SingleReader = true });
     private readonly TimeSpan _keepalive;
     private readonly TimeProvider _time;
-    private readonly Action<SseFrame>? _onEvent;
     private readonly IDisposable _streamTracking;
     private Task _pump = Task.CompletedTask;
 
-    private SseWriter(HttpContext context, TimeSpan keepalive, TimeProvider time, ServerActivity activity, Action<SseFrame>? onEvent)
+    private SseWriter(HttpContext context, TimeSpan keepalive, TimeProvider time, ServerActivity activity)
     {
         _context = context;
         _keepalive = keepalive;
         _time = time;
-        _onEvent = onEvent;
         _streamTracking = activity.TrackStream();
     }
 
@@ -34,13 +32,13 @@ public sealed class SseWriter : IAsyncDisposable
 
     /// <summary>
     /// Sends the headers (status 200, text/event-stream, no caching, no proxy buffering) and starts the pump.
-    /// Any other headers (CORS, X-Session-Id) must be set before this call. <paramref name="onEvent"/> sees every event frame
-    /// written, in order (used to record streams for replay).
+    /// Any other headers (CORS, X-Session-Id) must be set before this call. <paramref name="first"/>, when given, goes out
+    /// with the headers in one write: the client then wakes once for both, not once for each.
     /// </summary>
-    public static async Task<SseWriter> StartAsync(HttpContext context, TimeSpan keepalive, Action<SseFrame>? onEvent = null)
+    public static async Task<SseWriter> StartAsync(HttpContext context, TimeSpan keepalive, SseFrame? first = null)
     {
         var services = context.RequestServices;
-        var writer = new SseWriter(context, keepalive, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ServerActivity>(), onEvent);
+        var writer = new SseWriter(context, keepalive, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ServerActivity>());
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream; charset=utf-8";
@@ -52,6 +50,8 @@ public sealed class SseWriter : IAsyncDisposable
         try
         {
             await response.StartAsync(context.RequestAborted);
+            if (first is { } frame)
+                await response.Body.WriteAsync(frame.Bytes, context.RequestAborted);
             await response.Body.FlushAsync(context.RequestAborted);
         }
         catch
@@ -102,11 +102,7 @@ public sealed class SseWriter : IAsyncDisposable
                     continue;
                 }
                 while (reader.TryRead(out var frame))
-                {
                     await body.WriteAsync(frame.Bytes, aborted);
-                    if (frame.IsEvent)
-                        _onEvent?.Invoke(frame);
-                }
                 await body.FlushAsync(aborted);
             }
         }

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using FakeUpstream;
 
@@ -22,6 +23,35 @@ public sealed class ChatStreamingTests
         Assert.Equal("no", response.Headers.GetValues("X-Accel-Buffering").Single());
         Assert.DoesNotContain(response.Content.Headers.ContentEncoding, e => e is "gzip" or "br" or "deflate");
         Assert.StartsWith("sess_", response.Headers.GetValues("X-Session-Id").Single());
+    }
+
+    [Fact]
+    public async Task Stream_RoleChunk_ArrivesWithTheHeadersBeforeTheUpstreamAnswers()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        chat.FakeUpstream.Enqueue(FakeResponse.Stream().WaitFor(answer.Task).Content("held back").Finish("stop"));
+
+        using var response = await chat.PostAsync(StreamBody());
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        var wire = new StringBuilder();
+        var buffer = new byte[4096];
+        while (!wire.ToString().Contains("\n\n", StringComparison.Ordinal))
+        {
+            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.NotEqual(0, read);
+            wire.Append(Encoding.UTF8.GetString(buffer, 0, read));
+        }
+        var early = SseBlock.Parse(wire.ToString());
+        answer.SetResult();
+        int n;
+        while ((n = await stream.ReadAsync(buffer)) > 0)
+            wire.Append(Encoding.UTF8.GetString(buffer, 0, n));
+
+        // Sent while the upstream was still held: the role chunk alone, no content and no keepalive.
+        var role = Assert.Single(early);
+        Assert.Equal("""{"role":"assistant","content":""}""", role.Json.GetProperty("choices")[0].GetProperty("delta").GetRawText());
+        Assert.Equal("held back", SseBlock.Content(SseBlock.Parse(wire.ToString())));
     }
 
     [Fact]

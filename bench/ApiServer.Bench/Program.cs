@@ -102,8 +102,8 @@ internal static class Program
         sb.AppendLine($"| Runtime | {RuntimeInformation.FrameworkDescription}, Release build, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC{gen0Cap}, logging at Warning |");
         sb.AppendLine();
         sb.AppendLine("Everything (load driver, fake upstream, gateway) shares the same 2 cores unless a scenario says otherwise, and the machine is shared");
-        sb.AppendLine("with other work, so repeat runs move by tens of percent. Every comparison runs side by side in one run; each figure is the");
-        sb.AppendLine("median of the repetitions, with min and max.");
+        sb.AppendLine("with other work, so repeat runs move by tens of percent (the CPU steal row says how much of the machine other guests took).");
+        sb.AppendLine("Every comparison runs side by side in one run; each figure is the median of the repetitions, with min and max.");
         sb.AppendLine();
         sb.AppendLine("## Summary");
         sb.AppendLine();
@@ -159,9 +159,16 @@ internal static class Program
             afresh. Done: writes now run on one kept writer connection, and the statements every chat turn and every stored response
             run stay prepared on it. A chat turn's write (`AppendTurnAsync`, measurement 6's table) went from ~0.12 to ~0.07 ms and
             session turns/s rose by about half; stored responses/s with 50 writers roughly doubled in side-by-side runs. Most of
-            what is left is the commit's WAL writes. The added p50 still sits ~0.03–0.05 ms over the target in most runs: a perf
-            profile of this sequential scenario is dominated by thread wake-ups and socket calls (the kernel ~31%, futex and
-            scheduler symbols at the top), with our own assemblies at ~3% of samples.
+            what is left is the commit's WAL writes. A perf profile of this sequential scenario was then dominated by thread wake-ups
+            and socket calls (the kernel ~31%, futex and scheduler symbols at the top), with our own assemblies at ~3% of samples.
+            Kestrel by default hands each request from the thread that read its socket to another thread-pool thread, and each
+            response write to one of its I/O-queue threads. Done: the server sets Kestrel's `UnsafePreferInlineScheduling`
+            (`API_SERVER_INLINE_SCHEDULING`, on by default). On Linux the runtime already delivers socket events on thread-pool threads
+            and queues another before running a callback, so a request still runs on an ordinary pool thread, never on the event loop
+            (that would also take `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`, which made things worse when tried). Interleaved
+            A/B runs: added p50 0.36–0.40 → 0.27–0.32 ms on a calm machine, 0.52–0.68 → 0.32–0.37 ms under heavy CPU steal. Time to
+            first content did not move measurably (see 3). The p99 follows CPU steal (see the run table): ~1 ms on calm runs, several
+            ms when other guests take a third of the CPU.
             """,
         ["3."] = """
             **3. Streaming time to first content.** Same path as 1 up to the first delta, plus the SSE writer's channel and pump (one more
@@ -174,7 +181,15 @@ internal static class Program
             runs this took the added p50 from 0.35–0.36 to 0.29–0.31 ms; the non-streamed added p50 of measurement 1, interleaved with
             these streams, rose by ~0.03 ms, because the streamed turn's one write now lands at its end, next to the request that
             follows. The role chunk goes out at once, so a client sees the stream open immediately; the first *content* waits for the
-            upstream's first delta to travel the whole path.
+            upstream's first delta to travel the whole path. Under heavy CPU steal (50–60% of the machine in runs on 2026-11-22) this
+            figure rose to ~0.7–0.8 ms while measurement 1 stayed at ~0.2–0.3 ms. Timestamps along the path (a temporary probe,
+            sequential, medians) showed where: the gateway has the first delta ~0.5 ms after the client sent its request, as on the
+            non-streamed path, but the first content reached the client ~0.35–0.45 ms later, against ~0.08 ms for a whole non-streamed
+            answer. After the first content the gateway goes on with the rest of the stream (more upstream reads and SSE writes), and
+            the client's wake-up to read the first chunk waits for CPU behind it. With the SSE channel's continuations made synchronous
+            the pump's hop vanished (first delta → flushed: 0.35 → 0.01 ms), but the same time reappeared between the flush and the
+            client's read, so that was not kept; neither was starting the upstream call before sending the headers (no measurable
+            change). Done: the headers and the role chunk go out in one write, one send and one pump wake-up less per stream.
             """,
         ["2."] = """
             **2. Throughput ratio.** This is CPU-bound on 2 shared cores, so the ratio is the inverse ratio of CPU per request, and the
@@ -189,7 +204,13 @@ internal static class Program
             ~10% of samples, but an experiment that skipped the store moved gateway requests/s by under 10% (within noise), so group
             commit (one transaction for all queued writes) was not pursued. The upstream request body no longer re-encodes messages or
             grows a buffer (it was ~10% of allocations). Under full load on 2 cores tiered JIT takes 20–30 s to settle, so the warm-up runs
-            the same load until it has.
+            the same load until it has. SQLite's WAL: a later profile of this load put ~6.5% of the process's CPU in `fsync` and ~6% in
+            `pwrite`, nearly all from storing chat turns. Each turn appends ~6 pages (24 KB) to the WAL, and at SQLite's default the
+            commit every ~170 turns checkpoints (copies the WAL into the database and fsyncs both). Done: checkpoints every 4,000
+            pages. In the store benchmark, session turns/s with 50 writers rose ~1.5× in alternating runs (1,440–3,958 → 3,470–5,611),
+            and a single writer's p99 fell from 2–12 ms to 0.3–2.4 ms. Not done: `session_messages` uses AUTOINCREMENT, which rewrites
+            `sqlite_sequence` on every insert (one of the ~6 pages: 5.9 → 4.9 WAL frames per turn without it, measured with the same
+            statements), but dropping it needs a table-rebuild migration and gives up never reusing a deleted draft's id.
             """,
         ["4."] = """
             **4. RSS per open stream.** Found with the runtime's counters (`gen-0-gc-budget`): the first generation's allocation budget

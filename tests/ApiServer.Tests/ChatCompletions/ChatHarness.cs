@@ -87,6 +87,33 @@ public sealed class ChatHarness : IAsyncDisposable
 }
 
 /// <summary>One block of an SSE body, split on the blank line: a comment, or an event with an optional name and data.</summary>
+/// <summary>A response body read as raw text piece by piece, so a test can act between pieces.</summary>
+public sealed class SseWire(Stream stream)
+{
+    private readonly StringBuilder _text = new();
+    private readonly byte[] _buffer = new byte[4096];
+
+    public string Text => _text.ToString();
+
+    /// <summary>Reads until the text so far contains <paramref name="marker"/>; fails if the body ends, or stalls for 30 s, first.</summary>
+    public async Task ReadUntilAsync(string marker)
+    {
+        while (!Text.Contains(marker, StringComparison.Ordinal))
+        {
+            var read = await stream.ReadAsync(_buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.NotEqual(0, read);
+            _text.Append(Encoding.UTF8.GetString(_buffer, 0, read));
+        }
+    }
+
+    public async Task ReadToEndAsync()
+    {
+        int read;
+        while ((read = await stream.ReadAsync(_buffer)) > 0)
+            _text.Append(Encoding.UTF8.GetString(_buffer, 0, read));
+    }
+}
+
 public sealed record SseBlock(string Raw, bool IsComment, string? Event, string? Data)
 {
     public JsonElement Json => JsonDocument.Parse(Data!).RootElement.Clone();

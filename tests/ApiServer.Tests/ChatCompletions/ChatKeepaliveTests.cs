@@ -45,21 +45,13 @@ public sealed class ChatKeepaliveTests
 
         using var response = await chat.PostRawAsync(StreamBody);
         await using var stream = await response.Content.ReadAsStreamAsync();
-        var wire = new StringBuilder();
-        var buffer = new byte[4096];
+        var wire = new SseWire(stream);
         // Hold the first token back until a keepalive has reached the client: proof it goes out before any content.
-        while (!wire.ToString().Contains(": keepalive\n\n", StringComparison.Ordinal))
-        {
-            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.NotEqual(0, read);
-            wire.Append(Encoding.UTF8.GetString(buffer, 0, read));
-        }
+        await wire.ReadUntilAsync(": keepalive\n\n");
         firstToken.SetResult();
-        int n;
-        while ((n = await stream.ReadAsync(buffer)) > 0)
-            wire.Append(Encoding.UTF8.GetString(buffer, 0, n));
+        await wire.ReadToEndAsync();
 
-        AssertKeepalivesBeforeContent(wire.ToString(), "late answer");
+        AssertKeepalivesBeforeContent(wire.Text, "late answer");
     }
 
     [Fact]

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using FakeUpstream;
 
@@ -34,24 +33,16 @@ public sealed class ChatStreamingTests
 
         using var response = await chat.PostAsync(StreamBody());
         await using var stream = await response.Content.ReadAsStreamAsync();
-        var wire = new StringBuilder();
-        var buffer = new byte[4096];
-        while (!wire.ToString().Contains("\n\n", StringComparison.Ordinal))
-        {
-            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.NotEqual(0, read);
-            wire.Append(Encoding.UTF8.GetString(buffer, 0, read));
-        }
-        var early = SseBlock.Parse(wire.ToString());
+        var wire = new SseWire(stream);
+        await wire.ReadUntilAsync("\n\n");
+        var early = SseBlock.Parse(wire.Text);
         answer.SetResult();
-        int n;
-        while ((n = await stream.ReadAsync(buffer)) > 0)
-            wire.Append(Encoding.UTF8.GetString(buffer, 0, n));
+        await wire.ReadToEndAsync();
 
         // Sent while the upstream was still held: the role chunk alone, no content and no keepalive.
         var role = Assert.Single(early);
         Assert.Equal("""{"role":"assistant","content":""}""", role.Json.GetProperty("choices")[0].GetProperty("delta").GetRawText());
-        Assert.Equal("held back", SseBlock.Content(SseBlock.Parse(wire.ToString())));
+        Assert.Equal("held back", SseBlock.Content(SseBlock.Parse(wire.Text)));
     }
 
     [Fact]

@@ -78,7 +78,7 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
         // These are per-connection settings. In WAL mode synchronous=NORMAL is durable against application crashes and
         // skips an fsync per commit; the default (FULL) would make every stored turn wait for the disk. The commit that
         // takes the WAL past wal_autocheckpoint pages copies it into the database and fsyncs both: at SQLite's default of
-        // 1,000 pages (~170 chat turns) those checkpoints were ~6% of the server's CPU under load; 4,000 pages makes them a
+        // 1,000 pages (~170 chat turns) those checkpoints took ~6% of the CPU in the throughput benchmark; 4,000 pages makes them a
         // quarter as frequent (~16 MB of WAL). journal_size_limit shrinks a WAL that grew past it (say, while a long read
         // held a checkpoint back) once it is reset. Pooled connections keep their native handle, so each handle is set up
         // once, not on every open.

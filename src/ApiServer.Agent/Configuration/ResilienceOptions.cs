@@ -21,6 +21,13 @@ public sealed class ResilienceOptions
     /// <summary>Overrides LlmOptions.TimeoutSeconds (first byte and between chunks) when set; lets tests use sub-second timeouts.</summary>
     public TimeSpan? IdleTimeout { get; set; }
 
+    /// <summary>
+    /// After a chunk with a finish_reason, how long to wait for the trailing usage chunk and [DONE] before using the finished
+    /// turn as it is (capped by the idle timeout). The answer is complete by then, so a stalled tail does not hold the client.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan FinishedTailTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     [Range(0.01, 1.0)]
     public double BreakerFailureRatio { get; set; } = 0.5;
 

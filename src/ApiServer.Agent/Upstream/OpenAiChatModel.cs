@@ -41,6 +41,7 @@ internal sealed class OpenAiChatModel : IChatModel
     private readonly AuthenticationHeaderValue? _authorization;
     private readonly string[] _models;
     private readonly TimeSpan _idleTimeout;
+    private readonly TimeSpan _tailTimeout;
 
     public OpenAiChatModel(
         IHttpClientFactory httpClientFactory,
@@ -59,6 +60,7 @@ internal sealed class OpenAiChatModel : IChatModel
         _authorization = string.IsNullOrEmpty(llm.ApiKey) ? null : new AuthenticationHeaderValue("Bearer", llm.ApiKey);
         _models = [llm.Model, .. llm.FallbackModelList];
         _idleTimeout = resilienceOptions.Value.IdleTimeout ?? TimeSpan.FromSeconds(llm.TimeoutSeconds);
+        _tailTimeout = TimeSpan.FromTicks(Math.Min(_idleTimeout.Ticks, resilienceOptions.Value.FinishedTailTimeout.Ticks));
     }
 
     public async Task<ModelTurn> CompleteAsync(ModelRequest request, ChannelWriter<AgentEvent> events, CancellationToken cancellationToken)
@@ -158,7 +160,8 @@ internal sealed class OpenAiChatModel : IChatModel
             var parser = SseParser.Create(stream, (_, data) => acc.Apply(data));
             await foreach (var item in parser.EnumerateAsync(token))
             {
-                idle.CancelAfter(_idleTimeout);
+                // Once finished, only the usage chunk and [DONE] are left to come; a stall there ends the read sooner.
+                idle.CancelAfter(acc.FinishReason is null ? _idleTimeout : _tailTimeout);
                 var delta = item.Data;
                 if (delta.Done)
                     break;

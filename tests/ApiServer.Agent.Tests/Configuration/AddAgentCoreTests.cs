@@ -34,6 +34,16 @@ public sealed class AddAgentCoreTests
     }
 
     [Fact]
+    public void A_negative_finished_tail_timeout_fails_validation()
+    {
+        using var sp = Build(new() { ["Llm:Resilience:FinishedTailTimeout"] = "-00:00:01" });
+
+        var ex = Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IOptions<Agent.Configuration.ResilienceOptions>>().Value);
+
+        Assert.Contains("FinishedTailTimeout", ex.Message);
+    }
+
+    [Fact]
     public void An_http_upstream_reports_its_host_without_path_or_key()
     {
         using var sp = Build(new()

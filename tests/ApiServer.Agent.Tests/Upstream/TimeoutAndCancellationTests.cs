@@ -120,7 +120,7 @@ public sealed class TimeoutAndCancellationTests
         """data: {"id":"chatcmpl-fake","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"all done"},"finish_reason":"stop"}]}""" + "\n\n";
 
     [Fact]
-    public async Task A_stall_after_the_finish_reason_returns_the_finished_turn()
+    public async Task A_stall_after_the_finish_reason_returns_the_finished_turn_after_the_short_tail_wait()
     {
         await using var h = await AgentHarness.StartAsync();
         h.Upstream.Enqueue(FakeResponse.Stream().Raw(FinishedChunk).HangUntilAborted());
@@ -129,8 +129,9 @@ public sealed class TimeoutAndCancellationTests
         await foreach (var e in h.Agent.RunAsync(new AgentRequest { Messages = [ChatMessage.User("hi")] }, CancellationToken.None))
         {
             events.Add(e);
+            // The answer is complete: only the usage chunk and [DONE] are awaited, for 5 s rather than the 30 s idle timeout.
             if (e is TextDelta)
-                await h.Time.AdvanceWhenArmedAsync(Idle);
+                await h.Time.AdvanceWhenArmedAsync(TimeSpan.FromSeconds(5));
         }
 
         var completed = events.Completed();

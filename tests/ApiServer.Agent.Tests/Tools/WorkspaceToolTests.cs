@@ -32,6 +32,20 @@ public sealed class WorkspaceToolTests : WorkspaceToolTestBase
     }
 
     [Fact]
+    public async Task List_dir_of_a_huge_directory_shows_the_first_entries_in_order_and_the_total()
+    {
+        var names = Enumerable.Range(0, 1500).Select(i => $"f{i * 7919 % 1500:D4}.txt").ToList();
+        foreach (var name in names)
+            Ws.Write(name, "");
+
+        var result = await Call("list_dir", "{}");
+
+        var lines = result.Content.Split('\n');
+        Assert.Equal(names.Order(StringComparer.Ordinal).Take(1000).Select(n => $"{n}  (0 bytes)"), lines.Take(1000));
+        Assert.Equal("[truncated: output limited to 1000 lines / 65536 bytes] (1500 entries in all)", lines[1000]);
+    }
+
+    [Fact]
     public async Task Read_file_honours_offset_and_limit_in_lines_and_says_how_to_continue()
     {
         Ws.Write("lines.txt", string.Join("\n", Enumerable.Range(1, 10).Select(i => $"line {i}")));

@@ -10,20 +10,30 @@ internal sealed class ListDirTool(WorkspaceGuard guard) : WorkspaceTool(guard, "
 {
     private const int MaxEntries = 1000;
 
+    private static readonly Comparer<string> LastNameFirst = Comparer<string>.Create((a, b) => StringComparer.Ordinal.Compare(b, a));
+
     public override Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
     {
         if (ResolveDirectory(arguments, out var full) is { } refused)
             return Task.FromResult(refused);
 
-        var output = new OutputLimiter(MaxBytes, MaxEntries);
-        // Collect first so cancellation is seen while a huge directory is still being read, not only after sorting it.
-        var entries = new List<FileSystemInfo>();
+        // Keep only the first MaxEntries + 1 names in order (a heap whose top is the last kept name), so a directory with
+        // millions of entries costs bounded memory; the extra one tells the limiter to mark the listing as cut.
+        var kept = new PriorityQueue<FileSystemInfo, string>(LastNameFirst);
+        var total = 0;
         foreach (var entry in new DirectoryInfo(full).EnumerateFileSystemInfos("*", new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = true }))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            entries.Add(entry);
+            total++;
+            if (kept.Count <= MaxEntries)
+                kept.Enqueue(entry, entry.Name);
+            else if (StringComparer.Ordinal.Compare(entry.Name, kept.Peek().Name) < 0)
+                kept.EnqueueDequeue(entry, entry.Name);
         }
+        var entries = kept.UnorderedItems.Select(e => e.Element).ToList();
         entries.Sort((a, b) => StringComparer.Ordinal.Compare(a.Name, b.Name));
+
+        var output = new OutputLimiter(MaxBytes, MaxEntries);
         foreach (var entry in entries)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -37,6 +47,7 @@ internal sealed class ListDirTool(WorkspaceGuard guard) : WorkspaceTool(guard, "
             if (!output.AppendLine(line))
                 break;
         }
-        return Task.FromResult(ToolResult.Ok(output.Build("(empty directory)")));
+        var text = output.Build("(empty directory)");
+        return Task.FromResult(ToolResult.Ok(output.IsFull ? $"{text} ({total} entries in all)" : text));
     }
 }

@@ -36,25 +36,28 @@ public sealed class IdempotencyEntry(string key, string fingerprint)
         }
     }
 
-    /// <summary>Appends a copy of written bytes. Returns false once the entry is over <paramref name="maxBytes"/>.</summary>
-    public bool Append(ReadOnlySpan<byte> bytes, long maxBytes)
+    /// <summary>Appends a copy of written bytes (the store has already counted them against its budget).</summary>
+    internal void Append(ReadOnlySpan<byte> bytes)
     {
         lock (_gate)
         {
-            if (IsOverflowed)
-                return false;
-            if (Bytes + bytes.Length > maxBytes)
-            {
-                IsOverflowed = true;
-                _chunks.Clear();
-                Bytes = 0;
-                Signal();
-                return false;
-            }
             _chunks.Add(bytes.ToArray());
             Bytes += bytes.Length;
             Signal();
-            return true;
+        }
+    }
+
+    /// <summary>Drops the recorded body for good; returns how many bytes it held, for the store to release.</summary>
+    internal long Overflow()
+    {
+        lock (_gate)
+        {
+            var held = Bytes;
+            IsOverflowed = true;
+            _chunks.Clear();
+            Bytes = 0;
+            Signal();
+            return held;
         }
     }
 

@@ -1,6 +1,4 @@
-using ApiServer.Configuration;
 using ApiServer.Http;
-using Microsoft.Extensions.Options;
 
 namespace ApiServer.Idempotency;
 
@@ -10,7 +8,7 @@ namespace ApiServer.Idempotency;
 /// (following the live response if it is still running) with <c>Idempotent-Replayed: true</c>; the same key with another body is 422.
 /// 5xx outcomes are not kept, so a retry can succeed.
 /// </summary>
-public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStore store, IOptions<ApiServerOptions> options)
+public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStore store)
 {
     public const string Header = "Idempotency-Key";
     public const string ReplayedHeader = "Idempotent-Replayed";
@@ -57,7 +55,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
 
         request.Body = new MemoryStream(body, writable: false);
         var original = context.Response.Body;
-        var recording = new RecordingStream(original, entry, options.Value.IdempotencyMaxEntryBytes);
+        var recording = new RecordingStream(original, entry, store);
         context.Response.Body = recording;
         context.Response.OnStarting(() =>
         {

@@ -20,6 +20,12 @@ public interface IIdempotencyStore
     /// <summary>Atomically claims <paramref name="key"/> or returns the entry that holds it.</summary>
     (ClaimOutcome Outcome, IdempotencyEntry Entry) Claim(string key, string fingerprint);
 
+    /// <summary>
+    /// Keeps a copy of bytes the owner wrote, within the per-entry cap and the store's byte budget. Past either, the entry
+    /// overflows: its copy is dropped (the owner's own response is unaffected) and duplicates are told to retry.
+    /// </summary>
+    void Record(IdempotencyEntry entry, ReadOnlySpan<byte> bytes);
+
     /// <summary>The owner finished. A cacheable outcome is kept for the TTL; anything else frees the key for a retry.</summary>
     void Finish(IdempotencyEntry entry, bool cacheable);
 
@@ -30,8 +36,9 @@ public interface IIdempotencyStore
 }
 
 /// <summary>
-/// In-memory idempotency records, bounded by entry count and total bytes (oldest finished entries go first) and expired
-/// after the TTL. One lock makes the claim atomic, so two racing requests can't both run.
+/// In-memory idempotency records, bounded by entry count and by total bytes (oldest finished entries go first) and expired
+/// after the TTL. The byte budget covers responses still being recorded too, so many large responses in flight can't
+/// outgrow it. One lock makes the claim atomic, so two racing requests can't both run.
 /// </summary>
 public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options, TimeProvider time) : IIdempotencyStore
 {
@@ -40,6 +47,8 @@ public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options,
 
     // Finished entries in finish order, which is also expiry order because the TTL is fixed.
     private readonly LinkedList<IdempotencyEntry> _finished = new();
+
+    // Bytes held by finished entries and by entries still recording.
     private long _bytes;
 
     private TimeSpan Ttl => TimeSpan.FromSeconds(options.Value.IdempotencyTtlSeconds);
@@ -54,6 +63,9 @@ public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options,
         get { lock (_gate) return _finished.Count; }
     }
 
+    /// <summary>Bytes currently counted against <see cref="ApiServerOptions.IdempotencyMaxBytes"/>.</summary>
+    public long Bytes => Interlocked.Read(ref _bytes);
+
     public (ClaimOutcome Outcome, IdempotencyEntry Entry) Claim(string key, string fingerprint)
     {
         lock (_gate)
@@ -67,20 +79,45 @@ public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options,
         }
     }
 
+    public void Record(IdempotencyEntry entry, ReadOnlySpan<byte> bytes)
+    {
+        // One owner writes an entry, so its checks and its append can't interleave with another write to it.
+        if (entry.IsOverflowed || bytes.IsEmpty)
+            return;
+        if (entry.Bytes + bytes.Length <= options.Value.IdempotencyMaxEntryBytes && TryReserve(bytes.Length))
+            entry.Append(bytes);
+        else
+            Interlocked.Add(ref _bytes, -entry.Overflow());
+    }
+
     public void Finish(IdempotencyEntry entry, bool cacheable)
     {
         lock (_gate)
         {
             if (!cacheable || entry.IsOverflowed)
             {
+                Interlocked.Add(ref _bytes, -entry.Bytes);
                 Remove(entry);
                 return;
             }
             entry.ExpiresAt = time.GetUtcNow() + Ttl;
             _finished.AddLast(entry);
-            _bytes += entry.Bytes;
             Purge();
         }
+    }
+
+    /// <summary>Counts <paramref name="count"/> more bytes, evicting the oldest finished entries to make room if needed.</summary>
+    private bool TryReserve(long count)
+    {
+        var max = options.Value.IdempotencyMaxBytes;
+        if (Interlocked.Add(ref _bytes, count) <= max)
+            return true;
+        lock (_gate)
+            Purge();
+        if (Interlocked.Read(ref _bytes) <= max)
+            return true;
+        Interlocked.Add(ref _bytes, -count);
+        return false;
     }
 
     private void Purge()
@@ -88,12 +125,11 @@ public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options,
         var now = time.GetUtcNow();
         var maxEntries = options.Value.IdempotencyMaxEntries;
         var maxBytes = options.Value.IdempotencyMaxBytes;
-        while (_finished.First is { } oldest && (oldest.Value.ExpiresAt <= now || _entries.Count > maxEntries || _bytes > maxBytes))
+        while (_finished.First is { } oldest && (oldest.Value.ExpiresAt <= now || _entries.Count > maxEntries || Interlocked.Read(ref _bytes) > maxBytes))
         {
             _finished.RemoveFirst();
-            _bytes -= oldest.Value.Bytes;
-            if (_entries.TryGetValue(oldest.Value.Key, out var current) && ReferenceEquals(current, oldest.Value))
-                _entries.Remove(oldest.Value.Key);
+            Interlocked.Add(ref _bytes, -oldest.Value.Bytes);
+            Remove(oldest.Value);
         }
     }
 

@@ -1,7 +1,7 @@
 namespace ApiServer.Idempotency;
 
 /// <summary>Writes through to the response and records a copy of every byte into the idempotency entry.</summary>
-public sealed class RecordingStream(Stream inner, IdempotencyEntry entry, long maxBytes) : Stream
+public sealed class RecordingStream(Stream inner, IdempotencyEntry entry, IIdempotencyStore store) : Stream
 {
     public override bool CanRead => false;
     public override bool CanSeek => false;
@@ -13,7 +13,7 @@ public sealed class RecordingStream(Stream inner, IdempotencyEntry entry, long m
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        entry.Append(buffer, maxBytes);
+        store.Record(entry, buffer);
         inner.Write(buffer);
     }
 
@@ -22,7 +22,7 @@ public sealed class RecordingStream(Stream inner, IdempotencyEntry entry, long m
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        entry.Append(buffer.Span, maxBytes);
+        store.Record(entry, buffer.Span);
         return inner.WriteAsync(buffer, cancellationToken);
     }
 

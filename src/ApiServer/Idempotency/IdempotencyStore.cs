@@ -81,8 +81,9 @@ public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options,
 
     public void Record(IdempotencyEntry entry, ReadOnlySpan<byte> bytes)
     {
-        // One owner writes an entry, so its checks and its append can't interleave with another write to it.
-        if (entry.IsOverflowed || bytes.IsEmpty)
+        // One owner writes an entry, so its checks and its append can't interleave with another write to it. A write after
+        // the owner finished is not recorded: the entry's bytes are already settled.
+        if (entry.IsOverflowed || entry.IsCompleted || bytes.IsEmpty)
             return;
         if (entry.Bytes + bytes.Length <= options.Value.IdempotencyMaxEntryBytes && TryReserve(bytes.Length))
             entry.Append(bytes);

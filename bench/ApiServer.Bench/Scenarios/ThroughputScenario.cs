@@ -68,14 +68,27 @@ public static class ThroughputScenario
             """);
     }
 
-    /// <summary>Gateway load only, for a profiler attached from outside (<c>--only profile-gateway</c>); reports nothing.</summary>
+    /// <summary>
+    /// Load for a profiler attached from outside (<c>--only profile-gateway</c>); reports nothing to the doc. Prints the types
+    /// allocated over the second half of the windows. BENCH_PROFILE_WINDOWS (5 s each, default 6), BENCH_PROFILE_CONCURRENCY
+    /// (default the scenario's) and BENCH_PROFILE_DIRECT=1 (the fake alone, stream:true: the baseline to compare with).
+    /// </summary>
     public static async Task ProfileAsync(Settings settings)
     {
         await using var rig = await Rig.StartAsync();
+        using var allocations = new AllocationSampler();
         var counter = new long[1];
         var windows = int.TryParse(Environment.GetEnvironmentVariable("BENCH_PROFILE_WINDOWS"), out var n) ? n : 6;
+        var concurrency = int.TryParse(Environment.GetEnvironmentVariable("BENCH_PROFILE_CONCURRENCY"), out var c) ? c : settings.Concurrency;
+        var direct = Environment.GetEnvironmentVariable("BENCH_PROFILE_DIRECT") == "1";
         for (var i = 0; i < windows; i++)
-            await WindowAsync(rig.Through, false, settings.Concurrency, TimeSpan.FromSeconds(5), counter);
+        {
+            allocations.Enabled = i >= windows / 2;
+            await WindowAsync(direct ? rig.Direct : rig.Through, direct, concurrency, TimeSpan.FromSeconds(5), counter);
+        }
+        Console.WriteLine("  allocated types (sampled, whole process):");
+        foreach (var line in allocations.Top(30))
+            Console.WriteLine("    " + line);
     }
 
     private static async Task<(double PerSecond, long Failed, List<double> Latencies)> WindowAsync(HttpClient client, bool stream, int concurrency, TimeSpan window, long[] counter, bool quiet = false)

@@ -220,7 +220,7 @@ internal static class Program
             Allocations by type (`--only profile-gateway` now prints the runtime's allocation samples; sequential, 2026-11-22): a
             gateway request allocates ~48 KB in the whole process against ~19 KB for a direct `stream:true` call, and about a third
             of the direct figure is the fake building its chunks with `JsonNode`, which both sides pay. The gateway's own ~29 KB has
-            no large item: strings, HTTP header tables, channel and timer objects, and ~3 KB of SQLite parameter binding for the
+            no large item: strings, HTTP header tables, channel and timer objects, and ~3 KB of SQLite objects (parameter binders, readers) for the
             turn's write are each a few percent, so no single change would move the ratio much.
             """,
         ["4."] = """

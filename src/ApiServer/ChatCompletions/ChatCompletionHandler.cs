@@ -33,8 +33,10 @@ public sealed partial class ChatCompletionHandler(
         ToolParsing.RejectServerNameClashes(new ClientToolSet(call.ClientTools, call.ToolChoice), agent.ServerToolNames, nested: true);
 
         var (sessionId, continued) = ResolveSessionId(context, call);
-        // Lock before reading history: a turn queued behind another on the same session must see that turn.
-        var sessionLock = await sessionLocks.AcquireAsync(sessionId, context.RequestAborted);
+        // A named session's turns run one at a time, locked before its history is read, so a turn queued behind another sees
+        // it. A derived session reads no history, and unrelated conversations that open alike share its id: they must not
+        // wait for each other.
+        var sessionLock = continued ? await sessionLocks.AcquireAsync(sessionId, context.RequestAborted) : NoLock.Instance;
         var handedOff = false;
         try
         {
@@ -271,4 +273,13 @@ public sealed partial class ChatCompletionHandler(
     private static partial void LogStreamFailed(ILogger logger, string requestId, Exception exception);
 
     private static bool IsTruthy(string? value) => value is not null && (value == "1" || value.Equals("true", StringComparison.OrdinalIgnoreCase));
+
+    private sealed class NoLock : IDisposable
+    {
+        public static readonly NoLock Instance = new();
+
+        public void Dispose()
+        {
+        }
+    }
 }

@@ -54,4 +54,21 @@ public sealed class SessionConcurrencyTests
         Assert.NotEqual(first.Headers.GetValues("X-Session-Id").Single(), other.Headers.GetValues("X-Session-Id").Single());
         Assert.Equal("held answer", SseBlock.Content(await SseBlock.ReadAllAsync(first)));
     }
+
+    [Fact]
+    public async Task Post_TwoConversationsThatOpenAlike_ShareADerivedSessionButDoNotWaitForEachOther()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        chat.FakeUpstream.Enqueue(FakeResponse.Stream().Content("held ").WaitFor(release.Task).Content("answer").Finish("stop").Usage(1, 1));
+
+        using var first = await chat.PostAsync(new { stream = true, messages = new[] { ChatHarness.User("hi") } });
+        await chat.FakeUpstream.WaitForRequestAsync(1);
+        // Another user's chat with the same opening runs to the end while the first is still held.
+        var (other, _) = await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("hi")));
+        release.SetResult();
+
+        Assert.Equal(first.Headers.GetValues("X-Session-Id").Single(), other.Headers.GetValues("X-Session-Id").Single());
+        Assert.Equal("held answer", SseBlock.Content(await SseBlock.ReadAllAsync(first)));
+    }
 }

@@ -82,6 +82,20 @@ public sealed class IdempotencyStoreTests
     }
 
     [Fact]
+    public void A_write_after_the_owner_finished_is_not_recorded()
+    {
+        var entry = Claim("a");
+        Write(entry, 1000);
+        entry.Complete(succeeded: true);
+        _store.Finish(entry, cacheable: true);
+
+        Write(entry, 500);
+
+        Assert.Equal(1000, entry.Bytes);
+        Assert.Equal(1000, _store.Bytes);
+    }
+
+    [Fact]
     public void Many_concurrent_recordings_never_hold_more_than_the_budget()
     {
         var entries = Enumerable.Range(0, 16).Select(i => Claim($"k{i}")).ToList();

@@ -182,66 +182,125 @@ public sealed partial class ChatCompletionHandler(
         await context.Response.Body.FlushAsync(context.RequestAborted);
     }
 
+    /// <summary>
+    /// Streams the turn. Nothing is sent before there is something to say: the headers, the role chunk and the first output leave
+    /// in one write (the client wakes once for all three), and a failure before any output is an ordinary HTTP error with its
+    /// status and Retry-After, which clients' SDKs know how to retry. A slow start (a long prompt, retries) still gets the
+    /// headers and the role chunk after one keepalive interval, and keepalives from then on.
+    /// </summary>
     private async Task StreamAsync(HttpContext context, ChatCompletionRequest call, AgentRequest request, SessionTurn turn, ChatChunkWriter chunks, CancellationToken cancellationToken)
     {
         var toolEvents = options.Value.StreamToolEvents || IsTruthy(context.Request.Headers[ToolEventsHeader]);
+        var keepalive = TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds);
         await using var recorder = TurnRecorder.Streaming(sessions, turn, time, logger);
-        await using var sse = await SseWriter.StartAsync(context, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds), first: chunks.Role());
+        await using var events = agent.RunAsync(request, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        using var headerTimer = new CancellationTokenSource();
+        var headerDeadline = Task.Delay(keepalive, time, headerTimer.Token);
+        SseWriter? sse = null;
+        var frames = new List<SseFrame>();
         try
         {
-            await foreach (var agentEvent in agent.RunAsync(request, cancellationToken))
+            while (true)
             {
-                switch (agentEvent)
+                var next = events.MoveNextAsync();
+                if (sse is null && !next.IsCompleted)
+                {
+                    var pending = next.AsTask();
+                    if (await Task.WhenAny(pending, headerDeadline) == headerDeadline)
+                        sse = await SseWriter.StartAsync(context, keepalive, [chunks.Role()]);
+                    next = new ValueTask<bool>(pending);
+                }
+                if (!await next)
+                    break;
+
+                AgentCompleted? completed = null;
+                switch (events.Current)
                 {
                     case TextDelta text:
-                        sse.Write(chunks.Content(text.Text));
+                        frames.Add(chunks.Content(text.Text));
                         recorder.OnText(text.Text);
                         break;
                     case ReasoningDelta reasoning:
-                        sse.Write(chunks.Reasoning(reasoning.Text));
+                        frames.Add(chunks.Reasoning(reasoning.Text));
                         break;
-                    case ToolCallStarted started when toolEvents:
-                        sse.Write(ToolEvent(started.CallId, started.Name, "started", null, false));
+                    case ToolCallStarted tool when toolEvents:
+                        frames.Add(ToolEvent(tool.CallId, tool.Name, "started", null, false));
                         break;
-                    case ToolCallCompleted completed when toolEvents:
-                        sse.Write(ToolEvent(completed.CallId, completed.Name, "completed", completed.Duration, completed.IsError));
+                    case ToolCallCompleted tool when toolEvents:
+                        frames.Add(ToolEvent(tool.CallId, tool.Name, "completed", tool.Duration, tool.IsError));
                         break;
                     case AgentCompleted done:
                         pendingToolTurns.Remember(turn.SessionId, done);
                         for (var i = 0; i < done.ClientToolCalls.Count; i++)
                         {
-                            sse.Write(chunks.ToolCallStart(i, done.ClientToolCalls[i]));
+                            frames.Add(chunks.ToolCallStart(i, done.ClientToolCalls[i]));
                             if (done.ClientToolCalls[i].Arguments.Length > 0)
-                                sse.Write(chunks.ToolCallArguments(i, done.ClientToolCalls[i].Arguments));
+                                frames.Add(chunks.ToolCallArguments(i, done.ClientToolCalls[i].Arguments));
                         }
-                        sse.Write(chunks.Finish(done.FinishReason.ToChatFinishReason()));
+                        frames.Add(chunks.Finish(done.FinishReason.ToChatFinishReason()));
                         if (call.IncludeUsage)
-                            sse.Write(chunks.Usage(done.Usage));
-                        sse.Write(SseFrame.Done);
-                        await recorder.CompleteAsync(done.NewMessages, done.Usage);
+                            frames.Add(chunks.Usage(done.Usage));
+                        frames.Add(SseFrame.Done);
+                        completed = done;
                         break;
                     case AgentFailed failed:
-                        FailInBand(context, sse, failed.Error.ToSseFrame());
                         await recorder.AbandonAsync();
+                        if (sse is null)
+                            throw failed.Error.ToApiException();
+                        FailInBand(context, sse, failed.Error.ToSseFrame());
                         break;
                 }
+                if (frames.Count > 0)
+                {
+                    if (sse is null)
+                    {
+                        headerTimer.Cancel();
+                        sse = await SseWriter.StartAsync(context, keepalive, [chunks.Role(), .. frames]);
+                    }
+                    else
+                    {
+                        foreach (var frame in frames)
+                            sse.Write(frame);
+                    }
+                    frames.Clear();
+                }
+                // Stored once the end is on its way, so the write never holds the last frames back.
+                if (completed is not null)
+                    await recorder.CompleteAsync(completed.NewMessages, completed.Usage);
             }
+        }
+        catch (ApiException) when (sse is null)
+        {
+            throw; // nothing sent yet: the client gets the status and the envelope
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             await recorder.AbandonAsync();
-            // Stopped by shutdown rather than by the client: end with an error event, never a stream that looks complete.
-            FailInBand(context, sse, AgentErrors.ShuttingDown().ToSseFrame());
+            // The client left: nobody to answer. Otherwise the server is stopping: the client hears so, as a 503 when nothing
+            // was sent yet, else as an error event; never as a stream that looks complete.
+            if (sse is not null)
+                FailInBand(context, sse, AgentErrors.ShuttingDown().ToSseFrame());
+            else if (context.RequestAborted.IsCancellationRequested)
+                throw;
+            else
+                throw AgentErrors.ShuttingDown();
         }
-        catch (Exception ex)
+        catch (Exception ex) when (sse is not null)
         {
-            // A bug of ours after the headers went out: one in-band error, then the stream ends.
+            // A bug of ours after the headers went out: one in-band error, then the stream ends. (Before they went out, the error
+            // middleware answers 500.)
             LogStreamFailed(logger, context.TraceIdentifier, ex);
             await recorder.AbandonAsync();
             FailInBand(context, sse, new ApiException(StatusCodes.Status500InternalServerError,
                 $"The server had an error while streaming this answer (request id {context.TraceIdentifier}).", code: "internal_error", type: "server_error").ToSseFrame());
         }
-        await sse.CompleteAsync();
+        finally
+        {
+            await headerTimer.CancelAsync();
+            // Sends whatever is queued, then ends the stream.
+            if (sse is not null)
+                await sse.DisposeAsync();
+        }
     }
 
     /// <summary>

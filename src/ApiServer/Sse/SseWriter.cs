@@ -33,9 +33,9 @@ public sealed class SseWriter : IAsyncDisposable
     /// <summary>
     /// Sends the headers (status 200, text/event-stream, no caching, no proxy buffering) and starts the pump.
     /// Any other headers (CORS, X-Session-Id) must be set before this call. <paramref name="first"/>, when given, goes out
-    /// with the headers in one write: the client then wakes once for both, not once for each.
+    /// with the headers in one write: the client then wakes once for all of it, not once for each.
     /// </summary>
-    public static async Task<SseWriter> StartAsync(HttpContext context, TimeSpan keepalive, SseFrame? first = null)
+    public static async Task<SseWriter> StartAsync(HttpContext context, TimeSpan keepalive, IReadOnlyList<SseFrame>? first = null)
     {
         var services = context.RequestServices;
         var writer = new SseWriter(context, keepalive, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ServerActivity>());
@@ -50,7 +50,7 @@ public sealed class SseWriter : IAsyncDisposable
         try
         {
             await response.StartAsync(context.RequestAborted);
-            if (first is { } frame)
+            foreach (var frame in first ?? [])
                 await response.Body.WriteAsync(frame.Bytes, context.RequestAborted);
             await response.Body.FlushAsync(context.RequestAborted);
         }

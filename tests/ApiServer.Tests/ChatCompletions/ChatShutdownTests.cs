@@ -46,4 +46,19 @@ public sealed class ChatShutdownTests
         await Infrastructure.TestJson.AssertErrorAsync(response, 503, "server_shutting_down");
         await upstreamCall.AbortedByClient.WaitAsync(TimeSpan.FromSeconds(30));
     }
+
+    [Fact]
+    public async Task Stream_ServerStopsBeforeAnyOutput_Returns503()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        chat.FakeUpstream.Enqueue(FakeResponse.Hang());
+
+        var pending = chat.PostRawAsync("""{"stream":true,"messages":[{"role":"user","content":"hi"}]}""");
+        var upstreamCall = await chat.FakeUpstream.WaitForRequestAsync(1);
+        chat.Server.Service<IHostApplicationLifetime>().StopApplication();
+        using var response = await pending;
+
+        await Infrastructure.TestJson.AssertErrorAsync(response, 503, "server_shutting_down");
+        await upstreamCall.AbortedByClient.WaitAsync(TimeSpan.FromSeconds(30));
+    }
 }

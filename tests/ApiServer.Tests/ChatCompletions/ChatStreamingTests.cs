@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ApiServer.Tests.Infrastructure;
 using FakeUpstream;
 
 namespace ApiServer.Tests.ChatCompletions;
@@ -25,9 +26,30 @@ public sealed class ChatStreamingTests
     }
 
     [Fact]
-    public async Task Stream_RoleChunk_ArrivesWithTheHeadersBeforeTheUpstreamAnswers()
+    public async Task Stream_NothingIsSentBeforeTheFirstOutput_ThenTheRoleChunkLeads()
     {
         await using var chat = await ChatHarness.StartAsync();
+        var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        chat.FakeUpstream.Enqueue(FakeResponse.Stream().WaitFor(answer.Task).Content("held back").Finish("stop"));
+
+        var pending = chat.PostAsync(StreamBody());
+        await chat.FakeUpstream.WaitForRequestAsync(1);
+        // Well within the 15 s keepalive interval: no headers yet while the upstream is silent.
+        await Task.WhenAny(pending, Task.Delay(500));
+        Assert.False(pending.IsCompleted);
+        answer.SetResult();
+        using var response = await pending;
+        var blocks = await SseBlock.ReadAllAsync(response);
+
+        Assert.Equal("""{"role":"assistant","content":""}""", blocks[0].Json.GetProperty("choices")[0].GetProperty("delta").GetRawText());
+        Assert.Equal("held back", blocks[1].Json.GetProperty("choices")[0].GetProperty("delta").GetProperty("content").GetString());
+        Assert.DoesNotContain(blocks, b => b.IsComment);
+    }
+
+    [Fact]
+    public async Task Stream_SilentUpstream_GetsTheHeadersAndTheRoleChunkAfterOneKeepaliveInterval()
+    {
+        await using var chat = await ChatHarness.StartAsync(new Dictionary<string, string?> { ["API_SERVER_SSE_KEEPALIVE_SECONDS"] = "1" });
         var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         chat.FakeUpstream.Enqueue(FakeResponse.Stream().WaitFor(answer.Task).Content("held back").Finish("stop"));
 
@@ -39,7 +61,7 @@ public sealed class ChatStreamingTests
         answer.SetResult();
         await wire.ReadToEndAsync();
 
-        // Sent while the upstream was still held: the role chunk alone, no content and no keepalive.
+        // Sent while the upstream was still held: the role chunk alone.
         var role = Assert.Single(early);
         Assert.Equal("""{"role":"assistant","content":""}""", role.Json.GetProperty("choices")[0].GetProperty("delta").GetRawText());
         Assert.Equal("held back", SseBlock.Content(SseBlock.Parse(wire.Text)));
@@ -175,10 +197,17 @@ public sealed class ChatStreamingTests
     public async Task Stream_FailureAfterHeaders_SendsOneErrorEventAndNoDone()
     {
         await using var chat = await ChatHarness.StartAsync();
-        chat.FakeUpstream.Enqueue(FakeResponse.Stream().Content("partial").Abort());
+        var delivered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        chat.FakeUpstream.Enqueue(FakeResponse.Stream().Content("partial").WaitFor(delivered.Task).Abort());
 
         using var response = await chat.PostAsync(StreamBody());
-        var blocks = await SseBlock.ReadAllAsync(response);
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        var wire = new SseWire(stream);
+        // The upstream breaks only once its first words have reached the client, so the failure comes after the headers.
+        await wire.ReadUntilAsync("partial");
+        delivered.SetResult();
+        await wire.ReadToEndAsync();
+        var blocks = SseBlock.Parse(wire.Text);
 
         Assert.Equal(200, (int)response.StatusCode);
         Assert.DoesNotContain(blocks, b => b.IsDone);
@@ -195,17 +224,27 @@ public sealed class ChatStreamingTests
     }
 
     [Fact]
-    public async Task Stream_UpstreamFailsBeforeAnyText_StillStreamsTheErrorInBand()
+    public async Task Stream_UpstreamFailsBeforeAnyOutput_AnswersWithTheMappedStatusNotAStream()
     {
         await using var chat = await ChatHarness.StartAsync();
         chat.FakeUpstream.Enqueue(FakeResponse.Error(500));
 
         using var response = await chat.PostAsync(StreamBody());
-        var blocks = await SseBlock.ReadAllAsync(response);
 
-        // Headers go out first (keepalives need them), so the failure is in-band: one error event, no [DONE].
-        Assert.DoesNotContain(blocks, b => b.IsDone);
-        Assert.Equal("upstream_error", blocks[^1].Json.GetProperty("error").GetProperty("code").GetString());
+        // Nothing was sent yet, so the client gets a plain HTTP error its SDK can act on, as from OpenAI itself.
+        await response.AssertErrorAsync(502, "upstream_error");
+    }
+
+    [Fact]
+    public async Task Stream_UpstreamRateLimitedBeforeAnyOutput_Answers429WithRetryAfter()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        chat.FakeUpstream.Enqueue(FakeResponse.RateLimited(retryAfter: "7"));
+
+        using var response = await chat.PostAsync(StreamBody());
+
+        await response.AssertErrorAsync(429, "rate_limit_exceeded");
+        Assert.Equal(TimeSpan.FromSeconds(7), response.Headers.RetryAfter?.Delta);
     }
 
     [Fact]

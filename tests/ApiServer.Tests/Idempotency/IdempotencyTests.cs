@@ -131,14 +131,20 @@ public sealed class IdempotencyTests : IAsyncLifetime
     [Fact]
     public async Task StreamThatFailedInBand_IsNotKept()
     {
-        _upstream.Enqueue(FakeResponse.Error(500, "boom"));
+        var delivered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _upstream.Enqueue(FakeResponse.Stream().Content("partial").WaitFor(delivered.Task).Abort());
         await using var server = await StartAsync();
         const string body = """{"messages":[{"role":"user","content":"stream it"}],"stream":true}""";
 
-        using var failed = await server.Client.SendAsync(Post("/v1/chat/completions", body, "kstream"));
+        using var failed = await server.Client.SendAsync(Post("/v1/chat/completions", body, "kstream"), HttpCompletionOption.ResponseHeadersRead);
+        var wire = new ChatCompletions.SseWire(await failed.Content.ReadAsStreamAsync());
+        await wire.ReadUntilAsync("partial");
+        delivered.SetResult(); // the upstream breaks after the 200 went out: the failure is in-band
+        await wire.ReadToEndAsync();
         using var retried = await server.Client.SendAsync(Post("/v1/chat/completions", body, "kstream"));
 
-        Assert.Contains("\"error\"", await failed.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, failed.StatusCode);
+        Assert.Contains("\"error\"", wire.Text);
         Assert.Contains("data: [DONE]", await retried.Content.ReadAsStringAsync());
         Assert.False(retried.Headers.Contains("Idempotent-Replayed"));
         Assert.Equal(2, _upstream.CallCount);

@@ -180,8 +180,7 @@ internal static class Program
             and a turn that ends sooner is written once, at its end, like a non-streamed one (one transaction instead of two). In A/B
             runs this took the added p50 from 0.35–0.36 to 0.29–0.31 ms; the non-streamed added p50 of measurement 1, interleaved with
             these streams, rose by ~0.03 ms, because the streamed turn's one write now lands at its end, next to the request that
-            follows. The role chunk goes out at once, so a client sees the stream open immediately; the first *content* waits for the
-            upstream's first delta to travel the whole path. Under heavy CPU steal (50–60% of the machine in runs on 2026-11-22) this
+            follows. The first *content* waits for the upstream's first delta to travel the whole path. Under heavy CPU steal (50–60% of the machine in runs on 2026-11-22) this
             figure rose to ~0.7–0.8 ms while measurement 1 stayed at ~0.2–0.3 ms. Timestamps along the path (a temporary probe,
             sequential, medians) showed where: the gateway has the first delta ~0.5 ms after the client sent its request, as on the
             non-streamed path, but the first content reached the client ~0.35–0.45 ms later, against ~0.08 ms for a whole non-streamed
@@ -189,13 +188,18 @@ internal static class Program
             the client's wake-up to read the first chunk waits for CPU behind it. With the SSE channel's continuations made synchronous
             the pump's hop vanished (first delta → flushed: 0.35 → 0.01 ms), but the same time reappeared between the flush and the
             client's read, so that was not kept; neither was starting the upstream call before sending the headers (no measurable
-            change). Done: the headers and the role chunk go out in one write, one send and one pump wake-up less per stream.
+            change). Done then: the headers and the role chunk went out in one write, one send and one pump wake-up less per stream.
             Later checks, in alternating runs: the code of the run where this target was met (0.279 ms, commit `3c32900`) measured
-            the same as today's code on the same machine at 27–42% steal (0.43–0.71 against 0.40–0.84 ms), so the rise since is the
-            machine, not a regression; the figure follows steal (0.37–0.41 ms at 12%, 0.6–0.75 ms at 44–50%). Sending the headers
-            with the first upstream event instead of at once changed nothing. Running the gateway in its own process, to rule out
-            the driver sharing its thread pool, made it worse (0.48–1.2 against 0.35–0.73 ms), so the one-process rig does not
-            inflate this figure.
+            the same as the code of 2026-11-22 09:00 on the same machine at 27–42% steal (0.43–0.71 against 0.40–0.84 ms), so the
+            rise since is the machine, not a regression; the figure follows steal (0.37–0.41 ms at 12%, 0.6–0.75 ms at 44–50%). Sending the headers
+            with the first upstream event instead of at once changed nothing at 42–50% steal, but alternating runs at comparable
+            steal later showed it does help: 0.30–0.33 against 0.37–0.46 ms at 8–9%, ~0.42 against ~0.59 ms at 42%. With the
+            headers sent first, the client woke twice (headers and role chunk, then the first content); the direct call answers
+            in one burst, so its client wakes once. Done: the headers, the role chunk and the first output now leave in one
+            write, or after one keepalive interval when the upstream is slow to start. A failure before that point is now a
+            plain HTTP error (429 with Retry-After, 502, 503), as OpenAI answers, instead of a 200 with an error event. Running the
+            gateway in its own process, to rule out the driver sharing its thread pool, made it worse (0.48–1.2 against
+            0.35–0.73 ms), so the one-process rig does not inflate this figure.
             """,
         ["2."] = """
             **2. Throughput ratio.** This is CPU-bound on 2 shared cores, so the ratio is the inverse ratio of CPU per request, and the

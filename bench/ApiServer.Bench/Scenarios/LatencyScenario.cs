@@ -117,8 +117,8 @@ public static class LatencyScenario
         report.Section("3. Streaming time to first content byte",
             $"""
             Same run, same upstream, interleaved with measurement 1: `stream:true` to the gateway and to the fake directly, timed from
-            sending the request to the first SSE `data:` line that carries non-empty `delta.content`. (The gateway sends a role-only
-            chunk as soon as the headers go out, before it hears from the upstream; counting that would flatter it, so it is skipped.)
+            sending the request to the first SSE `data:` line that carries non-empty `delta.content`. (A role-only chunk is skipped: the
+            gateway sends its role chunk with the first content, but after one keepalive interval without output it sends it alone.)
 
             {Report.FigureTable([
                 ("gateway p50", figures["gateway-ttfc p50"], " ms"),

@@ -48,8 +48,9 @@ public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options,
     // Finished entries in finish order, which is also expiry order because the TTL is fixed.
     private readonly LinkedList<IdempotencyEntry> _finished = new();
 
-    // Bytes held by finished entries and by entries still recording.
-    private long _bytes;
+    // Bytes held by finished entries, and by entries still recording. Both under _gate.
+    private long _finishedBytes;
+    private long _recordingBytes;
 
     private TimeSpan Ttl => TimeSpan.FromSeconds(options.Value.IdempotencyTtlSeconds);
 
@@ -64,7 +65,10 @@ public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options,
     }
 
     /// <summary>Bytes currently counted against <see cref="ApiServerOptions.IdempotencyMaxBytes"/>.</summary>
-    public long Bytes => Interlocked.Read(ref _bytes);
+    public long Bytes
+    {
+        get { lock (_gate) return _finishedBytes + _recordingBytes; }
+    }
 
     public (ClaimOutcome Outcome, IdempotencyEntry Entry) Claim(string key, string fingerprint)
     {
@@ -81,44 +85,40 @@ public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options,
 
     public void Record(IdempotencyEntry entry, ReadOnlySpan<byte> bytes)
     {
-        // One owner writes an entry, so its checks and its append can't interleave with another write to it. A write after
-        // the owner finished is not recorded: the entry's bytes are already settled.
-        if (entry.IsOverflowed || entry.IsCompleted || bytes.IsEmpty)
+        if (bytes.IsEmpty)
             return;
-        if (entry.Bytes + bytes.Length <= options.Value.IdempotencyMaxEntryBytes && TryReserve(bytes.Length))
+        // Under the gate, so Finish sees every byte an append counted. A write after the owner finished is not recorded.
+        lock (_gate)
+        {
+            if (entry.IsOverflowed || entry.IsCompleted)
+                return;
+            // Only responses still being recorded can refuse a write; finished ones give way to it.
+            if (entry.Bytes + bytes.Length > options.Value.IdempotencyMaxEntryBytes || _recordingBytes + bytes.Length > options.Value.IdempotencyMaxBytes)
+            {
+                _recordingBytes -= entry.Overflow();
+                return;
+            }
+            _recordingBytes += bytes.Length;
             entry.Append(bytes);
-        else
-            Interlocked.Add(ref _bytes, -entry.Overflow());
+            Purge();
+        }
     }
 
     public void Finish(IdempotencyEntry entry, bool cacheable)
     {
         lock (_gate)
         {
+            _recordingBytes -= entry.Bytes;
             if (!cacheable || entry.IsOverflowed)
             {
-                Interlocked.Add(ref _bytes, -entry.Bytes);
                 Remove(entry);
                 return;
             }
+            _finishedBytes += entry.Bytes;
             entry.ExpiresAt = time.GetUtcNow() + Ttl;
             _finished.AddLast(entry);
             Purge();
         }
-    }
-
-    /// <summary>Counts <paramref name="count"/> more bytes, evicting the oldest finished entries to make room if needed.</summary>
-    private bool TryReserve(long count)
-    {
-        var max = options.Value.IdempotencyMaxBytes;
-        if (Interlocked.Add(ref _bytes, count) <= max)
-            return true;
-        lock (_gate)
-            Purge();
-        if (Interlocked.Read(ref _bytes) <= max)
-            return true;
-        Interlocked.Add(ref _bytes, -count);
-        return false;
     }
 
     private void Purge()
@@ -126,10 +126,10 @@ public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options,
         var now = time.GetUtcNow();
         var maxEntries = options.Value.IdempotencyMaxEntries;
         var maxBytes = options.Value.IdempotencyMaxBytes;
-        while (_finished.First is { } oldest && (oldest.Value.ExpiresAt <= now || _entries.Count > maxEntries || Interlocked.Read(ref _bytes) > maxBytes))
+        while (_finished.First is { } oldest && (oldest.Value.ExpiresAt <= now || _entries.Count > maxEntries || _finishedBytes + _recordingBytes > maxBytes))
         {
             _finished.RemoveFirst();
-            Interlocked.Add(ref _bytes, -oldest.Value.Bytes);
+            _finishedBytes -= oldest.Value.Bytes;
             Remove(oldest.Value);
         }
     }

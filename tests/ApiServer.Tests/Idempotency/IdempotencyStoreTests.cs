@@ -56,6 +56,24 @@ public sealed class IdempotencyStoreTests
     }
 
     [Fact]
+    public void A_write_that_cannot_fit_beside_the_running_ones_is_refused_without_evicting_finished_entries()
+    {
+        var kept = Claim("kept");
+        Write(kept, 1000);
+        kept.Complete(succeeded: true);
+        _store.Finish(kept, cacheable: true);
+        var running = Claim("running");
+        Write(running, 3000);
+
+        var late = Claim("late");
+        Write(late, 1500, chunk: 1500);
+
+        Assert.True(late.IsOverflowed);
+        Assert.Equal(1, _store.FinishedCount);
+        Assert.Equal(4000, _store.Bytes);
+    }
+
+    [Fact]
     public void A_response_over_the_entry_cap_overflows_and_releases_what_it_held()
     {
         var entry = Claim("a");

@@ -25,7 +25,7 @@ public sealed class ResilienceOptions
     /// After a chunk with a finish_reason, how long to wait for the trailing usage chunk and [DONE] before using the finished
     /// turn as it is (capped by the idle timeout). The answer is complete by then, so a stalled tail does not hold the client.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan FinishedTailTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     [Range(0.01, 1.0)]

@@ -193,9 +193,13 @@ public sealed partial class ChatCompletionHandler(
         var toolEvents = options.Value.StreamToolEvents || IsTruthy(context.Request.Headers[ToolEventsHeader]);
         var keepalive = TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds);
         await using var recorder = TurnRecorder.Streaming(sessions, turn, time, logger);
-        await using var events = agent.RunAsync(request, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        // Our own token for the run: a step still pending when we give up (the headers failed to go out) is cancelled and
+        // awaited before the enumerator is disposed, which an async iterator does not allow mid-step.
+        using var run = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        await using var events = agent.RunAsync(request, run.Token).GetAsyncEnumerator(run.Token);
         using var headerTimer = new CancellationTokenSource();
         var headerDeadline = Task.Delay(keepalive, time, headerTimer.Token);
+        Task<bool>? pending = null;
         SseWriter? sse = null;
         var frames = new List<SseFrame>();
         try
@@ -205,10 +209,11 @@ public sealed partial class ChatCompletionHandler(
                 var next = events.MoveNextAsync();
                 if (sse is null && !next.IsCompleted)
                 {
-                    var pending = next.AsTask();
+                    pending = next.AsTask();
                     if (await Task.WhenAny(pending, headerDeadline) == headerDeadline)
                         sse = await SseWriter.StartAsync(context, keepalive, [chunks.Role()]);
                     next = new ValueTask<bool>(pending);
+                    pending = null;
                 }
                 if (!await next)
                     break;
@@ -268,6 +273,8 @@ public sealed partial class ChatCompletionHandler(
                 if (completed is not null)
                     await recorder.CompleteAsync(completed.NewMessages, completed.Usage);
             }
+            if (sse is null)
+                throw new InvalidOperationException("The agent run ended without a result.");
         }
         catch (ApiException) when (sse is null)
         {
@@ -297,6 +304,12 @@ public sealed partial class ChatCompletionHandler(
         finally
         {
             await headerTimer.CancelAsync();
+            if (pending is { IsCompleted: false })
+            {
+                await run.CancelAsync();
+                // The failure that brought us here is already on its way; this step can only end cancelled.
+                await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
             // Sends whatever is queued, then ends the stream.
             if (sse is not null)
                 await sse.DisposeAsync();

@@ -33,10 +33,12 @@ public sealed class AddAgentCoreTests
         Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IOptions<Agent.Configuration.LlmOptions>>().Value);
     }
 
-    [Fact]
-    public void A_negative_finished_tail_timeout_fails_validation()
+    [Theory]
+    [InlineData("-00:00:01")]
+    [InlineData("00:00:00")] // would drop every trailing usage chunk
+    public void A_finished_tail_timeout_under_100_ms_fails_validation(string value)
     {
-        using var sp = Build(new() { ["Llm:Resilience:FinishedTailTimeout"] = "-00:00:01" });
+        using var sp = Build(new() { ["Llm:Resilience:FinishedTailTimeout"] = value });
 
         var ex = Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IOptions<Agent.Configuration.ResilienceOptions>>().Value);
 

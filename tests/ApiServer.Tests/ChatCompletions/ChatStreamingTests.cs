@@ -224,6 +224,36 @@ public sealed class ChatStreamingTests
     }
 
     [Fact]
+    public async Task Stream_UpstreamFailsAfterTheHeadersWentOutAtTheDeadline_SendsTheErrorInBand()
+    {
+        await using var chat = await ChatHarness.StartAsync(new Dictionary<string, string?> { ["API_SERVER_SSE_KEEPALIVE_SECONDS"] = "1" });
+        chat.FakeUpstream.Enqueue(FakeResponse.Error(500).DelayHeaders(TimeSpan.FromMilliseconds(1500)));
+
+        using var response = await chat.PostAsync(StreamBody());
+        var blocks = (await SseBlock.ReadAllAsync(response)).Where(b => !b.IsComment).ToList();
+
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal("assistant", blocks[0].Json.GetProperty("choices")[0].GetProperty("delta").GetProperty("role").GetString());
+        Assert.Equal("upstream_error", blocks[^1].Json.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(2, blocks.Count);
+    }
+
+    [Fact]
+    public async Task Stream_ClientLeavesBeforeAnyOutput_CancelsTheUpstreamCall()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        chat.FakeUpstream.Enqueue(FakeResponse.Hang());
+        using var cts = new CancellationTokenSource();
+
+        var pending = chat.PostRawAsync(JsonSerializer.Serialize(StreamBody()), cancellationToken: cts.Token);
+        var upstreamCall = await chat.FakeUpstream.WaitForRequestAsync(1);
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending);
+        await upstreamCall.AbortedByClient.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task Stream_UpstreamFailsBeforeAnyOutput_AnswersWithTheMappedStatusNotAStream()
     {
         await using var chat = await ChatHarness.StartAsync();

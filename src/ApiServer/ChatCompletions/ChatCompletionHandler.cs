@@ -307,7 +307,7 @@ public sealed partial class ChatCompletionHandler(
             if (pending is { IsCompleted: false })
             {
                 await run.CancelAsync();
-                // The failure that brought us here is already on its way; this step can only end cancelled.
+                // The failure that brought us here is already on its way; whatever this step ends with is dropped.
                 await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
             // Sends whatever is queued, then ends the stream.

@@ -100,7 +100,8 @@ public sealed class InMemoryIdempotencyStore(IOptions<ApiServerOptions> options,
             }
             _recordingBytes += bytes.Length;
             entry.Append(bytes);
-            Purge();
+            if (_finishedBytes + _recordingBytes > options.Value.IdempotencyMaxBytes)
+                Purge();
         }
     }
 

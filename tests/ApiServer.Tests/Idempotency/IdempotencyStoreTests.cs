@@ -22,6 +22,16 @@ public sealed class IdempotencyStoreTests
             _store.Record(entry, new byte[Math.Min(chunk, left)]);
     }
 
+    /// <summary>A response recorded to the end and kept for replay, as the middleware finishes one.</summary>
+    private IdempotencyEntry Keep(string key, int bytes)
+    {
+        var entry = Claim(key);
+        Write(entry, bytes);
+        entry.Complete(succeeded: true);
+        _store.Finish(entry, cacheable: true);
+        return entry;
+    }
+
     [Fact]
     public void Responses_still_running_count_against_the_byte_budget()
     {
@@ -41,9 +51,7 @@ public sealed class IdempotencyStoreTests
     [Fact]
     public void Finished_entries_give_way_to_a_response_being_recorded()
     {
-        var old = Claim("old");
-        Write(old, 3000);
-        _store.Finish(old, cacheable: true);
+        Keep("old", 3000);
         Assert.Equal(1, _store.FinishedCount);
 
         var current = Claim("new");
@@ -58,10 +66,7 @@ public sealed class IdempotencyStoreTests
     [Fact]
     public void A_write_that_cannot_fit_beside_the_running_ones_is_refused_without_evicting_finished_entries()
     {
-        var kept = Claim("kept");
-        Write(kept, 1000);
-        kept.Complete(succeeded: true);
-        _store.Finish(kept, cacheable: true);
+        Keep("kept", 1000);
         var running = Claim("running");
         Write(running, 3000);
 
@@ -102,10 +107,7 @@ public sealed class IdempotencyStoreTests
     [Fact]
     public void A_write_after_the_owner_finished_is_not_recorded()
     {
-        var entry = Claim("a");
-        Write(entry, 1000);
-        entry.Complete(succeeded: true);
-        _store.Finish(entry, cacheable: true);
+        var entry = Keep("a", 1000);
 
         Write(entry, 500);
 

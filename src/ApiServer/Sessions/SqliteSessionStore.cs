@@ -32,6 +32,14 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
         CREATE INDEX ix_session_messages_session ON session_messages (session_id, id);
         CREATE INDEX ix_session_messages_status ON session_messages (status) WHERE status = 'streaming';
         """,
+        // A turn's rows stay together in the conversation's order even when another turn on the session wrote between its
+        // start and its end (derived sessions run their turns side by side): turn_id is the id of the turn's first row, and
+        // NULL on that row itself.
+        """
+        ALTER TABLE session_messages ADD COLUMN turn_id INTEGER;
+        DROP INDEX ix_session_messages_session;
+        CREATE INDEX ix_session_messages_turn ON session_messages (session_id, COALESCE(turn_id, id));
+        """,
     ];
 
     private const int TitleLength = 80;
@@ -44,16 +52,17 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
     private const string TouchSession = "UPDATE sessions SET updated_at = @now, model = @model WHERE id = @id;";
 
     private const string InsertMessage = """
-        INSERT INTO session_messages (session_id, message, status, created_at, updated_at)
-        VALUES (@sessionId, @message, @status, @now, @now) RETURNING id;
+        INSERT INTO session_messages (session_id, turn_id, message, status, created_at, updated_at)
+        VALUES (@sessionId, @turn, @message, @status, @now, @now) RETURNING id;
         """;
 
     private const string UpdateDraft = "UPDATE session_messages SET message = @message, updated_at = @now WHERE id = @id AND status = 'streaming';";
     private const string DeleteMessage = "DELETE FROM session_messages WHERE id = @id;";
+    private const string DeleteDraft = "DELETE FROM session_messages WHERE id = @id RETURNING COALESCE(turn_id, id);";
     private const string InterruptDraft = "UPDATE session_messages SET message = @message, status = 'interrupted', updated_at = @now WHERE id = @id;";
     private const string AddUsage = "UPDATE sessions SET input_tokens = input_tokens + @input, output_tokens = output_tokens + @output, updated_at = @now WHERE id = @id;";
-    private const string SelectHistory = "SELECT message FROM session_messages WHERE session_id = @sessionId AND status <> 'streaming' ORDER BY id;";
-    private const string SelectMessages = "SELECT id, message, status FROM session_messages WHERE session_id = @sessionId ORDER BY id;";
+    internal const string SelectHistory = "SELECT message FROM session_messages WHERE session_id = @sessionId AND status <> 'streaming' ORDER BY COALESCE(turn_id, id), id;";
+    private const string SelectMessages = "SELECT id, message, status FROM session_messages WHERE session_id = @sessionId ORDER BY COALESCE(turn_id, id), id;";
     private const string SelectSession = """
         SELECT id, created_at AS createdAt, updated_at AS updatedAt, title, model, input_tokens AS inputTokens, output_tokens AS outputTokens,
                (SELECT COUNT(*) FROM session_messages m WHERE m.session_id = s.id) AS messageCount
@@ -68,39 +77,47 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
         database.WriteAsync(async w =>
         {
             var now = Now;
-            await StoreInputAsync(w, turn, now);
-            return await InsertAsync(w, turn.SessionId, ChatMessage.Assistant(""), StoredMessageStatus.Streaming, now);
+            var turnId = await StoreInputAsync(w, turn, now);
+            return await InsertAsync(w, turn.SessionId, ChatMessage.Assistant(""), StoredMessageStatus.Streaming, now, turnId);
         }, cancellationToken);
 
     public Task AppendTurnAsync(SessionTurn turn, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) =>
         database.WriteAsync(async w =>
         {
             var now = Now;
-            await StoreInputAsync(w, turn, now);
-            foreach (var message in newMessages)
-                await InsertAsync(w, turn.SessionId, message, StoredMessageStatus.Complete, now);
+            var turnId = await StoreInputAsync(w, turn, now);
+            await InsertAllAsync(w, turn.SessionId, newMessages, now, turnId);
             return await AddUsageAsync(w, turn.SessionId, usage, now);
         }, cancellationToken);
 
-    private static async Task StoreInputAsync(SqliteWrite w, SessionTurn turn, long now)
+    /// <summary>Creates or touches the session and stores the turn's input. Returns the turn's id, or null when nothing was stored.</summary>
+    private static async Task<long?> StoreInputAsync(SqliteWrite w, SessionTurn turn, long now)
     {
         var title = Title([.. turn.PriorIfNew, .. turn.Input]);
         var created = await w.ExecuteAsync(InsertSession, ("@id", turn.SessionId), ("@now", now), ("@title", title), ("@model", turn.Model));
+        long? turnId = null;
         if (created == 1)
-        {
-            foreach (var message in turn.PriorIfNew)
-                await InsertAsync(w, turn.SessionId, message, StoredMessageStatus.Complete, now);
-        }
+            turnId = await InsertAllAsync(w, turn.SessionId, turn.PriorIfNew, now, turnId: null);
         else
-        {
             await w.ExecuteAsync(TouchSession, ("@id", turn.SessionId), ("@now", now), ("@model", turn.Model));
-        }
-        foreach (var message in turn.Input)
-            await InsertAsync(w, turn.SessionId, message, StoredMessageStatus.Complete, now);
+        return await InsertAllAsync(w, turn.SessionId, turn.Input, now, turnId);
     }
 
-    private static async Task<long> InsertAsync(SqliteWrite w, string sessionId, ChatMessage message, StoredMessageStatus status, long now) =>
-        await w.ScalarAsync(InsertMessage, ("@sessionId", sessionId), ("@message", StoredMessageJson.Serialize(message)), ("@status", StatusText(status)), ("@now", now))
+    /// <summary>Stores complete messages in the turn <paramref name="turnId"/>, or starts a turn with the first. Returns the turn's id.</summary>
+    private static async Task<long?> InsertAllAsync(SqliteWrite w, string sessionId, IReadOnlyList<ChatMessage> messages, long now, long? turnId)
+    {
+        foreach (var message in messages)
+        {
+            var id = await InsertAsync(w, sessionId, message, StoredMessageStatus.Complete, now, turnId);
+            turnId ??= id;
+        }
+        return turnId;
+    }
+
+    /// <summary>Stores one message of the turn <paramref name="turnId"/> (null for the turn's first row). Returns its id.</summary>
+    private static async Task<long> InsertAsync(SqliteWrite w, string sessionId, ChatMessage message, StoredMessageStatus status, long now, long? turnId) =>
+        await w.ScalarAsync(InsertMessage, ("@sessionId", sessionId), ("@turn", turnId), ("@message", StoredMessageJson.Serialize(message)),
+                ("@status", StatusText(status)), ("@now", now))
             ?? throw new InvalidOperationException("INSERT … RETURNING id returned no row.");
 
     private static Task<int> AddUsageAsync(SqliteWrite w, string sessionId, TokenUsage usage, long now) =>
@@ -114,9 +131,9 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
         database.WriteAsync(async w =>
         {
             var now = Now;
-            await w.ExecuteAsync(DeleteMessage, ("@id", draftId));
-            foreach (var message in newMessages)
-                await InsertAsync(w, sessionId, message, StoredMessageStatus.Complete, now);
+            // The answer takes the draft's place in its turn, ahead of any rows other turns wrote meanwhile.
+            var turnId = await w.ScalarAsync(DeleteDraft, ("@id", draftId)) ?? draftId;
+            await InsertAllAsync(w, sessionId, newMessages, now, turnId);
             return await AddUsageAsync(w, sessionId, usage, now);
         }, cancellationToken);
 

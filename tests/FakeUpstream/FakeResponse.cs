@@ -29,6 +29,9 @@ public sealed class FakeResponse
     /// <summary>Wait this long before sending the status line (a slow first byte).</summary>
     public TimeSpan HeaderDelay { get; private set; }
 
+    /// <summary>Wait for this before sending the status line (set by <see cref="HoldHeaders"/>).</summary>
+    public Task HeaderGate { get; private set; } = Task.CompletedTask;
+
     /// <summary>Never answer; wait until the client gives up and aborts the connection.</summary>
     public bool HangBeforeHeaders { get; private set; }
 
@@ -93,6 +96,13 @@ public sealed class FakeResponse
     public FakeResponse DelayHeaders(TimeSpan delay)
     {
         HeaderDelay = delay;
+        return this;
+    }
+
+    /// <summary>Sends nothing, not even the status line, until <paramref name="gate"/> completes.</summary>
+    public FakeResponse HoldHeaders(Task gate)
+    {
+        HeaderGate = gate;
         return this;
     }
 

@@ -244,6 +244,7 @@ internal static class FakeResponseWriter
         }
         if (response.HeaderDelay > TimeSpan.Zero)
             await Task.Delay(response.HeaderDelay, aborted);
+        await response.HeaderGate.WaitAsync(aborted);
 
         context.Response.StatusCode = response.StatusCode;
         foreach (var (name, value) in response.Headers)

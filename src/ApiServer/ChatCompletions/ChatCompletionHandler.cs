@@ -135,18 +135,23 @@ public sealed partial class ChatCompletionHandler(
                         }
                         return true;
                     case AgentFailed failed:
-                        // Never dressed up as an answer: the client gets the mapped status and the envelope.
-                        await recorder.CompleteAsync(failed.NewMessages, failed.Usage);
+                        // Never dressed up as an answer: the client gets the mapped status and the envelope, and retries the
+                        // turn or drops it, so the session keeps nothing of it.
+                        await recorder.DiscardAsync();
                         throw failed.Error.ToApiException();
                 }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await recorder.AbandonAsync();
-            // The client left: nobody to answer. Otherwise the server is stopping, which the client should hear about.
+            // The client left: nobody to answer, and the session keeps its input. Otherwise the server is stopping, which the
+            // client should hear about (and may retry).
             if (context.RequestAborted.IsCancellationRequested)
+            {
+                await recorder.AbandonAsync();
                 throw;
+            }
+            await recorder.DiscardAsync();
             throw AgentErrors.ShuttingDown();
         }
         finally
@@ -248,10 +253,11 @@ public sealed partial class ChatCompletionHandler(
                         frames.Add(SseFrame.Done);
                         completed = done;
                         break;
+                    case AgentFailed failed when sse is null:
+                        await recorder.DiscardAsync(); // answered with an HTTP error, which clients retry: nothing is kept
+                        throw failed.Error.ToApiException();
                     case AgentFailed failed:
                         await recorder.AbandonAsync();
-                        if (sse is null)
-                            throw failed.Error.ToApiException();
                         FailInBand(context, sse, failed.Error.ToSseFrame());
                         break;
                 }
@@ -282,15 +288,17 @@ public sealed partial class ChatCompletionHandler(
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await recorder.AbandonAsync();
             // The client left: nobody to answer. Otherwise the server is stopping: the client hears so, as a 503 when nothing
-            // was sent yet, else as an error event; never as a stream that looks complete.
-            if (sse is not null)
-                FailInBand(context, sse, AgentErrors.ShuttingDown().ToSseFrame());
-            else if (context.RequestAborted.IsCancellationRequested)
-                throw;
-            else
+            // was sent yet (and the turn is not kept), else as an error event; never as a stream that looks complete.
+            if (sse is null && !context.RequestAborted.IsCancellationRequested)
+            {
+                await recorder.DiscardAsync();
                 throw AgentErrors.ShuttingDown();
+            }
+            await recorder.AbandonAsync();
+            if (sse is null)
+                throw;
+            FailInBand(context, sse, AgentErrors.ShuttingDown().ToSseFrame());
         }
         catch (Exception ex) when (sse is not null)
         {

@@ -48,6 +48,9 @@ public interface ISessionStore
     /// <summary>Ends a turn that did not complete: keeps partial text as an interrupted message, or drops an empty draft.</summary>
     Task AbandonTurnAsync(long draftId, string partialText, CancellationToken cancellationToken);
 
+    /// <summary>Removes a begun turn (its input and draft) that was answered with an HTTP error, and the session if that leaves it empty.</summary>
+    Task DiscardTurnAsync(string sessionId, long draftId, CancellationToken cancellationToken);
+
     /// <summary>The session's conversation in order (complete and interrupted messages), or empty when it does not exist.</summary>
     Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, CancellationToken cancellationToken);
 

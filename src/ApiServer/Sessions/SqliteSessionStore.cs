@@ -34,7 +34,7 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
         """,
         // A turn's rows stay together in the conversation's order even when another turn on the session wrote between its
         // start and its end (derived sessions run their turns side by side): turn_id is the id of the turn's first row, and
-        // NULL on that row itself.
+        // NULL on that row itself. The history a client sent with a new session's first turn is a turn of its own.
         """
         ALTER TABLE session_messages ADD COLUMN turn_id INTEGER;
         DROP INDEX ix_session_messages_session;
@@ -59,6 +59,11 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
     private const string UpdateDraft = "UPDATE session_messages SET message = @message, updated_at = @now WHERE id = @id AND status = 'streaming';";
     private const string DeleteMessage = "DELETE FROM session_messages WHERE id = @id;";
     private const string DeleteDraft = "DELETE FROM session_messages WHERE id = @id RETURNING COALESCE(turn_id, id);";
+    private const string DeleteTurn = """
+        DELETE FROM session_messages
+        WHERE session_id = @sessionId AND COALESCE(turn_id, id) = (SELECT COALESCE(turn_id, id) FROM session_messages WHERE id = @draftId);
+        """;
+    private const string DeleteEmptySession = "DELETE FROM sessions WHERE id = @sessionId AND NOT EXISTS (SELECT 1 FROM session_messages WHERE session_id = @sessionId);";
     private const string InterruptDraft = "UPDATE session_messages SET message = @message, status = 'interrupted', updated_at = @now WHERE id = @id;";
     private const string AddUsage = "UPDATE sessions SET input_tokens = input_tokens + @input, output_tokens = output_tokens + @output, updated_at = @now WHERE id = @id;";
     internal const string SelectHistory = "SELECT message FROM session_messages WHERE session_id = @sessionId AND status <> 'streaming' ORDER BY COALESCE(turn_id, id), id;";
@@ -90,17 +95,19 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
             return await AddUsageAsync(w, turn.SessionId, usage, now);
         }, cancellationToken);
 
-    /// <summary>Creates or touches the session and stores the turn's input. Returns the turn's id, or null when nothing was stored.</summary>
+    /// <summary>
+    /// Creates or touches the session and stores the turn's input. Returns the turn's id, or null when nothing was stored. A new
+    /// session's prior history is stored as a turn of its own, so discarding this turn keeps it.
+    /// </summary>
     private static async Task<long?> StoreInputAsync(SqliteWrite w, SessionTurn turn, long now)
     {
         var title = Title([.. turn.PriorIfNew, .. turn.Input]);
         var created = await w.ExecuteAsync(InsertSession, ("@id", turn.SessionId), ("@now", now), ("@title", title), ("@model", turn.Model));
-        long? turnId = null;
         if (created == 1)
-            turnId = await InsertAllAsync(w, turn.SessionId, turn.PriorIfNew, now, turnId: null);
+            await InsertAllAsync(w, turn.SessionId, turn.PriorIfNew, now, turnId: null);
         else
             await w.ExecuteAsync(TouchSession, ("@id", turn.SessionId), ("@now", now), ("@model", turn.Model));
-        return await InsertAllAsync(w, turn.SessionId, turn.Input, now, turnId);
+        return await InsertAllAsync(w, turn.SessionId, turn.Input, now, turnId: null);
     }
 
     /// <summary>Stores complete messages in the turn <paramref name="turnId"/>, or starts a turn with the first. Returns the turn's id.</summary>
@@ -142,6 +149,13 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
             ? w.ExecuteAsync(DeleteMessage, ("@id", draftId))
             : w.ExecuteAsync(InterruptDraft, ("@id", draftId), ("@message", StoredMessageJson.Serialize(ChatMessage.Assistant(partialText))), ("@now", Now)),
             cancellationToken);
+
+    public Task DiscardTurnAsync(string sessionId, long draftId, CancellationToken cancellationToken) =>
+        database.WriteAsync(async w =>
+        {
+            await w.ExecuteAsync(DeleteTurn, ("@sessionId", sessionId), ("@draftId", draftId));
+            return await w.ExecuteAsync(DeleteEmptySession, ("@sessionId", sessionId));
+        }, cancellationToken);
 
     public async Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, CancellationToken cancellationToken)
     {

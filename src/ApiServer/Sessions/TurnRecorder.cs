@@ -104,6 +104,20 @@ public sealed partial class TurnRecorder : IAsyncDisposable
         });
     }
 
+    /// <summary>
+    /// The turn was answered with an HTTP error before any output, which clients retry as the same turn: nothing of it is kept,
+    /// so a retry is not stored twice.
+    /// </summary>
+    public async Task DiscardAsync()
+    {
+        if (_finished)
+            return;
+        _finished = true;
+        await StopFlushingAsync();
+        if (_draftId is { } draftId)
+            await Guard(() => _store.DiscardTurnAsync(_turn.SessionId, draftId, CancellationToken.None));
+    }
+
     public async ValueTask DisposeAsync() => await AbandonAsync();
 
     /// <summary>The timer fired: queue a save of the turn as it is now, after any write still running.</summary>

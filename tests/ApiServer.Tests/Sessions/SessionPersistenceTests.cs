@@ -100,6 +100,38 @@ public sealed class SessionPersistenceTests
         Assert.Equal(["think", "partial thought"], history.Select(m => m.Text));
     }
 
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    // The failure comes after the streamed turn's first save, so its input is already stored by then.
+    [InlineData(true, true)]
+    public async Task Turn_AnsweredWithAnHttpError_LeavesNothing_SoTheClientsRetryIsStoredOnce(bool stream, bool failAfterFirstSave)
+    {
+        await using var chat = await ChatHarness.StartAsync(new Dictionary<string, string?> { ["API_SERVER_KEY"] = TestServer.Key });
+        using var client = chat.Server.AuthorizedClient();
+        var store = chat.Server.Service<ISessionStore>();
+        var headers = new Dictionary<string, string> { ["X-Session-Id"] = "retried" };
+        var fail = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        chat.FakeUpstream.Enqueue(FakeResponse.Text("first answer"), FakeResponse.Error(500).HoldHeaders(fail.Task), FakeResponse.Text("second answer"));
+        var two = new { stream, messages = new[] { ChatHarness.User("two") } };
+
+        using (var first = await chat.PostAsync(new { stream, messages = new[] { ChatHarness.User("one") } }, headers, client))
+            await first.Content.ReadAsStringAsync();
+        var failing = chat.PostAsync(two, headers, client);
+        await chat.FakeUpstream.WaitForRequestAsync(2);
+        if (failAfterFirstSave)
+            await UpstreamBody.WaitUntilAsync(async () => (await store.GetMessagesAsync("retried", default)).Any(m => m.Message.Text == "two"), "the turn's first save");
+        fail.SetResult();
+        using (var failed = await failing)
+            await failed.AssertErrorAsync(502, "upstream_error");
+        using (var retried = await chat.PostAsync(two, headers, client))
+            await retried.Content.ReadAsStringAsync();
+
+        var messages = await WaitForMessagesAsync(store, "retried", 4);
+        Assert.Equal(["user:one:Complete", "assistant:first answer:Complete", "user:two:Complete", "assistant:second answer:Complete"], messages.Select(Describe));
+        Assert.Equal(["one", "first answer", "two"], chat.FakeUpstream.Requests[2].Messages().Select(m => (string?)m!["content"]));
+    }
+
     [Fact]
     public async Task Restart_AfterCrashMidStream_MarksTheDraftInterrupted()
     {

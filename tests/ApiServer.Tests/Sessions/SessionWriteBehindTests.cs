@@ -34,6 +34,7 @@ public sealed class SessionWriteBehindTests
         public Task UpdateDraftAsync(long draftId, string text, CancellationToken cancellationToken) => Task.CompletedTask;
         public Task CompleteTurnAsync(string sessionId, long draftId, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) => Task.CompletedTask;
         public Task AbandonTurnAsync(long draftId, string partialText, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task DiscardTurnAsync(string sessionId, long draftId, CancellationToken cancellationToken) => Task.CompletedTask;
         public Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<ChatMessage>>([]);
         public Task<SessionSummary?> GetAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<SessionSummary?>(null);
         public Task<IReadOnlyList<SessionMessage>> GetMessagesAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<SessionMessage>>([]);

@@ -51,6 +51,34 @@ public sealed class SqliteSessionStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task DiscardTurn_OfANewSession_KeepsTheHistoryItCameWith_SoARetryIsStoredOnce()
+    {
+        await using var store = Open();
+        var first = new SessionTurn(Session, "m", [ChatMessage.User("p"), ChatMessage.Assistant("p answer")], [ChatMessage.User("x")]);
+        var failed = await store.BeginTurnAsync(first, default);
+        var b = await store.BeginTurnAsync(Turn("b"), default); // another conversation on the same derived id, started meanwhile
+
+        await store.DiscardTurnAsync(Session, failed, default);
+        var retry = await store.BeginTurnAsync(first, default);
+        await store.CompleteTurnAsync(Session, retry, [ChatMessage.Assistant("x answer")], default, default);
+        await store.CompleteTurnAsync(Session, b, [ChatMessage.Assistant("b answer")], default, default);
+
+        Assert.Equal(["user:p", "assistant:p answer", "user:b", "assistant:b answer", "user:x", "assistant:x answer"],
+            (await store.LoadHistoryAsync(Session, default)).Select(Describe));
+    }
+
+    [Fact]
+    public async Task DiscardTurn_ThatWasTheSessionsOnlyTurn_RemovesTheSession()
+    {
+        await using var store = Open();
+
+        await store.DiscardTurnAsync(Session, await store.BeginTurnAsync(Turn("a"), default), default);
+
+        Assert.Null(await store.GetAsync(Session, default));
+        Assert.Empty(await store.GetMessagesAsync(Session, default));
+    }
+
+    [Fact]
     public async Task Open_ADatabaseFromBeforeTurnIds_KeepsItsOrderAndAppendsNewTurnsAfterIt()
     {
         var first = SqliteDatabase.Open(_dataDir, "sessions.db", SqliteSessionStore.Migrations.Take(1).ToList(), NullLogger.Instance);

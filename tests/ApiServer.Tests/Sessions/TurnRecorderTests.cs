@@ -59,6 +59,24 @@ public sealed class TurnRecorderTests
         Assert.Equal(["partial"], store.Abandoned);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_discarded_turn_removes_its_saved_draft_and_writes_nothing_else(bool saved)
+    {
+        var (recorder, store, time) = Start();
+        if (saved)
+            await Assert.Single(time.Timers).FireAsync(recorder);
+
+        await recorder.DiscardAsync();
+        await recorder.DisposeAsync();
+
+        Assert.Equal((saved ? 1 : 0, saved ? 1 : 0), (store.Begun, store.Discarded));
+        Assert.Equal((0, 0), (store.Appended, store.Completed));
+        Assert.Empty(store.Abandoned);
+        Assert.True(time.Timers[0].Disposed);
+    }
+
     [Fact]
     public async Task Text_after_a_flush_arms_a_new_timer_and_a_second_burst_is_saved_too()
     {
@@ -179,6 +197,8 @@ public sealed class TurnRecorderTests
 
         public List<string> Abandoned { get; } = [];
 
+        public int Discarded { get; private set; }
+
         public IReadOnlyList<string> Drafts
         {
             get
@@ -218,6 +238,13 @@ public sealed class TurnRecorderTests
         {
             Assert.Equal(7L, draftId);
             Abandoned.Add(partialText);
+            return Task.CompletedTask;
+        }
+
+        public Task DiscardTurnAsync(string sessionId, long draftId, CancellationToken cancellationToken)
+        {
+            Assert.Equal(7L, draftId);
+            Discarded++;
             return Task.CompletedTask;
         }
 

@@ -69,7 +69,10 @@ public sealed partial class ChatCompletionHandler(
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
 
         if (!call.Stream)
-            return await CompleteAsync(context, request, turn, id, created, model, sessionLock, cancellation.Token);
+        {
+            await CompleteAsync(context, request, turn, id, created, model, sessionLock, cancellation.Token);
+            return true; // answered: the lock went to the write-behind with the turn
+        }
         await StreamAsync(context, call, request, turn, new ChatChunkWriter(id, created, model, call.IncludeUsage), cancellation.Token);
         return false;
     }
@@ -105,7 +108,8 @@ public sealed partial class ChatCompletionHandler(
         return ([.. history, .. call.Input], new SessionTurn(id, model, history, call.Input));
     }
 
-    private async Task<bool> CompleteAsync(HttpContext context, AgentRequest request, SessionTurn turn, string id, long created, string model,
+    /// <summary>Answers with the whole completion and hands the turn's write and the session lock to <see cref="SessionWriteBehind"/>; or throws.</summary>
+    private async Task CompleteAsync(HttpContext context, AgentRequest request, SessionTurn turn, string id, long created, string model,
         IDisposable sessionLock, CancellationToken cancellationToken)
     {
         var recorder = TurnRecorder.Single(sessions, turn, time, logger);
@@ -133,33 +137,33 @@ public sealed partial class ChatCompletionHandler(
                             writeBehind.Hold(() => recorder.CompleteAsync(done.NewMessages, done.Usage), recorder, sessionLock);
                             handedOff = true;
                         }
-                        return true;
+                        return;
                     case AgentFailed failed:
-                        // Never dressed up as an answer: the client gets the mapped status and the envelope, and retries the
-                        // turn or drops it, so the session keeps nothing of it.
-                        await recorder.DiscardAsync();
+                        // Never dressed up as an answer: the client gets the mapped status and the envelope.
                         throw failed.Error.ToApiException();
                 }
             }
+            throw new InvalidOperationException("The agent run ended without a result.");
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
         {
-            // The client left: nobody to answer, and the session keeps its input. Otherwise the server is stopping, which the
-            // client should hear about (and may retry).
-            if (context.RequestAborted.IsCancellationRequested)
-            {
-                await recorder.AbandonAsync();
-                throw;
-            }
+            // The server is stopping, which the client should hear about (and may retry elsewhere).
             await recorder.DiscardAsync();
             throw AgentErrors.ShuttingDown();
         }
+        catch (Exception) when (!handedOff && !context.RequestAborted.IsCancellationRequested)
+        {
+            // Answered with an error status (the upstream's, mapped, or ours): for the client nothing happened, and its retry
+            // is the same turn, so the session keeps nothing of it.
+            await recorder.DiscardAsync();
+            throw;
+        }
         finally
         {
+            // The client left: nobody to answer, and the session keeps the turn's input.
             if (!handedOff)
                 await recorder.DisposeAsync();
         }
-        return false;
     }
 
     private static ChatCompletion Completion(AgentCompleted done, string id, long created, string model)
@@ -253,10 +257,9 @@ public sealed partial class ChatCompletionHandler(
                         frames.Add(SseFrame.Done);
                         completed = done;
                         break;
-                    case AgentFailed failed when sse is null:
-                        await recorder.DiscardAsync(); // answered with an HTTP error, which clients retry: nothing is kept
-                        throw failed.Error.ToApiException();
                     case AgentFailed failed:
+                        if (sse is null)
+                            throw failed.Error.ToApiException();
                         await recorder.AbandonAsync();
                         FailInBand(context, sse, failed.Error.ToSseFrame());
                         break;
@@ -282,10 +285,6 @@ public sealed partial class ChatCompletionHandler(
             if (sse is null)
                 throw new InvalidOperationException("The agent run ended without a result.");
         }
-        catch (ApiException) when (sse is null)
-        {
-            throw; // nothing sent yet: the client gets the status and the envelope
-        }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // The client left: nobody to answer. Otherwise the server is stopping: the client hears so, as a 503 when nothing
@@ -308,6 +307,13 @@ public sealed partial class ChatCompletionHandler(
             await recorder.AbandonAsync();
             FailInBand(context, sse, new ApiException(StatusCodes.Status500InternalServerError,
                 $"The server had an error while streaming this answer (request id {context.TraceIdentifier}).", code: "internal_error", type: "server_error").ToSseFrame());
+        }
+        catch (Exception) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            // Nothing sent yet: the client gets the status and the envelope (the upstream's error, mapped, or a 500 of ours).
+            // For the client nothing happened, and its retry is the same turn, so the session keeps nothing of it.
+            await recorder.DiscardAsync();
+            throw;
         }
         finally
         {

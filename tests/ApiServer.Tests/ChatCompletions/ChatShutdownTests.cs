@@ -1,3 +1,4 @@
+using ApiServer.Sessions;
 using FakeUpstream;
 using Microsoft.Extensions.Hosting;
 
@@ -32,33 +33,33 @@ public sealed class ChatShutdownTests
         Assert.Equal("partial", SseBlock.Content(blocks));
     }
 
-    [Fact]
-    public async Task Post_ServerStopsBeforeTheAnswer_Returns503()
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    // The stream's first save has stored its input by the time the server stops.
+    [InlineData(true, true)]
+    public async Task Post_ServerStopsBeforeAnyOutput_Returns503AndTheSessionKeepsNothingOfTheTurn(bool stream, bool afterFirstSave)
     {
-        await using var chat = await ChatHarness.StartAsync();
-        chat.FakeUpstream.Enqueue(FakeResponse.Hang());
+        var dataDir = Path.Combine(Path.GetTempPath(), "apiserver-tests", Guid.NewGuid().ToString("N"));
+        var headers = new Dictionary<string, string> { ["X-Session-Id"] = "stopping" };
+        await using (var chat = await ChatHarness.StartAsync(new Dictionary<string, string?> { ["API_SERVER_KEY"] = Infrastructure.TestServer.Key }, dataDir))
+        {
+            using var client = chat.Server.AuthorizedClient();
+            chat.FakeUpstream.Enqueue(FakeResponse.Hang());
 
-        var pending = chat.PostRawAsync("""{"messages":[{"role":"user","content":"hi"}]}""");
-        var upstreamCall = await chat.FakeUpstream.WaitForRequestAsync(1);
-        chat.Server.Service<IHostApplicationLifetime>().StopApplication();
-        using var response = await pending;
+            var pending = chat.PostAsync(new { stream, messages = new[] { ChatHarness.User("hi") } }, headers, client);
+            var upstreamCall = await chat.FakeUpstream.WaitForRequestAsync(1);
+            if (afterFirstSave)
+                await UpstreamBody.WaitUntilAsync(async () => await chat.Server.Service<ISessionStore>().GetAsync("stopping", default) is not null, "the turn's first save");
+            chat.Server.Service<IHostApplicationLifetime>().StopApplication();
+            using var response = await pending;
 
-        await Infrastructure.TestJson.AssertErrorAsync(response, 503, "server_shutting_down");
-        await upstreamCall.AbortedByClient.WaitAsync(TimeSpan.FromSeconds(30));
-    }
+            await Infrastructure.TestJson.AssertErrorAsync(response, 503, "server_shutting_down");
+            await upstreamCall.AbortedByClient.WaitAsync(TimeSpan.FromSeconds(30));
+        }
 
-    [Fact]
-    public async Task Stream_ServerStopsBeforeAnyOutput_Returns503()
-    {
-        await using var chat = await ChatHarness.StartAsync();
-        chat.FakeUpstream.Enqueue(FakeResponse.Hang());
-
-        var pending = chat.PostRawAsync("""{"stream":true,"messages":[{"role":"user","content":"hi"}]}""");
-        var upstreamCall = await chat.FakeUpstream.WaitForRequestAsync(1);
-        chat.Server.Service<IHostApplicationLifetime>().StopApplication();
-        using var response = await pending;
-
-        await Infrastructure.TestJson.AssertErrorAsync(response, 503, "server_shutting_down");
-        await upstreamCall.AbortedByClient.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var after = await Infrastructure.TestServer.StartAsync(dataDir: dataDir);
+        Assert.Null(await after.Service<ISessionStore>().GetAsync("stopping", default));
+        Directory.Delete(dataDir, recursive: true);
     }
 }

@@ -3,6 +3,7 @@ using ApiServer.Sessions;
 using ApiServer.Tests.ChatCompletions;
 using ApiServer.Tests.Infrastructure;
 using FakeUpstream;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ApiServer.Tests.Sessions;
 
@@ -130,6 +131,38 @@ public sealed class SessionPersistenceTests
         var messages = await WaitForMessagesAsync(store, "retried", 4);
         Assert.Equal(["user:one:Complete", "assistant:first answer:Complete", "user:two:Complete", "assistant:second answer:Complete"], messages.Select(Describe));
         Assert.Equal(["one", "first answer", "two"], chat.FakeUpstream.Requests[2].Messages().Select(m => (string?)m!["content"]));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Turn_WhoseRunEndsWithoutAResult_Answers500AndLeavesNothing(bool stream)
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["API_SERVER_KEY"] = TestServer.Key },
+            services: s => s.AddSingleton<IAgent, SilentAgent>());
+        using var client = server.AuthorizedClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = TestJson.Body(System.Text.Json.JsonSerializer.Serialize(new { stream, messages = new[] { ChatHarness.User("hello") } })),
+        };
+        request.Headers.Add("X-Session-Id", "silent");
+
+        using var response = await client.SendAsync(request);
+
+        await response.AssertErrorAsync(500, "internal_error");
+        Assert.Null(await server.Service<ISessionStore>().GetAsync("silent", default));
+    }
+
+    /// <summary>A broken agent whose run ends without a result or a failure.</summary>
+    private sealed class SilentAgent : IAgent
+    {
+        public IReadOnlyCollection<string> ServerToolNames => [];
+
+        public async IAsyncEnumerable<AgentEvent> RunAsync(AgentRequest request, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            yield break;
+        }
     }
 
     [Fact]

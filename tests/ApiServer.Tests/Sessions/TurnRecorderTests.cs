@@ -78,6 +78,23 @@ public sealed class TurnRecorderTests
     }
 
     [Fact]
+    public async Task A_turn_discarded_while_its_first_save_runs_waits_for_that_save_and_then_removes_it()
+    {
+        var (recorder, store, time) = Start();
+        var slow = new TaskCompletionSource();
+        store.NextBegin = slow.Task;
+        var saving = time.Timers[0].FireAsync(recorder);
+        await store.BeginStarted.Task;
+
+        var discarding = recorder.DiscardAsync();
+        Assert.False(discarding.IsCompleted);
+        slow.SetResult();
+        await Task.WhenAll(saving, discarding);
+
+        Assert.Equal((1, 1), (store.Begun, store.Discarded));
+    }
+
+    [Fact]
     public async Task Text_after_a_flush_arms_a_new_timer_and_a_second_burst_is_saved_too()
     {
         var (recorder, store, time) = Start();
@@ -208,10 +225,20 @@ public sealed class TurnRecorderTests
             }
         }
 
-        public Task<long> BeginTurnAsync(SessionTurn turn, CancellationToken cancellationToken)
+        public Task? NextBegin { get; set; }
+
+        public TaskCompletionSource BeginStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public async Task<long> BeginTurnAsync(SessionTurn turn, CancellationToken cancellationToken)
         {
             Begun++;
-            return Task.FromResult(7L);
+            BeginStarted.TrySetResult();
+            if (NextBegin is { } pending)
+            {
+                NextBegin = null;
+                await pending;
+            }
+            return 7L;
         }
 
         public async Task UpdateDraftAsync(long draftId, string text, CancellationToken cancellationToken)

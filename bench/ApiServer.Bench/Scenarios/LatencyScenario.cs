@@ -86,9 +86,10 @@ public static class LatencyScenario
         var addedP50 = figures["added p50"];
         var addedP99 = figures["added p99"];
         var ttfc = figures["ttfc added p50"];
-        report.Row("1. Non-streaming added latency p50 (gateway − direct)", $"{addedP50.Short(" ms")} (min {Report.N(addedP50.Min, "0.000")}, max {Report.N(addedP50.Max, "0.000")}); ratio {figures["ratio p50"].Short("×", "0.00")}", "≤ 0.3 ms", addedP50.Median <= 0.3);
+        // Medians to 0.1 µs against the 0.3 ms targets, so a result such as 0.3004 is not shown as 0.300 next to a miss.
+        report.Row("1. Non-streaming added latency p50 (gateway − direct)", $"{addedP50.Short(" ms", "0.0000")} (min {Report.N(addedP50.Min, "0.000")}, max {Report.N(addedP50.Max, "0.000")}); ratio {figures["ratio p50"].Short("×", "0.00")}", "≤ 0.3 ms", addedP50.Median <= 0.3);
         report.Row("1. Non-streaming added latency p99", $"{addedP99.Short(" ms")} (min {Report.N(addedP99.Min, "0.000")}, max {Report.N(addedP99.Max, "0.000")})", "≤ 2 ms", addedP99.Median <= 2);
-        report.Row("3. Streaming time to first content, added p50", $"{ttfc.Short(" ms")} (min {Report.N(ttfc.Min, "0.000")}, max {Report.N(ttfc.Max, "0.000")}); ratio {figures["ttfc ratio p50"].Short("×", "0.00")}", "≤ 0.3 ms", ttfc.Median <= 0.3);
+        report.Row("3. Streaming time to first content, added p50", $"{ttfc.Short(" ms", "0.0000")} (min {Report.N(ttfc.Min, "0.000")}, max {Report.N(ttfc.Max, "0.000")}); ratio {figures["ttfc ratio p50"].Short("×", "0.00")}", "≤ 0.3 ms", ttfc.Median <= 0.3);
 
         report.Section("1. Gateway overhead, non-streaming (sequential)",
             $"""

@@ -79,7 +79,7 @@ public static partial class ToolParsing
             throw ApiException.BadRequest($"Function name '{name}' must be 1–64 characters of a-z, A-Z, 0-9, _ and -.", $"{prefix}.name", "invalid_function_name");
         var description = definition.GetString("description", $"{prefix}.description") ?? "";
         var parameters = definition.Get("parameters") is { } schema ? ValidateSchema(schema, $"{prefix}.parameters") : EmptySchema;
-        return new ToolDefinition(name, description, parameters.Clone(), definition.GetBool("strict", $"{prefix}.strict"));
+        return new ToolDefinition(name, description, JsonRequest.RequireText(parameters, $"{prefix}.parameters").Clone(), definition.GetBool("strict", $"{prefix}.strict"));
     }
 
     private static readonly JsonElement EmptySchema = JsonDocument.Parse("""{"type":"object","properties":{}}""").RootElement;

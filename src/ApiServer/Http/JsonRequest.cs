@@ -45,6 +45,44 @@ public static class JsonRequest
         }
     }
 
+    /// <summary>
+    /// Checks every string and property name in a value kept as raw JSON (a tool's schema, an echoed field), which is otherwise
+    /// never read as text: an unpaired surrogate in it would fail only when the value is written out again, as a 500.
+    /// </summary>
+    public static JsonElement RequireText(JsonElement value, string param)
+    {
+        try
+        {
+            CheckText(value);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw ApiException.BadRequest($"'{param}' has a string that is not valid text: {ex.Message}", param, "invalid_json");
+        }
+        return value;
+
+        static void CheckText(JsonElement value)
+        {
+            switch (value.ValueKind)
+            {
+                case JsonValueKind.String:
+                    _ = value.GetString();
+                    break;
+                case JsonValueKind.Object:
+                    foreach (var property in value.EnumerateObject())
+                    {
+                        _ = property.Name;
+                        CheckText(property.Value);
+                    }
+                    break;
+                case JsonValueKind.Array:
+                    foreach (var item in value.EnumerateArray())
+                        CheckText(item);
+                    break;
+            }
+        }
+    }
+
     public static ApiException WrongType(string param, string expected) =>
         ApiException.BadRequest($"Invalid type for '{param}': expected {expected}.", param, "invalid_type");
 

@@ -80,8 +80,8 @@ public sealed record ResponseRequest
                 ParallelToolCalls = body.GetBool("parallel_tool_calls"),
             },
             Tools = tools,
-            ToolsEcho = body.GetArray("tools") is { } array ? [.. array.EnumerateArray().Select(t => t.Clone())] : [],
-            ToolChoiceEcho = body.Get("tool_choice")?.Clone() ?? JsonSerializer.SerializeToElement("auto"),
+            ToolsEcho = body.GetArray("tools") is { } array ? [.. array.EnumerateArray().Select((t, i) => JsonRequest.RequireText(t, $"tools[{i}]").Clone())] : [],
+            ToolChoiceEcho = body.Get("tool_choice") is { } choice ? JsonRequest.RequireText(choice, "tool_choice").Clone() : JsonSerializer.SerializeToElement("auto"),
             Rendering = body.GetString("tool_rendering") switch
             {
                 null => null,

@@ -29,6 +29,8 @@ public sealed class ClientToolTests
     [InlineData("""[{"type":"function","function":{"name":"f","parameters":{"type":"array"}}}]""", "invalid_function_parameters", "tools[0].function.parameters.type")]
     [InlineData("""[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"a":5}}}}]""", "invalid_function_parameters", "tools[0].function.parameters.properties.a")]
     [InlineData("""[{"type":"function","function":{"name":"f","parameters":{"type":"object","required":"a"}}}]""", "invalid_function_parameters", "tools[0].function.parameters.required")]
+    // Kept as raw JSON, so checked as text on the way in: an unpaired surrogate would otherwise fail when sent upstream (a 500).
+    [InlineData("""[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"a":{"type":"string","description":"\ud800"}}}}}]""", "invalid_json", "tools[0].function.parameters")]
     [InlineData($"""[{TimeTool},{TimeTool}]""", "duplicate_tool_name", "tools")]
     [InlineData("""{"type":"function"}""", "invalid_type", "tools")]
     public async Task Post_InvalidClientTools_Returns400WithParam(string tools, string code, string param)

@@ -40,6 +40,10 @@ public sealed class ValidationTests(ValidationTests.SharedServer shared) : IClas
     [InlineData("""{"model":"agent","input":"hi","tools":{"type":"function"}}""", "tools", "invalid_type")]
     [InlineData("""{"model":"agent","input":"hi","tools":[{"type":"function"}]}""", "tools[0].name", "missing_required_parameter")]
     [InlineData("""{"model":"agent","input":"hi","tool_choice":"sometimes"}""", "tool_choice", "invalid_value")]
+    // Kept as raw JSON and echoed in the response, so checked as text on the way in (an unpaired surrogate was a 500 when stored).
+    [InlineData("""{"model":"agent","input":"hi","tools":[{"type":"function","name":"f","parameters":{"type":"object","properties":{"p":{"type":"string","description":"\ud800"}}}}]}""", "tools[0].parameters", "invalid_json")]
+    [InlineData("""{"model":"agent","input":"hi","tools":[{"type":"function","name":"f","x":"\ud800"}]}""", "tools[0]", "invalid_json")]
+    [InlineData("""{"model":"agent","input":"hi","tools":[{"type":"function","name":"f"}],"tool_choice":{"type":"function","name":"f","x":"\ud800"}}""", "tool_choice", "invalid_json")]
     [InlineData("""{"model":"agent","input":"hi","truncation":"sometimes"}""", "truncation", "invalid_value")]
     [InlineData("""{"model":"agent","input":"hi","tool_rendering":"xml"}""", "tool_rendering", "invalid_value")]
     [InlineData("""{"model":"agent","input":"hi","background":true}""", "background", "unsupported_value")]

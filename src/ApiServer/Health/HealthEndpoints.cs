@@ -23,6 +23,10 @@ public static class HealthEndpoints
             .WithSummary("Liveness probe under /v1, for clients that only know the base URL. No auth.");
         group.MapGet("/health/detailed", GetDetailedHealth).WithName("GetDetailedHealth")
             .WithSummary("Status, version, uptime, activity, response store and upstream configuration. No secrets.");
+        // Uptime monitors often probe with HEAD: the same answer without a body (the server drops it for HEAD).
+        group.MapMethods("/health", [HttpMethods.Head], GetHealth).ExcludeFromDescription();
+        group.MapMethods("/v1/health", [HttpMethods.Head], GetHealth).ExcludeFromDescription();
+        group.MapMethods("/health/detailed", [HttpMethods.Head], GetDetailedHealth).ExcludeFromDescription();
         return app;
     }
 

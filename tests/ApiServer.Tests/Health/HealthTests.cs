@@ -19,6 +19,20 @@ public sealed class HealthTests
         Assert.Equal("ok", (await response.ReadJsonAsync()).GetProperty("status").GetString());
     }
 
+    [Theory]
+    [InlineData("/health")]
+    [InlineData("/v1/health")]
+    [InlineData("/health/detailed")]
+    public async Task Health_HeadProbe_Answers200WithoutABody(string path)
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["API_SERVER_KEY"] = TestServer.Key });
+
+        using var response = await server.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+    }
+
     [Fact]
     public async Task DetailedHealth_ReportsRuntimeStoreAndUpstreamWithoutSecrets()
     {

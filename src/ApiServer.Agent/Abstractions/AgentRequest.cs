@@ -1,3 +1,5 @@
+using System.Text.Json;
+
 namespace ApiServer.Agent;
 
 /// <summary>Sampling settings passed to the upstream where it understands them.</summary>
@@ -9,6 +11,12 @@ public sealed record GenerationSettings
     public IReadOnlyList<string>? Stop { get; init; }
     public string? User { get; init; }
     public bool? ParallelToolCalls { get; init; }
+
+    /// <summary>
+    /// Further chat-completions parameters sent to the upstream as given (response_format, seed, reasoning_effort…). The caller
+    /// has checked them; the upstream decides what it supports.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, JsonElement>> Upstream { get; init; } = [];
 }
 
 /// <summary>How the model may use tools: none, auto, required, or one named function.</summary>

@@ -114,6 +114,11 @@ internal static class ChatRequestWriter
         }
         if (!string.IsNullOrEmpty(s.User))
             w.WriteString("user"u8, s.User);
+        foreach (var (name, value) in s.Upstream)
+        {
+            w.WritePropertyName(name);
+            value.WriteTo(w);
+        }
     }
 
     private static void WriteToolChoice(Utf8JsonWriter w, ToolChoice choice)

@@ -13,6 +13,7 @@ namespace ApiServer.ChatCompletions;
 /// <summary>POST /v1/chat/completions: parses, resolves the session, runs the agent, and renders its events as chat JSON or chunks.</summary>
 public sealed partial class ChatCompletionHandler(
     IAgent agent,
+    IAgentInfo agentInfo,
     ISessionStore sessions,
     SessionIds sessionIds,
     KeyedLock sessionLocks,
@@ -31,6 +32,7 @@ public sealed partial class ChatCompletionHandler(
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
             call = JsonRequest.Parse(document, ChatCompletionRequest.Parse);
         ToolParsing.RejectServerNameClashes(new ClientToolSet(call.ClientTools, call.ToolChoice), agent.ServerToolNames, nested: true);
+        UpstreamParameters.RejectStructuredOutputOffline(call.Settings, agentInfo, "response_format");
 
         var (sessionId, continued) = ResolveSessionId(context, call);
         // A named session's turns run one at a time, locked before its history is read, so a turn queued behind another sees

@@ -52,7 +52,14 @@ public sealed record ChatCompletionRequestBody(
     int? N,
     IReadOnlyList<ChatToolBody>? Tools,
     JsonElement? ToolChoice,
-    bool? ParallelToolCalls);
+    bool? ParallelToolCalls,
+    JsonElement? ResponseFormat,
+    long? Seed,
+    double? FrequencyPenalty,
+    double? PresencePenalty,
+    IReadOnlyDictionary<string, double>? LogitBias,
+    string? ReasoningEffort,
+    string? Verbosity);
 
 /// <summary>A message: <c>content</c> is a string or an array of text / image_url parts.</summary>
 public sealed record ChatMessageBody(

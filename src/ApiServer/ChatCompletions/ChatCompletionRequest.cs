@@ -74,6 +74,7 @@ public sealed record ChatCompletionRequest
                 Stop = body.GetStopSequences(),
                 User = body.GetString("user"),
                 ParallelToolCalls = body.GetBool("parallel_tool_calls"),
+                Upstream = UpstreamParameters.FromChat(body),
             },
             ClientTools = tools.Tools,
             ToolChoice = tools.Choice,

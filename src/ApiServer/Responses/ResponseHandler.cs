@@ -14,6 +14,7 @@ namespace ApiServer.Responses;
 /// <summary>POST /v1/responses: resolves the chain, runs the agent, renders it as a Response (streamed or not), and stores it.</summary>
 public sealed partial class ResponseHandler(
     IAgent agent,
+    IAgentInfo agentInfo,
     IResponseStore store,
     IOptions<ApiServerOptions> options,
     TimeProvider time,
@@ -27,6 +28,7 @@ public sealed partial class ResponseHandler(
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
             call = JsonRequest.Parse(document, ResponseRequest.Parse);
         ToolParsing.RejectServerNameClashes(call.Tools, agent.ServerToolNames);
+        UpstreamParameters.RejectStructuredOutputOffline(call.Settings, agentInfo, "text.format");
 
         // Turns of one named conversation run one at a time: each must build on the head the previous one stored.
         using var conversationLock = call.ConversationId is { } conversationId
@@ -76,6 +78,7 @@ public sealed partial class ResponseHandler(
         Conversation = call.ConversationId is null ? null : new ConversationRef(call.ConversationId),
         Store = call.Store,
         Temperature = call.Settings.Temperature,
+        Text = call.TextEcho ?? TextConfig.Plain,
         ToolChoice = call.ToolChoiceEcho,
         Tools = call.ToolsEcho,
         TopP = call.Settings.TopP,

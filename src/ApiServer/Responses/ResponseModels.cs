@@ -24,7 +24,7 @@ public sealed record ResponseObject
     public ConversationRef? Conversation { get; init; }
     public bool Store { get; init; } = true;
     public double? Temperature { get; init; }
-    public TextConfig Text { get; init; } = TextConfig.Plain;
+    public JsonElement Text { get; init; } = TextConfig.Plain;
     public JsonElement ToolChoice { get; init; }
     public IReadOnlyList<JsonElement> Tools { get; init; } = [];
     public double? TopP { get; init; }
@@ -42,12 +42,11 @@ public sealed record IncompleteDetails(string Reason);
 
 public sealed record ConversationRef(string Id);
 
-public sealed record TextConfig(TextFormat Format)
+/// <summary>The response's <c>text</c> settings as the request gave them (format and verbosity), or plain text.</summary>
+public static class TextConfig
 {
-    public static readonly TextConfig Plain = new(new TextFormat("text"));
+    public static readonly JsonElement Plain = JsonDocument.Parse("""{"format":{"type":"text"}}""").RootElement.Clone();
 }
-
-public sealed record TextFormat(string Type);
 
 public sealed record ResponseUsage(int InputTokens, InputTokensDetails InputTokensDetails, int OutputTokens, OutputTokensDetails OutputTokensDetails, int TotalTokens);
 
@@ -155,4 +154,6 @@ public sealed record CreateResponseBody(
     bool? ParallelToolCalls,
     IReadOnlyList<JsonElement>? Tools,
     JsonElement? ToolChoice,
-    string? ToolRendering);
+    string? ToolRendering,
+    JsonElement? Text,
+    JsonElement? Reasoning);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ApiServer.Tests.Infrastructure;
 using FakeUpstream;
 
 namespace ApiServer.Tests.ChatCompletions;
@@ -102,6 +103,66 @@ public sealed class ChatRequestPassThroughTests
         Assert.Equal(["END", "STOP"], sent.GetProperty("stop").EnumerateArray().Select(s => s.GetString()));
         Assert.Equal("user-42", sent.GetProperty("user").GetString());
         Assert.Equal("fake-model", sent.GetProperty("model").GetString());
+    }
+
+    [Fact]
+    public async Task Post_StructuredOutputSeedPenaltiesAndReasoning_ReachTheUpstreamAsSent()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        const string format = """{"type":"json_schema","json_schema":{"name":"city","strict":true,"schema":{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}}}""";
+
+        using var response = await chat.PostRawAsync($$"""
+            {"messages":[{"role":"user","content":"hi"}],"response_format":{{format}},"seed":42,"frequency_penalty":0.5,
+             "presence_penalty":-1,"logit_bias":{"1734":-100},"reasoning_effort":"low","verbosity":"high"}
+            """);
+
+        Assert.Equal(200, (int)response.StatusCode);
+        var sent = chat.FakeUpstream.Requests.Single().Body;
+        Assert.Equal(System.Text.Json.Nodes.JsonNode.Parse(format)!.ToJsonString(), sent.GetProperty("response_format").GetRawText());
+        Assert.Equal(42, sent.GetProperty("seed").GetInt64());
+        Assert.Equal(0.5, sent.GetProperty("frequency_penalty").GetDouble());
+        Assert.Equal(-1, sent.GetProperty("presence_penalty").GetDouble());
+        Assert.Equal(-100, sent.GetProperty("logit_bias").GetProperty("1734").GetInt32());
+        Assert.Equal("low", sent.GetProperty("reasoning_effort").GetString());
+        Assert.Equal("high", sent.GetProperty("verbosity").GetString());
+    }
+
+    [Theory]
+    [InlineData("""{"response_format":{"type":"xml"}}""", "invalid_value", "response_format.type")]
+    [InlineData("""{"response_format":"json"}""", "invalid_type", "response_format")]
+    [InlineData("""{"response_format":{"type":"json_schema"}}""", "missing_required_parameter", "response_format.json_schema")]
+    [InlineData("""{"response_format":{"type":"json_schema","json_schema":{"schema":{}}}}""", "missing_required_parameter", "response_format.json_schema.name")]
+    [InlineData("""{"response_format":{"type":"json_schema","json_schema":{"name":"a b"}}}""", "invalid_value", "response_format.json_schema.name")]
+    [InlineData("""{"response_format":{"type":"json_schema","json_schema":{"name":"a","schema":"x"}}}""", "invalid_type", "response_format.json_schema.schema")]
+    [InlineData("""{"seed":"x"}""", "invalid_type", "seed")]
+    [InlineData("""{"seed":1.5}""", "invalid_type", "seed")]
+    [InlineData("""{"frequency_penalty":3}""", "invalid_value", "frequency_penalty")]
+    [InlineData("""{"logit_bias":{"5":200}}""", "invalid_value", "logit_bias.5")]
+    [InlineData("""{"reasoning_effort":1}""", "invalid_type", "reasoning_effort")]
+    public async Task Post_BadUpstreamParameter_Returns400WithParam(string fields, string code, string param)
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        var body = System.Text.Json.Nodes.JsonNode.Parse(fields)!.AsObject();
+        body["messages"] = System.Text.Json.Nodes.JsonNode.Parse("""[{"role":"user","content":"hi"}]""");
+
+        using var response = await chat.PostRawAsync(body.ToJsonString());
+
+        await response.AssertErrorAsync(400, code, param);
+        Assert.Equal(0, chat.FakeUpstream.CallCount);
+    }
+
+    [Theory]
+    [InlineData("json_object", 400)]
+    [InlineData("text", 200)]
+    public async Task Post_StructuredOutputOnTheOfflineModel_IsRefusedNotEchoed(string type, int status)
+    {
+        await using var chat = await ChatHarness.StartOfflineAsync();
+
+        using var response = await chat.PostRawAsync("""{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":""" + $"\"{type}\"" + "}}");
+
+        Assert.Equal(status, (int)response.StatusCode);
+        if (status == 400)
+            await response.AssertErrorAsync(400, "unsupported_value", "response_format");
     }
 
     [Fact]

@@ -171,6 +171,9 @@ internal static class ChatRequestWriter
     {
         w.WriteStartObject();
         w.WriteString("role"u8, m.Role);
+        // A participant's name (OpenAI's optional "name" on user and assistant messages).
+        if (m.Name is { Length: > 0 } name && m.Role is ChatRole.User or ChatRole.Assistant)
+            w.WriteString("name"u8, name);
         switch (m.Role)
         {
             case ChatRole.Tool:

@@ -90,6 +90,7 @@ public sealed record ChatCompletionRequest
             ?? throw ApiException.BadRequest($"'{param}.role' is required.", $"{param}.role", "missing_required_parameter");
         element.TryGetProperty("content", out var rawContent);
         JsonElement? content = rawContent.ValueKind == JsonValueKind.Undefined ? null : rawContent;
+        var name = element.GetString("name", $"{param}.name");
         switch (role)
         {
             case "system" or "developer":
@@ -97,24 +98,24 @@ public sealed record ChatCompletionRequest
                 var text = string.Join("\n", ContentParser.Parse(content, $"{param}.content").Where(p => p.Kind == ContentPartKind.Text).Select(p => p.Value));
                 return ChatMessage.System(text);
             case "user":
-                return new ChatMessage { Role = ChatRole.User, Content = ContentParser.Parse(content, $"{param}.content") };
+                return new ChatMessage { Role = ChatRole.User, Name = name, Content = ContentParser.Parse(content, $"{param}.content") };
             case "assistant":
+                element.GetString("refusal", $"{param}.refusal");
                 return new ChatMessage
                 {
                     Role = ChatRole.Assistant,
+                    Name = name,
                     Content = ContentParser.Parse(content, $"{param}.content"),
                     ToolCalls = ParseToolCalls(element, param),
                 };
             case "tool":
                 var callId = element.GetString("tool_call_id", $"{param}.tool_call_id")
                     ?? throw ApiException.BadRequest($"'{param}.tool_call_id' is required on tool messages.", $"{param}.tool_call_id", "missing_required_parameter");
-                return new ChatMessage
-                {
-                    Role = ChatRole.Tool,
-                    ToolCallId = callId,
-                    Name = element.GetString("name", $"{param}.name"),
-                    Content = ContentParser.Parse(content, $"{param}.content"),
-                };
+                var result = ContentParser.Parse(content, $"{param}.content");
+                // As in OpenAI's API: a tool result is text (an image here would reach the model as nothing).
+                if (result.Any(p => p.Kind != ContentPartKind.Text))
+                    throw ApiException.BadRequest("Tool results must be text.", $"{param}.content", "unsupported_content_type");
+                return new ChatMessage { Role = ChatRole.Tool, ToolCallId = callId, Name = name, Content = result };
             default:
                 throw ApiException.BadRequest($"Unsupported role '{role}'; use system, developer, user, assistant or tool.", $"{param}.role", "invalid_value");
         }
@@ -131,6 +132,8 @@ public sealed record ChatCompletionRequest
             var callParam = $"{param}.tool_calls[{index++}]";
             if (call.ValueKind != JsonValueKind.Object)
                 throw JsonRequest.WrongType(callParam, "a tool call object");
+            if (call.GetString("type", $"{callParam}.type") is { } type && type != "function")
+                throw ApiException.BadRequest($"Tool call type '{type}' is not supported; only 'function' calls can be sent back.", $"{callParam}.type", "unsupported_tool_type");
             var id = call.GetString("id", $"{callParam}.id")
                 ?? throw ApiException.BadRequest($"'{callParam}.id' is required.", $"{callParam}.id", "missing_required_parameter");
             var function = call.GetObject("function", $"{callParam}.function")

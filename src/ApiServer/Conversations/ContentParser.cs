@@ -94,11 +94,10 @@ public static class ContentParser
             else if (image.ValueKind == JsonValueKind.Object)
             {
                 url = image.TryGetProperty("url", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString() : null;
-                detail = image.TryGetProperty("detail", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
+                detail = Detail(image, param);
             }
         }
-        if (part.TryGetProperty("detail", out var topDetail) && topDetail.ValueKind == JsonValueKind.String)
-            detail ??= topDetail.GetString();
+        detail ??= Detail(part, param);
         if (part.TryGetProperty("file_id", out _) && url is null)
             throw Error(param, "Images by file_id are not supported; send an http(s) or data:image URL.", "unsupported_content_type");
         if (string.IsNullOrWhiteSpace(url))
@@ -129,6 +128,11 @@ public static class ContentParser
     /// <summary>True when the content has any non-blank text or an image.</summary>
     public static bool HasVisiblePayload(IReadOnlyList<ContentPart> parts) =>
         parts.Any(p => p.Kind == ContentPartKind.ImageUrl || !string.IsNullOrWhiteSpace(p.Value));
+
+    private static string? Detail(JsonElement owner, string param) =>
+        owner.Get("detail") is not { } detail ? null
+        : detail.ValueKind == JsonValueKind.String ? detail.GetString()
+        : throw Error(param, "An image part's 'detail' must be a string ('auto', 'low' or 'high').", "invalid_type");
 
     private static ApiException Error(string param, string message, string code) => ApiException.BadRequest(message, param, code);
 }

@@ -31,6 +31,12 @@ public sealed record RunRequest
     /// <param name="headerSessionId">The X-Session-Id header, when sent. It must agree with a <c>session_id</c> in the body.</param>
     public static RunRequest Parse(JsonElement body, string? headerSessionId)
     {
+        // A run has no client to hand tool calls back to, and is watched on its own event stream: say so rather than ignore these.
+        if (body.Get("tools") is not null || body.Get("tool_choice") is not null)
+            throw ApiException.BadRequest("A run uses the server's own tools; client-defined tools need /v1/responses or /v1/chat/completions.",
+                body.Get("tools") is not null ? "tools" : "tool_choice", "unsupported_parameter");
+        if (body.Get("stream") is not null)
+            throw ApiException.BadRequest("A run answers 202 at once; watch it with GET /v1/runs/{run_id}/events.", "stream", "unsupported_parameter");
         var systemTexts = new List<string>();
         var input = ParseInput(body, systemTexts);
         var history = body.GetArray("conversation_history") is { } historyArray

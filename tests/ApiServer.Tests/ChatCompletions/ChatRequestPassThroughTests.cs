@@ -127,6 +127,20 @@ public sealed class ChatRequestPassThroughTests
         Assert.Equal("high", sent.GetProperty("verbosity").GetString());
     }
 
+    [Fact]
+    public async Task Post_ParticipantNames_ReachTheUpstream()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+
+        using var response = await chat.PostRawAsync("""
+            {"messages":[{"role":"user","content":"q","name":"ann"},{"role":"assistant","content":"a","name":"bot"},{"role":"user","content":"hi"}]}
+            """);
+
+        Assert.Equal(200, (int)response.StatusCode);
+        var sent = chat.FakeUpstream.Requests.Single().Messages();
+        Assert.Equal(["ann", "bot", null], sent.Select(m => (string?)m!["name"]));
+    }
+
     [Theory]
     [InlineData("""{"response_format":{"type":"xml"}}""", "invalid_value", "response_format.type")]
     [InlineData("""{"response_format":"json"}""", "invalid_type", "response_format")]

@@ -89,6 +89,11 @@ public sealed class ChatRequestValidationTests
     [InlineData("""{"messages":[{"role":5,"content":"hi"}]}""", "invalid_type", "messages[0].role")]
     [InlineData("""{"messages":[{"role":"wizard","content":"hi"}]}""", "invalid_value", "messages[0].role")]
     [InlineData("""{"messages":["hi"]}""", "invalid_type", "messages[0]")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi","name":5}]}""", "invalid_type", "messages[0].name")]
+    [InlineData("""{"messages":[{"role":"assistant","content":"a","refusal":5},{"role":"user","content":"hi"}]}""", "invalid_type", "messages[0].refusal")]
+    [InlineData("""{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x.test/a.png","detail":5}}]}]}""", "invalid_type", "messages[0].content")]
+    [InlineData("""{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"code","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"r"}]}""", "unsupported_tool_type", "messages[1].tool_calls[0].type")]
+    [InlineData("""{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":[{"type":"image_url","image_url":{"url":"https://x.test/a.png"}}]}]}""", "unsupported_content_type", "messages[2].content")]
     public async Task Post_WrongTypeOrValue_Returns400NamingTheField(string json, string code, string param) =>
         await AssertRejectedAsync(json, code, param);
 

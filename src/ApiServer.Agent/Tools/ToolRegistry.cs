@@ -48,7 +48,12 @@ public sealed partial class ToolRegistry
     public async Task<ToolResult> InvokeAsync(ToolCall call, CancellationToken cancellationToken)
     {
         if (!_tools.TryGetValue(call.Name, out var tool))
-            return ToolResult.Error($"Unknown tool '{call.Name}'. Available tools: {string.Join(", ", _tools.Keys.Where(n => !IsInternal(n)))}.");
+        {
+            var available = string.Join(", ", _tools.Keys.Where(n => !IsInternal(n)));
+            return ToolResult.Error(available.Length == 0
+                ? $"Unknown tool '{call.Name}'. No tools are enabled on this server."
+                : $"Unknown tool '{call.Name}'. Available tools: {available}.");
+        }
 
         JsonDocument document;
         try

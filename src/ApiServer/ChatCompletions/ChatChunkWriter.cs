@@ -11,10 +11,14 @@ namespace ApiServer.ChatCompletions;
 /// </summary>
 public sealed class ChatChunkWriter(string id, long created, string model, bool includeUsage)
 {
-    public SseFrame Role() => Chunk(static w =>
+    /// <summary>The first chunk: the role, with content "" (null for an answer that is only tool calls, as OpenAI sends it).</summary>
+    public SseFrame Role(bool contentNull) => Chunk(w =>
     {
         w.WriteString("role", "assistant");
-        w.WriteString("content", "");
+        if (contentNull)
+            w.WriteNull("content");
+        else
+            w.WriteString("content", "");
     });
 
     public SseFrame Content(string text) => Chunk(w => w.WriteString("content", text));

@@ -222,7 +222,7 @@ public sealed partial class ChatCompletionHandler(
                 {
                     pending = next.AsTask();
                     if (await Task.WhenAny(pending, headerDeadline) == headerDeadline)
-                        sse = await SseWriter.StartAsync(context, keepalive, [chunks.Role()]);
+                        sse = await SseWriter.StartAsync(context, keepalive, [chunks.Role(contentNull: false)]);
                     next = new ValueTask<bool>(pending);
                     pending = null;
                 }
@@ -271,7 +271,9 @@ public sealed partial class ChatCompletionHandler(
                     if (sse is null)
                     {
                         headerTimer.Cancel();
-                        sse = await SseWriter.StartAsync(context, keepalive, [chunks.Role(), .. frames]);
+                        // An answer that is only tool calls has content null, as OpenAI streams it (and as the non-streamed answer has).
+                        var contentNull = completed is { ClientToolCalls.Count: > 0, FinalText.Length: 0 };
+                        sse = await SseWriter.StartAsync(context, keepalive, [chunks.Role(contentNull), .. frames]);
                     }
                     else
                     {

@@ -25,7 +25,7 @@ public static class ResponsesEndpoints
             .WithName("GetResponse")
             .WithSummary("Gets a stored response, exactly as it was returned.")
             .Produces<ResponseObject>(StatusCodes.Status200OK, "application/json")
-            .ProducesApiErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
+            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
         group.MapDelete("/{id}", DeleteAsync)
             .WithName("DeleteResponse")
             .WithSummary("Deletes a stored response. Responses chained from it keep working.")
@@ -39,8 +39,14 @@ public static class ResponsesEndpoints
 
     private static ApiException NotFound(string id) => ApiException.NotFound($"Response '{id}' was not found.", "response_not_found", "response_id");
 
-    private static async Task<ContentHttpResult> GetAsync(string id, IResponseStore store, CancellationToken cancellationToken)
+    private static async Task<ContentHttpResult> GetAsync(string id, HttpRequest request, IResponseStore store, CancellationToken cancellationToken)
     {
+        // OpenAI streams a background response again on GET ?stream=true; this server runs none (long work is /v1/runs).
+        var stream = request.Query["stream"].ToString();
+        if (stream is not ("" or "false"))
+            throw ApiException.BadRequest(stream == "true"
+                ? "Streaming a stored response again is not supported: it is for background responses, which this server does not run. GET it without stream, or use /v1/runs and its replayable events."
+                : "'stream' must be true or false.", "stream", stream == "true" ? "unsupported_parameter" : "invalid_value");
         var stored = await store.GetAsync(id, cancellationToken) ?? throw NotFound(id);
         return TypedResults.Content(stored.ResponseJson, "application/json");
     }

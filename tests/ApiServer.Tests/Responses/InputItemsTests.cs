@@ -135,4 +135,22 @@ public sealed class InputItemsTests
 
         await response.AssertErrorAsync(404, "response_not_found", "response_id");
     }
+
+    [Theory]
+    [InlineData("?stream=true", 400, "unsupported_parameter")]
+    [InlineData("?stream=yes", 400, "invalid_value")]
+    [InlineData("?stream=false", 200, null)]
+    public async Task Get_StreamQuery_IsRefusedRatherThanAnsweredWithPlainJson(string query, int status, string? code)
+    {
+        await using var harness = await ResponsesHarness.StartAsync();
+        var id = (string)(await harness.CreateAsync(new { model = "agent", input = "hi" }))["id"]!;
+
+        using var response = await harness.Client.GetAsync($"/v1/responses/{id}{query}");
+
+        Assert.Equal(status, (int)response.StatusCode);
+        if (code is null)
+            Assert.Equal(id, (string?)(await response.ReadJsonAsync()).GetProperty("id").GetString());
+        else
+            await response.AssertErrorAsync(status, code, "stream");
+    }
 }

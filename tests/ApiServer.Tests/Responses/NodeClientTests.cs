@@ -179,6 +179,8 @@ public sealed class NodeClientTests
 
         var choice = result["final"]!["choices"]![0]!;
         Assert.Equal("tool_calls", choice["finish_reason"]!.GetValue<string>());
+        // As OpenAI streams it and as the non-streamed answer has it: no text is null, not "".
+        Assert.Null(choice["message"]!["content"]);
         var call = Assert.Single(choice["message"]!["tool_calls"]!.AsArray())!;
         Assert.Equal("function", call["type"]!.GetValue<string>());
         Assert.Equal("get_weather", call["function"]!["name"]!.GetValue<string>());

@@ -63,8 +63,26 @@ public static partial class UpstreamParameters
             parameters.Add(new(ResponseFormat, ChatFormatOf(format)));
         AddString(parameters, "verbosity", text?.GetString("verbosity", "text.verbosity"));
         AddString(parameters, "reasoning_effort", body.GetObject("reasoning")?.GetString("effort", "reasoning.effort"));
-        return (parameters, text is { } echo ? JsonRequest.RequireText(echo, "text").Clone() : null);
+        return (parameters, text is { } echo ? TextEcho(JsonRequest.RequireText(echo, "text")) : null);
     }
+
+    /// <summary>The request's <c>text</c> as the Response shows it: with <c>format</c> plain text unless it named one.</summary>
+    private static JsonElement TextEcho(JsonElement text) => Element(w =>
+    {
+        w.WriteStartObject();
+        if (text.Get("format") is null)
+        {
+            w.WriteStartObject("format");
+            w.WriteString("type", "text");
+            w.WriteEndObject();
+        }
+        foreach (var property in text.EnumerateObject())
+        {
+            if (property.Name != "format" || property.Value.ValueKind != JsonValueKind.Null)
+                property.WriteTo(w);
+        }
+        w.WriteEndObject();
+    });
 
     /// <summary>
     /// Structured output needs a model that can follow a format; the built-in offline model only echoes, so it is refused

@@ -38,6 +38,17 @@ public sealed class TextFormatTests
         Assert.Equal("text", (string?)response["text"]!["format"]!["type"]);
     }
 
+    [Fact]
+    public async Task Create_VerbosityOnly_EchoesPlainTextFormatWithIt()
+    {
+        await using var harness = await ResponsesHarness.StartAsync(upstream: true);
+
+        var response = await harness.CreateAsync(new { model = "agent", input = "hi", text = new { verbosity = "medium" } });
+
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"format":{"type":"text"},"verbosity":"medium"}"""), response["text"]));
+        Assert.False(harness.Upstream.Requests.Single().Body.TryGetProperty("response_format", out _));
+    }
+
     [Theory]
     [InlineData("""{"format":{"type":"yaml"}}""", "text.format.type", "invalid_value")]
     [InlineData("""{"format":{"type":"json_schema","schema":{}}}""", "text.format.name", "missing_required_parameter")]

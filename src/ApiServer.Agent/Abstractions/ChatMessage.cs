@@ -44,7 +44,7 @@ public sealed record ChatMessage
     /// <summary>Tool messages: the call this message answers.</summary>
     public string? ToolCallId { get; init; }
 
-    /// <summary>Tool messages: the name of the tool that produced the result.</summary>
+    /// <summary>Tool messages: the name of the tool that produced the result. User and assistant messages: the participant's name.</summary>
     public string? Name { get; init; }
 
     /// <summary>Assistant messages: reasoning text the model streamed, when it did.</summary>

@@ -53,17 +53,21 @@ public static partial class UpstreamParameters
 
     /// <summary>
     /// The Responses API's <c>text</c> (format and verbosity) and <c>reasoning.effort</c>, in their chat-completions form, and
-    /// the <c>text</c> object to echo on the Response (null when the request had none).
+    /// the <c>text</c> and <c>reasoning</c> objects to echo on the Response (null when the request had none).
     /// </summary>
-    public static (IReadOnlyList<KeyValuePair<string, JsonElement>> Parameters, JsonElement? TextEcho) FromResponses(JsonElement body)
+    public static ResponsesSettings FromResponses(JsonElement body)
     {
         var parameters = new List<KeyValuePair<string, JsonElement>>();
         var text = body.GetObject("text");
         if (text?.GetObject("format", "text.format") is { } format)
             parameters.Add(new(ResponseFormat, ChatFormatOf(format)));
         AddString(parameters, "verbosity", text?.GetString("verbosity", "text.verbosity"));
-        AddString(parameters, "reasoning_effort", body.GetObject("reasoning")?.GetString("effort", "reasoning.effort"));
-        return (parameters, text is { } echo ? TextEcho(JsonRequest.RequireText(echo, "text")) : null);
+        var reasoning = body.GetObject("reasoning");
+        AddString(parameters, "reasoning_effort", reasoning?.GetString("effort", "reasoning.effort"));
+        reasoning?.GetString("summary", "reasoning.summary");
+        return new ResponsesSettings(parameters,
+            text is { } textEcho ? TextEcho(JsonRequest.RequireText(textEcho, "text")) : null,
+            reasoning is { } reasoningEcho ? JsonRequest.RequireText(reasoningEcho, "reasoning").Clone() : null);
     }
 
     /// <summary>The request's <c>text</c> as the Response shows it: with <c>format</c> plain text unless it named one.</summary>
@@ -131,6 +135,9 @@ public static partial class UpstreamParameters
                 w.WriteEndObject();
             });
         CheckSchema(format, "text.format");
+        // Unlike chat's json_schema, the Responses API requires the schema itself.
+        if (format.Get("schema") is null)
+            throw ApiException.BadRequest("'text.format.schema' is required when its type is 'json_schema'.", "text.format.schema", "missing_required_parameter");
         JsonRequest.RequireText(format, "text.format");
         return Element(w =>
         {
@@ -179,3 +186,6 @@ public static partial class UpstreamParameters
     [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
     private static partial Regex SchemaName();
 }
+
+/// <summary>The Responses API's text and reasoning settings: what goes upstream, and what the Response echoes.</summary>
+public sealed record ResponsesSettings(IReadOnlyList<KeyValuePair<string, JsonElement>> Parameters, JsonElement? Text, JsonElement? Reasoning);

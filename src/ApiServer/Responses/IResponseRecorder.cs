@@ -1,3 +1,4 @@
+using System.Text.Json;
 using ApiServer.Agent;
 
 namespace ApiServer.Responses;
@@ -22,6 +23,11 @@ public sealed record RecordedTurn
     public required DateTimeOffset CreatedAt { get; init; }
 
     public GenerationSettings Settings { get; init; } = new();
+
+    /// <summary>The request's <c>text</c> and <c>reasoning</c> objects, echoed on the Response.</summary>
+    public JsonElement? Text { get; init; }
+
+    public JsonElement? Reasoning { get; init; }
 }
 
 /// <summary>Renders a turn into a Response object exactly as /v1/responses would, and stores it.</summary>

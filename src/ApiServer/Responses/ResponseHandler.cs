@@ -79,6 +79,7 @@ public sealed partial class ResponseHandler(
         Store = call.Store,
         Temperature = call.Settings.Temperature,
         Text = call.TextEcho ?? TextConfig.Plain,
+        Reasoning = call.ReasoningEcho,
         ToolChoice = call.ToolChoiceEcho,
         Tools = call.ToolsEcho,
         TopP = call.Settings.TopP,

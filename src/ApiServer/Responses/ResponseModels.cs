@@ -25,6 +25,7 @@ public sealed record ResponseObject
     public bool Store { get; init; } = true;
     public double? Temperature { get; init; }
     public JsonElement Text { get; init; } = TextConfig.Plain;
+    public JsonElement? Reasoning { get; init; }
     public JsonElement ToolChoice { get; init; }
     public IReadOnlyList<JsonElement> Tools { get; init; } = [];
     public double? TopP { get; init; }

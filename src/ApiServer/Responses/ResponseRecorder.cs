@@ -26,6 +26,8 @@ public sealed class ResponseRecorder(IResponseStore store, IOptions<ApiServerOpt
             Output = [],
             PreviousResponseId = turn.PreviousResponseId,
             Temperature = turn.Settings.Temperature,
+            Text = turn.Text ?? TextConfig.Plain,
+            Reasoning = turn.Reasoning,
             TopP = turn.Settings.TopP,
             ToolChoice = JsonSerializer.SerializeToElement("auto", ApiJsonContext.Default.String),
         };

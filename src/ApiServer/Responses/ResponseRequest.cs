@@ -37,6 +37,9 @@ public sealed record ResponseRequest
 
     /// <summary>The request's <c>text</c> object, echoed on the Response; null for plain text.</summary>
     public JsonElement? TextEcho { get; init; }
+
+    /// <summary>The request's <c>reasoning</c> object, echoed on the Response.</summary>
+    public JsonElement? ReasoningEcho { get; init; }
     public required ToolRendering? Rendering { get; init; }
 
     public const int MaxMetadataPairs = 16;
@@ -62,7 +65,7 @@ public sealed record ResponseRequest
             throw JsonRequest.InvalidValue("truncation", "'truncation' must be 'auto' or 'disabled'.");
 
         var tools = ToolParsing.ParseResponseTools(body);
-        var (upstream, textEcho) = UpstreamParameters.FromResponses(body);
+        var textAndReasoning = UpstreamParameters.FromResponses(body);
         return new ResponseRequest
         {
             Model = body.GetString("model"),
@@ -82,9 +85,10 @@ public sealed record ResponseRequest
                 MaxTokens = body.GetInt("max_output_tokens", 1, int.MaxValue),
                 User = body.GetString("user"),
                 ParallelToolCalls = body.GetBool("parallel_tool_calls"),
-                Upstream = upstream,
+                Upstream = textAndReasoning.Parameters,
             },
-            TextEcho = textEcho,
+            TextEcho = textAndReasoning.Text,
+            ReasoningEcho = textAndReasoning.Reasoning,
             Tools = tools,
             ToolsEcho = body.GetArray("tools") is { } array ? [.. array.EnumerateArray().Select((t, i) => JsonRequest.RequireText(t, $"tools[{i}]").Clone())] : [],
             ToolChoiceEcho = body.Get("tool_choice") is { } choice ? JsonRequest.RequireText(choice, "tool_choice").Clone() : JsonSerializer.SerializeToElement("auto"),

@@ -16,6 +16,11 @@ public sealed record RunSpec
 
     /// <summary>The messages recorded as this turn's input: everything the client sent that no stored response holds yet.</summary>
     public required IReadOnlyList<ChatMessage> RecordedInput { get; init; }
+
+    /// <summary>The request's <c>text</c> and <c>reasoning</c> objects, echoed on the stored Response.</summary>
+    public JsonElement? TextEcho { get; init; }
+
+    public JsonElement? ReasoningEcho { get; init; }
 }
 
 /// <summary>

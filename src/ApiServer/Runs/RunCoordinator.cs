@@ -57,6 +57,8 @@ public sealed partial class RunCoordinator(
             SessionId = request.SessionId ?? previous?.SessionId,
             PreviousResponseId = request.ConversationHistory is null ? request.PreviousResponseId : null,
             RecordedInput = request.ConversationHistory is { } explicitHistory ? [.. explicitHistory, .. request.Input] : request.Input,
+            TextEcho = request.TextEcho,
+            ReasoningEcho = request.ReasoningEcho,
         };
     }
 

@@ -121,6 +121,8 @@ public sealed partial class RunExecutor(
                 Outcome = done,
                 CreatedAt = run.CreatedAt,
                 Settings = spec.Request.Settings,
+                Text = spec.TextEcho,
+                Reasoning = spec.ReasoningEcho,
             }, CancellationToken.None);
         }
         catch (Exception ex)

@@ -27,16 +27,24 @@ public sealed record RunRequest
     public bool Store { get; init; } = true;
     public GenerationSettings Settings { get; init; } = new();
 
+    /// <summary>The request's <c>text</c> and <c>reasoning</c> objects, echoed on the Response the run is stored as.</summary>
+    public JsonElement? TextEcho { get; init; }
+
+    public JsonElement? ReasoningEcho { get; init; }
+
     /// <param name="body">The JSON object.</param>
     /// <param name="headerSessionId">The X-Session-Id header, when sent. It must agree with a <c>session_id</c> in the body.</param>
     public static RunRequest Parse(JsonElement body, string? headerSessionId)
     {
-        // A run has no client to hand tool calls back to, and is watched on its own event stream: say so rather than ignore these.
-        if (body.Get("tools") is not null || body.Get("tool_choice") is not null)
-            throw ApiException.BadRequest("A run uses the server's own tools; client-defined tools need /v1/responses or /v1/chat/completions.",
-                body.Get("tools") is not null ? "tools" : "tool_choice", "unsupported_parameter");
-        if (body.Get("stream") is not null)
+        // A run has no client to hand tool calls back to, and is watched on its own event stream: say so rather than ignore
+        // these (their harmless defaults, no tools and stream false, are accepted).
+        if (body.GetArray("tools") is { } tools && tools.GetArrayLength() > 0)
+            throw ApiException.BadRequest("A run uses the server's own tools; client-defined tools need /v1/responses or /v1/chat/completions.", "tools", "unsupported_parameter");
+        if (body.Get("tool_choice") is { } choice && !(choice.ValueKind == JsonValueKind.String && choice.GetString() is "auto" or "none"))
+            throw ApiException.BadRequest("A run chooses among the server's own tools; only 'auto' or 'none' can be given.", "tool_choice", "unsupported_parameter");
+        if (body.GetBool("stream") == true)
             throw ApiException.BadRequest("A run answers 202 at once; watch it with GET /v1/runs/{run_id}/events.", "stream", "unsupported_parameter");
+        var textAndReasoning = UpstreamParameters.FromResponses(body);
         var systemTexts = new List<string>();
         var input = ParseInput(body, systemTexts);
         var history = body.GetArray("conversation_history") is { } historyArray
@@ -62,7 +70,10 @@ public sealed record RunRequest
                 Temperature = body.GetNumber("temperature", 0, 2),
                 TopP = body.GetNumber("top_p", 0, 1),
                 MaxTokens = body.GetInt("max_output_tokens", 1, int.MaxValue),
+                Upstream = textAndReasoning.Parameters,
             },
+            TextEcho = textAndReasoning.Text,
+            ReasoningEcho = textAndReasoning.Reasoning,
         };
     }
 

@@ -1,4 +1,6 @@
+using ApiServer.Agent;
 using ApiServer.Configuration;
+using ApiServer.Conversations;
 using ApiServer.Http;
 using ApiServer.Sessions;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -58,11 +60,12 @@ public static class RunsEndpoints
         return app;
     }
 
-    private static async Task<Accepted<RunCreated>> StartAsync(HttpContext context, [FromServices] RunCoordinator coordinator)
+    private static async Task<Accepted<RunCreated>> StartAsync(HttpContext context, [FromServices] RunCoordinator coordinator, [FromServices] IAgentInfo agentInfo)
     {
         RunRequest request;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
             request = JsonRequest.Parse(document, body => RunRequest.Parse(body, context.Request.Headers[SessionIds.Header].ToString()));
+        UpstreamParameters.RejectStructuredOutputOffline(request.Settings, agentInfo, "text.format");
         var spec = await coordinator.PrepareAsync(request, context.RequestAborted);
         var (run, admission) = coordinator.Start(spec);
         if (run.SessionId is { } sessionId)

@@ -25,6 +25,7 @@ public sealed class TextFormatTests
         Assert.Equal("low", sent.GetProperty("verbosity").GetString());
         Assert.Equal("high", sent.GetProperty("reasoning_effort").GetString());
         Assert.True(JsonNode.DeepEquals(text, response["text"]));
+        Assert.Equal("high", (string?)response["reasoning"]!["effort"]);
     }
 
     [Fact]
@@ -36,6 +37,8 @@ public sealed class TextFormatTests
 
         Assert.False(harness.Upstream.Requests.Single().Body.TryGetProperty("response_format", out _));
         Assert.Equal("text", (string?)response["text"]!["format"]!["type"]);
+        Assert.True(response.ContainsKey("reasoning"));
+        Assert.Null(response["reasoning"]);
     }
 
     [Fact]
@@ -52,6 +55,7 @@ public sealed class TextFormatTests
     [Theory]
     [InlineData("""{"format":{"type":"yaml"}}""", "text.format.type", "invalid_value")]
     [InlineData("""{"format":{"type":"json_schema","schema":{}}}""", "text.format.name", "missing_required_parameter")]
+    [InlineData("""{"format":{"type":"json_schema","name":"n"}}""", "text.format.schema", "missing_required_parameter")]
     [InlineData("""{"format":{"type":"json_schema","name":"n","schema":[]}}""", "text.format.schema", "invalid_type")]
     [InlineData("""{"format":"json"}""", "text.format", "invalid_type")]
     [InlineData("""{"verbosity":3}""", "text.verbosity", "invalid_type")]

@@ -110,6 +110,31 @@ public sealed class RunsChainingTests
         Assert.Contains(chain, m => m.Message.Role == ChatRole.Assistant && m.Message.Text == "echo: remember this");
     }
 
+    [Fact]
+    public async Task Start_TextFormatAndReasoning_ReachTheUpstreamAndTheStoredResponse()
+    {
+        await using var upstream = await FakeUpstreamServer.StartAsync();
+        await using var server = await StartWithUpstreamAsync(upstream);
+
+        var (runId, _) = await server.Client.StartRunAsync(new
+        {
+            input = "hi",
+            text = new { format = new { type = "json_object" } },
+            reasoning = new { effort = "low" },
+            stream = false,
+            tools = Array.Empty<object>(),
+        });
+        var events = await server.Client.ReadAllEventsAsync(runId);
+
+        var sent = (await upstream.WaitForRequestAsync(1)).Body;
+        Assert.Equal("json_object", sent.GetProperty("response_format").GetProperty("type").GetString());
+        Assert.Equal("low", sent.GetProperty("reasoning_effort").GetString());
+        var responseId = events[^1].Data.GetProperty("response_id").GetString();
+        var stored = await (await server.Client.GetAsync($"/v1/responses/{responseId}")).ReadJsonAsync();
+        Assert.Equal("json_object", stored.GetProperty("text").GetProperty("format").GetProperty("type").GetString());
+        Assert.Equal("low", stored.GetProperty("reasoning").GetProperty("effort").GetString());
+    }
+
     private static Task<TestServer> StartWithUpstreamAsync(FakeUpstreamServer upstream) => TestServer.StartAsync(new Dictionary<string, string?>
     {
         ["LLM_BASE_URL"] = upstream.BaseUrl,

@@ -37,7 +37,8 @@ public sealed class RunsValidationTests
     [InlineData("""{"input":"hi","previous_response_id":""}""", "previous_response_id", "invalid_value")]
     [InlineData("""{"input":"hi","previous_response_id":"resp_unknown"}""", "previous_response_id", "previous_response_not_found")]
     [InlineData("""{"input":"hi","tools":[{"type":"function","name":"f"}]}""", "tools", "unsupported_parameter")]
-    [InlineData("""{"input":"hi","tool_choice":"auto"}""", "tool_choice", "unsupported_parameter")]
+    [InlineData("""{"input":"hi","tool_choice":"required"}""", "tool_choice", "unsupported_parameter")]
+    [InlineData("""{"input":"hi","text":{"format":{"type":"yaml"}}}""", "text.format.type", "invalid_value")]
     [InlineData("""{"input":"hi","stream":true}""", "stream", "unsupported_parameter")]
     public async Task Start_InvalidBody_400WithParamAndNothingRegistered(string body, string param, string code)
     {

@@ -113,14 +113,11 @@ public static partial class UpstreamParameters
 
     private static void CheckChatFormat(JsonElement format)
     {
-        switch (FormatType(format, "response_format.type"))
-        {
-            case "json_schema":
-                var schema = format.GetObject("json_schema", "response_format.json_schema")
-                    ?? throw ApiException.BadRequest("'response_format.json_schema' is required when its type is 'json_schema'.", "response_format.json_schema", "missing_required_parameter");
-                CheckSchema(schema, "response_format.json_schema");
-                break;
-        }
+        if (FormatType(format, "response_format.type") != "json_schema")
+            return;
+        var schema = format.GetObject("json_schema", "response_format.json_schema")
+            ?? throw ApiException.BadRequest("'response_format.json_schema' is required when its type is 'json_schema'.", "response_format.json_schema", "missing_required_parameter");
+        CheckSchema(schema, "response_format.json_schema");
     }
 
     /// <summary>The Responses API's flat <c>text.format</c> as a chat-completions <c>response_format</c>.</summary>

@@ -195,7 +195,7 @@ public sealed partial class ChatCompletionHandler(
 
     /// <summary>
     /// Streams the turn. Nothing is sent before there is something to say: the headers, the role chunk and the first output leave
-    /// in one write (the client wakes once for all three), and a failure before any output is an ordinary HTTP error with its
+    /// together (the role chunk and the output in one send), and a failure before any output is an ordinary HTTP error with its
     /// status and Retry-After, which clients' SDKs know how to retry. A slow start (a long prompt, retries) still gets the
     /// headers and the role chunk after one keepalive interval, and keepalives from then on.
     /// </summary>

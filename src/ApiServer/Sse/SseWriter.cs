@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Channels;
 using ApiServer.Hosting;
 using Microsoft.AspNetCore.Http.Features;
@@ -33,7 +34,7 @@ public sealed class SseWriter : IAsyncDisposable
     /// <summary>
     /// Sends the headers (status 200, text/event-stream, no caching, no proxy buffering) and starts the pump.
     /// Any other headers (CORS, X-Session-Id) must be set before this call. <paramref name="first"/>, when given, goes out
-    /// with the headers in one write: the client then wakes once for all of it, not once for each.
+    /// right after the headers in one send, not one send per frame.
     /// </summary>
     public static async Task<SseWriter> StartAsync(HttpContext context, TimeSpan keepalive, IReadOnlyList<SseFrame>? first = null)
     {
@@ -50,9 +51,10 @@ public sealed class SseWriter : IAsyncDisposable
         try
         {
             await response.StartAsync(context.RequestAborted);
+            var output = response.BodyWriter;
             foreach (var frame in first ?? [])
-                await response.Body.WriteAsync(frame.Bytes, context.RequestAborted);
-            await response.Body.FlushAsync(context.RequestAborted);
+                output.Write(frame.Bytes.Span);
+            await output.FlushAsync(context.RequestAborted);
         }
         catch
         {
@@ -76,7 +78,8 @@ public sealed class SseWriter : IAsyncDisposable
     private async Task PumpAsync()
     {
         var reader = _frames.Reader;
-        var body = _context.Response.Body;
+        // Frames are copied into the response's pipe and sent with one flush per batch: a Stream write flushes (one send) per frame.
+        var output = _context.Response.BodyWriter;
         var aborted = _context.RequestAborted;
         // One quiet-timer token per stream, re-armed before each wait, rather than two new token sources per event batch.
         var quiet = new QuietToken(aborted, _time);
@@ -97,13 +100,13 @@ public sealed class SseWriter : IAsyncDisposable
                 }
                 catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
                 {
-                    await body.WriteAsync(SseFrame.Keepalive.Bytes, aborted);
-                    await body.FlushAsync(aborted);
+                    output.Write(SseFrame.Keepalive.Bytes.Span);
+                    await output.FlushAsync(aborted);
                     continue;
                 }
                 while (reader.TryRead(out var frame))
-                    await body.WriteAsync(frame.Bytes, aborted);
-                await body.FlushAsync(aborted);
+                    output.Write(frame.Bytes.Span);
+                await output.FlushAsync(aborted);
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)

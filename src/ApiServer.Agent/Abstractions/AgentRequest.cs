@@ -8,6 +8,12 @@ public sealed record GenerationSettings
     public double? Temperature { get; init; }
     public double? TopP { get; init; }
     public int? MaxTokens { get; init; }
+
+    /// <summary>
+    /// Send <see cref="MaxTokens"/> as <c>max_completion_tokens</c> rather than <c>max_tokens</c>: the client named it so, or asked for
+    /// a reasoning effort. OpenAI's reasoning models accept only that name; some local servers know only the older one.
+    /// </summary>
+    public bool MaxTokensAsCompletionTokens { get; init; }
     public IReadOnlyList<string>? Stop { get; init; }
     public string? User { get; init; }
     public bool? ParallelToolCalls { get; init; }

@@ -104,7 +104,7 @@ internal static class ChatRequestWriter
         if (s.TopP is { } topP)
             w.WriteNumber("top_p"u8, topP);
         if (s.MaxTokens is { } maxTokens)
-            w.WriteNumber("max_tokens"u8, maxTokens);
+            w.WriteNumber(s.MaxTokensAsCompletionTokens ? "max_completion_tokens"u8 : "max_tokens"u8, maxTokens);
         if (s.Stop is { Count: > 0 } stop)
         {
             w.WriteStartArray("stop"u8);

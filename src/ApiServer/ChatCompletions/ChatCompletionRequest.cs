@@ -54,7 +54,8 @@ public sealed record ChatCompletionRequest
             throw ApiException.BadRequest("n > 1 is not supported: this server returns one choice per request.", "n", "unsupported_value");
         if (body.GetBool("logprobs") == true)
             throw ApiException.BadRequest("logprobs are not supported by this server.", "logprobs", "unsupported_value");
-        var maxTokens = body.GetInt("max_completion_tokens", 1, int.MaxValue) ?? body.GetInt("max_tokens", 1, int.MaxValue);
+        var maxCompletionTokens = body.GetInt("max_completion_tokens", 1, int.MaxValue);
+        var maxTokens = maxCompletionTokens ?? body.GetInt("max_tokens", 1, int.MaxValue);
         var streamOptions = body.GetObject("stream_options");
         var tools = ToolParsing.ParseChatTools(body);
 
@@ -71,6 +72,7 @@ public sealed record ChatCompletionRequest
                 Temperature = body.GetNumber("temperature", 0, 2),
                 TopP = body.GetNumber("top_p", 0, 1),
                 MaxTokens = maxTokens,
+                MaxTokensAsCompletionTokens = maxCompletionTokens is not null || body.Get("reasoning_effort") is not null,
                 Stop = body.GetStopSequences(),
                 User = body.GetString("user"),
                 ParallelToolCalls = body.GetBool("parallel_tool_calls"),

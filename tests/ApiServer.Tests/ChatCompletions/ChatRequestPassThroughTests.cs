@@ -99,7 +99,9 @@ public sealed class ChatRequestPassThroughTests
         var sent = chat.FakeUpstream.Requests.Single().Body;
         Assert.Equal(0.25, sent.GetProperty("temperature").GetDouble());
         Assert.Equal(0.5, sent.GetProperty("top_p").GetDouble());
-        Assert.Equal(77, sent.GetProperty("max_tokens").GetInt32());
+        // Named as the client named it: OpenAI's reasoning models accept only max_completion_tokens.
+        Assert.Equal(77, sent.GetProperty("max_completion_tokens").GetInt32());
+        Assert.False(sent.TryGetProperty("max_tokens", out _));
         Assert.Equal(["END", "STOP"], sent.GetProperty("stop").EnumerateArray().Select(s => s.GetString()));
         Assert.Equal("user-42", sent.GetProperty("user").GetString());
         Assert.Equal("fake-model", sent.GetProperty("model").GetString());

@@ -28,6 +28,22 @@ public sealed class TextFormatTests
         Assert.Equal("high", (string?)response["reasoning"]!["effort"]);
     }
 
+    [Theory]
+    [InlineData(true, "max_completion_tokens")]
+    [InlineData(false, "max_tokens")]
+    public async Task Create_MaxOutputTokens_IsSentAsMaxCompletionTokensForAReasoningModel(bool reasoning, string field)
+    {
+        await using var harness = await ResponsesHarness.StartAsync(upstream: true);
+
+        await harness.CreateAsync(reasoning
+            ? new { model = "agent", input = "hi", max_output_tokens = 50, reasoning = (object?)new { effort = "low" } }
+            : new { model = "agent", input = "hi", max_output_tokens = 50, reasoning = (object?)null });
+
+        var sent = harness.Upstream.Requests.Single().Body;
+        Assert.Equal(50, sent.GetProperty(field).GetInt32());
+        Assert.False(sent.TryGetProperty(field == "max_tokens" ? "max_completion_tokens" : "max_tokens", out _));
+    }
+
     [Fact]
     public async Task Create_NoTextSettings_EchoesPlainTextAndSendsNoFormat()
     {

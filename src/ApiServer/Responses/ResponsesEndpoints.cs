@@ -71,6 +71,8 @@ public static class ResponsesEndpoints
         // messages only, so a cursor naming any item of a message continues after that whole message.
         var after = request.Query["after"].ToString() is { Length: > 0 } cursor ? ResponseItems.StoredIdOf(cursor) : null;
         var page = await store.ListInputItemsAsync(id, limit, order, after, cancellationToken) ?? throw NotFound(id);
+        if (!page.CursorFound)
+            throw ApiException.BadRequest($"'after' names no input item of response '{id}'.", "after", "invalid_value");
         var items = new List<OutputItem>();
         var hasMore = page.HasMore;
         foreach (var message in page.Items)

@@ -116,6 +116,7 @@ public sealed class InputItemsTests
     [InlineData("?limit=101", "limit")]
     [InlineData("?limit=ten", "limit")]
     [InlineData("?order=sideways", "order")]
+    [InlineData("?after=msg_nowhere", "after")]
     public async Task ListInputItems_BadQuery_Returns400WithParam(string query, string param)
     {
         await using var harness = await ResponsesHarness.StartAsync();

@@ -39,7 +39,8 @@ public enum ListOrder
     Desc,
 }
 
-public sealed record MessagePage(IReadOnlyList<StoredMessage> Items, bool HasMore);
+/// <summary>A page of input items. <see cref="CursorFound"/> is false when the <c>after</c> item is not among the response's input items.</summary>
+public sealed record MessagePage(IReadOnlyList<StoredMessage> Items, bool HasMore, bool CursorFound = true);
 
 /// <summary>Stored Responses API state: responses, their chains, and named conversations.</summary>
 public interface IResponseStore

@@ -144,6 +144,8 @@ public sealed partial class SqliteResponseStore
         ORDER BY pos DESC LIMIT @take;
         """;
 
+    private const string InputItemExists = InputItemsCte + "SELECT EXISTS (SELECT 1 FROM items WHERE item_id = @after);";
+
     private const string SelectConversationHead =
         """
         SELECT r.id FROM conversations c JOIN responses r ON r.seq = c.head_seq

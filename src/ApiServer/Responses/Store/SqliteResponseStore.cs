@@ -182,6 +182,10 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             var sql = order == ListOrder.Desc ? SelectInputItemsDesc : SelectInputItemsAsc;
             items = (await connection.QueryAsync<ItemRow>(
                 new CommandDefinition(sql, new { seq, after, take = limit + 1 }, cancellationToken: cancellationToken))).AsList();
+            // An empty page after a cursor is either the end or a cursor that names no item of this response: only then look.
+            if (items.Count == 0 && after is not null
+                && !await connection.ExecuteScalarAsync<bool>(new CommandDefinition(InputItemExists, new { seq, after }, cancellationToken: cancellationToken)))
+                return new MessagePage([], HasMore: false, CursorFound: false);
         }
 
         RecordAccess(seq);

@@ -74,6 +74,33 @@ public sealed class SqliteResponseStoreInputItemsTests
         Assert.False(third.HasMore);
     }
 
+    [Theory]
+    [InlineData("msg_nowhere")]
+    [InlineData("msg_r3_0")] // an item of a later response in the chain is not among r1's input items
+    public async Task ListInputItemsAsync_CursorThatNamesNoInputItem_IsReportedNotAnEmptyPage(string after)
+    {
+        await using var kit = new StoreTestKit();
+        var store = await ThreeToolTurnsAsync(kit);
+
+        var page = await store.ListInputItemsAsync("r1", 3, ListOrder.Asc, after, None);
+
+        Assert.Empty(page!.Items);
+        Assert.False(page.CursorFound);
+    }
+
+    [Fact]
+    public async Task ListInputItemsAsync_CursorOnTheLastItem_IsAnEmptyPageWithTheCursorFound()
+    {
+        await using var kit = new StoreTestKit();
+        var store = await ThreeToolTurnsAsync(kit);
+
+        var page = await store.ListInputItemsAsync("r3", 3, ListOrder.Asc, ExpectedAsc[^1], None);
+
+        Assert.Empty(page!.Items);
+        Assert.False(page.HasMore);
+        Assert.True(page.CursorFound);
+    }
+
     [Fact]
     public async Task ListInputItemsAsync_DescWithAfterCursor_ReturnsOlderItems()
     {

@@ -10,8 +10,8 @@ public sealed record GenerationSettings
     public int? MaxTokens { get; init; }
 
     /// <summary>
-    /// Send <see cref="MaxTokens"/> as <c>max_completion_tokens</c> rather than <c>max_tokens</c>: the client named it so, or asked for
-    /// a reasoning effort. OpenAI's reasoning models accept only that name; some local servers know only the older one.
+    /// The client named the limit <c>max_completion_tokens</c>, so it is sent under that name (as it is with a reasoning effort;
+    /// see ChatRequestWriter). OpenAI's reasoning models accept only that name; some local servers know only <c>max_tokens</c>.
     /// </summary>
     public bool MaxTokensAsCompletionTokens { get; init; }
     public IReadOnlyList<string>? Stop { get; init; }

@@ -104,7 +104,7 @@ internal static class ChatRequestWriter
         if (s.TopP is { } topP)
             w.WriteNumber("top_p"u8, topP);
         if (s.MaxTokens is { } maxTokens)
-            w.WriteNumber(s.MaxTokensAsCompletionTokens ? "max_completion_tokens"u8 : "max_tokens"u8, maxTokens);
+            w.WriteNumber(s.MaxTokensAsCompletionTokens || AsksForReasoningEffort(s) ? "max_completion_tokens"u8 : "max_tokens"u8, maxTokens);
         if (s.Stop is { Count: > 0 } stop)
         {
             w.WriteStartArray("stop"u8);
@@ -119,6 +119,17 @@ internal static class ChatRequestWriter
             w.WritePropertyName(name);
             value.WriteTo(w);
         }
+    }
+
+    /// <summary>A reasoning effort means a reasoning model, and OpenAI's take the limit only as <c>max_completion_tokens</c>.</summary>
+    private static bool AsksForReasoningEffort(GenerationSettings s)
+    {
+        for (var i = 0; i < s.Upstream.Count; i++)
+        {
+            if (s.Upstream[i].Key == "reasoning_effort")
+                return true;
+        }
+        return false;
     }
 
     private static void WriteToolChoice(Utf8JsonWriter w, ToolChoice choice)

@@ -72,7 +72,7 @@ public sealed record ChatCompletionRequest
                 Temperature = body.GetNumber("temperature", 0, 2),
                 TopP = body.GetNumber("top_p", 0, 1),
                 MaxTokens = maxTokens,
-                MaxTokensAsCompletionTokens = maxCompletionTokens is not null || body.Get("reasoning_effort") is not null,
+                MaxTokensAsCompletionTokens = maxCompletionTokens is not null,
                 Stop = body.GetStopSequences(),
                 User = body.GetString("user"),
                 ParallelToolCalls = body.GetBool("parallel_tool_calls"),

@@ -185,8 +185,4 @@ public static partial class UpstreamParameters
 }
 
 /// <summary>The Responses API's text and reasoning settings: what goes upstream, and what the Response echoes.</summary>
-public sealed record ResponsesSettings(IReadOnlyList<KeyValuePair<string, JsonElement>> Parameters, JsonElement? Text, JsonElement? Reasoning)
-{
-    /// <summary>A reasoning effort was asked for, so the model is a reasoning model (see <see cref="GenerationSettings.MaxTokensAsCompletionTokens"/>).</summary>
-    public bool AsksForReasoningEffort => Parameters.Any(p => p.Key == "reasoning_effort");
-}
+public sealed record ResponsesSettings(IReadOnlyList<KeyValuePair<string, JsonElement>> Parameters, JsonElement? Text, JsonElement? Reasoning);

@@ -83,7 +83,6 @@ public sealed record ResponseRequest
                 Temperature = body.GetNumber("temperature", 0, 2),
                 TopP = body.GetNumber("top_p", 0, 1),
                 MaxTokens = body.GetInt("max_output_tokens", 1, int.MaxValue),
-                MaxTokensAsCompletionTokens = textAndReasoning.AsksForReasoningEffort,
                 User = body.GetString("user"),
                 ParallelToolCalls = body.GetBool("parallel_tool_calls"),
                 Upstream = textAndReasoning.Parameters,

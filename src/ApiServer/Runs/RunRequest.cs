@@ -70,7 +70,6 @@ public sealed record RunRequest
                 Temperature = body.GetNumber("temperature", 0, 2),
                 TopP = body.GetNumber("top_p", 0, 1),
                 MaxTokens = body.GetInt("max_output_tokens", 1, int.MaxValue),
-                MaxTokensAsCompletionTokens = textAndReasoning.AsksForReasoningEffort,
                 Upstream = textAndReasoning.Parameters,
             },
             TextEcho = textAndReasoning.Text,

@@ -5,17 +5,23 @@ using Microsoft.Data.Sqlite;
 namespace ApiServer.Data;
 
 /// <summary>
-/// One SQLite file in the data directory: WAL, a busy timeout, versioned migrations, and a single in-process writer gate
-/// so concurrent writers queue instead of failing with "database is locked". Falls back to a private in-memory database,
-/// loudly, when the file can't be opened.
+/// One SQLite file in the data directory: WAL, a busy timeout, versioned migrations, and a single in-process writer so
+/// concurrent writers queue instead of failing with "database is locked". Writes that queue up while the writer is busy
+/// commit together (group commit). Falls back to a private in-memory database, loudly, when the file can't be opened.
 /// </summary>
 public sealed partial class SqliteDatabase : IAsyncDisposable
 {
+    /// <summary>The most queued writes one transaction commits together.</summary>
+    public const int MaxBatch = 64;
+
     private readonly string _connectionString;
-    private readonly SemaphoreSlim _writeGate = new(1, 1);
-    private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal); // the writer's; used under the gate
-    private SqliteConnection? _writer; // opened by the first write; used under the gate
-    private int _disposed;
+    private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal); // the writer's; used by the drainer
+    private SqliteConnection? _writer; // opened by the first write; used by the drainer
+    private readonly object _queueGate = new();
+    private LinkedList<PendingWrite> _queue = new(); // under _queueGate
+    private bool _draining; // under _queueGate: one drainer at a time owns the writer; true whenever _queue is not empty
+    private bool _disposed; // under _queueGate
+    private readonly TaskCompletionSource _drainerStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>WAL pages after which a commit checkpoints (SQLite's default is 1,000).</summary>
     public const int CheckpointPages = 4000;
@@ -97,42 +103,154 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
         WriteAsync(w => write(w.Connection, w.Transaction), cancellationToken);
 
     /// <summary>
-    /// Runs a write in one IMMEDIATE transaction, one writer at a time, on the writer connection: opened on first use and kept,
-    /// with the statements run through <see cref="SqliteWrite"/> kept prepared. A write that fails in SQLite, or is cancelled,
-    /// closes it (the next opens a new one), so a connection in an unknown state is never reused.
+    /// Runs a write in a transaction on the writer connection, one writer at a time, and returns once it is committed. The
+    /// connection is opened on first use and kept, with the statements run through <see cref="SqliteWrite"/> kept prepared.
+    /// <para>
+    /// Writes that queue while another transaction runs are committed together, up to <see cref="MaxBatch"/>: one commit's
+    /// WAL append and page writes serve them all. Each write then runs inside a savepoint, so one that throws (its own checks)
+    /// is rolled back alone and the others still commit. A write that fails in SQLite, or is cancelled while it runs, rolls the
+    /// whole transaction back and closes the connection (the next opens a new one), so a connection in an unknown state is
+    /// never reused; the other writes of that transaction run again in the next one, and only the failing write sees the error.
+    /// </para>
     /// </summary>
     public async Task<T> WriteAsync<T>(Func<SqliteWrite, Task<T>> write, CancellationToken cancellationToken)
     {
-        await _writeGate.WaitAsync(cancellationToken);
-        try
+        cancellationToken.ThrowIfCancellationRequested();
+        var pending = new PendingWrite<T>(write, cancellationToken);
+        bool lead;
+        lock (_queueGate)
         {
-            _writer ??= await OpenConnectionAsync(cancellationToken);
-            await using var transaction = (SqliteTransaction)await _writer.BeginTransactionAsync(cancellationToken);
-            var result = await write(new SqliteWrite(_writer, transaction, _prepared, cancellationToken));
-            await transaction.CommitAsync(cancellationToken);
-            return result;
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _queue.AddLast(pending);
+            lead = !_draining;
+            _draining = true;
         }
-        catch (Exception ex) when (ex is SqliteException or OperationCanceledException)
+        // The caller that finds the writer idle runs the first transaction itself (a lone write costs no thread hop); what
+        // queued meanwhile is drained on the thread pool.
+        if (lead)
+            await DrainAsync(untilEmpty: false);
+        using (cancellationToken.Register(static p => ((PendingWrite)p!).CancelIfQueued(), pending))
+            return await pending.Task;
+    }
+
+    /// <summary>Commits queued writes, a batch per transaction: one batch, then hands the rest to the thread pool; or all of them.</summary>
+    private async Task DrainAsync(bool untilEmpty)
+    {
+        while (true)
         {
-            // The transaction was rolled back (or failed to): the writer's state is not worth trusting. Other exceptions come
-            // from the write's own checks, after which the rollback left the connection as it was.
-            await CloseWriterAsync();
-            throw;
-        }
-        finally
-        {
-            _writeGate.Release();
+            var batch = Take();
+            if (batch.Count > 0)
+                await CommitAsync(batch);
+            bool stopped, disposed;
+            lock (_queueGate)
+            {
+                stopped = _queue.Count == 0;
+                _draining = !stopped;
+                disposed = _disposed;
+            }
+            if (stopped)
+            {
+                if (disposed)
+                    _drainerStopped.TrySetResult();
+                return;
+            }
+            if (!untilEmpty)
+            {
+                _ = Task.Run(() => DrainAsync(untilEmpty: true));
+                return;
+            }
         }
     }
 
-    /// <summary>Closes the writer connection and its prepared statements; called with the write gate held, or at dispose.</summary>
+    private List<PendingWrite> Take()
+    {
+        var batch = new List<PendingWrite>();
+        lock (_queueGate)
+        {
+            while (batch.Count < MaxBatch && _queue.First is { } first)
+            {
+                _queue.RemoveFirst();
+                if (first.Value.TryStart()) // not cancelled while it waited
+                    batch.Add(first.Value);
+            }
+        }
+        return batch;
+    }
+
+    /// <summary>Runs <paramref name="batch"/> in one transaction and completes each write once it is committed (or failed).</summary>
+    private async Task CommitAsync(List<PendingWrite> batch)
+    {
+        PendingWrite? culprit = null;
+        try
+        {
+            _writer ??= await OpenConnectionAsync(CancellationToken.None);
+            await using var transaction = (SqliteTransaction)await _writer.BeginTransactionAsync(CancellationToken.None);
+            var isolated = batch.Count > 1;
+            foreach (var write in batch)
+            {
+                culprit = write;
+                var w = new SqliteWrite(_writer, transaction, _prepared, write.CancellationToken);
+                if (isolated)
+                    await w.ExecuteAsync("SAVEPOINT queued_write;");
+                if (await write.RunAsync(w) && isolated)
+                    await w.ExecuteAsync("ROLLBACK TO queued_write;");
+                if (isolated)
+                    await w.ExecuteAsync("RELEASE queued_write;");
+            }
+            culprit = null;
+            if (batch.Exists(w => w.Succeeded))
+                await transaction.CommitAsync(CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            // The transaction was rolled back (or failed to): the writer's state is not worth trusting. A write's own
+            // exceptions were caught by RunAsync, and its savepoint (or, alone, the transaction) rolled back.
+            await CloseWriterAsync();
+            if (culprit is null || ex is not (SqliteException or OperationCanceledException))
+            {
+                foreach (var write in batch)
+                    write.Fail(ex); // the transaction itself failed: none of them is stored
+                return;
+            }
+            culprit.Fail(ex);
+            Requeue(batch.Where(w => w != culprit)); // rolled back with it: they run again, in order, ahead of later writes
+            return;
+        }
+        foreach (var write in batch)
+            write.Complete();
+    }
+
+    private void Requeue(IEnumerable<PendingWrite> writes)
+    {
+        lock (_queueGate)
+        {
+            var queue = new LinkedList<PendingWrite>();
+            foreach (var write in writes)
+            {
+                write.Requeue();
+                queue.AddLast(write);
+            }
+            foreach (var later in _queue)
+                queue.AddLast(later);
+            _queue = queue;
+        }
+    }
+
+    /// <summary>Closes the writer connection and its prepared statements; called by the drainer, or at dispose.</summary>
     private async Task CloseWriterAsync()
     {
-        foreach (var command in _prepared.Values)
-            await command.DisposeAsync();
+        try
+        {
+            foreach (var command in _prepared.Values)
+                await command.DisposeAsync();
+            if (_writer is not null)
+                await _writer.DisposeAsync();
+        }
+        catch (SqliteException)
+        {
+            // Closing a broken connection can fail too; it is dropped either way.
+        }
         _prepared.Clear();
-        if (_writer is not null)
-            await _writer.DisposeAsync();
         _writer = null;
     }
 
@@ -158,20 +276,19 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
-            return;
-        await _writeGate.WaitAsync(); // a write still running finishes on the writer first
-        try
+        bool draining;
+        lock (_queueGate)
         {
-            await CloseWriterAsync();
+            if (_disposed)
+                return;
+            _disposed = true;
+            draining = _draining;
         }
-        finally
-        {
-            _writeGate.Release();
-        }
+        if (draining)
+            await _drainerStopped.Task; // writes already queued or running finish on the writer first
+        await CloseWriterAsync();
         if (_memoryAnchor is not null)
             await _memoryAnchor.DisposeAsync();
-        _writeGate.Dispose();
         if (IsPersistent)
             SqliteConnection.ClearAllPools();
     }
@@ -182,6 +299,89 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
     private const string CurrentVersion = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations;";
 
     private const string RecordVersion = "INSERT INTO schema_migrations (version, applied_at) VALUES (@version, @appliedAt);";
+
+    /// <summary>A queued write: waits, runs in a transaction (perhaps more than once, see <see cref="Requeue"/>), completes after it.</summary>
+    private abstract class PendingWrite(CancellationToken cancellationToken)
+    {
+        private const int Queued = 0, Running = 1, Cancelled = 2;
+        private int _state;
+
+        public CancellationToken CancellationToken { get; } = cancellationToken;
+
+        public bool Succeeded { get; protected set; }
+
+        /// <summary>Claims a queued write for a transaction; false when its caller gave up waiting.</summary>
+        public bool TryStart()
+        {
+            if (CancellationToken.IsCancellationRequested)
+            {
+                CancelIfQueued();
+                return false;
+            }
+            return Interlocked.CompareExchange(ref _state, Running, Queued) == Queued;
+        }
+
+        public void Requeue()
+        {
+            Succeeded = false;
+            Volatile.Write(ref _state, Queued);
+        }
+
+        public void CancelIfQueued()
+        {
+            if (Interlocked.CompareExchange(ref _state, Cancelled, Queued) == Queued)
+                Fail(new OperationCanceledException(CancellationToken));
+        }
+
+        /// <summary>Runs the write; true when it threw on its own (not SQLite, not cancellation), which it keeps for <see cref="Complete"/>.</summary>
+        public abstract Task<bool> RunAsync(SqliteWrite write);
+
+        /// <summary>After the commit: the write's result, or its own exception.</summary>
+        public abstract void Complete();
+
+        public abstract void Fail(Exception exception);
+    }
+
+    private sealed class PendingWrite<T>(Func<SqliteWrite, Task<T>> write, CancellationToken cancellationToken) : PendingWrite(cancellationToken)
+    {
+        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
+        private Exception? _failure;
+
+        public Task<T> Task => _completion.Task;
+
+        public override async Task<bool> RunAsync(SqliteWrite w)
+        {
+            (_result, _failure) = (default, null);
+            try
+            {
+                _result = await write(w);
+                Succeeded = true;
+                return false;
+            }
+            catch (Exception ex) when (ex is not (SqliteException or OperationCanceledException))
+            {
+                _failure = ex;
+                return true;
+            }
+        }
+
+        public override void Complete()
+        {
+            if (_failure is not null)
+                _completion.TrySetException(_failure);
+            else
+                _completion.TrySetResult(_result!);
+        }
+
+        public override void Fail(Exception exception)
+        {
+            if (exception is OperationCanceledException cancelled)
+                _completion.TrySetCanceled(cancelled.CancellationToken);
+            else
+                _completion.TrySetException(exception);
+        }
+    }
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Cannot open the SQLite database at {Path} ({Reason}). FALLING BACK TO AN IN-MEMORY DATABASE: nothing will survive a restart. Fix API_SERVER_DATA_DIR.")]
     private static partial void LogFallback(ILogger logger, string path, string reason);

@@ -104,6 +104,132 @@ public sealed class SqliteDatabaseTests : IDisposable
         Assert.Equal(["finished"], await ValuesAsync(reopened));
     }
 
+    [Fact]
+    public async Task WriteAsync_WritesQueuedBehindARunningOneCommitTogetherAndAFailingOneIsRolledBackAlone()
+    {
+        await using var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL);"], NullLogger.Instance);
+        const string Insert = "INSERT INTO t (x) VALUES (@x);";
+        var (inside, release) = (new TaskCompletionSource(), new TaskCompletionSource());
+        var first = database.WriteAsync(async w =>
+        {
+            inside.SetResult();
+            await release.Task; // holds the writer while the others queue
+            return await w.ExecuteAsync(Insert, ("@x", "first"));
+        }, CancellationToken.None);
+        await inside.Task;
+
+        var transactions = new List<SqliteTransaction>();
+        Task<int> Queue(string value, bool fail = false) => database.WriteAsync(async w =>
+        {
+            lock (transactions)
+                transactions.Add(w.Transaction);
+            var changed = await w.ExecuteAsync(Insert, ("@x", value));
+            return fail ? throw new InvalidOperationException("own check") : changed;
+        }, CancellationToken.None);
+        var second = Queue("second");
+        var failing = Queue("rolled back", fail: true);
+        var third = Queue("third");
+        release.SetResult();
+
+        Assert.Equal(1, await first);
+        Assert.Equal(1, await second);
+        Assert.Equal("own check", (await Assert.ThrowsAsync<InvalidOperationException>(() => failing)).Message);
+        Assert.Equal(1, await third);
+        Assert.Equal(["first", "second", "third"], await ValuesAsync(database));
+        Assert.Equal(3, transactions.Count);
+        Assert.Single(transactions.Distinct()); // the three queued writes shared one transaction
+    }
+
+    [Fact]
+    public async Task WriteAsync_ASqliteFailureInABatchFailsOnlyThatWriteAndTheOthersRunAgain()
+    {
+        await using var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL);"], NullLogger.Instance);
+        const string Insert = "INSERT INTO t (x) VALUES (@x);";
+        var (inside, release) = (new TaskCompletionSource(), new TaskCompletionSource());
+        var first = database.WriteAsync(async w =>
+        {
+            inside.SetResult();
+            await release.Task;
+            return await w.ExecuteAsync(Insert, ("@x", "first"));
+        }, CancellationToken.None);
+        await inside.Task;
+
+        var runs = new Dictionary<string, int>();
+        Task<int> Queue(string? value) => database.WriteAsync(w =>
+        {
+            lock (runs)
+                runs[value ?? "null"] = runs.GetValueOrDefault(value ?? "null") + 1;
+            return w.ExecuteAsync(Insert, ("@x", value));
+        }, CancellationToken.None);
+        var before = Queue("before");
+        var broken = Queue(null); // NOT NULL: SQLite fails the statement, so the whole transaction is rolled back
+        var after = Queue("after");
+        release.SetResult();
+
+        await first;
+        Assert.Equal(1, await before);
+        await Assert.ThrowsAsync<SqliteException>(() => broken);
+        Assert.Equal(1, await after);
+        Assert.Equal(["first", "before", "after"], await ValuesAsync(database));
+        Assert.Equal(2, runs["before"]); // rolled back with the broken write, then run again in the next transaction
+        Assert.Equal(1, runs["null"]);
+    }
+
+    [Fact]
+    public async Task WriteAsync_AWriteCancelledWhileQueuedNeverRuns()
+    {
+        await using var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL);"], NullLogger.Instance);
+        const string Insert = "INSERT INTO t (x) VALUES (@x);";
+        var (inside, release) = (new TaskCompletionSource(), new TaskCompletionSource());
+        var first = database.WriteAsync(async w =>
+        {
+            inside.SetResult();
+            await release.Task;
+            return await w.ExecuteAsync(Insert, ("@x", "first"));
+        }, CancellationToken.None);
+        await inside.Task;
+
+        using var cancel = new CancellationTokenSource();
+        var ran = false;
+        var cancelled = database.WriteAsync(w =>
+        {
+            ran = true;
+            return w.ExecuteAsync(Insert, ("@x", "cancelled"));
+        }, cancel.Token);
+        var kept = database.WriteAsync(w => w.ExecuteAsync(Insert, ("@x", "kept")), CancellationToken.None);
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled); // at once, while the writer is still busy
+        release.SetResult();
+
+        await first;
+        await kept;
+        Assert.False(ran);
+        Assert.Equal(["first", "kept"], await ValuesAsync(database));
+    }
+
+    [Fact]
+    public async Task DisposeAsync_CommitsWritesStillQueuedAndRefusesNewOnes()
+    {
+        var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (x TEXT);"], NullLogger.Instance);
+        var (inside, release) = (new TaskCompletionSource(), new TaskCompletionSource());
+        var first = database.WriteAsync(async w =>
+        {
+            inside.SetResult();
+            await release.Task;
+            return await w.ExecuteAsync("INSERT INTO t (x) VALUES (@x);", ("@x", "running"));
+        }, CancellationToken.None);
+        await inside.Task;
+        var queued = database.WriteAsync(w => w.ExecuteAsync("INSERT INTO t (x) VALUES (@x);", ("@x", "queued")), CancellationToken.None);
+
+        var dispose = database.DisposeAsync().AsTask();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => database.WriteAsync(w => w.ExecuteAsync("INSERT INTO t (x) VALUES ('late');"), CancellationToken.None));
+        release.SetResult();
+        await Task.WhenAll(first, queued, dispose);
+
+        await using var reopened = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (x TEXT);"], NullLogger.Instance);
+        Assert.Equal(["running", "queued"], await ValuesAsync(reopened));
+    }
+
     private static async Task<List<string?>> ValuesAsync(SqliteDatabase database)
     {
         await using var connection = await database.OpenConnectionAsync(CancellationToken.None);

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -107,10 +108,10 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
     /// connection is opened on first use and kept, with the statements run through <see cref="SqliteWrite"/> kept prepared.
     /// <para>
     /// Writes that queue while another transaction runs are committed together, up to <see cref="MaxBatch"/>: one commit's
-    /// WAL append and page writes serve them all. Each write then runs inside a savepoint, so one that throws (its own checks)
-    /// is rolled back alone and the others still commit. A write that fails in SQLite, or is cancelled while it runs, rolls the
-    /// whole transaction back and closes the connection (the next opens a new one), so a connection in an unknown state is
-    /// never reused; the other writes of that transaction run again in the next one, and only the failing write sees the error.
+    /// WAL append and page writes serve them all. Each write then runs inside a savepoint, so one that throws (its own checks,
+    /// a cancellation, a constraint) is rolled back alone and the others still commit. Any other SQLite error rolls the whole
+    /// transaction back and closes the connection (the next opens a new one), so a connection in an unknown state is never
+    /// reused; the other writes of that transaction run again in the next one, and only the failing write sees the error.
     /// </para>
     /// </summary>
     public async Task<T> WriteAsync<T>(Func<SqliteWrite, Task<T>> write, CancellationToken cancellationToken)
@@ -139,8 +140,17 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
         while (true)
         {
             var batch = Take();
-            if (batch.Count > 0)
-                await CommitAsync(batch);
+            try
+            {
+                if (batch.Count > 0)
+                    await CommitAsync(batch);
+            }
+            catch (Exception ex)
+            {
+                // Not expected (CommitAsync handles SQLite's failures), but the drainer must go on: a stuck one stops every write.
+                foreach (var write in batch)
+                    write.Fail(ex);
+            }
             bool stopped, disposed;
             lock (_queueGate)
             {
@@ -156,7 +166,8 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
             }
             if (!untilEmpty)
             {
-                _ = Task.Run(() => DrainAsync(untilEmpty: true));
+                using (ExecutionContext.SuppressFlow()) // the other writes are not this caller's
+                    _ = Task.Run(() => DrainAsync(untilEmpty: true));
                 return;
             }
         }
@@ -186,16 +197,24 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
             _writer ??= await OpenConnectionAsync(CancellationToken.None);
             await using var transaction = (SqliteTransaction)await _writer.BeginTransactionAsync(CancellationToken.None);
             var isolated = batch.Count > 1;
+            var control = new SqliteWrite(_writer, transaction, _prepared, CancellationToken.None);
             foreach (var write in batch)
             {
+                if (write.CancellationToken.IsCancellationRequested)
+                {
+                    write.Fail(new OperationCanceledException(write.CancellationToken));
+                    continue;
+                }
                 culprit = write;
-                var w = new SqliteWrite(_writer, transaction, _prepared, write.CancellationToken);
                 if (isolated)
-                    await w.ExecuteAsync("SAVEPOINT queued_write;");
-                if (await write.RunAsync(w) && isolated)
-                    await w.ExecuteAsync("ROLLBACK TO queued_write;");
+                    await control.ExecuteAsync("SAVEPOINT queued_write;");
+                var failure = await write.RunAsync(new SqliteWrite(_writer, transaction, _prepared, write.CancellationToken));
+                if (failure is not null && !LeavesTransactionUsable(failure))
+                    ExceptionDispatchInfo.Throw(failure);
+                if (isolated && failure is not null)
+                    await control.ExecuteAsync("ROLLBACK TO queued_write;");
                 if (isolated)
-                    await w.ExecuteAsync("RELEASE queued_write;");
+                    await control.ExecuteAsync("RELEASE queued_write;");
             }
             culprit = null;
             if (batch.Exists(w => w.Succeeded))
@@ -203,22 +222,32 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            // The transaction was rolled back (or failed to): the writer's state is not worth trusting. A write's own
-            // exceptions were caught by RunAsync, and its savepoint (or, alone, the transaction) rolled back.
+            // The transaction was rolled back (or failed to): the writer's state is not worth trusting.
             await CloseWriterAsync();
-            if (culprit is null || ex is not (SqliteException or OperationCanceledException))
+            if (culprit is null)
             {
                 foreach (var write in batch)
                     write.Fail(ex); // the transaction itself failed: none of them is stored
                 return;
             }
             culprit.Fail(ex);
-            Requeue(batch.Where(w => w != culprit)); // rolled back with it: they run again, in order, ahead of later writes
+            Requeue(batch.Where(w => w != culprit && !w.Finished)); // rolled back with it: they run again, in order, ahead of later writes
             return;
         }
         foreach (var write in batch)
             write.Complete();
     }
+
+    /// <summary>
+    /// A write's own exception, a cancellation (checked only before a statement starts) and a constraint failure (SQLite undoes
+    /// just that statement) leave the transaction open and usable: rolling back the write's savepoint is enough.
+    /// </summary>
+    private bool LeavesTransactionUsable(Exception failure) => failure switch
+    {
+        SqliteException { SqliteErrorCode: SQLitePCL.raw.SQLITE_CONSTRAINT } => SQLitePCL.raw.sqlite3_get_autocommit(_writer!.Handle) == 0,
+        SqliteException => false,
+        _ => true,
+    };
 
     private void Requeue(IEnumerable<PendingWrite> writes)
     {
@@ -239,19 +268,24 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
     /// <summary>Closes the writer connection and its prepared statements; called by the drainer, or at dispose.</summary>
     private async Task CloseWriterAsync()
     {
+        // Closing a broken connection can fail too; each piece is dropped either way.
+        foreach (var command in _prepared.Values)
+            await DisposeQuietlyAsync(command);
+        _prepared.Clear();
+        if (_writer is not null)
+            await DisposeQuietlyAsync(_writer);
+        _writer = null;
+    }
+
+    private static async ValueTask DisposeQuietlyAsync(IAsyncDisposable disposable)
+    {
         try
         {
-            foreach (var command in _prepared.Values)
-                await command.DisposeAsync();
-            if (_writer is not null)
-                await _writer.DisposeAsync();
+            await disposable.DisposeAsync();
         }
-        catch (SqliteException)
+        catch (Exception ex) when (ex is SqliteException or InvalidOperationException)
         {
-            // Closing a broken connection can fail too; it is dropped either way.
         }
-        _prepared.Clear();
-        _writer = null;
     }
 
     private void Migrate(IReadOnlyList<string> migrations, bool enableWal)
@@ -310,6 +344,9 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
 
         public bool Succeeded { get; protected set; }
 
+        /// <summary>Completed: committed, failed or cancelled.</summary>
+        public abstract bool Finished { get; }
+
         /// <summary>Claims a queued write for a transaction; false when its caller gave up waiting.</summary>
         public bool TryStart()
         {
@@ -333,10 +370,10 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
                 Fail(new OperationCanceledException(CancellationToken));
         }
 
-        /// <summary>Runs the write; true when it threw on its own (not SQLite, not cancellation), which it keeps for <see cref="Complete"/>.</summary>
-        public abstract Task<bool> RunAsync(SqliteWrite write);
+        /// <summary>Runs the write; returns what it threw, if anything, which it also keeps for <see cref="Complete"/>.</summary>
+        public abstract Task<Exception?> RunAsync(SqliteWrite write);
 
-        /// <summary>After the commit: the write's result, or its own exception.</summary>
+        /// <summary>After the commit: the write's result, or its exception.</summary>
         public abstract void Complete();
 
         public abstract void Fail(Exception exception);
@@ -350,26 +387,27 @@ public sealed partial class SqliteDatabase : IAsyncDisposable
 
         public Task<T> Task => _completion.Task;
 
-        public override async Task<bool> RunAsync(SqliteWrite w)
+        public override bool Finished => _completion.Task.IsCompleted;
+
+        public override async Task<Exception?> RunAsync(SqliteWrite w)
         {
             (_result, _failure) = (default, null);
             try
             {
                 _result = await write(w);
                 Succeeded = true;
-                return false;
             }
-            catch (Exception ex) when (ex is not (SqliteException or OperationCanceledException))
+            catch (Exception ex)
             {
                 _failure = ex;
-                return true;
             }
+            return _failure;
         }
 
         public override void Complete()
         {
             if (_failure is not null)
-                _completion.TrySetException(_failure);
+                Fail(_failure);
             else
                 _completion.TrySetResult(_result!);
         }

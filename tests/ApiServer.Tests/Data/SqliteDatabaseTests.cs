@@ -109,14 +109,7 @@ public sealed class SqliteDatabaseTests : IDisposable
     {
         await using var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL);"], NullLogger.Instance);
         const string Insert = "INSERT INTO t (x) VALUES (@x);";
-        var (inside, release) = (new TaskCompletionSource(), new TaskCompletionSource());
-        var first = database.WriteAsync(async w =>
-        {
-            inside.SetResult();
-            await release.Task; // holds the writer while the others queue
-            return await w.ExecuteAsync(Insert, ("@x", "first"));
-        }, CancellationToken.None);
-        await inside.Task;
+        var first = HoldWriterAsync(database, out var release); // the others queue behind it
 
         var transactions = new List<SqliteTransaction>();
         Task<int> Queue(string value, bool fail = false) => database.WriteAsync(async w =>
@@ -141,29 +134,14 @@ public sealed class SqliteDatabaseTests : IDisposable
     }
 
     [Fact]
-    public async Task WriteAsync_ASqliteFailureInABatchFailsOnlyThatWriteAndTheOthersRunAgain()
+    public async Task WriteAsync_ABrokenStatementInABatchFailsOnlyThatWriteAndTheOthersRunAgain()
     {
         await using var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL);"], NullLogger.Instance);
-        const string Insert = "INSERT INTO t (x) VALUES (@x);";
-        var (inside, release) = (new TaskCompletionSource(), new TaskCompletionSource());
-        var first = database.WriteAsync(async w =>
-        {
-            inside.SetResult();
-            await release.Task;
-            return await w.ExecuteAsync(Insert, ("@x", "first"));
-        }, CancellationToken.None);
-        await inside.Task;
-
+        var first = HoldWriterAsync(database, out var release);
         var runs = new Dictionary<string, int>();
-        Task<int> Queue(string? value) => database.WriteAsync(w =>
-        {
-            lock (runs)
-                runs[value ?? "null"] = runs.GetValueOrDefault(value ?? "null") + 1;
-            return w.ExecuteAsync(Insert, ("@x", value));
-        }, CancellationToken.None);
-        var before = Queue("before");
-        var broken = Queue(null); // NOT NULL: SQLite fails the statement, so the whole transaction is rolled back
-        var after = Queue("after");
+        var before = CountedInsert(database, runs, "before");
+        var broken = database.WriteAsync(w => w.ExecuteAsync("INSERT INTO missing (x) VALUES (1);"), CancellationToken.None);
+        var after = CountedInsert(database, runs, "after");
         release.SetResult();
 
         await first;
@@ -172,22 +150,70 @@ public sealed class SqliteDatabaseTests : IDisposable
         Assert.Equal(1, await after);
         Assert.Equal(["first", "before", "after"], await ValuesAsync(database));
         Assert.Equal(2, runs["before"]); // rolled back with the broken write, then run again in the next transaction
-        Assert.Equal(1, runs["null"]);
+        Assert.Equal(1, runs["after"]);
     }
+
+    [Fact]
+    public async Task WriteAsync_AConstraintFailureOrACancellationInABatchIsRolledBackAloneAndTheOthersRunOnce()
+    {
+        await using var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL);"], NullLogger.Instance);
+        var first = HoldWriterAsync(database, out var release);
+        var runs = new Dictionary<string, int>();
+        using var cancel = new CancellationTokenSource();
+        var before = CountedInsert(database, runs, "before");
+        var constraint = database.WriteAsync(async w =>
+        {
+            await w.ExecuteAsync("INSERT INTO t (x) VALUES ('undone with its savepoint');");
+            return await w.ExecuteAsync("INSERT INTO t (x) VALUES (NULL);"); // NOT NULL
+        }, CancellationToken.None);
+        var cancelled = database.WriteAsync(async w =>
+        {
+            await w.ExecuteAsync("INSERT INTO t (x) VALUES ('undone too');");
+            await cancel.CancelAsync(); // its caller gives up halfway through
+            return await w.ExecuteAsync("INSERT INTO t (x) VALUES ('never');");
+        }, cancel.Token);
+        var after = CountedInsert(database, runs, "after");
+        release.SetResult();
+
+        await first;
+        Assert.Equal(1, await before);
+        Assert.Equal(SQLitePCL.raw.SQLITE_CONSTRAINT, (await Assert.ThrowsAsync<SqliteException>(() => constraint)).SqliteErrorCode);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        Assert.Equal(1, await after);
+        Assert.Equal(["first", "before", "after"], await ValuesAsync(database));
+        Assert.Equal(1, runs["before"]);
+        Assert.Equal(1, runs["after"]);
+    }
+
+    /// <summary>Starts a write that inserts "first" once <paramref name="release"/> is set, holding the writer until then.</summary>
+    private static Task<int> HoldWriterAsync(SqliteDatabase database, out TaskCompletionSource release)
+    {
+        var (inside, gate) = (new TaskCompletionSource(), new TaskCompletionSource());
+        release = gate;
+        var write = database.WriteAsync(async w =>
+        {
+            inside.SetResult();
+            await gate.Task;
+            return await w.ExecuteAsync("INSERT INTO t (x) VALUES (@x);", ("@x", "first"));
+        }, CancellationToken.None);
+        inside.Task.Wait(TimeSpan.FromSeconds(10)); // the first write runs inline up to its await
+        Assert.True(inside.Task.IsCompleted);
+        return write;
+    }
+
+    private static Task<int> CountedInsert(SqliteDatabase database, Dictionary<string, int> runs, string value) => database.WriteAsync(w =>
+    {
+        lock (runs)
+            runs[value] = runs.GetValueOrDefault(value) + 1;
+        return w.ExecuteAsync("INSERT INTO t (x) VALUES (@x);", ("@x", value));
+    }, CancellationToken.None);
 
     [Fact]
     public async Task WriteAsync_AWriteCancelledWhileQueuedNeverRuns()
     {
         await using var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL);"], NullLogger.Instance);
         const string Insert = "INSERT INTO t (x) VALUES (@x);";
-        var (inside, release) = (new TaskCompletionSource(), new TaskCompletionSource());
-        var first = database.WriteAsync(async w =>
-        {
-            inside.SetResult();
-            await release.Task;
-            return await w.ExecuteAsync(Insert, ("@x", "first"));
-        }, CancellationToken.None);
-        await inside.Task;
+        var first = HoldWriterAsync(database, out var release);
 
         using var cancel = new CancellationTokenSource();
         var ran = false;
@@ -211,14 +237,7 @@ public sealed class SqliteDatabaseTests : IDisposable
     public async Task DisposeAsync_CommitsWritesStillQueuedAndRefusesNewOnes()
     {
         var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (x TEXT);"], NullLogger.Instance);
-        var (inside, release) = (new TaskCompletionSource(), new TaskCompletionSource());
-        var first = database.WriteAsync(async w =>
-        {
-            inside.SetResult();
-            await release.Task;
-            return await w.ExecuteAsync("INSERT INTO t (x) VALUES (@x);", ("@x", "running"));
-        }, CancellationToken.None);
-        await inside.Task;
+        var first = HoldWriterAsync(database, out var release);
         var queued = database.WriteAsync(w => w.ExecuteAsync("INSERT INTO t (x) VALUES (@x);", ("@x", "queued")), CancellationToken.None);
 
         var dispose = database.DisposeAsync().AsTask();
@@ -227,7 +246,7 @@ public sealed class SqliteDatabaseTests : IDisposable
         await Task.WhenAll(first, queued, dispose);
 
         await using var reopened = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (x TEXT);"], NullLogger.Instance);
-        Assert.Equal(["running", "queued"], await ValuesAsync(reopened));
+        Assert.Equal(["first", "queued"], await ValuesAsync(reopened));
     }
 
     private static async Task<List<string?>> ValuesAsync(SqliteDatabase database)

@@ -80,6 +80,7 @@ public static class ChainScenario
             figures.Add("added near p50", n50 - dn50);
             figures.Add("added far p50", f50 - df50);
             figures.Add("added ratio", (f50 - df50) / (n50 - dn50));
+            figures.Add("direct ratio", df50 / dn50);
             Console.WriteLine($"  chain probe rep {rep + 1}: turn 10 {n50:0.00} ms, turn {turns} {f50:0.00} ms, ratio {f50 / n50:0.00}; direct {dn50:0.00} / {df50:0.00} ms");
         }
 
@@ -111,6 +112,7 @@ public static class ChainScenario
                 ($"**ratio turn {turns} / turn 10**", ratio, "×"),
                 ("direct upstream call, turn-10 body, p50", figures["direct near p50"], " ms"),
                 ($"direct upstream call, turn-{turns} body, p50", figures["direct far p50"], " ms"),
+                ($"ratio of direct calls, turn {turns} / turn 10 (a gateway that added nothing)", figures["direct ratio"], "×"),
                 ("gateway-added at turn 10 p50", figures["added near p50"], " ms"),
                 ($"gateway-added at turn {turns} p50", figures["added far p50"], " ms"),
                 ($"ratio of gateway-added, turn {turns} / turn 10", figures["added ratio"], "×"),

@@ -42,7 +42,7 @@ public static class StoreScenario
         report.Section("6. Store throughput",
             $"""
             {settings.StoreWriters} writers call `SqliteResponseStore.PutAsync` in a loop for {settings.StoreWindow.TotalSeconds:0.#} s per repetition, on a fresh `responses.db` in a temp dir
-            (WAL, the store's single writer gate). Each response is a 2-turn chain link (user input + assistant answer,
+            (WAL, one writer connection; writes that queue behind a running transaction commit together, up to 64). Each response is a 2-turn chain link (user input + assistant answer,
             ~1 KB of response JSON), half of them chained to an earlier one. Lock errors (any SqliteException): {responseErrors}.
             The session store row is the per-request write every chat completion makes (`AppendTurnAsync`: session row + 2 messages);
             its sequential rate bounds sequential chat latency, its concurrent rate bounds chat throughput. Session-store errors: {sessionErrors}.

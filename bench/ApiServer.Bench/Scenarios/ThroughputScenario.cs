@@ -83,7 +83,6 @@ public static class ThroughputScenario
                 ("direct stream:true latency p50 under load", figures["direct-stream p50"], " ms"),
                 ("direct stream:true latency p99 under load", figures["direct-stream p99"], " ms"),
             ], "0.00")}
-
             {Report.FigureTable([
                 ("CPU per request, gateway", figures["gateway cpu"], " ms"),
                 ("CPU per request, bare proxy", figures["bare cpu"], " ms"),

@@ -185,6 +185,42 @@ public sealed class SqliteDatabaseTests : IDisposable
         Assert.Equal(1, runs["after"]);
     }
 
+    [Fact]
+    public async Task WriteAsync_ManyConcurrentWritersWithFailuresAndCancellations_StoreExactlyTheWritesThatSucceeded()
+    {
+        await using var database = SqliteDatabase.Open(_dataDir, "test.db", ["CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL UNIQUE);"], NullLogger.Instance);
+        using var cancel = new CancellationTokenSource();
+        var writes = Enumerable.Range(0, 400).Select(i => Task.Run(() => database.WriteAsync(async w =>
+        {
+            await w.ExecuteAsync("INSERT INTO t (x) VALUES (@x);", ("@x", $"w{i}"));
+            return (i % 5) switch
+            {
+                1 => throw new InvalidOperationException("own check"),
+                2 => await w.ExecuteAsync("INSERT INTO missing (x) VALUES (1);"), // breaks the whole transaction
+                3 => await w.ExecuteAsync("INSERT INTO t (x) VALUES (@x);", ("@x", $"w{i}")), // UNIQUE
+                _ => i,
+            };
+        }, i % 50 == 4 ? cancel.Token : CancellationToken.None))).ToList();
+        cancel.CancelAfter(TimeSpan.FromMilliseconds(1));
+
+        var outcomes = await Task.WhenAll(writes.Select(async t =>
+        {
+            try
+            {
+                return (int?)await t;
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or SqliteException or OperationCanceledException)
+            {
+                return null;
+            }
+        })).WaitAsync(TimeSpan.FromSeconds(60));
+
+        var stored = (await ValuesAsync(database)).Select(v => int.Parse(v![1..], System.Globalization.CultureInfo.InvariantCulture)).Order().ToList();
+        Assert.Equal(outcomes.OfType<int>().Order().ToList(), stored);
+        Assert.All(stored, i => Assert.True(i % 5 is 0 or 4));
+        Assert.Equal(Enumerable.Range(0, 400).Count(i => i % 5 == 0), stored.Count(i => i % 5 == 0)); // never cancelled: all stored
+    }
+
     /// <summary>Starts a write that inserts "first" once <paramref name="release"/> is set, holding the writer until then.</summary>
     private static Task<int> HoldWriterAsync(SqliteDatabase database, out TaskCompletionSource release)
     {

@@ -233,7 +233,10 @@ internal static class Program
             in a savepoint so one failing write is rolled back alone). With 50 writers it took stored responses/s from ~5,800 to
             ~14,400 and session turns/s from ~7,800 to ~17,800 in back-to-back runs (measurement 6), a lone write's time unchanged;
             at this scenario's ~3,500 turns/s the writer is rarely busy when the next turn arrives, so it does not move this ratio.
-            Under full load on 2 cores tiered JIT takes 20–30 s to settle, so the warm-up runs the same load until it has. Not done:
+            The gen0 budget cap that measurement 4 needs (6 MiB) costs CPU here: more frequent collections under this load took the
+            whole process's CPU per gateway request to 0.51–0.52 ms, against 0.47 ms with a 16 MiB cap and 0.41–0.48 ms with 32 MiB
+            or none, in runs at 9–17% steal; it is kept, because memory per open stream is what a gateway serving long generations
+            runs out of first. Under full load on 2 cores tiered JIT takes 20–30 s to settle, so the warm-up runs the same load until it has. Not done:
             `session_messages` uses AUTOINCREMENT, which rewrites `sqlite_sequence` on every insert (one of the ~6 WAL pages a
             turn writes), but dropping it needs a table-rebuild migration and gives up never reusing a deleted draft's id.
             """,

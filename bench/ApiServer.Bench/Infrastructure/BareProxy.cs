@@ -1,12 +1,14 @@
 using System.Buffers;
-using ApiServer.Hosting;
 using System.Net;
 using System.Net.ServerSentEvents;
 using System.Text;
 using System.Text.Json;
+using ApiServer.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace ApiServer.Bench.Infrastructure;
@@ -37,6 +39,7 @@ public sealed class BareProxy : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Services.Configure<SocketTransportOptions>(o => o.UnsafePreferInlineScheduling = true); // as the gateway runs
         var app = builder.Build();
         var upstream = new HttpClient(new SocketsHttpHandler { UseProxy = false, UseCookies = false, AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
         var proxy = new BareProxy(app, upstream, new Uri(upstreamBaseUrl.TrimEnd('/') + "/chat/completions"));

@@ -213,7 +213,7 @@ internal static class Program
             request ~0.45 ms (driver, gateway and fake), with ~49 KB allocated against ~19 KB. **The target is above what any
             gateway reaches on this rig.** A gateway that makes a real HTTP call is both an HTTP server and an HTTP client, so it
             spends at least what the driver and the fake spend together. The bare proxy measures that floor (the same exchange and
-            nothing else, in the same process): it reaches ~0.5 of direct (0.49–0.62 in runs on 2026-11-22), at ~0.2 ms CPU per
+            nothing else, in the same process): it reaches about half of direct (medians of 0.45–0.53 in the runs of 2026-11-22), at ~0.2 ms CPU per
             request. 0.7 needs an upstream whose own cost dominates (a real model), or the driver and upstream on other cores.
             (Making the fake cheaper, so that it no longer cloned request bodies, once lowered the ratio from 0.22 to 0.15–0.18 with
             the gateway unchanged: the baseline got faster.) What is ours is the gap between the gateway and the bare proxy: the

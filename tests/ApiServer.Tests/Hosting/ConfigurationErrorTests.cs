@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using ApiServer.Configuration;
 using ApiServer.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
@@ -64,20 +62,6 @@ public sealed class ConfigurationErrorTests
         var line = Assert.Single(server.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("LLM_BASE_URL='ftp://127.0.0.1/v1'", line);
         Assert.DoesNotContain("sk-upstream-secret-value", server.Output);
-    }
-
-    [Fact]
-    public async Task PortInUse_IsOneLineWithoutTheHostsStackDump()
-    {
-        using var occupier = new TcpListener(IPAddress.Loopback, 0);
-        occupier.Start();
-        var port = ((IPEndPoint)occupier.LocalEndpoint).Port;
-        using var server = ServerProcess.Start(new Dictionary<string, string> { ["API_SERVER_PORT"] = port.ToString() });
-
-        Assert.Equal(3, await server.WaitForExitAsync(Timeout));
-        var line = Assert.Single(server.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.Contains($"port {port} is already in use", line);
-        Assert.DoesNotContain("Hosting failed to start", server.Output);
     }
 
     /// <summary>In-process, over the whole map: a value of the wrong type for any typed setting is exactly one error under its variable.</summary>

@@ -17,6 +17,7 @@ public sealed class AgentOptions
     public string SystemPrompt { get; set; } = DefaultSystemPrompt;
 
     /// <summary>Root of the read-only workspace tools. Empty turns them off.</summary>
+    [ExistingDirectory]
     public string Workspace { get; set; } = "";
 
     [Range(1, 3600)]

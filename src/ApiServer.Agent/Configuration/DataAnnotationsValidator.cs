@@ -15,6 +15,6 @@ internal sealed class DataAnnotationsValidator<TOptions> : IValidateOptions<TOpt
         var results = new List<ValidationResult>();
         if (Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
             return ValidateOptionsResult.Success;
-        return ValidateOptionsResult.Fail(results.Select(r => $"{typeof(TOptions).Name}: {r.ErrorMessage}"));
+        return ValidateOptionsResult.Fail(results.Select(r => $"{typeof(TOptions).Name}.{string.Join(",", r.MemberNames)}: {r.ErrorMessage}"));
     }
 }

@@ -33,8 +33,8 @@ public sealed class LlmOptions : IValidatableObject
         if (IsOffline)
             yield break;
         if (!Uri.TryCreate(BaseUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
-            yield return new ValidationResult("LLM_BASE_URL must be an absolute http(s) URL such as http://127.0.0.1:11434/v1.", [nameof(BaseUrl)]);
+            yield return new ValidationResult("an absolute http(s) URL including the version path, such as http://127.0.0.1:11434/v1", [nameof(BaseUrl)]);
         if (string.IsNullOrWhiteSpace(Model))
-            yield return new ValidationResult("LLM_MODEL is required when LLM_BASE_URL is set.", [nameof(Model)]);
+            yield return new ValidationResult("a model id; LLM_MODEL is required when LLM_BASE_URL is set", [nameof(Model)]);
     }
 }

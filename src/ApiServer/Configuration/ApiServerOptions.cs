@@ -7,15 +7,18 @@ public sealed class ApiServerOptions
 {
     public const string SectionName = "ApiServer";
 
+    [BindHost]
     public string Host { get; set; } = "127.0.0.1";
 
     [Range(0, 65535)]
     public int Port { get; set; } = 8642;
 
     /// <summary>Bearer key. Empty disables auth, which startup allows on loopback only.</summary>
+    [BearerKey]
     public string Key { get; set; } = "";
 
     /// <summary>Comma-separated browser origins, or "*". Empty refuses every browser origin.</summary>
+    [OriginList]
     public string CorsOrigins { get; set; } = "";
 
     [Required]
@@ -37,7 +40,7 @@ public sealed class ApiServerOptions
     public int MaxStoredResponses { get; set; } = 10_000;
 
     /// <summary>How /v1/responses shows server-executed tools: "mcp" (mcp_call items) or "hermes" (function_call + function_call_output pairs).</summary>
-    [RegularExpression("^(mcp|hermes)$")]
+    [RegularExpression("^(mcp|hermes)$", ErrorMessage = "mcp or hermes")]
     public string ResponsesToolRendering { get; set; } = "mcp";
 
     /// <summary>With truncation "auto", history beyond this many messages is dropped, oldest turns first.</summary>

@@ -1,4 +1,3 @@
-using System.Reflection;
 using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.Hosting;
@@ -11,9 +10,6 @@ namespace ApiServer.Health;
 
 public static class HealthEndpoints
 {
-    private static readonly string Version =
-        typeof(HealthEndpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
-
     public static WebApplication MapHealth(this WebApplication app)
     {
         var group = app.MapGroup("").WithTags("Health");
@@ -30,21 +26,31 @@ public static class HealthEndpoints
         return app;
     }
 
-    private static Ok<HealthStatus> GetHealth(IOptions<ApiServerOptions> options) =>
-        TypedResults.Ok(new HealthStatus("ok", options.Value.ModelName));
+    // Degraded is still 200: the server answers every request; a 503 would make a load balancer or orchestrator pull or
+    // restart it, which does not make an unusable data dir usable (docs/reliability.md).
+    private static Ok<HealthStatus> GetHealth(IOptions<ApiServerOptions> options, [FromServices] StorageStatus storage)
+    {
+        var reason = storage.DegradedReason(storage.Probe());
+        return TypedResults.Ok(new HealthStatus(reason is null ? "ok" : "degraded", options.Value.ModelName, reason));
+    }
 
     private static async Task<Ok<DetailedHealth>> GetDetailedHealth(
-        [FromServices] ServerActivity activity, [FromServices] IAgentInfo agent, [FromServices] IStoreHealthProbe store, CancellationToken cancellationToken)
+        [FromServices] ServerActivity activity, [FromServices] IAgentInfo agent, [FromServices] IStoreHealthProbe store,
+        [FromServices] StorageStatus storage, CancellationToken cancellationToken)
     {
         var storeHealth = await store.ProbeAsync(cancellationToken);
+        var storageHealth = storage.Probe();
+        var reason = storeHealth.Reachable ? storage.DegradedReason(storageHealth) : $"response store unreachable: {storeHealth.Error}";
         return TypedResults.Ok(new DetailedHealth(
-            storeHealth.Reachable ? "ok" : "degraded",
-            Version,
+            reason is null ? "ok" : "degraded",
+            reason,
+            ServerVersion.Current,
             Math.Round(activity.Uptime.TotalSeconds, 1),
             Environment.ProcessId,
             activity.ActiveStreams,
             activity.ActiveRuns,
             storeHealth,
+            storageHealth,
             new UpstreamHealth(agent.IsOffline, agent.UpstreamHost, agent.Model, agent.FallbackModels, agent.CircuitState)));
     }
 }

@@ -1,15 +1,21 @@
 namespace ApiServer.Health;
 
-public sealed record HealthStatus(string Status, string Model);
+/// <summary>
+/// "ok", or "degraded" with a reason when the server answers but something it promises is missing (storage fell back to
+/// memory). Both are HTTP 200: see docs/reliability.md for why.
+/// </summary>
+public sealed record HealthStatus(string Status, string Model, string? Reason);
 
 public sealed record DetailedHealth(
     string Status,
+    string? Reason,
     string Version,
     double UptimeSeconds,
     int Pid,
     int ActiveStreams,
     int ActiveRuns,
     StoreHealth ResponseStore,
+    StorageHealth Storage,
     UpstreamHealth Upstream);
 
 /// <summary>The response store's state, as probes see it.</summary>

@@ -1,4 +1,3 @@
-using System.Net;
 using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.Health;
@@ -20,13 +19,11 @@ public static class ApiServerApp
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         configure?.Invoke(builder);
         builder.Configuration.AddEnvironmentAliases();
+        // Before anything binds: a bad value is then reported under the variable the operator set, not as a binder or
+        // Kestrel exception (InvalidSettingsException; ServerRunner prints one line per setting).
+        SettingsValidator.ThrowIfInvalid(builder.Configuration);
 
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
+        builder.Logging.AddServerConsole();
 
         builder.Services.AddOptions<ApiServerOptions>()
             .BindConfiguration(ApiServerOptions.SectionName)
@@ -67,10 +64,8 @@ public static class ApiServerApp
     {
         if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
             kestrel.ListenLocalhost(port);
-        else if (IPAddress.TryParse(host.Trim('[', ']'), out var address))
-            kestrel.Listen(address, port);
         else
-            kestrel.Listen(Dns.GetHostAddresses(host)[0], port);
+            kestrel.Listen(BindHost.Resolve(host) ?? throw new InvalidOperationException($"API_SERVER_HOST '{host}' does not resolve."), port);
     }
 
     /// <summary>The address the server actually listens on (tests bind port 0).</summary>

@@ -14,6 +14,8 @@ namespace ApiServer.Hosting;
 /// <summary>Registers and maps the API features. Program.cs reads as a list through here.</summary>
 public static class ServerFeatures
 {
+    private const string SessionsDatabase = "sessions";
+
     public static WebApplicationBuilder AddServerFeatures(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -28,12 +30,15 @@ public static class ServerFeatures
         services.AddSingleton<IResponseStore>(sp => sp.GetRequiredService<SqliteResponseStore>());
         services.AddSingleton<IStoreHealthProbe>(sp => sp.GetRequiredService<SqliteResponseStore>());
 
+        services.AddKeyedSingleton(SessionsDatabase, (sp, _) => SqliteDatabase.Open(
+            sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.ResolvedDataDir, "sessions.db", SqliteSessionStore.Migrations,
+            sp.GetRequiredService<ILogger<SqliteSessionStore>>()));
         services.AddSingleton<ISessionStore>(sp =>
-        {
-            var options = sp.GetRequiredService<IOptions<ApiServerOptions>>().Value;
-            var database = SqliteDatabase.Open(options.ResolvedDataDir, "sessions.db", SqliteSessionStore.Migrations, sp.GetRequiredService<ILogger<SqliteSessionStore>>());
-            return new SqliteSessionStore(database, sp.GetRequiredService<TimeProvider>());
-        });
+            new SqliteSessionStore(sp.GetRequiredKeyedService<SqliteDatabase>(SessionsDatabase), sp.GetRequiredService<TimeProvider>()));
+        // Health and the startup line report which stores got their file; each store that opens one registers here.
+        services.AddSingleton(sp => new StorageUnit("responses", () => sp.GetRequiredService<SqliteResponseStore>().IsPersistent));
+        services.AddSingleton(sp => new StorageUnit("sessions", () => sp.GetRequiredKeyedService<SqliteDatabase>(SessionsDatabase).IsPersistent));
+        services.AddSingleton<StorageStatus>();
         services.AddSingleton(sp => new SessionIds(SessionIds.LoadOrCreateSecret(sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.ResolvedDataDir)));
         services.AddSingleton<KeyedLock>();
         services.AddHostedService<SessionRecovery>();

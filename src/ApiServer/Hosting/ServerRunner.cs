@@ -1,11 +1,16 @@
 using System.Net.Sockets;
 using ApiServer.Agent;
 using ApiServer.Configuration;
+using ApiServer.Health;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Options;
 
 namespace ApiServer.Hosting;
 
-/// <summary>Process entry: command-line modes, startup guards, and clear failures with non-zero exit codes.</summary>
+/// <summary>
+/// Process entry: command-line modes, startup guards, and clear failures with non-zero exit codes. Every refusal is one log
+/// line that names the setting and says what to do; none prints a stack trace.
+/// </summary>
 public static partial class ServerRunner
 {
     public const int ExitConfiguration = 2;
@@ -14,6 +19,17 @@ public static partial class ServerRunner
 
     public static async Task<int> RunAsync(string[] args)
     {
+        // Print-only flags come first: they build nothing, so they never create the data dir.
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            Console.Out.Write(SettingsCatalog.HelpText());
+            return 0;
+        }
+        if (args.Contains("--version"))
+        {
+            Console.Out.WriteLine(ServerVersion.Current);
+            return 0;
+        }
         if (args.Contains("--health-check"))
             return await HealthCheck.RunAsync(args.Where(a => a != "--health-check").ToArray());
         var exportIndex = Array.IndexOf(args, "--export-openapi");
@@ -25,20 +41,31 @@ public static partial class ServerRunner
         {
             app = ApiServerApp.Build(args);
         }
-        catch (Exception ex) when (ex is InvalidOperationException or FormatException or Microsoft.Extensions.Options.OptionsValidationException)
+        catch (InvalidSettingsException ex)
         {
-            Console.Error.WriteLine($"Refusing to start: invalid configuration: {ex.Message}");
-            return ExitConfiguration;
+            return RefuseBeforeBuild(ex.Errors.Select(e => e.ToString()));
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or InvalidDataException)
+        {
+            // A malformed appsettings.json or command line: the providers' own message says which file or argument.
+            return RefuseBeforeBuild([$"Refusing to start: invalid configuration: {ex.Message}"]);
         }
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ApiServer");
         var options = app.ServerOptions();
 
-        if (StartupGuards.Check(options) is { } refusal)
+        string? refusal;
+        try
         {
-            LogRefusal(logger, refusal);
-            await app.DisposeAsync(); // flushes the console logger before the process exits
-            return ExitConfiguration;
+            refusal = StartupGuards.Check(options, ListenAddresses.FromConfiguration(app.Configuration, options));
         }
+        catch (UnrecognisedEndpointException ex)
+        {
+            refusal = ex.Message;
+        }
+        if (refusal is not null)
+            return await RefuseAsync(app, logger, refusal, ExitConfiguration);
+        if (options.AuthEnabled && StartupGuards.IsWeakKey(options.Key))
+            LogWeakKeyOnLoopback(logger);
 
         try
         {
@@ -50,14 +77,27 @@ public static partial class ServerRunner
             await app.DisposeAsync();
             return ExitPortInUse;
         }
-        catch (Microsoft.Extensions.Options.OptionsValidationException ex)
+        catch (OptionsValidationException ex)
         {
-            LogRefusal(logger, $"Refusing to start: invalid configuration: {string.Join("; ", ex.Failures)}");
-            await app.DisposeAsync();
-            return ExitConfiguration;
+            return await RefuseAsync(app, logger, $"Refusing to start: invalid configuration: {string.Join("; ", ex.Failures)}", ExitConfiguration);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException)
+        {
+            // Binding an address this machine does not have, a privileged port, an HTTPS endpoint without a certificate.
+            return await RefuseAsync(app, logger, $"Refusing to start: the server could not listen: {ex.Message}", ExitConfiguration);
         }
 
-        LogStarted(logger, string.Join(", ", app.Urls), options.ModelName, options.ResolvedDataDir);
+        // Belt and braces: the addresses Kestrel actually bound. The check above already covers every configured source;
+        // this catches one it does not know of, and stops before the log says the server is up.
+        var bound = app.Urls.Select(u => ListenAddresses.Parse(u, "the address Kestrel bound")).ToList();
+        if (StartupGuards.Check(options, bound) is { } late)
+        {
+            await app.StopAsync();
+            return await RefuseAsync(app, logger, late, ExitConfiguration);
+        }
+
+        var storage = app.Services.GetRequiredService<StorageStatus>().Probe();
+        LogStarted(logger, string.Join(", ", app.Urls), options.ModelName, storage.Description(options.ResolvedDataDir));
         var agent = app.Services.GetRequiredService<IAgentInfo>();
         if (agent.IsOffline)
             LogOffline(logger);
@@ -68,6 +108,24 @@ public static partial class ServerRunner
 
         await app.WaitForShutdownAsync();
         return 0;
+    }
+
+    private static int RefuseBeforeBuild(IEnumerable<string> lines)
+    {
+        using (var factory = ConsoleLogging.Bootstrap()) // disposing flushes the console logger
+        {
+            var logger = factory.CreateLogger("ApiServer");
+            foreach (var line in lines)
+                LogRefusal(logger, line);
+        }
+        return ExitConfiguration;
+    }
+
+    private static async Task<int> RefuseAsync(WebApplication app, ILogger logger, string reason, int exitCode)
+    {
+        LogRefusal(logger, reason);
+        await app.DisposeAsync(); // flushes the console logger before the process exits
+        return exitCode;
     }
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "{Reason}")]
@@ -87,4 +145,7 @@ public static partial class ServerRunner
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "No API_SERVER_KEY set: every request is accepted without authentication. This is allowed on loopback only; set API_SERVER_KEY before sharing the server.")]
     private static partial void LogNoKey(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "API_SERVER_KEY looks like a placeholder or is short. Allowed on loopback, where a key is optional; the server refuses to listen anywhere else with it. Generate a real secret (e.g. `openssl rand -hex 32`).")]
+    private static partial void LogWeakKeyOnLoopback(ILogger logger);
 }

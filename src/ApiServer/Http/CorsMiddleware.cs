@@ -13,7 +13,10 @@ public sealed class CorsMiddleware(RequestDelegate next, IOptions<ApiServerOptio
     public const string AllowHeaders = "Authorization, Content-Type, Idempotency-Key, X-Session-Id, Last-Event-ID, X-Agent-Tool-Events, OpenAI-Organization, OpenAI-Project";
     public const string ExposeHeaders = "X-Session-Id, X-Request-Id, Idempotent-Replayed, Retry-After";
 
-    private readonly IReadOnlyList<string> _origins = options.Value.CorsOriginList;
+    // Configured origins are validated at startup and compared in the form browsers send (lower case, no default port),
+    // so "https://Chat.Example.com:443" matches the Origin header "https://chat.example.com".
+    private readonly HashSet<string> _origins = options.Value.CorsOriginList
+        .Select(o => o == "*" ? o : CorsOrigin.Normalize(o) ?? o).ToHashSet(StringComparer.Ordinal);
 
     public Task InvokeAsync(HttpContext context)
     {
@@ -31,7 +34,7 @@ public sealed class CorsMiddleware(RequestDelegate next, IOptions<ApiServerOptio
         }
 
         var allowAny = _origins.Contains("*");
-        if (!allowAny && !_origins.Contains(origin, StringComparer.Ordinal))
+        if (!allowAny && !_origins.Contains(origin))
         {
             return ErrorWriter.WriteAsync(context, StatusCodes.Status403Forbidden,
                 $"Origin '{origin}' is not allowed. Add it to API_SERVER_CORS_ORIGINS.", code: "origin_not_allowed",

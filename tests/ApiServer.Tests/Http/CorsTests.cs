@@ -19,6 +19,17 @@ public sealed class CorsTests
     }
 
     [Fact]
+    public async Task ConfiguredOrigin_MatchesInTheFormBrowsersSend()
+    {
+        await using var server = await StartAsync("HTTPS://Chat.Example.com:443");
+
+        using var response = await server.Client.SendAsync(Request(HttpMethod.Get, "/v1/models", Allowed));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(Allowed, response.Headers.GetValues("Access-Control-Allow-Origin").Single());
+    }
+
+    [Fact]
     public async Task AllowedOrigin_GetsEchoedOriginAndCorsHeaders()
     {
         await using var server = await StartAsync($"https://other.example, {Allowed}");

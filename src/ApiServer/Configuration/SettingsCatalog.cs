@@ -1,0 +1,101 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using ApiServer.Agent.Configuration;
+
+namespace ApiServer.Configuration;
+
+/// <summary>
+/// What each documented variable means, for <c>--help</c> and README's settings table (a test keeps the table equal to
+/// <see cref="MarkdownRows"/>). Defaults come from the options classes unless an entry says them in words.
+/// </summary>
+public static class SettingsCatalog
+{
+    public sealed record Setting(string Variable, string Meaning, string? Default = null);
+
+    public static readonly IReadOnlyList<Setting> Settings =
+    [
+        new("API_SERVER_HOST", "bind address: an IP address (`0.0.0.0` every IPv4 interface, `::` every IPv6 one), `localhost`, or a host name that resolves. Anything but loopback needs a strong `API_SERVER_KEY`, and so does any `Kestrel__Endpoints__*__Url` that is not loopback"),
+        new("API_SERVER_PORT", "port, 0 to 65535 (0 picks a free one)"),
+        new("API_SERVER_KEY", "bearer key for `/v1/*` and `/api/*`. Empty means no auth, which is allowed on loopback only. Never with leading or trailing spaces; off loopback it must be strong (see Security model)", "(empty)"),
+        new("API_SERVER_CORS_ORIGINS", "comma list of allowed browser origins written `scheme://host[:port]` (no path), or `*`. Empty refuses every browser origin", "(empty)"),
+        new("API_SERVER_MODEL_NAME", "the model id the server advertises"),
+        new("API_SERVER_DATA_DIR", "where every SQLite file lives; created if missing. If unusable, the server falls back to in-memory storage with a loud warning, and `/health` says `degraded`", "`$XDG_DATA_HOME/apiserver` (usually `~/.local/share/apiserver`; `%LOCALAPPDATA%\\apiserver` on Windows)"),
+        new("API_SERVER_MAX_REQUEST_BYTES", "request body limit (declared or chunked)"),
+        new("API_SERVER_SSE_KEEPALIVE_SECONDS", "`: keepalive` comment after this much silence on a stream; a chat stream with no output yet sends its headers and role chunk after this long"),
+        new("API_SERVER_STREAM_TOOL_EVENTS", "add named `agent.tool` events to every chat stream (see below)"),
+        new("API_SERVER_MAX_STORED_RESPONSES", "response store capacity (LRU by last access; never breaks a live chain)"),
+        new("API_SERVER_MAX_HISTORY_MESSAGES", "message budget for `truncation: \"auto\"` on `/v1/responses`"),
+        new("API_SERVER_RESPONSES_TOOL_RENDERING", "how `/v1/responses` shows server-executed tools: `mcp` or `hermes` (see below)"),
+        new("API_SERVER_IDEMPOTENCY_TTL_SECONDS", "how long an `Idempotency-Key` outcome is replayed"),
+        new("API_SERVER_IDEMPOTENCY_MAX_ENTRIES", "most idempotency records kept"),
+        new("API_SERVER_IDEMPOTENCY_MAX_BYTES", "most bytes of recorded responses kept, counting responses still being recorded; a response that does not fit is not kept (a duplicate is told to retry)"),
+        new("API_SERVER_MAX_CONCURRENT_RUNS", "runs executing at once; more get 429"),
+        new("API_SERVER_MAX_QUEUED_RUNS", "runs waiting across the server (behind their session's running run, or for a free slot); more get 429"),
+        new("API_SERVER_RUN_RETENTION_SECONDS", "how long finished runs and their events stay visible"),
+        new("API_SERVER_INLINE_SCHEDULING", "Kestrel runs each request on the thread that read its socket instead of handing it to another thread (`UnsafePreferInlineScheduling`); about 0.1 ms less per non-streamed request on the benchmark machine. Set `false` if you also set `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`, which moves that thread onto the socket event loop"),
+        new("LLM_BASE_URL", "OpenAI-style base including the version path; the server calls `{LLM_BASE_URL}/chat/completions`", "(empty: offline model)"),
+        new("LLM_API_KEY", "sent upstream as a bearer token; never logged or shown", "(empty)"),
+        new("LLM_MODEL", "upstream model id", "(required with `LLM_BASE_URL`)"),
+        new("LLM_FALLBACK_MODELS", "comma list tried in order when the primary model has exhausted its retries", "(empty)"),
+        new("LLM_MAX_RETRIES", "retries per upstream call (408, 409, 429, 5xx, connection failures, timeouts; honours `Retry-After`)"),
+        new("LLM_TIMEOUT_SECONDS", "time allowed to the first byte, and between two chunks. Once a chunk carries a `finish_reason` the answer is complete, and the trailing usage chunk and `[DONE]` get at most 5 s (`Llm__Resilience__FinishedTailTimeout`) before the finished answer is used"),
+        new("AGENT_MAX_ITERATIONS", "most LLM calls in one run; the run then ends with finish reason `length` and says so"),
+        new("AGENT_SYSTEM_PROMPT", "base system prompt; the request's system messages or `instructions` are layered on top", "a short helpful-assistant prompt"),
+        new("AGENT_WORKSPACE", "root folder of the read-only tools `list_dir`, `read_file`, `grep`, `find_files`; must exist", "(empty: file tools off)"),
+    ];
+
+    private static readonly Dictionary<string, Type> Sections = new(StringComparer.OrdinalIgnoreCase)
+    {
+        [ApiServerOptions.SectionName] = typeof(ApiServerOptions),
+        [LlmOptions.SectionName] = typeof(LlmOptions),
+        [AgentOptions.SectionName] = typeof(AgentOptions),
+    };
+
+    /// <summary>The default as README shows it: the entry's words, or the options class's value in backticks.</summary>
+    public static string DefaultOf(Setting setting)
+    {
+        if (setting.Default is not null)
+            return setting.Default;
+        var key = EnvironmentVariables.Map.Single(m => m.Variable == setting.Variable).Key;
+        var separator = key.LastIndexOf(':');
+        var type = Sections[key[..separator]];
+        var value = type.GetProperty(key[(separator + 1)..])!.GetValue(Activator.CreateInstance(type));
+        var text = value switch
+        {
+            bool b => b ? "true" : "false",
+            IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+            _ => value?.ToString() ?? "",
+        };
+        return text.Length == 0 ? "(empty)" : $"`{text}`";
+    }
+
+    /// <summary>README's settings table, one row per variable, in this order.</summary>
+    public static IEnumerable<string> MarkdownRows() =>
+        Settings.Select(s => $"| `{s.Variable}` | {DefaultOf(s)} | {s.Meaning} |");
+
+    /// <summary>The same table for a terminal: <c>ApiServer --help</c>.</summary>
+    public static string HelpText()
+    {
+        var text = new StringBuilder()
+            .AppendLine(CultureInfo.InvariantCulture, $"ApiServer {Hosting.ServerVersion.Current}: an OpenAI-compatible API server with an agent (LLM + tools) behind /v1.")
+            .AppendLine()
+            .AppendLine("Usage: ApiServer [--help | --version | --health-check | --export-openapi [FILE]]")
+            .AppendLine("  --help            print this text")
+            .AppendLine("  --version         print the version")
+            .AppendLine("  --health-check    probe /health of the server these settings describe; exit 0 when healthy")
+            .AppendLine("  --export-openapi  write the OpenAPI document (default openapi/v1.json)")
+            .AppendLine()
+            .AppendLine("Settings are environment variables (or the same key in appsettings.json, section ApiServer, Llm or Agent).")
+            .AppendLine("An invalid value stops the server with one line naming the variable, and exit code 2.")
+            .AppendLine();
+        foreach (var setting in Settings)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  {setting.Variable}  (default: {Plain(DefaultOf(setting))})")
+                .AppendLine(CultureInfo.InvariantCulture, $"      {Plain(setting.Meaning)}");
+        }
+        return text.ToString();
+    }
+
+    private static string Plain(string markdown) => markdown.Replace("`", "", StringComparison.Ordinal);
+}

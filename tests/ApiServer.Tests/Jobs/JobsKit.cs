@@ -24,14 +24,20 @@ internal sealed class JobsHarness : IAsyncDisposable
     public HttpClient Client => Server.Client;
 
     public static async Task<JobsHarness> StartAsync(DateTimeOffset? now = null, IReadOnlyDictionary<string, string?>? settings = null,
-        IAgentTool? tool = null, string? dataDir = null)
+        IAgentTool? tool = null, string? dataDir = null, IAgentTool? secondTool = null)
     {
         var clock = new FakeTimeProvider(now ?? Start);
-        var server = await TestServer.StartAsync(settings, services: s =>
+        // Tools time out on the same clock (at most an hour); tests that hold a blocking tool open move it by less.
+        var values = new Dictionary<string, string?> { ["Agent:ToolTimeoutSeconds"] = "3600" };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+            values[key] = value;
+        var server = await TestServer.StartAsync(values, services: s =>
         {
             s.AddSingleton<TimeProvider>(clock);
             if (tool is not null)
                 s.AddSingleton(tool);
+            if (secondTool is not null)
+                s.AddSingleton(secondTool);
         }, dataDir: dataDir);
         return new JobsHarness(server, clock);
     }

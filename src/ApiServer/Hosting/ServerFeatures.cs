@@ -3,6 +3,7 @@ using ApiServer.ChatCompletions;
 using ApiServer.Configuration;
 using ApiServer.Data;
 using ApiServer.Health;
+using ApiServer.Jobs;
 using ApiServer.Responses;
 using ApiServer.Responses.Store;
 using ApiServer.Runs;
@@ -46,6 +47,7 @@ public static class ServerFeatures
         services.AddResponses();
         services.AddSingleton<Idempotency.IIdempotencyStore, Idempotency.InMemoryIdempotencyStore>();
         services.AddRuns();
+        services.AddJobs();
         return builder;
     }
 
@@ -54,6 +56,7 @@ public static class ServerFeatures
         app.MapChatCompletions();
         app.MapResponses();
         app.MapRuns();
+        app.MapJobs();
         return app;
     }
 }

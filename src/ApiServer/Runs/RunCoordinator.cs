@@ -70,11 +70,9 @@ public sealed partial class RunCoordinator(
             throw new ApiException(StatusCodes.Status503ServiceUnavailable, "The server is shutting down; start the run again once it is back.",
                 code: "server_shutting_down", type: "server_error") { RetryAfterSeconds = RetryAfterSeconds };
 
-        var run = new Run(Run.NewId(), spec, time, stopping);
-        var admission = scheduler.Admit(run);
-        if (admission is AdmissionResult.Busy or AdmissionResult.QueueFull)
+        var run = TryStart(spec, out var admission);
+        if (run is null)
         {
-            run.ReleaseCancellation();
             LogRefused(logger, admission, spec.SessionId);
             var message = admission == AdmissionResult.Busy
                 ? $"Too many runs are executing (the limit is {options.Value.MaxConcurrentRuns}). Retry later."
@@ -84,10 +82,26 @@ public sealed partial class RunCoordinator(
                 RetryAfterSeconds = RetryAfterSeconds,
             };
         }
+        return (run, admission);
+    }
+
+    /// <summary>
+    /// Admits and launches a run like <see cref="Start"/>, but answers null instead of refusing when every slot or the queue is
+    /// full, for callers that wait for <see cref="RunScheduler.SlotFreed"/> and try again (scheduled jobs).
+    /// </summary>
+    public Run? TryStart(RunSpec spec, out AdmissionResult admission)
+    {
+        var run = new Run(Run.NewId(), spec, time, lifetime.ApplicationStopping);
+        admission = scheduler.Admit(run);
+        if (admission is AdmissionResult.Busy or AdmissionResult.QueueFull)
+        {
+            run.ReleaseCancellation();
+            return null;
+        }
         registry.Add(run);
         run.Execution = Task.Run(() => executor.ExecuteAsync(run));
         LogStarted(logger, run.Id, admission, spec.SessionId);
-        return (run, admission);
+        return run;
     }
 
     /// <summary>

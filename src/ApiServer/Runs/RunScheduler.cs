@@ -36,6 +36,7 @@ public sealed class RunScheduler(int maxConcurrent, int maxQueued)
     private readonly LinkedList<Run> _readyForSlot = new();
     private int _running;
     private int _queued;
+    private TaskCompletionSource _slotFreed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public int Running
     {
@@ -45,6 +46,15 @@ public sealed class RunScheduler(int maxConcurrent, int maxQueued)
     public int Queued
     {
         get { lock (_lock) return _queued; }
+    }
+
+    /// <summary>
+    /// Completes the next time a run releases its place. Read it before trying to start, then wait on it after a refusal: a
+    /// release in between has then already completed it, so no wake-up is lost.
+    /// </summary>
+    public Task SlotFreed
+    {
+        get { lock (_lock) return _slotFreed.Task; }
     }
 
     /// <summary>Admits a new run: starts it, queues it behind its session (emitting run.queued), or refuses it.</summary>
@@ -144,8 +154,15 @@ public sealed class RunScheduler(int maxConcurrent, int maxQueued)
         _running++;
     }
 
-    private static void Signal(List<Run> started)
+    private void Signal(List<Run> started)
     {
+        TaskCompletionSource freed;
+        lock (_lock)
+        {
+            freed = _slotFreed;
+            _slotFreed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        freed.TrySetResult();
         foreach (var run in started)
             run.StartSignal.TrySetResult();
     }

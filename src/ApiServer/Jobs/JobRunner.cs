@@ -1,0 +1,151 @@
+using System.Collections.Concurrent;
+using ApiServer.Agent;
+using ApiServer.Runs;
+using Microsoft.Extensions.Options;
+
+namespace ApiServer.Jobs;
+
+/// <summary>
+/// Runs a claimed firing as a real run through the Runs machinery (same agent, tools, limits, stored Response), records its
+/// outcome, and hands it to the webhook. Tracks active firings so deleting a job can stop its run.
+/// </summary>
+public sealed partial class JobRunner(
+    IJobStore store,
+    RunCoordinator coordinator,
+    RunScheduler runs,
+    WebhookDelivery webhooks,
+    IOptions<JobsOptions> options,
+    TimeProvider time,
+    IHostApplicationLifetime lifetime,
+    ILogger<JobRunner> logger)
+{
+    /// <summary>Characters of the run's output kept on the firing (the whole output is in the stored Response).</summary>
+    public const int PreviewLength = 200;
+
+    private readonly ConcurrentDictionary<long, ActiveFiring> _active = new();
+
+    /// <summary>Firings started and not yet recorded as ended; shutdown waits for them.</summary>
+    public IReadOnlyCollection<Task> Pending => [.. _active.Values.Select(a => a.Completion.Task)];
+
+    /// <summary>Starts the firing in the background; returns at once.</summary>
+    public void Launch(JobRecord job, JobFiring firing)
+    {
+        var active = new ActiveFiring(job.Id, CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping));
+        _active[firing.Id] = active;
+        using (ExecutionContext.SuppressFlow()) // not the HTTP request's (run-now) or the scheduler loop's
+            _ = Task.Run(() => ExecuteAsync(job, firing, active));
+    }
+
+    /// <summary>Stops every active firing of a job (it was deleted): a waiting one stops waiting, a running one has its run stopped.</summary>
+    public void StopJob(string jobId)
+    {
+        foreach (var active in _active.Values.Where(a => a.JobId == jobId))
+        {
+            active.Cancellation.Cancel();
+            if (active.Run is { } run)
+                coordinator.Stop(run);
+        }
+    }
+
+    private async Task ExecuteAsync(JobRecord job, JobFiring firing, ActiveFiring active)
+    {
+        var token = active.Cancellation.Token;
+        try
+        {
+            var spec = await coordinator.PrepareAsync(new RunRequest
+            {
+                Input = [ChatMessage.User(job.Prompt)],
+                Instructions = job.Instructions,
+                Store = true,
+            }, token);
+            var run = await StartWhenSlotFreeAsync(spec, token);
+            if (run is null)
+            {
+                await FinishAsync(job, firing, FiringStatus.Skipped, null, null,
+                    $"Every run slot stayed busy for {options.Value.SlotWaitSeconds}s (API_SERVER_MAX_CONCURRENT_RUNS), so this firing was skipped.");
+                return;
+            }
+            active.Run = run;
+            if (token.IsCancellationRequested)
+                coordinator.Stop(run); // deleted between the start and the line above
+            await store.MarkStartedAsync(firing.Id, run.Id, time.GetUtcNow(), CancellationToken.None);
+            await run.Execution;
+            var status = run.Snapshot();
+            await FinishAsync(job, firing with { RunId = run.Id }, status.Status, status.ResponseId, status.Output, status.Error?.Message);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            await FinishAsync(job, firing, FiringStatus.Cancelled, null, null,
+                lifetime.ApplicationStopping.IsCancellationRequested ? "The server stopped before this firing could start." : "The job was deleted.");
+        }
+        catch (Exception ex)
+        {
+            LogFiringCrashed(logger, job.Id, firing.Id, ex);
+            await FinishAsync(job, firing, FiringStatus.Failed, null, null, "The firing failed because of an internal error.");
+        }
+        finally
+        {
+            _active.TryRemove(firing.Id, out _);
+            active.Cancellation.Dispose();
+            active.Completion.TrySetResult();
+        }
+    }
+
+    /// <summary>Starts the run now, or waits (bounded) for a run to release its slot; null when the wait ran out.</summary>
+    private async Task<Run?> StartWhenSlotFreeAsync(RunSpec spec, CancellationToken token)
+    {
+        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(options.Value.SlotWaitSeconds);
+        while (true)
+        {
+            var freed = runs.SlotFreed;
+            if (coordinator.TryStart(spec, out _) is { } run)
+                return run;
+            var remaining = deadline - time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero)
+                return null;
+            LogWaitingForSlot(logger);
+            try
+            {
+                await freed.WaitAsync(remaining, time, token);
+            }
+            catch (TimeoutException)
+            {
+                return null;
+            }
+        }
+    }
+
+    private async Task FinishAsync(JobRecord job, JobFiring firing, string status, string? responseId, string? output, string? error)
+    {
+        var finishedAt = time.GetUtcNow();
+        var preview = output is null ? null : output.Length <= PreviewLength ? output : output[..PreviewLength] + "…";
+        try
+        {
+            await store.FinishAsync(new FiringOutcome(firing.Id, job.Id, status, finishedAt, responseId, preview, error), CancellationToken.None);
+        }
+        catch (ObjectDisposedException)
+        {
+            return; // the store closed during shutdown: the next start marks the firing failed
+        }
+        LogFiringEnded(logger, job.Id, firing.Id, status);
+        if (job.Deliver.IsWebhook)
+            webhooks.Enqueue(job, firing with { Status = status, ResponseId = responseId, FinishedAt = finishedAt, Error = error }, output);
+    }
+
+    private sealed class ActiveFiring(string jobId, CancellationTokenSource cancellation)
+    {
+        public string JobId { get; } = jobId;
+        public CancellationTokenSource Cancellation { get; } = cancellation;
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public volatile Run? Run;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} firing {FiringId} ended: {Status}")]
+    private static partial void LogFiringEnded(ILogger logger, string jobId, long firingId, string status);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "A job firing waits for a free run slot")]
+    private static partial void LogWaitingForSlot(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} firing {FiringId} crashed")]
+    private static partial void LogFiringCrashed(ILogger logger, string jobId, long firingId, Exception exception);
+}

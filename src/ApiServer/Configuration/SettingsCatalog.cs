@@ -42,15 +42,14 @@ public static class SettingsCatalog
         new("LLM_TIMEOUT_SECONDS", "time allowed to the first byte, and between two chunks. Once a chunk carries a `finish_reason` the answer is complete, and the trailing usage chunk and `[DONE]` get at most 5 s (`Llm__Resilience__FinishedTailTimeout`) before the finished answer is used"),
         new("AGENT_MAX_ITERATIONS", "most LLM calls in one run; the run then ends with finish reason `length` and says so"),
         new("AGENT_SYSTEM_PROMPT", "base system prompt; the request's system messages or `instructions` are layered on top", "a short helpful-assistant prompt"),
+        new("API_SERVER_TIMEZONE", "IANA time zone of a scheduled job that names none (`Europe/Berlin`); checked at startup", "(empty: UTC)"),
+        new("API_SERVER_WEBHOOK_HOSTS", "comma list of hosts (or `host:port`) a job may deliver its webhook to", "(empty: webhooks refused)"),
+        new("API_SERVER_WEBHOOK_SECRET", "key of the `X-ApiServer-Signature` HMAC-SHA256 on every webhook; never logged", "(empty: webhooks refused)"),
+        new("API_SERVER_JOB_MIN_INTERVAL_SECONDS", "shortest period a job's schedule may have (intervals, cron)"),
+        new("API_SERVER_JOB_HISTORY", "firings kept per job, newest first"),
+        new("API_SERVER_JOB_SLOT_WAIT_SECONDS", "how long a due firing waits for a free run slot before it is recorded as `skipped`"),
         new("AGENT_WORKSPACE", "root folder of the read-only tools `list_dir`, `read_file`, `grep`, `find_files`; must exist", "(empty: file tools off)"),
     ];
-
-    private static readonly Dictionary<string, Type> Sections = new(StringComparer.OrdinalIgnoreCase)
-    {
-        [ApiServerOptions.SectionName] = typeof(ApiServerOptions),
-        [LlmOptions.SectionName] = typeof(LlmOptions),
-        [AgentOptions.SectionName] = typeof(AgentOptions),
-    };
 
     /// <summary>The default as README shows it: the entry's words, or the options class's value in backticks.</summary>
     public static string DefaultOf(Setting setting)
@@ -59,7 +58,7 @@ public static class SettingsCatalog
             return setting.Default;
         var key = EnvironmentVariables.Map.Single(m => m.Variable == setting.Variable).Key;
         var separator = key.LastIndexOf(':');
-        var type = Sections[key[..separator]];
+        var type = SettingsValidator.Sections.Single(s => string.Equals(s.Section, key[..separator], StringComparison.OrdinalIgnoreCase)).Type;
         var value = type.GetProperty(key[(separator + 1)..])!.GetValue(Activator.CreateInstance(type));
         var text = value switch
         {

@@ -29,12 +29,14 @@ public sealed class InvalidSettingsException(IReadOnlyList<SettingError> errors)
 /// </summary>
 public static class SettingsValidator
 {
-    private static readonly (string Section, Type Type)[] Sections =
+    /// <summary>Every options section an operator can set, with the class it binds to.</summary>
+    public static readonly IReadOnlyList<(string Section, Type Type)> Sections =
     [
         (ApiServerOptions.SectionName, typeof(ApiServerOptions)),
         (LlmOptions.SectionName, typeof(LlmOptions)),
         (ResilienceOptions.SectionName, typeof(ResilienceOptions)),
         (AgentOptions.SectionName, typeof(AgentOptions)),
+        (Jobs.JobsOptions.SectionName, typeof(Jobs.JobsOptions)),
     ];
 
     public static void ThrowIfInvalid(IConfiguration configuration)

@@ -12,7 +12,7 @@ public sealed class JobsOptions : IValidatableObject
 
     /// <summary>The shortest period a schedule may have: intervals and cron expressions that fire more often are refused.</summary>
     [Range(1, 86_400)]
-    public int MinIntervalSeconds { get; set; } = 60;
+    public int MinIntervalSeconds { get; set; } = 120;
 
     /// <summary>Firings kept per job (newest first); older ones are deleted as new ones are recorded.</summary>
     [Range(1, 10_000)]
@@ -41,6 +41,6 @@ public sealed class JobsOptions : IValidatableObject
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Timezone.Length > 0 && !TimeZoneInfo.TryFindSystemTimeZoneById(Timezone, out _))
-            yield return new ValidationResult($"API_SERVER_TIMEZONE '{Timezone}' is not a known IANA time zone (e.g. Europe/Berlin).", [nameof(Timezone)]);
+            yield return new ValidationResult("an IANA time zone name such as Europe/Berlin, or empty for UTC", [nameof(Timezone)]);
     }
 }

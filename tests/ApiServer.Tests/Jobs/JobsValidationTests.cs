@@ -15,6 +15,9 @@ public sealed class JobsValidationTests
         { """{"name":"n","prompt":"p"}""", "schedule", "missing_required_parameter" },
         { """{"name":"n","schedule":"sometimes","prompt":"p"}""", "schedule", "invalid_schedule" },
         { """{"name":"n","schedule":"every 10s","prompt":"p"}""", "schedule", "invalid_schedule" },
+        // The default minimum period is 2 minutes (API_SERVER_JOB_MIN_INTERVAL_SECONDS), so 90 s and cron's every-minute are refused.
+        { """{"name":"n","schedule":"every 90s","prompt":"p"}""", "schedule", "invalid_schedule" },
+        { """{"name":"n","schedule":"* * * * *","prompt":"p"}""", "schedule", "invalid_schedule" },
         { """{"name":"n","schedule":"every 1h"}""", "prompt", "missing_required_parameter" },
         { "{\"name\":\"n\",\"schedule\":\"every 1h\",\"prompt\":\"" + new string('p', 5001) + "\"}", "prompt", "invalid_value" },
         { """{"name":"n","schedule":"every 1h","prompt":"p","timezone":"Mars/Olympus"}""", "timezone", "invalid_timezone" },

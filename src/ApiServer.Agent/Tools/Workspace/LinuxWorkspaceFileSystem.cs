@@ -12,23 +12,12 @@ namespace ApiServer.Agent.Tools.Workspace;
 /// Opening /proc/self/fd/N instead would be safe for the directory itself (the magic link is the opened object), but .NET's
 /// enumerator then stats and recurses by path, which follows symlinks again; so we read the descriptor directly.
 /// </summary>
-internal sealed partial class LinuxWorkspaceFileSystem : IWorkspaceFileSystem
+internal sealed class LinuxWorkspaceFileSystem(SafeFileHandle root, Abi abi, bool useOpenat2) : IWorkspaceFileSystem
 {
     private static bool? s_hasOpenat2;
 
-    private readonly SafeFileHandle _root;
-    private readonly bool _useOpenat2;
-    private readonly Abi _abi;
-
-    private LinuxWorkspaceFileSystem(SafeFileHandle root, Abi abi, bool useOpenat2)
-    {
-        _root = root;
-        _abi = abi;
-        _useOpenat2 = useOpenat2;
-    }
-
-    /// <summary>Whether the walk is done by openat2 (true) or component by component (false).</summary>
-    public bool UsesOpenat2 => _useOpenat2;
+    private readonly SafeFileHandle _root = root;
+    private readonly Abi _abi = abi;
 
     /// <summary>Null on an architecture whose flag values and syscall numbers we don't know (the caller falls back).</summary>
     public static LinuxWorkspaceFileSystem? TryCreate(string root, bool allowOpenat2)
@@ -53,7 +42,7 @@ internal sealed partial class LinuxWorkspaceFileSystem : IWorkspaceFileSystem
         var flags = Abi.ReadOnly | Abi.NonBlocking | Abi.NoControllingTerminal | _abi.NoFollow | Abi.CloseOnExec;
         int errno;
         SafeFileHandle? handle;
-        if (_useOpenat2)
+        if (useOpenat2)
         {
             // EAGAIN means the kernel saw a rename race it couldn't rule out; a retry or two settles it.
             var attempts = 0;

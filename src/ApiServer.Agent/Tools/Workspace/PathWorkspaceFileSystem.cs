@@ -23,10 +23,10 @@ internal sealed class PathWorkspaceFileSystem(string root) : IWorkspaceFileSyste
         }
         if (Directory.Exists(full))
             return new WorkspaceNode(relative, FileKind.Directory, 0, null, full);
-        if ((File.GetAttributes(full) & FileAttributes.Device) != 0)
-            return WorkspaceNode.Failed(relative, FileKind.Special, null);
         try
         {
+            if ((File.GetAttributes(full) & FileAttributes.Device) != 0)
+                return WorkspaceNode.Failed(relative, FileKind.Special, null);
             var handle = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             return new WorkspaceNode(relative, FileKind.Regular, RandomAccess.GetLength(handle), handle, null);
         }

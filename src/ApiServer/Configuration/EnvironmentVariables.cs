@@ -44,6 +44,7 @@ public static class EnvironmentVariables
         ("AGENT_MAX_ITERATIONS", $"{AgentOptions.SectionName}:{nameof(AgentOptions.MaxIterations)}"),
         ("AGENT_SYSTEM_PROMPT", $"{AgentOptions.SectionName}:{nameof(AgentOptions.SystemPrompt)}"),
         ("AGENT_WORKSPACE", $"{AgentOptions.SectionName}:{nameof(AgentOptions.Workspace)}"),
+        ("AGENT_WORKSPACE_DENY", $"{AgentOptions.SectionName}:{nameof(AgentOptions.WorkspaceDeny)}"),
     ];
 
     /// <summary>Copies every documented variable that is set onto its configuration key, as the last source.</summary>

@@ -34,6 +34,12 @@ public static class SettingsCatalog
         new("API_SERVER_MAX_QUEUED_RUNS", "runs waiting across the server (behind their session's running run, or for a free slot); more get 429"),
         new("API_SERVER_RUN_RETENTION_SECONDS", "how long finished runs and their events stay visible"),
         new("API_SERVER_INLINE_SCHEDULING", "Kestrel runs each request on the thread that read its socket instead of handing it to another thread (`UnsafePreferInlineScheduling`); about 0.1 ms less per non-streamed request on the benchmark machine. Set `false` if you also set `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`, which moves that thread onto the socket event loop"),
+        new("API_SERVER_TIMEZONE", "IANA time zone of a scheduled job that names none (`Europe/Berlin`); checked at startup", "(empty: UTC)"),
+        new("API_SERVER_WEBHOOK_HOSTS", "comma list of hosts (or `host:port`) a job may deliver its webhook to", "(empty: webhooks refused)"),
+        new("API_SERVER_WEBHOOK_SECRET", "key of the `X-ApiServer-Signature` HMAC-SHA256 on every webhook; never logged", "(empty: webhooks refused)"),
+        new("API_SERVER_JOB_MIN_INTERVAL_SECONDS", "shortest period a job's schedule may have (intervals, cron)"),
+        new("API_SERVER_JOB_HISTORY", "firings kept per job, newest first"),
+        new("API_SERVER_JOB_SLOT_WAIT_SECONDS", "how long a due firing waits for a free run slot before it is recorded as `skipped`"),
         new("LLM_BASE_URL", "OpenAI-style base including the version path; the server calls `{LLM_BASE_URL}/chat/completions`", "(empty: offline model)"),
         new("LLM_API_KEY", "sent upstream as a bearer token; never logged or shown", "(empty)"),
         new("LLM_MODEL", "upstream model id", "(required with `LLM_BASE_URL`)"),
@@ -42,13 +48,8 @@ public static class SettingsCatalog
         new("LLM_TIMEOUT_SECONDS", "time allowed to the first byte, and between two chunks. Once a chunk carries a `finish_reason` the answer is complete, and the trailing usage chunk and `[DONE]` get at most 5 s (`Llm__Resilience__FinishedTailTimeout`) before the finished answer is used"),
         new("AGENT_MAX_ITERATIONS", "most LLM calls in one run; the run then ends with finish reason `length` and says so"),
         new("AGENT_SYSTEM_PROMPT", "base system prompt; the request's system messages or `instructions` are layered on top", "a short helpful-assistant prompt"),
-        new("API_SERVER_TIMEZONE", "IANA time zone of a scheduled job that names none (`Europe/Berlin`); checked at startup", "(empty: UTC)"),
-        new("API_SERVER_WEBHOOK_HOSTS", "comma list of hosts (or `host:port`) a job may deliver its webhook to", "(empty: webhooks refused)"),
-        new("API_SERVER_WEBHOOK_SECRET", "key of the `X-ApiServer-Signature` HMAC-SHA256 on every webhook; never logged", "(empty: webhooks refused)"),
-        new("API_SERVER_JOB_MIN_INTERVAL_SECONDS", "shortest period a job's schedule may have (intervals, cron)"),
-        new("API_SERVER_JOB_HISTORY", "firings kept per job, newest first"),
-        new("API_SERVER_JOB_SLOT_WAIT_SECONDS", "how long a due firing waits for a free run slot before it is recorded as `skipped`"),
         new("AGENT_WORKSPACE", "root folder of the read-only tools `list_dir`, `read_file`, `grep`, `find_files`; must exist", "(empty: file tools off)"),
+        new("AGENT_WORKSPACE_DENY", "names the workspace tools hide, as a comma list of name patterns (`*`, `?`, case-insensitive) that replaces the default list; `default` in the list stands for the defaults (`default,*.sqlite` extends them), `none` alone hides nothing. See [Workspace tools](#workspace-tools)", "(empty: the default list)"),
     ];
 
     /// <summary>The default as README shows it: the entry's words, or the options class's value in backticks.</summary>

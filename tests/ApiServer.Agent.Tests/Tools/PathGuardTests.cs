@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using ApiServer.Agent.Tests.Infrastructure;
 using ApiServer.Agent.Tools;
@@ -71,13 +70,31 @@ public sealed class PathGuardTests : WorkspaceToolTestBase
     }
 
     [Fact]
-    public async Task A_symlink_that_stays_inside_the_root_is_followed()
+    public async Task A_symlink_is_not_followed_even_when_it_stays_inside_the_root()
     {
         File.CreateSymbolicLink(Path.Combine(Ws.Root, "alias.txt"), "inside.txt");
+        Directory.CreateDirectory(Path.Combine(Ws.Root, "real"));
+        Directory.CreateSymbolicLink(Path.Combine(Ws.Root, "alias-dir"), "real");
 
-        var result = await Call("read_file", """{"path":"alias.txt"}""");
+        var read = await Call("read_file", """{"path":"alias.txt"}""");
+        var list = await Call("list_dir", """{"path":"alias-dir"}""");
+        var root = await Call("list_dir", "{}");
 
-        Assert.Equal(ToolResult.Ok("fine"), result);
+        Assert.Equal(ToolResult.Error("Path refused: 'alias.txt' is or goes through a symlink; the workspace tools do not follow symlinks."), read);
+        Assert.True(list.IsError);
+        Assert.Contains("symlink", list.Content);
+        Assert.Contains("alias.txt@", root.Content);
+    }
+
+    [Fact]
+    public async Task A_hard_link_to_an_outside_file_is_read_through_as_documented()
+    {
+        // Making the link needs write access to the workspace, where the same person could copy the file in.
+        Posix.HardLink(Path.Combine(Ws.Outside, "secret.txt"), Path.Combine(Ws.Root, "hard.txt"));
+
+        var result = await Call("read_file", """{"path":"hard.txt"}""");
+
+        Assert.Equal(ToolResult.Ok("top secret"), result);
     }
 
     [Fact]
@@ -114,9 +131,7 @@ public sealed class PathGuardTests : WorkspaceToolTestBase
     [Fact]
     public async Task A_FIFO_inside_the_workspace_is_refused_without_blocking()
     {
-        var fifo = Path.Combine(Ws.Root, "pipe");
-        using (var mkfifo = Process.Start("mkfifo", fifo))
-            await mkfifo.WaitForExitAsync();
+        Posix.MakeFifo(Path.Combine(Ws.Root, "pipe"));
 
         var read = await Call("read_file", """{"path":"pipe"}""");
         var grep = await Call("grep", """{"pattern":"x"}""");

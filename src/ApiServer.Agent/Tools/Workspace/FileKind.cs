@@ -1,55 +1,52 @@
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace ApiServer.Agent.Tools.Workspace;
 
 internal enum FileKind
 {
+    /// <summary>Not there, or hidden by the deny list: the two must look the same to the model.</summary>
     Missing,
     Regular,
     Directory,
 
+    /// <summary>The tools follow no symlink, inside the workspace or not.</summary>
+    Symlink,
+
     /// <summary>Character or block device, FIFO, socket: opening one can block forever or read without end.</summary>
     Special,
+
+    /// <summary>There, but the open failed for another reason (permissions); <see cref="WorkspaceNode.Problem"/> says which.</summary>
+    Unreadable,
 }
 
+/// <summary>One name in a directory listing, described without following it.</summary>
+internal readonly record struct WorkspaceEntry(string Name, FileKind Kind, long Length);
+
 /// <summary>
-/// Tells regular files from devices, FIFOs and sockets. .NET reports all of those as FileAttributes.Normal on Linux,
-/// so we ask the kernel with statx(2), whose struct layout is the same on every Linux architecture
-/// (unlike struct stat). Elsewhere we fall back to what FileAttributes can tell.
+/// An opened file or directory of the workspace (relative path with '/'), or why it couldn't be opened. On Linux
+/// <see cref="Handle"/> is the descriptor for both; on the path fallback it is set for files and <see cref="FullPath"/> for directories.
 /// </summary>
-internal static partial class FileKinds
+internal sealed class WorkspaceNode(string relative, FileKind kind, long length, SafeFileHandle? handle, string? fullPath) : IDisposable
 {
-    private const int AtFdCwd = -100;
-    private const uint StatxType = 0x1;
-    private const int StxModeOffset = 28;
-    private const int StatxSize = 256;
+    public string Relative { get; } = relative;
+    public FileKind Kind { get; } = kind;
+    public long Length { get; } = length;
+    public SafeFileHandle? Handle { get; } = handle;
+    public string? FullPath { get; } = fullPath;
+    public string? Problem { get; private init; }
 
-    public static FileKind Of(string path)
-    {
-        if (OperatingSystem.IsLinux())
-        {
-            Span<byte> buffer = stackalloc byte[StatxSize];
-            if (Statx(AtFdCwd, path, 0, StatxType, ref MemoryMarshal.GetReference(buffer)) != 0)
-                return FileKind.Missing;
-            var mode = BinaryPrimitives.ReadUInt16LittleEndian(buffer[StxModeOffset..]) & 0xF000;
-            if (!BitConverter.IsLittleEndian)
-                mode = BinaryPrimitives.ReadUInt16BigEndian(buffer[StxModeOffset..]) & 0xF000;
-            return mode switch
-            {
-                0x8000 => FileKind.Regular,
-                0x4000 => FileKind.Directory,
-                _ => FileKind.Special,
-            };
-        }
+    public static WorkspaceNode Failed(string relative, FileKind kind, string? problem) =>
+        new(relative, kind, 0, null, null) { Problem = problem };
 
-        if (Directory.Exists(path))
-            return FileKind.Directory;
-        if (!File.Exists(path))
-            return FileKind.Missing;
-        return (File.GetAttributes(path) & FileAttributes.Device) != 0 ? FileKind.Special : FileKind.Regular;
-    }
+    public void Dispose() => Handle?.Dispose();
+}
 
-    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Statx(int dirfd, string path, int flags, uint mask, ref byte statxBuffer);
+/// <summary>How the guard opens and lists: descriptor-relative on Linux, by path elsewhere.</summary>
+internal interface IWorkspaceFileSystem : IDisposable
+{
+    /// <summary>Opens a normalised relative path ("." for the root) without following symlinks.</summary>
+    WorkspaceNode Open(string relative);
+
+    /// <summary>The entries of an opened directory, each described without following it.</summary>
+    IEnumerable<WorkspaceEntry> List(WorkspaceNode directory);
 }

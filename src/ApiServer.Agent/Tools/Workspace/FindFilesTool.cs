@@ -14,15 +14,14 @@ internal sealed class FindFilesTool(WorkspaceGuard guard) : WorkspaceTool(guard,
 
     public override Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
     {
-        if (ResolveDirectory(arguments, out var full) is { } refused)
+        if (OpenDirectory(arguments, out var directory) is { } refused)
             return Task.FromResult(refused);
+        using var _ = directory;
 
         var glob = new Glob(OptionalString(arguments, "glob")!);
         var limit = new WalkLimit(MaxVisited);
-        var matches = WalkFiles(full, limit, cancellationToken)
-            .Where(file => glob.IsMatch(Path.GetRelativePath(full, file).Replace('\\', '/')))
-            .Select(Guard.Relative)
-            .ToList();
+        var prefix = directory.Relative == "." ? 0 : directory.Relative.Length + 1;
+        var matches = WalkFiles(directory, limit, cancellationToken).Where(file => glob.IsMatch(file[prefix..])).ToList();
         matches.Sort(StringComparer.Ordinal);
         var output = new OutputLimiter(MaxBytes, MaxResults);
         foreach (var match in matches)

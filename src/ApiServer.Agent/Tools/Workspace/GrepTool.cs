@@ -31,28 +31,30 @@ internal sealed class GrepTool(WorkspaceGuard guard) : WorkspaceTool(guard, "gre
         }
 
         var path = OptionalString(arguments, "path");
-        if (Guard.Resolve(path, out var error) is not { } full)
+        if (Guard.Open(path, out var error) is not { } searched)
             return ToolResult.Error(error!);
+        using var _ = searched;
+        if (searched.Kind is not (FileKind.Directory or FileKind.Regular))
+            return ToolResult.Error(WorkspaceGuard.Refusal(searched, path) ?? $"'{path}' is not a file or directory in the workspace.");
         var glob = OptionalString(arguments, "glob") is { Length: > 0 } g ? new Glob(g) : null;
-
-        var kind = FileKinds.Of(full);
-        if (kind is not (FileKind.Directory or FileKind.Regular))
-            return ToolResult.Error($"'{path}' is not a file or directory in the workspace.");
+        var isDirectory = searched.Kind == FileKind.Directory;
+        var prefix = searched.Relative == "." ? 0 : searched.Relative.Length + 1;
         var limit = new WalkLimit(MaxVisited);
-        IEnumerable<string> files = kind == FileKind.Directory ? WalkFiles(full, limit, cancellationToken) : [full];
+        IEnumerable<string> files = isDirectory ? WalkFiles(searched, limit, cancellationToken) : [searched.Relative];
 
         var output = new OutputLimiter(MaxBytes, MaxMatches);
         try
         {
-            foreach (var file in files)
+            foreach (var relative in files)
             {
-                var relative = Guard.Relative(file);
                 // A glob matches paths under a searched directory, or the name of a single searched file.
-                var candidate = kind == FileKind.Directory ? Path.GetRelativePath(full, file) : Path.GetFileName(file);
-                if (glob is not null && !glob.IsMatch(candidate.Replace('\\', '/')))
+                var candidate = isDirectory ? relative[prefix..] : Path.GetFileName(relative);
+                if (glob is not null && !glob.IsMatch(candidate))
                     continue;
-                using var handle = Guard.OpenFile(file, relative, out _);
-                if (handle is null || RandomAccess.GetLength(handle) > MaxFileBytes || LooksBinary(handle))
+                // The walk's file may have been swapped since it was listed; the node says what was actually opened.
+                using var walked = isDirectory ? Guard.OpenRelative(relative) : null;
+                var file = walked ?? searched;
+                if (file is not { Kind: FileKind.Regular, Handle: { } handle } || file.Length > MaxFileBytes || LooksBinary(handle))
                     continue;
                 using var reader = new StreamReader(new FileStream(handle, FileAccess.Read));
                 var number = 0;

@@ -14,14 +14,15 @@ internal sealed class ListDirTool(WorkspaceGuard guard) : WorkspaceTool(guard, "
 
     public override Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
     {
-        if (ResolveDirectory(arguments, out var full) is { } refused)
+        if (OpenDirectory(arguments, out var directory) is { } refused)
             return Task.FromResult(refused);
+        using var _ = directory;
 
         // Keep only the first MaxEntries + 1 names in order (a heap whose top is the last kept name), so a directory with
         // millions of entries costs bounded memory; the extra one tells the limiter to mark the listing as cut.
-        var kept = new PriorityQueue<FileSystemInfo, string>(LastNameFirst);
+        var kept = new PriorityQueue<WorkspaceEntry, string>(LastNameFirst);
         var total = 0;
-        foreach (var entry in new DirectoryInfo(full).EnumerateFileSystemInfos("*", new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = true }))
+        foreach (var entry in Guard.List(directory))
         {
             cancellationToken.ThrowIfCancellationRequested();
             total++;
@@ -37,11 +38,12 @@ internal sealed class ListDirTool(WorkspaceGuard guard) : WorkspaceTool(guard, "
         foreach (var entry in entries)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var line = entry switch
+            // Sizes come from the listed directory's own descriptor, never from wherever a name might point.
+            var line = entry.Kind switch
             {
-                { LinkTarget: not null } => entry.Name + "@",
-                DirectoryInfo => entry.Name + "/",
-                FileInfo file => $"{entry.Name}  ({file.Length} bytes)",
+                FileKind.Symlink => entry.Name + "@",
+                FileKind.Directory => entry.Name + "/",
+                FileKind.Regular => $"{entry.Name}  ({entry.Length} bytes)",
                 _ => entry.Name,
             };
             if (!output.AppendLine(line))

@@ -14,21 +14,19 @@ internal sealed class ReadFileTool(WorkspaceGuard guard) : WorkspaceTool(guard, 
     public override async Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
     {
         var path = OptionalString(arguments, "path");
-        if (Guard.Resolve(path, out var error) is not { } full)
+        if (Guard.Open(path, out var error) is not { } file)
             return ToolResult.Error(error!);
-
-        switch (FileKinds.Of(full))
+        using var _ = file;
+        switch (file.Kind)
         {
             case FileKind.Missing:
                 return ToolResult.Error($"File not found: '{path}'.");
             case FileKind.Directory:
                 return ToolResult.Error($"'{path}' is a directory; use list_dir.");
-            case FileKind.Special:
-                return ToolResult.Error($"Path refused: '{path}' is not a regular file (device, FIFO or socket).");
+            case not FileKind.Regular:
+                return ToolResult.Error(WorkspaceGuard.Refusal(file, path)!);
         }
-        using var handle = Guard.OpenFile(full, path!, out var openError);
-        if (handle is null)
-            return ToolResult.Error(openError!);
+        var handle = file.Handle!;
         if (LooksBinary(handle))
             return ToolResult.Error($"'{path}' is a binary file ({RandomAccess.GetLength(handle)} bytes); not shown.");
 

@@ -1,26 +1,46 @@
 namespace ApiServer.Agent.Tools.Workspace;
 
-/// <summary>
-/// Maps a model-supplied path to a real path inside the workspace, or refuses with a reason.
-/// '..' is resolved lexically first, then every component is checked for symlinks and each link target
-/// re-checked, so no chain of links can lead outside the root.
-/// </summary>
-internal sealed class WorkspaceGuard
+/// <summary>How the guard opens paths; tests pick one to prove both are safe.</summary>
+internal enum WorkspaceOpenMode
 {
-    private const int MaxLinkHops = 40;
+    /// <summary>openat2 where the kernel has it, else the component walk; by path off Linux.</summary>
+    Auto,
 
-    public WorkspaceGuard(string root)
+    /// <summary>One openat(O_NOFOLLOW) per component even where openat2 exists.</summary>
+    ComponentWalk,
+
+    /// <summary>Check the path, then open it (what Windows and macOS get).</summary>
+    ByPath,
+}
+
+/// <summary>
+/// Maps a model-supplied path to an opened file or directory inside the workspace, or refuses with a reason. The path is
+/// normalised lexically ('..' can't climb above the root, absolute paths must lie under it), hidden names answer as missing,
+/// and the open itself follows no symlink at any step (see <see cref="LinuxWorkspaceFileSystem"/>). Because no symlink is
+/// ever followed, resolving '..' by text is exact: it can only cancel a real directory.
+/// </summary>
+internal sealed class WorkspaceGuard : IDisposable
+{
+    private readonly IWorkspaceFileSystem _files;
+
+    public WorkspaceGuard(string root, WorkspaceDenyList? deny = null, WorkspaceOpenMode mode = WorkspaceOpenMode.Auto)
     {
         var full = Path.GetFullPath(root);
         if (!Directory.Exists(full))
             throw new InvalidOperationException($"AGENT_WORKSPACE '{root}' does not exist or is not a directory.");
-        // The root itself may sit behind a symlink (/tmp on macOS, a mounted volume); compare against its real path.
+        // The root itself may sit behind a symlink (/tmp on macOS, a mounted volume): the operator chose it, so it is
+        // resolved once here; absolute paths from the model are compared against its real path.
         Root = Path.TrimEndingDirectorySeparator(RealPath(full));
+        Deny = deny ?? WorkspaceDenyList.Parse(null, out _);
+        _files = (mode == WorkspaceOpenMode.ByPath ? null : LinuxWorkspaceFileSystem.TryCreate(Root, allowOpenat2: mode == WorkspaceOpenMode.Auto))
+            ?? (IWorkspaceFileSystem)new PathWorkspaceFileSystem(Root);
     }
 
     public string Root { get; }
 
-    /// <summary>Returns the resolved absolute path, or null with <paramref name="error"/> set.</summary>
+    public WorkspaceDenyList Deny { get; }
+
+    /// <summary>Normalises a model-supplied path to one relative to the root ("." for the root), or null with a refusal.</summary>
     public string? Resolve(string? path, out string? error)
     {
         error = null;
@@ -30,97 +50,45 @@ internal sealed class WorkspaceGuard
             error = "Path refused: it contains a NUL byte.";
             return null;
         }
-
         var full = Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(Root, path));
-        for (var hops = 0; ; hops++)
+        if (!IsInside(full))
         {
-            if (!IsInside(full))
-            {
-                error = hops == 0
-                    ? $"Path refused: '{path}' is outside the workspace."
-                    : $"Path refused: '{path}' goes through a symlink that points outside the workspace.";
-                return null;
-            }
-            if (hops > MaxLinkHops)
-            {
-                error = $"Path refused: too many symlinks in '{path}'.";
-                return null;
-            }
-            var next = FollowFirstLink(full);
-            if (next is null)
-                return full;
-            full = next;
+            error = $"Path refused: '{path}' is outside the workspace.";
+            return null;
         }
+        var relative = Path.GetRelativePath(Root, full);
+        return relative == "." ? "." : relative.Replace('\\', '/');
     }
 
     /// <summary>
-    /// Opens a resolved path for reading and checks what was actually opened: a regular file inside the root. Checking a
-    /// path and then opening it races with anyone who can write into the workspace (a directory swapped for a symlink to /
-    /// in between); the descriptor can't be swapped. On Linux /proc/self/fd names the opened file's real path.
+    /// Opens a model-supplied path: null with a refusal when it leaves the workspace, else a node whose kind the caller
+    /// checks (a hidden name comes back <see cref="FileKind.Missing"/>, exactly as an absent one).
     /// </summary>
-    public Microsoft.Win32.SafeHandles.SafeFileHandle? OpenFile(string full, string displayPath, out string? error)
-    {
-        error = null;
-        // A FIFO would block open() itself; refuse what is visibly not a regular file before opening.
-        if (FileKinds.Of(full) != FileKind.Regular)
-        {
-            error = $"Path refused: '{displayPath}' is not a regular file.";
-            return null;
-        }
-        Microsoft.Win32.SafeHandles.SafeFileHandle handle;
-        try
-        {
-            handle = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            error = $"Cannot open '{displayPath}': {ex.Message}";
-            return null;
-        }
-        if (OperatingSystem.IsLinux())
-        {
-            var descriptor = $"/proc/self/fd/{handle.DangerousGetHandle()}";
-            var opened = new FileInfo(descriptor).LinkTarget;
-            if (opened is null || !IsInside(opened) || FileKinds.Of(descriptor) != FileKind.Regular)
-            {
-                handle.Dispose();
-                error = $"Path refused: '{displayPath}' changed while it was being opened and no longer leads to a regular file in the workspace.";
-                return null;
-            }
-        }
-        return handle;
-    }
+    public WorkspaceNode? Open(string? path, out string? error) =>
+        Resolve(path, out error) is { } relative ? OpenRelative(relative) : null;
 
-    public string Relative(string fullPath)
+    /// <summary>Opens a normalised relative path, e.g. one produced by a walk.</summary>
+    public WorkspaceNode OpenRelative(string relative) =>
+        Deny.HidesPath(relative) ? WorkspaceNode.Failed(relative, FileKind.Missing, null) : _files.Open(relative);
+
+    /// <summary>The visible entries of an opened directory (hidden names left out), none followed.</summary>
+    public IEnumerable<WorkspaceEntry> List(WorkspaceNode directory) =>
+        _files.List(directory).Where(entry => !Deny.Hides(entry.Name));
+
+    /// <summary>The refusal for a node that is neither missing nor of the kind the tool wanted, or null.</summary>
+    public static string? Refusal(WorkspaceNode node, string? displayPath) => node.Kind switch
     {
-        var relative = Path.GetRelativePath(Root, fullPath);
-        return relative == "." ? "." : relative.Replace('\\', '/');
-    }
+        FileKind.Symlink => $"Path refused: '{displayPath}' is or goes through a symlink; the workspace tools do not follow symlinks.",
+        FileKind.Special => $"Path refused: '{displayPath}' is not a regular file (device, FIFO or socket).",
+        FileKind.Unreadable => $"Cannot open '{displayPath}': {node.Problem}.",
+        _ => null,
+    };
+
+    public void Dispose() => _files.Dispose();
 
     private bool IsInside(string full) =>
         full.Length == Root.Length ? string.Equals(full, Root, StringComparison.Ordinal)
         : full.StartsWith(Root, StringComparison.Ordinal) && full.Length > Root.Length && full[Root.Length] == Path.DirectorySeparatorChar;
-
-    /// <summary>Finds the first symlink component under the root and returns the path with it replaced by its target.</summary>
-    private string? FollowFirstLink(string full)
-    {
-        var relative = Path.GetRelativePath(Root, full);
-        if (relative == ".")
-            return null;
-        var segments = relative.Split(Path.DirectorySeparatorChar);
-        var current = Root;
-        for (var i = 0; i < segments.Length; i++)
-        {
-            current = Path.Join(current, segments[i]);
-            var target = new FileInfo(current).LinkTarget;
-            if (target is null)
-                continue;
-            var resolved = Path.GetFullPath(target, Path.GetDirectoryName(current)!);
-            var rest = string.Join(Path.DirectorySeparatorChar, segments.Skip(i + 1));
-            return Path.GetFullPath(rest.Length == 0 ? resolved : Path.Join(resolved, rest));
-        }
-        return null;
-    }
 
     private static string RealPath(string full)
     {

@@ -20,14 +20,17 @@ internal abstract class WorkspaceTool(WorkspaceGuard guard, string name, string 
     protected static int? OptionalInt(JsonElement arguments, string name) =>
         arguments.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var n) ? n : null;
 
-    /// <summary>Resolves the optional <c>path</c> argument to a workspace directory; returns the refusal when it isn't one.</summary>
-    protected ToolResult? ResolveDirectory(JsonElement arguments, out string full)
+    /// <summary>Opens the optional <c>path</c> argument as a workspace directory; returns the refusal when it isn't one.</summary>
+    protected ToolResult? OpenDirectory(JsonElement arguments, out WorkspaceNode directory)
     {
         var path = OptionalString(arguments, "path");
-        full = Guard.Resolve(path, out var error) ?? "";
+        directory = Guard.Open(path, out var error)!;
         if (error is not null)
             return ToolResult.Error(error);
-        return FileKinds.Of(full) == FileKind.Directory ? null : ToolResult.Error($"'{path}' is not a directory in the workspace.");
+        if (directory.Kind == FileKind.Directory)
+            return null;
+        directory.Dispose();
+        return ToolResult.Error(WorkspaceGuard.Refusal(directory, path) ?? $"'{path}' is not a directory in the workspace.");
     }
 
     /// <summary>A NUL byte in the first 8 KB is how git and grep decide a file is binary; we do the same.</summary>
@@ -89,34 +92,52 @@ internal abstract class WorkspaceTool(WorkspaceGuard guard, string name, string 
     }
 
     /// <summary>
-    /// Regular files under a directory, without following symlinks or descending into .git, stopping after
-    /// <see cref="WalkLimit.MaxVisited"/> entries so a huge tree can't make one call unbounded.
+    /// Relative paths of the regular files under an opened directory, depth first in no particular order. Each directory is
+    /// opened afresh through the guard and read from its descriptor, so nothing swapped in meanwhile leads outside; symlinks,
+    /// devices and hidden names are skipped. Stops after <see cref="WalkLimit.MaxVisited"/> entries so a huge tree can't
+    /// make one call unbounded.
     /// </summary>
-    protected static IEnumerable<string> WalkFiles(string directory, WalkLimit limit, CancellationToken cancellationToken)
+    protected IEnumerable<string> WalkFiles(WorkspaceNode start, WalkLimit limit, CancellationToken cancellationToken)
     {
-        var options = new EnumerationOptions
-        {
-            RecurseSubdirectories = true,
-            IgnoreInaccessible = true,
-            AttributesToSkip = FileAttributes.ReparsePoint,
-        };
-        var entries = new System.IO.Enumeration.FileSystemEnumerable<(string Path, bool IsDirectory)>(
-            directory, (ref System.IO.Enumeration.FileSystemEntry e) => (e.ToFullPath(), e.IsDirectory), options)
-        {
-            ShouldRecursePredicate = (ref System.IO.Enumeration.FileSystemEntry e) => !e.FileName.SequenceEqual(".git"),
-        };
+        var pending = new Stack<string>();
         var visited = 0;
-        foreach (var (file, isDirectory) in entries)
+        for (var directory = start; directory is not null; directory = OpenNextDirectory(pending))
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (++visited > limit.MaxVisited)
+            try
             {
-                limit.Truncated = true;
-                yield break;
+                foreach (var entry in Guard.List(directory))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (++visited > limit.MaxVisited)
+                    {
+                        limit.Truncated = true;
+                        yield break;
+                    }
+                    var relative = directory.Relative == "." ? entry.Name : directory.Relative + "/" + entry.Name;
+                    if (entry.Kind == FileKind.Directory)
+                        pending.Push(relative);
+                    else if (entry.Kind == FileKind.Regular)
+                        yield return relative;
+                }
             }
-            // Walking never opens devices or FIFOs: reading one could block the tool forever.
-            if (!isDirectory && FileKinds.Of(file) == FileKind.Regular)
-                yield return file;
+            finally
+            {
+                if (directory != start)
+                    directory.Dispose();
+            }
         }
+    }
+
+    /// <summary>A directory swapped for a file or a symlink since it was listed is skipped, like one that vanished.</summary>
+    private WorkspaceNode? OpenNextDirectory(Stack<string> pending)
+    {
+        while (pending.TryPop(out var next))
+        {
+            var node = Guard.OpenRelative(next);
+            if (node.Kind == FileKind.Directory)
+                return node;
+            node.Dispose();
+        }
+        return null;
     }
 }

@@ -10,7 +10,8 @@ internal sealed class WorkspaceToolSource(IOptions<AgentOptions> options) : IAge
     {
         if (string.IsNullOrWhiteSpace(options.Value.Workspace))
             return [];
-        var guard = new WorkspaceGuard(options.Value.Workspace);
+        // AgentOptions validation already refused a malformed list at startup.
+        var guard = new WorkspaceGuard(options.Value.Workspace, WorkspaceDenyList.Parse(options.Value.WorkspaceDeny, out _));
         return [new ListDirTool(guard), new ReadFileTool(guard), new GrepTool(guard), new FindFilesTool(guard)];
     }
 }

@@ -70,7 +70,7 @@ public sealed partial class RunCoordinator(
             throw new ApiException(StatusCodes.Status503ServiceUnavailable, "The server is shutting down; start the run again once it is back.",
                 code: "server_shutting_down", type: "server_error") { RetryAfterSeconds = RetryAfterSeconds };
 
-        var run = new Run(Run.NewId(), spec, time, stopping);
+        var run = new Run(Run.NewId(), spec, time, stopping, options.Value.RunEventsMaxBytes);
         var admission = scheduler.Admit(run);
         if (admission is AdmissionResult.Busy or AdmissionResult.QueueFull)
         {

@@ -91,4 +91,20 @@ public sealed class UpstreamProtocolTests
         Assert.Equal("incomplete", body["status"]!.GetValue<string>());
         Assert.Equal("max_output_tokens", body["incomplete_details"]!["reason"]!.GetValue<string>());
     }
+
+    [Fact]
+    public async Task Runs_EventsPastTheConfiguredBytes_AreTruncatedButTheResultIsWhole()
+    {
+        await using var h = await ResponsesHarness.StartAsync(upstream: true, settings: new Dictionary<string, string?> { ["API_SERVER_RUN_EVENTS_MAX_BYTES"] = "4096" });
+        var text = new string('w', 100 * 50);
+        h.Upstream.Enqueue(FakeResponse.Stream().Content(text, chunks: 100).Finish("stop"));
+
+        var (runId, _) = await h.Client.StartRunAsync(new { input = "hi", store = false });
+        var events = await h.Client.ReadAllEventsAsync(runId);
+
+        var marker = Assert.Single(events, e => e.Name == "run.events_truncated");
+        Assert.Equal(4096, marker.Data.GetProperty("max_bytes").GetInt64());
+        Assert.Equal("run.completed", events[^1].Name);
+        Assert.Equal(text, events[^1].Data.GetProperty("output").GetString());
+    }
 }

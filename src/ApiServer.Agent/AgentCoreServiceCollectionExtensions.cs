@@ -51,6 +51,7 @@ public static class AgentCoreServiceCollectionExtensions
             .RemoveAllLoggers();
 
         services.TryAddSingleton<UpstreamCircuit>();
+        services.TryAddSingleton<UpstreamStreamStats>();
         services.TryAddKeyedSingleton<ResiliencePipeline>(UpstreamResilience.PipelineName, (sp, _) => UpstreamResilience.Build(sp));
 
         services.TryAddSingleton<IChatModel>(sp => sp.GetRequiredService<IOptions<LlmOptions>>().Value.IsOffline

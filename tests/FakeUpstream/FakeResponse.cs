@@ -85,6 +85,9 @@ public sealed class FakeResponse
     }
 
     /// <summary>Accepts the request and never answers until the client aborts (drives first-byte timeouts and cancellation).</summary>
+    /// <summary>A 200 event stream with no chat.completion chunk in it: a line that is not JSON, JSON that is not a chunk, [DONE].</summary>
+    public static FakeResponse NotAChunkStream() => Stream().Malformed("this is not json").Malformed("{\"also\":\"not a chunk\"}").Done();
+
     public static FakeResponse Hang() => new(200) { HangBeforeHeaders = true };
 
     public FakeResponse WithHeader(string name, string value)

@@ -24,4 +24,7 @@ public interface IAgentInfo
 
     /// <summary>closed, open or half-open.</summary>
     string CircuitState { get; }
+
+    /// <summary>Upstream SSE data lines since start that were not a chat.completion chunk and were skipped.</summary>
+    long MalformedUpstreamChunks => 0;
 }

@@ -34,6 +34,6 @@ public sealed class AgentOptions : IValidatableObject
     {
         WorkspaceDenyList.Parse(WorkspaceDeny, out var error);
         if (error is not null)
-            yield return new ValidationResult(error, [nameof(WorkspaceDeny)]);
+            yield return new ValidationResult($"AGENT_WORKSPACE_DENY: {error}", [nameof(WorkspaceDeny)]);
     }
 }

@@ -23,6 +23,13 @@ public sealed class LlmOptions : IValidatableObject
     [Range(1, 3600)]
     public int TimeoutSeconds { get; set; } = 180;
 
+    /// <summary>
+    /// Most one model turn may send: content, reasoning and tool-call arguments, counted by <see cref="MemorySize"/> (2 bytes
+    /// per char). Past it the turn ends with finish_reason "length" and without its tool calls.
+    /// </summary>
+    [Range(1024, int.MaxValue)]
+    public int MaxResponseBytes { get; set; } = 4 * 1024 * 1024;
+
     public bool IsOffline => string.IsNullOrWhiteSpace(BaseUrl);
 
     public IReadOnlyList<string> FallbackModelList =>

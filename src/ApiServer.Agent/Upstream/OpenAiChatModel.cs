@@ -12,12 +12,13 @@ using Polly.CircuitBreaker;
 namespace ApiServer.Agent.Upstream;
 
 /// <summary>Per-call state the resilience callbacks need. One instance per model call; reset per attempt.</summary>
-internal sealed class AttemptState(string model, ChatRequestBody body, ChannelWriter<AgentEvent> events)
+internal sealed class AttemptState(string model, ChatRequestBody body, ChannelWriter<AgentEvent> events, int maxResponseBytes)
 {
+    public int MaxResponseBytes { get; } = maxResponseBytes;
     public string Model { get; } = model;
     public ChatRequestBody Body { get; } = body;
     public ChannelWriter<AgentEvent> Events { get; } = events;
-    public StreamAccumulator Accumulator { get; set; } = new();
+    public StreamAccumulator Accumulator { get; set; } = new(maxResponseBytes);
     public bool Forwarded { get; set; }
 }
 
@@ -29,9 +30,9 @@ internal sealed class OpenAiChatModel : IChatModel
 {
     public const string HttpClientName = "agent-upstream";
 
-    // Larger than the 64 KB error-body cap: a long non-streamed answer (or big tool arguments) can pass 64 KB;
-    // 1 MB still bounds what one misbehaving server can make us buffer.
-    private const int MaxCompletionBodyBytes = 1024 * 1024;
+    // A non-streamed completion is read whole before it is parsed, so its body is bounded as the answer's cap plus room for
+    // the envelope (ids, usage): the JSON of an answer at the cap is at most that many UTF-8 bytes for ASCII text.
+    private const int CompletionEnvelopeBytes = 64 * 1024;
 
     private readonly IHttpClientFactory _httpClientFactory;
     private readonly ResiliencePipeline _pipeline;
@@ -42,6 +43,8 @@ internal sealed class OpenAiChatModel : IChatModel
     private readonly string[] _models;
     private readonly TimeSpan _idleTimeout;
     private readonly TimeSpan _tailTimeout;
+    private readonly int _maxResponseBytes;
+    private readonly UpstreamStreamStats _stats;
 
     public OpenAiChatModel(
         IHttpClientFactory httpClientFactory,
@@ -49,9 +52,12 @@ internal sealed class OpenAiChatModel : IChatModel
         IOptions<LlmOptions> llmOptions,
         IOptions<ResilienceOptions> resilienceOptions,
         TimeProvider time,
+        UpstreamStreamStats stats,
         ILogger<OpenAiChatModel> logger)
     {
         var llm = llmOptions.Value;
+        _stats = stats;
+        _maxResponseBytes = llm.MaxResponseBytes;
         _httpClientFactory = httpClientFactory;
         _pipeline = pipeline;
         _time = time;
@@ -95,7 +101,7 @@ internal sealed class OpenAiChatModel : IChatModel
 
     private async Task<ModelTurn> CallModelAsync(string model, ModelRequest request, ChannelWriter<AgentEvent> events, CancellationToken cancellationToken)
     {
-        var state = new AttemptState(model, ChatRequestWriter.Write(model, request), events);
+        var state = new AttemptState(model, ChatRequestWriter.Write(model, request), events, _maxResponseBytes);
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(UpstreamResilience.StateKey, state);
         try
@@ -124,7 +130,7 @@ internal sealed class OpenAiChatModel : IChatModel
 
     private async ValueTask<ModelTurn> AttemptAsync(AttemptState state, CancellationToken cancellationToken)
     {
-        var acc = state.Accumulator = new StreamAccumulator();
+        var acc = state.Accumulator = new StreamAccumulator(state.MaxResponseBytes);
         state.Forwarded = false;
 
         // One timer for "first byte" and "next chunk": re-armed on every chunk, and told apart from caller cancellation below.
@@ -147,13 +153,16 @@ internal sealed class OpenAiChatModel : IChatModel
             if (response.Content.Headers.ContentType?.MediaType is "application/json")
             {
                 // Some servers ignore stream:true and answer with one JSON completion; accept that too.
-                var (buffer, length) = await UpstreamErrors.ReadAtMostAsync(stream, MaxCompletionBodyBytes, token);
-                if (length > MaxCompletionBodyBytes)
-                    throw new UpstreamAttemptException(AttemptFailure.InBandError, $"completion body larger than {MaxCompletionBodyBytes} bytes");
+                var bodyLimit = state.MaxResponseBytes + CompletionEnvelopeBytes;
+                var (buffer, length) = await UpstreamErrors.ReadAtMostAsync(stream, bodyLimit, token);
+                if (length > bodyLimit)
+                    throw new UpstreamAttemptException(AttemptFailure.InBandError, $"completion body larger than {bodyLimit} bytes (LLM_MAX_RESPONSE_BYTES + 64 KiB)");
                 var whole = acc.Apply(buffer.AsSpan(0, length));
                 if (whole.Malformed || whole.Error is not null)
                     throw new UpstreamAttemptException(AttemptFailure.InBandError, whole.Error ?? "unreadable completion body");
                 await ForwardAsync(state, whole, cancellationToken);
+                if (whole.Capped)
+                    UpstreamLog.ResponseCapped(_logger, state.Model, state.MaxResponseBytes);
                 return acc.ToTurn(state.Model);
             }
 
@@ -167,14 +176,25 @@ internal sealed class OpenAiChatModel : IChatModel
                     break;
                 if (delta.Malformed)
                 {
+                    // Skipped, not fatal: one bad line (a proxy's stray keepalive, a provider's debug line) costs nothing
+                    // the client can see. A stream of nothing but bad lines fails below, since no chunk arrived.
+                    _stats.CountMalformedChunk();
                     UpstreamLog.MalformedChunk(_logger, state.Model, item.EventType);
                     continue;
                 }
                 if (delta.Error is not null)
                     throw new UpstreamAttemptException(AttemptFailure.InBandError, delta.Error, forwarded: state.Forwarded);
                 await ForwardAsync(state, delta, cancellationToken);
+                if (delta.Capped)
+                {
+                    // Leaving the loop disposes the response, which closes the connection: the rest is never read.
+                    UpstreamLog.ResponseCapped(_logger, state.Model, state.MaxResponseBytes);
+                    break;
+                }
             }
 
+            if (acc.Chunks == 0 && acc.SawEnd)
+                throw new UpstreamAttemptException(AttemptFailure.Protocol, "the stream ended without a single chat.completion chunk");
             if (!acc.SawEnd)
                 throw new UpstreamAttemptException(AttemptFailure.Connection, "the stream ended before the upstream finished", forwarded: state.Forwarded);
             return acc.ToTurn(state.Model);

@@ -13,17 +13,32 @@ internal sealed partial class StreamAccumulator
         var r = new Utf8JsonReader(data);
         var chunk = new ParsedChunk();
         Expect(ref r, JsonTokenType.StartObject);
+        var isChunk = false;
         while (Next(ref r, JsonTokenType.EndObject))
         {
             if (r.ValueTextEquals("choices"u8))
+            {
                 ReadChoices(ref r, chunk);
+                isChunk = true;
+            }
             else if (r.ValueTextEquals("usage"u8))
+            {
                 chunk.Usage = ReadUsage(ref r);
+                isChunk = true;
+            }
             else if (r.ValueTextEquals("error"u8))
+            {
                 chunk.Error = ReadError(ref r);
+                isChunk |= chunk.Error is not null;
+            }
             else
                 SkipValue(ref r);
         }
+        // {"also":"not a chunk"} is JSON, but says nothing a chat.completion(.chunk) says: as malformed as non-JSON.
+        if (!isChunk)
+            throw new JsonException("not a chat.completion chunk: no choices, usage or error");
+        if (r.Read())
+            throw new JsonException("data after the chunk's closing brace");
         return chunk;
     }
 

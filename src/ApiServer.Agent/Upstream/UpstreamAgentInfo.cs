@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace ApiServer.Agent.Upstream;
 
 /// <summary>IAgentInfo for the HTTP upstream. Reports the host only: never the path, user info or key.</summary>
-internal sealed class UpstreamAgentInfo(IOptions<LlmOptions> options, UpstreamCircuit circuit) : IAgentInfo
+internal sealed class UpstreamAgentInfo(IOptions<LlmOptions> options, UpstreamCircuit circuit, UpstreamStreamStats stats) : IAgentInfo
 {
     private readonly LlmOptions _options = options.Value;
 
@@ -19,4 +19,6 @@ internal sealed class UpstreamAgentInfo(IOptions<LlmOptions> options, UpstreamCi
     public IReadOnlyList<string> FallbackModels => _options.FallbackModelList;
 
     public string CircuitState => circuit.State;
+
+    public long MalformedUpstreamChunks => stats.MalformedChunks;
 }

@@ -13,6 +13,9 @@ internal enum AttemptFailure
 
     /// <summary>The upstream reported an error inside an otherwise successful stream.</summary>
     InBandError,
+
+    /// <summary>A 200 stream that is not a chat.completions stream: it ended without one valid chunk.</summary>
+    Protocol,
 }
 
 /// <summary>
@@ -49,7 +52,7 @@ internal sealed class UpstreamAttemptException(
     /// <summary>Signs of a sick upstream that the circuit breaker counts. 429 is not one: the upstream is alive, just busy.</summary>
     public bool IsUpstreamFault => Failure switch
     {
-        AttemptFailure.Connection or AttemptFailure.Timeout or AttemptFailure.InBandError => true,
+        AttemptFailure.Connection or AttemptFailure.Timeout or AttemptFailure.InBandError or AttemptFailure.Protocol => true,
         AttemptFailure.Status => Status is >= 500,
         _ => false,
     };
@@ -60,6 +63,8 @@ internal sealed class UpstreamAttemptException(
         AttemptFailure.Timeout => new AgentError(AgentErrorKind.UpstreamTimeout, $"The upstream model '{model}' did not answer in time: {Message}"),
         AttemptFailure.Connection => new AgentError(AgentErrorKind.UpstreamUnavailable, $"The upstream connection failed for model '{model}': {Message}"),
         AttemptFailure.InBandError => new AgentError(AgentErrorKind.UpstreamUnavailable, $"The upstream reported an error mid-stream for model '{model}': {Message}"),
+        AttemptFailure.Protocol => new AgentError(
+            AgentErrorKind.UpstreamUnavailable, $"The upstream's answer for model '{model}' was not a chat completion: {Message}. Check LLM_BASE_URL."),
         _ => Status switch
         {
             429 => new AgentError(AgentErrorKind.RateLimited, $"The upstream is rate limiting requests (429): {Message}", 429, RetryAfter),

@@ -1,4 +1,6 @@
+using ApiServer.Configuration;
 using ApiServer.Http;
+using Microsoft.Extensions.Options;
 using ApiServer.Sessions;
 
 namespace ApiServer.ChatCompletions;
@@ -6,7 +8,9 @@ namespace ApiServer.ChatCompletions;
 public static class ChatCompletionsEndpoints
 {
     public static IServiceCollection AddChatCompletions(this IServiceCollection services) =>
-        services.AddSingleton<PendingToolTurns>().AddSingleton<ChatCompletionHandler>()
+        services.AddSingleton(sp => new PendingToolTurns(sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.PendingToolTurnsMaxBytes))
+            .AddSingleton<ChatCompletionHandler>()
             .AddSingleton<SessionWriteBehind>().AddHostedService(sp => sp.GetRequiredService<SessionWriteBehind>());
 
     public static WebApplication MapChatCompletions(this WebApplication app)

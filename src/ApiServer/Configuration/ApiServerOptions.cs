@@ -73,6 +73,22 @@ public sealed class ApiServerOptions
     [Range(1, int.MaxValue)]
     public int RunRetentionSeconds { get; set; } = 3600;
 
+    /// <summary>Bytes of decoded conversation chains kept in memory (counted by MemorySize); 0 turns the cache off.</summary>
+    [Range(0, long.MaxValue)]
+    public long ChainCacheMaxBytes { get; set; } = 32L * 1024 * 1024;
+
+    /// <summary>Bytes of encoded events one run's log keeps for replay; later non-terminal events are dropped (see RunEventLog).</summary>
+    [Range(1024, long.MaxValue)]
+    public long RunEventsMaxBytes { get; set; } = 4L * 1024 * 1024;
+
+    /// <summary>Bytes of messages kept for turns that ended in client tool calls (see PendingToolTurns); oldest go first.</summary>
+    [Range(0, long.MaxValue)]
+    public long PendingToolTurnsMaxBytes { get; set; } = 16L * 1024 * 1024;
+
+    /// <summary>Bytes one SSE response may have queued for a client that reads slower than events arrive; past it the stream is closed.</summary>
+    [Range(1024, long.MaxValue)]
+    public long SseMaxQueuedBytes { get; set; } = 4L * 1024 * 1024;
+
     /// <summary>
     /// Kestrel runs a request on the thread-pool thread that read its socket, and sends on the thread that wrote, instead of
     /// handing each step to another thread (Kestrel's UnsafePreferInlineScheduling). Saves a thread hop per read and write.

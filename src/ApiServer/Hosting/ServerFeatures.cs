@@ -26,7 +26,7 @@ public static class ServerFeatures
         {
             var options = sp.GetRequiredService<IOptions<ApiServerOptions>>().Value;
             return new SqliteResponseStore(options.ResolvedDataDir, sp.GetRequiredService<ILogger<SqliteResponseStore>>(),
-                sp.GetRequiredService<TimeProvider>(), options.MaxStoredResponses);
+                sp.GetRequiredService<TimeProvider>(), options.MaxStoredResponses, options.ChainCacheMaxBytes);
         });
         services.AddSingleton<IResponseStore>(sp => sp.GetRequiredService<SqliteResponseStore>());
         services.AddSingleton<IStoreHealthProbe>(sp => sp.GetRequiredService<SqliteResponseStore>());

@@ -40,7 +40,7 @@ public sealed class Run
     private RunError? _error;
     private string? _responseId;
 
-    public Run(string id, RunSpec spec, TimeProvider time, CancellationToken stopping)
+    public Run(string id, RunSpec spec, TimeProvider time, CancellationToken stopping, long maxEventBytes = RunEventLog.DefaultMaxBytes)
     {
         Id = id;
         Spec = spec;
@@ -48,11 +48,11 @@ public sealed class Run
         CreatedAt = time.GetUtcNow();
         _cancellation = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         CancellationToken = _cancellation.Token;
-        Events = new RunEventLog(sequence => Frame(sequence, "run.events_truncated", static w =>
+        Events = new RunEventLog(sequence => Frame(sequence, "run.events_truncated", w =>
         {
             w.WriteNumber("max_events", RunEventLog.DefaultMaxEvents);
-            w.WriteNumber("max_bytes", RunEventLog.DefaultMaxBytes);
-        }));
+            w.WriteNumber("max_bytes", maxEventBytes);
+        }), maxBytes: maxEventBytes);
     }
 
     public static string NewId() => "run_" + Guid.NewGuid().ToString("N");

@@ -91,7 +91,7 @@ public sealed partial class RunCoordinator(
     /// </summary>
     public Run? TryStart(RunSpec spec, out AdmissionResult admission)
     {
-        var run = new Run(Run.NewId(), spec, time, lifetime.ApplicationStopping);
+        var run = new Run(Run.NewId(), spec, time, lifetime.ApplicationStopping, options.Value.RunEventsMaxBytes);
         admission = scheduler.Admit(run);
         if (admission is AdmissionResult.Busy or AdmissionResult.QueueFull)
         {

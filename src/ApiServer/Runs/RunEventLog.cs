@@ -1,3 +1,4 @@
+using ApiServer.Agent;
 using ApiServer.Sse;
 
 namespace ApiServer.Runs;
@@ -13,8 +14,10 @@ public readonly record struct RunEventBatch(IReadOnlyList<RunEvent> Events, bool
 /// <c>n - 1</c> and resuming after <c>Last-Event-ID: n</c> is a slice. Subscribers wait on a signal that every append
 /// replaces; nothing polls.
 /// <para>
-/// Bounds: at most <see cref="DefaultMaxEvents"/> (10,000) events and <see cref="DefaultMaxBytes"/> (4 MiB) of encoded
-/// frames per run. Two slots are reserved: when the next event would cross either limit, the log appends one
+/// Bounds: at most <see cref="DefaultMaxEvents"/> (10,000) events and <c>maxBytes</c> (API_SERVER_RUN_EVENTS_MAX_BYTES,
+/// default <see cref="DefaultMaxBytes"/>, 4 MiB) of encoded frames per run, counted by <see cref="MemorySize"/>. The newest
+/// events are the ones dropped, not the oldest: a replay from the start and every <c>Last-Event-ID</c> then stay exact,
+/// and a subscriber never asks for an event that was dropped, since a dropped event never got an id. Two slots are reserved: when the next event would cross either limit, the log appends one
 /// <c>run.events_truncated</c> marker and drops every later non-terminal event; the terminal event (run.completed,
 /// run.failed or run.cancelled) is always kept, even past the byte limit. Dropped events are dropped for every subscriber,
 /// live or late, so all of them see the same sequence and <c>Last-Event-ID</c> stays meaningful. Nothing is lost for the
@@ -50,7 +53,7 @@ public sealed class RunEventLog(Func<long, SseFrame> truncationMarker, int maxEv
                 return false;
             var frame = build(_events.Count + 1);
             // Two slots stay free: one for the truncation marker, one for the terminal event.
-            kept = _events.Count + 2 < maxEvents && _bytes + frame.Bytes.Length <= maxBytes;
+            kept = _events.Count + 2 < maxEvents && _bytes + MemorySize.Of(frame.Bytes) <= maxBytes;
             if (kept)
             {
                 AddLocked(name, frame);
@@ -116,7 +119,7 @@ public sealed class RunEventLog(Func<long, SseFrame> truncationMarker, int maxEv
     private void AddLocked(string name, SseFrame frame)
     {
         _events.Add(new RunEvent(_events.Count + 1, name, frame));
-        _bytes += frame.Bytes.Length;
+        _bytes += MemorySize.Of(frame.Bytes);
     }
 
     private TaskCompletionSource SwapSignalLocked()

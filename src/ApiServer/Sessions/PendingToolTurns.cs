@@ -9,14 +9,27 @@ namespace ApiServer.Sessions;
 /// own version of history, so the run's messages are kept here, keyed by session and the first client call id, and spliced
 /// back in on the continuation. In memory, bounded and short-lived: after a restart or expiry the client's history is used
 /// as sent (the server results are then missing, as before this existed).
+/// <para>
+/// Bounded by count, age and bytes (<see cref="MemorySize"/>, API_SERVER_PENDING_TOOL_TURNS_MAX_BYTES): oldest go first. A
+/// replaced entry counts until it leaves the queue, since the queue still holds it; a turn larger than the whole bound is
+/// not kept.
+/// </para>
 /// </summary>
-public sealed class PendingToolTurns(TimeProvider time)
+public sealed class PendingToolTurns(TimeProvider time, long maxBytes = PendingToolTurns.DefaultMaxBytes)
 {
     public const int Capacity = 1_000;
+    public const long DefaultMaxBytes = 16L * 1024 * 1024;
     public static readonly TimeSpan Lifetime = TimeSpan.FromHours(1);
 
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Queue<(string Key, Entry Entry)> _order = new();
+    private long _bytes;
+
+    /// <summary>Bytes held, by <see cref="MemorySize"/>.</summary>
+    public long Bytes
+    {
+        get { lock (_entries) return _bytes; }
+    }
 
     /// <summary>Remembers a run that ended in client tool calls, when the client's view of it is missing something.</summary>
     public void Remember(string sessionId, AgentCompleted done)
@@ -27,11 +40,16 @@ public sealed class PendingToolTurns(TimeProvider time)
         if (done.NewMessages is [{ ToolCalls: { } calls }] && calls.Count == done.ClientToolCalls.Count)
             return;
         var key = Key(sessionId, done.ClientToolCalls[0].Id);
-        var entry = new Entry([.. done.ClientToolCalls.Select(c => (c.Id, c.Name))], [.. done.NewMessages], time.GetUtcNow() + Lifetime);
+        var bytes = MemorySize.Of(key) + MemorySize.Of(done.NewMessages)
+            + done.ClientToolCalls.Sum(c => MemorySize.Of(c.Id) + MemorySize.Of(c.Name));
+        if (bytes > maxBytes)
+            return;
+        var entry = new Entry([.. done.ClientToolCalls.Select(c => (c.Id, c.Name))], [.. done.NewMessages], time.GetUtcNow() + Lifetime, bytes);
         lock (_entries)
         {
             _entries[key] = entry;
             _order.Enqueue((key, entry));
+            _bytes += bytes;
             Prune();
         }
     }
@@ -60,9 +78,10 @@ public sealed class PendingToolTurns(TimeProvider time)
     private void Prune()
     {
         var now = time.GetUtcNow();
-        while (_order.TryPeek(out var oldest) && (oldest.Entry.Expires <= now || _order.Count > Capacity))
+        while (_order.TryPeek(out var oldest) && (oldest.Entry.Expires <= now || _order.Count > Capacity || _bytes > maxBytes))
         {
             _order.Dequeue();
+            _bytes -= oldest.Entry.Bytes;
             // A newer entry under the same key replaced this one; leave it.
             if (_entries.TryGetValue(oldest.Key, out var current) && ReferenceEquals(current, oldest.Entry))
                 _entries.Remove(oldest.Key);
@@ -71,5 +90,5 @@ public sealed class PendingToolTurns(TimeProvider time)
 
     private static string Key(string sessionId, string callId) => sessionId + "\n" + callId;
 
-    private sealed record Entry(IReadOnlyList<(string Id, string Name)> ClientCalls, IReadOnlyList<ChatMessage> Messages, DateTimeOffset Expires);
+    private sealed record Entry(IReadOnlyList<(string Id, string Name)> ClientCalls, IReadOnlyList<ChatMessage> Messages, DateTimeOffset Expires, long Bytes);
 }

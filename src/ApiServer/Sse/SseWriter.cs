@@ -1,7 +1,10 @@
 using System.Buffers;
 using System.Threading.Channels;
+using ApiServer.Agent;
+using ApiServer.Configuration;
 using ApiServer.Hosting;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
 
 namespace ApiServer.Sse;
 
@@ -9,8 +12,13 @@ namespace ApiServer.Sse;
 /// Writes one Server-Sent Events response. Producers enqueue whole frames; a single pump writes them and flushes after each
 /// batch, and writes a <c>: keepalive</c> comment after a quiet interval. Because only the pump writes, a keepalive can never
 /// land inside an event. The keepalive clock starts when the headers go out, before any event.
+/// <para>
+/// The queue is bounded in bytes (<see cref="MemorySize"/>, API_SERVER_SSE_MAX_QUEUED_BYTES): a client that reads slower
+/// than events are produced is disconnected once that much waits for it, rather than buffered without limit. Its request
+/// is aborted, which cancels whatever produces the events; a run goes on, and its events can be read again from the log.
+/// </para>
 /// </summary>
-public sealed class SseWriter : IAsyncDisposable
+public sealed partial class SseWriter : IAsyncDisposable
 {
     private readonly HttpContext _context;
     // Never full (see ToolLoopAgent.RunAsync): a bounded channel's buffer starts empty, so a quiet stream holds no 32-slot segment.
@@ -18,15 +26,23 @@ public sealed class SseWriter : IAsyncDisposable
     private readonly TimeSpan _keepalive;
     private readonly TimeProvider _time;
     private readonly IDisposable _streamTracking;
+    private readonly long _maxQueuedBytes;
+    private readonly ILogger _logger;
+    private long _queuedBytes;
     private Task _pump = Task.CompletedTask;
 
-    private SseWriter(HttpContext context, TimeSpan keepalive, TimeProvider time, ServerActivity activity)
+    private SseWriter(HttpContext context, TimeSpan keepalive, TimeProvider time, ServerActivity activity, long maxQueuedBytes, ILogger logger)
     {
         _context = context;
         _keepalive = keepalive;
         _time = time;
+        _maxQueuedBytes = maxQueuedBytes;
+        _logger = logger;
         _streamTracking = activity.TrackStream();
     }
+
+    /// <summary>Bytes queued and not yet handed to the response, by <see cref="MemorySize"/>.</summary>
+    public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
 
     /// <summary>True once the client has gone away or a write failed.</summary>
     public bool IsBroken { get; private set; }
@@ -39,7 +55,8 @@ public sealed class SseWriter : IAsyncDisposable
     public static async Task<SseWriter> StartAsync(HttpContext context, TimeSpan keepalive, IReadOnlyList<SseFrame>? first = null)
     {
         var services = context.RequestServices;
-        var writer = new SseWriter(context, keepalive, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ServerActivity>());
+        var writer = new SseWriter(context, keepalive, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ServerActivity>(),
+            services.GetRequiredService<IOptions<ApiServerOptions>>().Value.SseMaxQueuedBytes, services.GetRequiredService<ILogger<SseWriter>>());
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream; charset=utf-8";
@@ -65,8 +82,29 @@ public sealed class SseWriter : IAsyncDisposable
         return writer;
     }
 
-    /// <summary>Queues a frame. Returns false when the stream is finished or broken (the frame is dropped).</summary>
-    public bool Write(SseFrame frame) => _frames.Writer.TryWrite(frame);
+    /// <summary>
+    /// Queues a frame. Returns false when the stream is finished or broken (the frame is dropped), including when this frame
+    /// would take the queue past its byte bound: the client is then disconnected.
+    /// </summary>
+    public bool Write(SseFrame frame)
+    {
+        var size = MemorySize.Of(frame.Bytes);
+        if (Interlocked.Add(ref _queuedBytes, size) > _maxQueuedBytes)
+        {
+            Interlocked.Add(ref _queuedBytes, -size);
+            if (_frames.Writer.TryComplete())
+            {
+                IsBroken = true;
+                LogSlowReader(_logger, _context.TraceIdentifier, _maxQueuedBytes);
+                _context.Abort();
+            }
+            return false;
+        }
+        if (_frames.Writer.TryWrite(frame))
+            return true;
+        Interlocked.Add(ref _queuedBytes, -size);
+        return false;
+    }
 
     /// <summary>Writes everything queued, then ends the stream.</summary>
     public async Task CompleteAsync()
@@ -105,7 +143,10 @@ public sealed class SseWriter : IAsyncDisposable
                     continue;
                 }
                 while (reader.TryRead(out var frame))
+                {
                     output.Write(frame.Bytes.Span);
+                    Interlocked.Add(ref _queuedBytes, -MemorySize.Of(frame.Bytes));
+                }
                 await output.FlushAsync(aborted);
             }
         }
@@ -158,4 +199,7 @@ public sealed class SseWriter : IAsyncDisposable
             _streamTracking.Dispose();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Closed the event stream of request {RequestId}: the client read too slowly and {MaxBytes} bytes were waiting for it (API_SERVER_SSE_MAX_QUEUED_BYTES)")]
+    private static partial void LogSlowReader(ILogger logger, string requestId, long maxBytes);
 }

@@ -29,8 +29,9 @@ public sealed class BodyLimitTests
     [Fact]
     public async Task A_non_streaming_completion_over_the_limit_fails_the_attempt_cleanly()
     {
-        await using var h = await AgentHarness.StartAsync(new() { ["Llm:MaxRetries"] = "0" });
-        h.Upstream.Enqueue(FakeResponse.Completion(new string('x', 1024 * 1024 + 1)));
+        // The body may be LLM_MAX_RESPONSE_BYTES plus 64 KiB of envelope.
+        await using var h = await AgentHarness.StartAsync(new() { ["Llm:MaxRetries"] = "0", ["Llm:MaxResponseBytes"] = "1024" });
+        h.Upstream.Enqueue(FakeResponse.Completion(new string('x', 1024 + 64 * 1024)));
 
         var failed = (await h.RunAsync("hi")).Failed();
 

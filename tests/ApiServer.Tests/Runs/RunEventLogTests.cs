@@ -26,7 +26,7 @@ public sealed class RunEventLogTests
     [Fact]
     public void Append_PastByteLimit_TruncatesButTerminalStillKept()
     {
-        var log = NewLog(maxBytes: 60);
+        var log = NewLog(maxBytes: 60 + 2 * ApiServer.Agent.MemorySize.ObjectOverhead);
         while (log.Append("message.delta", s => Frame(s, "message.delta")))
         {
         }
@@ -35,7 +35,7 @@ public sealed class RunEventLogTests
         var events = log.Snapshot();
         Assert.Equal("run.events_truncated", events[^2].Name);
         Assert.Equal("run.failed", events[^1].Name);
-        Assert.True(events.Take(events.Count - 2).Sum(e => e.Frame.Bytes.Length) <= 60);
+        Assert.True(events.Take(events.Count - 2).Sum(e => ApiServer.Agent.MemorySize.Of(e.Frame.Bytes)) <= 60 + 2 * ApiServer.Agent.MemorySize.ObjectOverhead);
     }
 
     [Fact]

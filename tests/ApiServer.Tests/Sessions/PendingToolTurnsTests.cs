@@ -71,6 +71,38 @@ public sealed class PendingToolTurnsTests
         Assert.Equal(3, pending.Restore("s1", ClientHistory(), Input).Count);
     }
 
+    private static AgentCompleted MixedWithResult(string result) => new("", FinishReason.ToolCalls,
+        [ChatMessage.Assistant("", [Server, Client]), ChatMessage.ToolResult(Server.Id, Server.Name, result)], default, [Client]);
+
+    [Fact]
+    public void Remember_OverMaxBytes_DropsTheOldestAndStaysUnder()
+    {
+        // Finding 1 of issue 19: bounded by count alone, 1,000 turns with 1 MB server tool results each would hold 2 GB.
+        var bigResult = new string('x', 100_000);
+        var pending = new PendingToolTurns(new Clock(), maxBytes: 1_000_000);
+        var maxSeen = 0L;
+        for (var i = 0; i < 20; i++)
+        {
+            pending.Remember($"s{i}", MixedWithResult(bigResult));
+            maxSeen = Math.Max(maxSeen, pending.Bytes);
+        }
+
+        Assert.InRange(maxSeen, 200_000, 1_000_000);
+        Assert.Equal(2, pending.Restore("s0", ClientHistory(), Input).Count);
+        Assert.Equal(3, pending.Restore("s19", ClientHistory(), Input).Count);
+    }
+
+    [Fact]
+    public void Remember_TurnLargerThanTheBound_IsNotKept()
+    {
+        var pending = new PendingToolTurns(new Clock(), maxBytes: 10_000);
+
+        pending.Remember("s1", MixedWithResult(new string('x', 10_000)));
+
+        Assert.Equal(0, pending.Bytes);
+        Assert.Equal(2, pending.Restore("s1", ClientHistory(), Input).Count);
+    }
+
     [Fact]
     public void Remember_ClientOnlyTurn_StoresNothing()
     {

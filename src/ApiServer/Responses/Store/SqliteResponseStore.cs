@@ -23,7 +23,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly int _maxStoredResponses;
-    private readonly ChainCache _chains = new(capacity: 2048);
+    private readonly ChainCache _chains;
 
     // Last-access times waiting to be written. Reads record them here instead of writing a transaction each; the next
     // PutAsync (the only thing that evicts, so the only reader of these times) writes them first, and so does DisposeAsync.
@@ -34,13 +34,15 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         string dataDir,
         ILogger<SqliteResponseStore> logger,
         TimeProvider? timeProvider = null,
-        int maxStoredResponses = DefaultMaxStoredResponses)
-        : this(SqliteDatabase.Open(dataDir, FileName, Migrations, logger), logger, timeProvider, maxStoredResponses)
+        int maxStoredResponses = DefaultMaxStoredResponses,
+        long chainCacheMaxBytes = ChainCache.DefaultMaxBytes)
+        : this(SqliteDatabase.Open(dataDir, FileName, Migrations, logger), logger, timeProvider, maxStoredResponses, chainCacheMaxBytes)
     {
     }
 
-    internal SqliteResponseStore(SqliteDatabase database, ILogger logger, TimeProvider? timeProvider, int maxStoredResponses)
+    internal SqliteResponseStore(SqliteDatabase database, ILogger logger, TimeProvider? timeProvider, int maxStoredResponses, long chainCacheMaxBytes = ChainCache.DefaultMaxBytes)
     {
+        _chains = new ChainCache(chainCacheMaxBytes);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxStoredResponses, 1);
         _database = database;
         _logger = logger;
@@ -49,6 +51,9 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
     }
 
     public bool IsPersistent => _database.IsPersistent;
+
+    /// <summary>Bytes the decoded-chain cache holds (see <see cref="ChainCache"/>).</summary>
+    internal long ChainCacheBytes => _chains.Bytes;
 
     public async Task PutAsync(StoredResponse response, CancellationToken cancellationToken)
     {

@@ -185,9 +185,9 @@ public sealed class IdempotencyTests : IAsyncLifetime
         using var first = await server.Client.SendAsync(Post("/v1/chat/completions", Chat, "k6"));
         // The answer reaches the client a moment before the server records it as finished; the TTL counts from there.
         var store = server.Service<ApiServer.Idempotency.IIdempotencyStore>();
-        for (var i = 0; i < 200 && store.FinishedCount == 0; i++)
+        for (var i = 0; i < 200 && await store.CountFinishedAsync(CancellationToken.None) == 0; i++)
             await Task.Delay(10);
-        Assert.Equal(1, store.FinishedCount);
+        Assert.Equal(1, await store.CountFinishedAsync(CancellationToken.None));
 
         time.Advance(TimeSpan.FromSeconds(6));
         using var later = await server.Client.SendAsync(Post("/v1/chat/completions", Chat, "k6"));

@@ -2,7 +2,6 @@ using System.Net;
 using ApiServer.Tests.Infrastructure;
 using FakeUpstream;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace ApiServer.Tests.Idempotency;
 
@@ -21,25 +20,10 @@ public sealed class IdempotencyRestartTests : IAsyncLifetime
         catch (IOException) { }
     }
 
-    private Task<TestServer> StartAsync(string dataDir, Dictionary<string, string?>? extra = null, TimeProvider? time = null)
-    {
-        var settings = new Dictionary<string, string?>
-        {
-            ["LLM_BASE_URL"] = _upstream.BaseUrl,
-            ["LLM_MODEL"] = "fake",
-            ["LLM_MAX_RETRIES"] = "0",
-        };
-        foreach (var (key, value) in extra ?? [])
-            settings[key] = value;
-        return TestServer.StartAsync(settings, dataDir: dataDir, services: time is null ? null : s => s.AddSingleton(time));
-    }
+    private Task<TestServer> StartAsync(string dataDir, Dictionary<string, string?>? extra = null, TimeProvider? time = null) =>
+        IdempotencyKit.StartAsync(_upstream, extra, time, dataDir);
 
-    private static HttpRequestMessage Post(string path, string body, string key)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = TestJson.Body(body) };
-        request.Headers.Add("Idempotency-Key", key);
-        return request;
-    }
+    private static HttpRequestMessage Post(string path, string body, string key) => IdempotencyKit.Post(path, body, key);
 
     private static string Chat(string text, bool stream = false) =>
         $$"""{"messages":[{"role":"user","content":"{{text}}"}],"stream":{{(stream ? "true" : "false")}}}""";

@@ -13,22 +13,10 @@ public sealed class IdempotencyScopeTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _upstream.DisposeAsync();
 
-    private Task<TestServer> StartAsync(string? key = null) => TestServer.StartAsync(new Dictionary<string, string?>
-    {
-        ["LLM_BASE_URL"] = _upstream.BaseUrl,
-        ["LLM_MODEL"] = "fake",
-        ["LLM_MAX_RETRIES"] = "0",
-        ["API_SERVER_KEY"] = key ?? "",
-    });
+    private Task<TestServer> StartAsync(string? key = null) => IdempotencyKit.StartAsync(_upstream, new() { ["API_SERVER_KEY"] = key ?? "" });
 
-    private static HttpRequestMessage Post(string path, string body, string key, string? authorization = null)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = TestJson.Body(body) };
-        request.Headers.Add("Idempotency-Key", key);
-        if (authorization is not null)
-            request.Headers.TryAddWithoutValidation("Authorization", authorization);
-        return request;
-    }
+    private static HttpRequestMessage Post(string path, string body, string key, string? authorization = null) =>
+        IdempotencyKit.Post(path, body, key, authorization);
 
     [Theory]
     [InlineData("/v1/chat/completions", "")]

@@ -45,7 +45,7 @@ public static class ServerFeatures
         services.AddHostedService<SessionRecovery>();
         services.AddChatCompletions();
         services.AddResponses();
-        services.AddSingleton<Idempotency.IIdempotencyStore, Idempotency.InMemoryIdempotencyStore>();
+        services.AddSingleton<Idempotency.IIdempotencyStore>(Idempotency.SqliteIdempotencyStore.Create);
         services.AddRuns();
         services.AddJobs();
         return builder;

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
 using ApiServer.Configuration;
@@ -11,11 +12,17 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<ApiServerOpt
     // Hashing both sides first makes the comparison constant-time in the key's length as well as its content.
     private readonly byte[]? _keyHash = options.Value.AuthEnabled ? SHA256.HashData(Encoding.UTF8.GetBytes(options.Value.Key)) : null;
 
+    // One instance for every request: nothing mutates it.
+    private readonly ClaimsPrincipal? _principal = options.Value.AuthEnabled ? ApiPrincipal.ForKey(options.Value.Key) : null;
+
     public Task InvokeAsync(HttpContext context)
     {
-        if (_keyHash is null || !RequiresAuth(context.Request.Path) || IsAuthorized(context.Request))
+        if (_keyHash is null || !RequiresAuth(context.Request.Path))
             return next(context);
-        return ErrorWriter.WriteAsync(context, StatusCodes.Status401Unauthorized, "Invalid API key", code: "invalid_api_key");
+        if (!IsAuthorized(context.Request))
+            return ErrorWriter.WriteAsync(context, StatusCodes.Status401Unauthorized, "Invalid API key", code: "invalid_api_key");
+        context.User = _principal!;
+        return next(context);
     }
 
     public static bool RequiresAuth(PathString path) =>
@@ -29,12 +36,5 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<ApiServerOpt
             return false;
         var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()));
         return CryptographicOperations.FixedTimeEquals(presented, _keyHash);
-    }
-
-    /// <summary>A stable, non-secret identity for the caller's credential, used to scope idempotency keys.</summary>
-    public static string CallerScope(HttpRequest request)
-    {
-        var header = request.Headers.Authorization.ToString();
-        return header.Length == 0 ? "anonymous" : Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(header)))[..32];
     }
 }

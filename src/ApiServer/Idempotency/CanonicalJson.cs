@@ -4,11 +4,16 @@ using System.Text.Json;
 
 namespace ApiServer.Idempotency;
 
-/// <summary>The fingerprint of a request body: SHA-256 of its JSON with object keys sorted and no whitespace.</summary>
+/// <summary>
+/// The fingerprint of a request body: SHA-256 of its JSON with object keys sorted and no whitespace, or of its bytes when it is
+/// empty or not JSON (the handler answers those 400, and the same bytes replay that answer).
+/// </summary>
 public static class CanonicalJson
 {
     public static string Fingerprint(ReadOnlySpan<byte> body)
     {
+        if (body.IsEmpty)
+            return Convert.ToHexStringLower(SHA256.HashData(body));
         var buffer = new ArrayBufferWriter<byte>(body.Length);
         try
         {
@@ -19,7 +24,7 @@ public static class CanonicalJson
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            // Not JSON, or JSON with a lone UTF-16 surrogate in a string: the handler answers 400, and the same bytes replay that answer.
+            // Not JSON, or JSON with a lone UTF-16 surrogate in a string.
             return Convert.ToHexStringLower(SHA256.HashData(body));
         }
         return Convert.ToHexStringLower(SHA256.HashData(buffer.WrittenSpan));

@@ -1,17 +1,21 @@
 namespace ApiServer.Idempotency;
 
 /// <summary>
-/// One claimed key: the request's fingerprint and the response as it is produced (status, headers, body chunks).
-/// Duplicates that arrive while it runs read the same chunks as they are appended; later ones replay them.
+/// One claimed key while its request runs: the request's fingerprint and the response as it is produced (status, headers, body
+/// chunks). Duplicates that arrive meanwhile read the same chunks as they are appended; once it is finished the store keeps it.
 /// </summary>
-public sealed class IdempotencyEntry(string key, string fingerprint)
+public sealed class IdempotencyEntry(IdempotencyScope scope, string key, string fingerprint)
 {
     private readonly object _gate = new();
     private readonly List<ReadOnlyMemory<byte>> _chunks = [];
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    public IdempotencyScope Scope { get; } = scope;
     public string Key { get; } = key;
     public string Fingerprint { get; } = fingerprint;
+
+    /// <summary>The store's id for the record this entry claimed.</summary>
+    public long RecordId { get; set; }
     public int StatusCode { get; private set; }
     public IReadOnlyList<KeyValuePair<string, string>> Headers { get; private set; } = [];
     public bool HasContentLength { get; private set; }
@@ -22,7 +26,6 @@ public sealed class IdempotencyEntry(string key, string fingerprint)
     public bool IsOverflowed { get; private set; }
 
     public long Bytes { get; private set; }
-    public DateTimeOffset ExpiresAt { get; set; } = DateTimeOffset.MaxValue;
 
     public void Start(int statusCode, IReadOnlyList<KeyValuePair<string, string>> headers, bool hasContentLength)
     {

@@ -6,7 +6,8 @@ namespace ApiServer.Idempotency;
 /// Idempotency-Key on POST /v1/chat/completions, /v1/responses and /v1/runs (IETF draft, Stripe semantics): the first request
 /// runs and its response is recorded as it is written; a duplicate with the same body gets the same status, headers and bytes
 /// (following the live response if it is still running) with <c>Idempotent-Replayed: true</c>; the same key with another body is 422.
-/// 5xx outcomes are not kept, so a retry can succeed.
+/// 5xx outcomes are not kept, so a retry can succeed. The key is unique per <see cref="IdempotencyScope"/> (route and principal);
+/// finished responses are kept by the store, across restarts.
 /// </summary>
 public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStore store)
 {
@@ -16,8 +17,6 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
 
     /// <summary>Set in HttpContext.Items by a handler that ended a response with an in-band error (its status stays 200).</summary>
     public const string FailedInBandItem = "idempotency.failed-in-band";
-
-    private static readonly HashSet<string> Routes = new(["/v1/chat/completions", "/v1/responses", "/v1/runs"], StringComparer.OrdinalIgnoreCase);
 
     // Per-request headers that must not be copied from the recorded response.
     private static readonly HashSet<string> SkippedHeaders = new(StringComparer.OrdinalIgnoreCase)
@@ -30,7 +29,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
     public async Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (!HttpMethods.IsPost(request.Method) || !request.Headers.TryGetValue(Header, out var values) || !Routes.Contains(request.Path.Value?.TrimEnd('/') ?? ""))
+        if (!request.Headers.TryGetValue(Header, out var values) || IdempotencyScope.For(context) is not { } scope)
         {
             await next(context);
             return;
@@ -40,18 +39,21 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
             throw ApiException.BadRequest($"Idempotency-Key must be 1–{MaxKeyLength} visible ASCII characters.", Header, "invalid_idempotency_key");
 
         var body = await ReadBodyAsync(request, context.RequestAborted);
-        var scopedKey = $"{ApiKeyMiddleware.CallerScope(request)}|{request.Path.Value}|{key}";
-        var (outcome, entry) = store.Claim(scopedKey, CanonicalJson.Fingerprint(body));
-        switch (outcome)
+        var claim = await store.ClaimAsync(scope, key, CanonicalJson.Fingerprint(body), context.RequestAborted);
+        switch (claim)
         {
-            case ClaimOutcome.Reused:
+            case { Outcome: ClaimOutcome.Reused }:
                 throw new ApiException(StatusCodes.Status422UnprocessableEntity,
                     "This Idempotency-Key was already used with a different request body. Use a new key for a new request.",
                     Header, "idempotency_key_reused");
-            case ClaimOutcome.Duplicate:
-                await ReplayAsync(context, entry);
+            case { Outcome: ClaimOutcome.Duplicate, Stored: { } stored }:
+                await ReplayStoredAsync(context, stored);
+                return;
+            case { Outcome: ClaimOutcome.Duplicate, Running: { } running }:
+                await ReplayAsync(context, running);
                 return;
         }
+        var entry = claim.Running!;
 
         request.Body = new MemoryStream(body, writable: false);
         var original = context.Response.Body;
@@ -85,7 +87,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
         {
             context.Response.Body = original;
             entry.Complete(succeeded: cacheable);
-            store.Finish(entry, cacheable);
+            await store.FinishAsync(entry, cacheable);
         }
     }
 
@@ -99,22 +101,46 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
     private static List<KeyValuePair<string, string>> CopyHeaders(IHeaderDictionary headers) =>
         [.. headers.Where(h => !SkippedHeaders.Contains(h.Key)).Select(h => KeyValuePair.Create(h.Key, h.Value.ToString()))];
 
+    /// <summary>Sends a finished response from the store.</summary>
+    private async Task ReplayStoredAsync(HttpContext context, StoredIdempotentResponse stored)
+    {
+        await using var body = await store.OpenBodyAsync(stored, context.RequestAborted) ?? throw ReplayUnavailable();
+        var response = context.Response;
+        WriteHead(response, stored.StatusCode, stored.Headers);
+        if (stored.HasContentLength)
+            response.ContentLength = stored.Length;
+        try
+        {
+            await body.CopyToAsync(response.Body, context.RequestAborted);
+        }
+        catch (IOException) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            // Evicted mid-replay: abort rather than end a body that would look complete.
+            context.Abort();
+        }
+    }
+
+    private static void WriteHead(HttpResponse response, int statusCode, IReadOnlyList<KeyValuePair<string, string>> headers)
+    {
+        response.StatusCode = statusCode;
+        foreach (var (name, value) in headers)
+            response.Headers[name] = value;
+        response.Headers[ReplayedHeader] = "true";
+    }
+
+    // The first attempt ended without a response we can repeat (it failed, was too large to keep, or has just been evicted).
+    private static ApiException ReplayUnavailable() => new(StatusCodes.Status409Conflict,
+        "The original request with this Idempotency-Key did not produce a replayable response; retry it.", Header, "idempotency_replay_unavailable");
+
     /// <summary>Sends what the first request produced, following it live until it completes.</summary>
     private static async Task ReplayAsync(HttpContext context, IdempotencyEntry entry)
     {
         var cancellationToken = context.RequestAborted;
         await entry.WaitStartedAsync(cancellationToken);
         if (!entry.IsStarted || entry.IsOverflowed)
-        {
-            // The first attempt ended without a response we can repeat (it failed or was too large to keep).
-            throw new ApiException(StatusCodes.Status409Conflict,
-                "The original request with this Idempotency-Key did not produce a replayable response; retry it.", Header, "idempotency_replay_unavailable");
-        }
+            throw ReplayUnavailable();
         var response = context.Response;
-        response.StatusCode = entry.StatusCode;
-        foreach (var (name, value) in entry.Headers)
-            response.Headers[name] = value;
-        response.Headers[ReplayedHeader] = "true";
+        WriteHead(response, entry.StatusCode, entry.Headers);
         var position = 0;
         while (true)
         {

@@ -36,7 +36,7 @@ public static class OpenApiSetup
             options.AddOperationTransformer((operation, context, _) =>
             {
                 var route = "/" + context.Description.RelativePath?.TrimEnd('/');
-                if (context.Description.HttpMethod == "POST" && IdempotentRoutes.Contains(route))
+                if (context.Description.HttpMethod == "POST" && Idempotency.IdempotencyScope.Routes.Contains(route))
                     AddIdempotencyHeaders(operation);
                 if (context.Description.HttpMethod == "POST" && route is "/v1/chat/completions" or "/v1/responses" or "/v1/runs")
                     AddHeader(operation, Sessions.SessionIds.Header,
@@ -44,8 +44,6 @@ public static class OpenApiSetup
                 return Task.CompletedTask;
             });
         });
-
-    private static readonly HashSet<string> IdempotentRoutes = ["/v1/chat/completions", "/v1/responses", "/v1/runs"];
 
     private static void AddIdempotencyHeaders(OpenApiOperation operation)
     {

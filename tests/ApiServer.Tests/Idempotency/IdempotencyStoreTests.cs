@@ -1,133 +1,165 @@
 using ApiServer.Configuration;
+using ApiServer.Data;
 using ApiServer.Idempotency;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace ApiServer.Tests.Idempotency;
 
-public sealed class IdempotencyStoreTests
+/// <summary>The bounds of the in-memory layer (responses being recorded) and of the SQLite store (finished responses).</summary>
+public sealed class IdempotencyStoreTests : IAsyncLifetime
 {
-    private readonly InMemoryIdempotencyStore _store = new(
-        Options.Create(new ApiServerOptions { IdempotencyMaxBytes = 4096, IdempotencyMaxEntryBytes = 3000 }), TimeProvider.System);
+    private static readonly IdempotencyScope Scope = new("/v1/chat/completions", IdempotencyScope.Anonymous);
 
-    private IdempotencyEntry Claim(string key)
+    private readonly ApiServerOptions _settings = new() { IdempotencyMaxBytes = 4096, IdempotencyMaxEntryBytes = 3000 };
+    private readonly Infrastructure.ShiftableTimeProvider _time = new();
+    private readonly SqliteDatabase _database = SqliteDatabase.InMemory(SqliteIdempotencyStore.Migrations);
+    private SqliteIdempotencyStore _store = null!;
+
+    public Task InitializeAsync()
     {
-        var (outcome, entry) = _store.Claim(key, "fingerprint");
-        Assert.Equal(ClaimOutcome.Claimed, outcome);
-        return entry;
+        _store = NewStore();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _database.DisposeAsync();
+
+    /// <summary>Another store on the same database: what a restarted process sees.</summary>
+    private SqliteIdempotencyStore NewStore() => new(_database, Options.Create(_settings), _time, NullLogger.Instance);
+
+    private async Task<IdempotencyEntry> ClaimAsync(string key, SqliteIdempotencyStore? store = null)
+    {
+        var claim = await (store ?? _store).ClaimAsync(Scope, key, "fingerprint", CancellationToken.None);
+        Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
+        return claim.Running!;
     }
 
     private void Write(IdempotencyEntry entry, int bytes, int chunk = 500)
     {
         for (var left = bytes; left > 0; left -= chunk)
-            _store.Record(entry, new byte[Math.Min(chunk, left)]);
+            _store.Record(entry, Enumerable.Repeat((byte)'x', Math.Min(chunk, left)).ToArray());
     }
 
     /// <summary>A response recorded to the end and kept for replay, as the middleware finishes one.</summary>
-    private IdempotencyEntry Keep(string key, int bytes)
+    private async Task<IdempotencyEntry> KeepAsync(string key, int bytes)
     {
-        var entry = Claim(key);
+        var entry = await ClaimAsync(key);
+        entry.Start(200, [KeyValuePair.Create("Content-Type", "application/json")], hasContentLength: true);
         Write(entry, bytes);
         entry.Complete(succeeded: true);
-        _store.Finish(entry, cacheable: true);
+        await _store.FinishAsync(entry, cacheable: true);
         return entry;
     }
 
     [Fact]
-    public void Responses_still_running_count_against_the_byte_budget()
+    public async Task Responses_still_running_count_against_the_byte_budget()
     {
-        var first = Claim("a");
-        var second = Claim("b");
+        var first = await ClaimAsync("a");
+        var second = await ClaimAsync("b");
 
         Write(first, 3000);
         Write(second, 2000);
 
         Assert.False(first.IsOverflowed);
-        Assert.Equal(3000, first.Bytes);
         Assert.True(second.IsOverflowed);
         Assert.Equal(0, second.Bytes);
-        Assert.Equal(3000, _store.Bytes);
+        Assert.Equal(3000, _store.Running.Bytes);
     }
 
     [Fact]
-    public void Finished_entries_give_way_to_a_response_being_recorded()
+    public async Task A_response_over_the_entry_cap_overflows_is_not_kept_and_releases_what_it_held()
     {
-        Keep("old", 3000);
-        Assert.Equal(1, _store.FinishedCount);
-
-        var current = Claim("new");
-        Write(current, 2000);
-
-        Assert.False(current.IsOverflowed);
-        Assert.Equal(0, _store.FinishedCount);
-        Assert.Equal(2000, _store.Bytes);
-        Assert.Equal(ClaimOutcome.Claimed, _store.Claim("old", "fingerprint").Outcome);
-    }
-
-    [Fact]
-    public void A_write_that_cannot_fit_beside_the_running_ones_is_refused_without_evicting_finished_entries()
-    {
-        Keep("kept", 1000);
-        var running = Claim("running");
-        Write(running, 3000);
-
-        var late = Claim("late");
-        Write(late, 1500, chunk: 1500);
-
-        Assert.True(late.IsOverflowed);
-        Assert.Equal(1, _store.FinishedCount);
-        Assert.Equal(4000, _store.Bytes);
-    }
-
-    [Fact]
-    public void A_response_over_the_entry_cap_overflows_and_releases_what_it_held()
-    {
-        var entry = Claim("a");
-
+        var entry = await ClaimAsync("a");
         Write(entry, 3500);
-
         Assert.True(entry.IsOverflowed);
-        Assert.Equal(0, _store.Bytes);
-        _store.Finish(entry, cacheable: true);
-        Assert.Equal(0, _store.FinishedCount);
-        Assert.Equal(0, _store.Count);
+        Assert.Equal(0, _store.Running.Bytes);
+
+        entry.Complete(succeeded: true);
+        await _store.FinishAsync(entry, cacheable: true);
+
+        Assert.Equal(0, await _store.CountFinishedAsync(CancellationToken.None));
+        Assert.Equal(0, _store.Running.Count);
+        await ClaimAsync("a");
     }
 
     [Fact]
-    public void An_outcome_that_is_not_kept_releases_its_bytes()
+    public async Task An_outcome_that_is_not_kept_releases_its_bytes_and_its_key()
     {
-        var entry = Claim("a");
+        var entry = await ClaimAsync("a");
         Write(entry, 1000);
 
-        _store.Finish(entry, cacheable: false);
+        entry.Complete(succeeded: false);
+        await _store.FinishAsync(entry, cacheable: false);
 
-        Assert.Equal(0, _store.Bytes);
-        Assert.Equal(0, _store.Count);
+        Assert.Equal(0, _store.Running.Bytes);
+        Assert.Equal(0, _store.Running.Count);
+        await ClaimAsync("a");
     }
 
     [Fact]
-    public void A_write_after_the_owner_finished_is_not_recorded()
+    public async Task A_finished_response_is_replayed_from_the_store_after_it_leaves_memory()
     {
-        var entry = Keep("a", 1000);
+        await KeepAsync("a", 1200);
+        Assert.Equal(0, _store.Running.Count);
 
-        Write(entry, 500);
+        var claim = await NewStore().ClaimAsync(Scope, "a", "fingerprint", CancellationToken.None);
 
-        Assert.Equal(1000, entry.Bytes);
-        Assert.Equal(1000, _store.Bytes);
+        Assert.Equal(ClaimOutcome.Duplicate, claim.Outcome);
+        var stored = Assert.IsType<StoredIdempotentResponse>(claim.Stored);
+        Assert.Equal(200, stored.StatusCode);
+        Assert.Equal("application/json", stored.Headers.Single(h => h.Key == "Content-Type").Value);
+        await using var body = await _store.OpenBodyAsync(stored, CancellationToken.None);
+        using var copy = new MemoryStream();
+        await body!.CopyToAsync(copy, 100);
+        Assert.Equal(Enumerable.Repeat((byte)'x', 1200), copy.ToArray());
+        Assert.Equal(ClaimOutcome.Reused, (await _store.ClaimAsync(Scope, "a", "other", CancellationToken.None)).Outcome);
     }
 
     [Fact]
-    public void Many_concurrent_recordings_never_hold_more_than_the_budget()
+    public async Task The_byte_bound_evicts_the_oldest_finished_records()
     {
-        var entries = Enumerable.Range(0, 16).Select(i => Claim($"k{i}")).ToList();
+        await KeepAsync("old", 2500);
+        await KeepAsync("new", 2500);
+
+        Assert.Equal(1, await _store.CountFinishedAsync(CancellationToken.None));
+        await ClaimAsync("old");
+        Assert.Equal(ClaimOutcome.Duplicate, (await _store.ClaimAsync(Scope, "new", "fingerprint", CancellationToken.None)).Outcome);
+    }
+
+    [Fact]
+    public async Task Expired_records_are_not_replayed()
+    {
+        _settings.IdempotencyTtlSeconds = 10;
+        await KeepAsync("a", 100);
+
+        _time.Advance(TimeSpan.FromSeconds(11));
+
+        await ClaimAsync("a");
+    }
+
+    [Fact]
+    public async Task A_record_left_running_by_a_dead_process_is_dropped_and_the_key_runs_again()
+    {
+        var orphan = await ClaimAsync("a");
+        Write(orphan, 100);
+
+        var restarted = NewStore();
+
+        Assert.Equal(0, await restarted.CountFinishedAsync(CancellationToken.None));
+        await ClaimAsync("a", restarted);
+    }
+
+    [Fact]
+    public async Task Many_concurrent_recordings_never_hold_more_than_the_budget()
+    {
+        var entries = new List<IdempotencyEntry>();
+        for (var i = 0; i < 16; i++)
+            entries.Add(await ClaimAsync($"k{i}"));
 
         Parallel.ForEach(entries, entry => Write(entry, 2000, chunk: 100));
 
         var kept = entries.Where(e => !e.IsOverflowed).Sum(e => e.Bytes);
         Assert.InRange(kept, 0, 4096);
-        Assert.Equal(kept, _store.Bytes);
-        foreach (var entry in entries)
-            _store.Finish(entry, cacheable: true);
-        Assert.Equal(entries.Count(e => !e.IsOverflowed), _store.FinishedCount);
-        Assert.Equal(kept, _store.Bytes);
+        Assert.Equal(kept, _store.Running.Bytes);
     }
 }

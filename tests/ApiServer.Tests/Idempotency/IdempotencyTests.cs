@@ -1,7 +1,6 @@
 using System.Net;
 using ApiServer.Tests.Infrastructure;
 using FakeUpstream;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace ApiServer.Tests.Idempotency;
 
@@ -13,26 +12,10 @@ public sealed class IdempotencyTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _upstream.DisposeAsync();
 
-    private Task<TestServer> StartAsync(Dictionary<string, string?>? extra = null, TimeProvider? time = null)
-    {
-        var settings = new Dictionary<string, string?>
-        {
-            ["LLM_BASE_URL"] = _upstream.BaseUrl,
-            ["LLM_MODEL"] = "fake",
-            ["LLM_MAX_RETRIES"] = "0",
-        };
-        foreach (var (key, value) in extra ?? [])
-            settings[key] = value;
-        return TestServer.StartAsync(settings, services: time is null ? null : s => s.AddSingleton<TimeProvider>(time));
-    }
+    private Task<TestServer> StartAsync(Dictionary<string, string?>? extra = null, TimeProvider? time = null) =>
+        IdempotencyKit.StartAsync(_upstream, extra, time);
 
-    private static HttpRequestMessage Post(string path, string body, string? key)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = TestJson.Body(body) };
-        if (key is not null)
-            request.Headers.Add("Idempotency-Key", key);
-        return request;
-    }
+    private static HttpRequestMessage Post(string path, string body, string? key) => IdempotencyKit.Post(path, body, key);
 
     private const string Chat = """{"model":"agent","messages":[{"role":"user","content":"hello"}]}""";
 
@@ -185,9 +168,9 @@ public sealed class IdempotencyTests : IAsyncLifetime
         using var first = await server.Client.SendAsync(Post("/v1/chat/completions", Chat, "k6"));
         // The answer reaches the client a moment before the server records it as finished; the TTL counts from there.
         var store = server.Service<ApiServer.Idempotency.IIdempotencyStore>();
-        for (var i = 0; i < 200 && store.FinishedCount == 0; i++)
+        for (var i = 0; i < 200 && await store.CountFinishedAsync(CancellationToken.None) == 0; i++)
             await Task.Delay(10);
-        Assert.Equal(1, store.FinishedCount);
+        Assert.Equal(1, await store.CountFinishedAsync(CancellationToken.None));
 
         time.Advance(TimeSpan.FromSeconds(6));
         using var later = await server.Client.SendAsync(Post("/v1/chat/completions", Chat, "k6"));

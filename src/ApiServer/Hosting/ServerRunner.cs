@@ -58,6 +58,7 @@ public static partial class ServerRunner
         }
 
         LogStarted(logger, string.Join(", ", app.Urls), options.ModelName, options.ResolvedDataDir);
+        StartupSummary.Log(app, logger);
         var agent = app.Services.GetRequiredService<IAgentInfo>();
         if (agent.IsOffline)
             LogOffline(logger);

@@ -10,7 +10,18 @@ namespace ApiServer.Http;
 public sealed class CorsMiddleware(RequestDelegate next, IOptions<ApiServerOptions> options)
 {
     public const string AllowMethods = "GET, POST, DELETE, OPTIONS";
-    public const string AllowHeaders = "Authorization, Content-Type, Idempotency-Key, X-Session-Id, Last-Event-ID, X-Agent-Tool-Events, OpenAI-Organization, OpenAI-Project";
+    /// <summary>
+    /// Our own headers, and every header the official SDKs send from a browser (openai-node's platform, retry and helper
+    /// headers; the x-stainless-* family is also matched by prefix below, so a header the SDK adds later is not refused).
+    /// </summary>
+    public const string AllowHeaders = "Authorization, Content-Type, Accept, Idempotency-Key, X-Session-Id, Last-Event-ID, X-Agent-Tool-Events, " +
+        "OpenAI-Organization, OpenAI-Project, OpenAI-Beta, X-Stainless-Arch, X-Stainless-Lang, X-Stainless-OS, X-Stainless-Package-Version, " +
+        "X-Stainless-Retry-Count, X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Timeout, X-Stainless-Helper-Method, " +
+        "X-Stainless-Poll-Helper, X-Stainless-Custom-Poll-Interval, X-Stainless-Async";
+
+    private const string StainlessPrefix = "x-stainless-";
+
+    private static readonly HashSet<string> Listed = new(AllowHeaders.Split(", "), StringComparer.OrdinalIgnoreCase);
     public const string ExposeHeaders = "X-Session-Id, X-Request-Id, Idempotent-Replayed, Retry-After";
 
     private readonly IReadOnlyList<string> _origins = options.Value.CorsOriginList;
@@ -43,7 +54,7 @@ public sealed class CorsMiddleware(RequestDelegate next, IOptions<ApiServerOptio
         headers.Vary = "Origin";
         headers.AccessControlMaxAge = "600";
         headers.AccessControlAllowMethods = AllowMethods;
-        headers.AccessControlAllowHeaders = AllowHeaders;
+        headers.AccessControlAllowHeaders = isPreflight ? AllowedHeadersFor(context.Request.Headers.AccessControlRequestHeaders.ToString()) : AllowHeaders;
         headers.AccessControlExposeHeaders = ExposeHeaders;
         if (isPreflight)
         {
@@ -51,5 +62,29 @@ public sealed class CorsMiddleware(RequestDelegate next, IOptions<ApiServerOptio
             return Task.CompletedTask;
         }
         return next(context);
+    }
+
+    /// <summary>The fixed list, plus any requested x-stainless-* header it does not name yet.</summary>
+    private static string AllowedHeadersFor(string requested)
+    {
+        string? extra = null;
+        foreach (var range in requested.AsSpan().Split(','))
+        {
+            var name = requested.AsSpan(range).Trim();
+            if (name.StartsWith(StainlessPrefix, StringComparison.OrdinalIgnoreCase) && IsToken(name)
+                && !Listed.Contains(name.ToString()))
+                extra = extra is null ? name.ToString() : $"{extra}, {name}";
+        }
+        return extra is null ? AllowHeaders : $"{AllowHeaders}, {extra}";
+    }
+
+    private static bool IsToken(ReadOnlySpan<char> name)
+    {
+        foreach (var c in name)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c != '-')
+                return false;
+        }
+        return true;
     }
 }

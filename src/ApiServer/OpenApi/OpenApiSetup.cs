@@ -5,9 +5,11 @@ namespace ApiServer.OpenApi;
 public static class OpenApiSetup
 {
     public const string DocumentPath = "/openapi/v1.json";
+    public const string SwaggerPath = "/swagger";
+    public const string DocumentName = "v1";
 
     public static IServiceCollection AddApiServerOpenApi(this IServiceCollection services) =>
-        services.AddOpenApi("v1", options =>
+        services.AddOpenApi(DocumentName, options =>
         {
             options.AddDocumentTransformer((document, _, _) =>
             {

@@ -64,7 +64,8 @@ public static class RunsEndpoints
     {
         RunRequest request;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
-            request = JsonRequest.Parse(document, body => RunRequest.Parse(body, context.Request.Headers[SessionIds.Header].ToString()));
+            request = JsonRequest.Parse(document, body => RunRequest.Parse(body, context.Request.Headers[SessionIds.Header].ToString(),
+                context.RequestServices.GetRequiredService<PassthroughParameters>()));
         UpstreamParameters.RejectStructuredOutputOffline(request.Settings, agentInfo, "text.format");
         var spec = await coordinator.PrepareAsync(request, context.RequestAborted);
         var (run, admission) = coordinator.Start(spec);

@@ -41,6 +41,10 @@ public sealed class CorsMiddleware(RequestDelegate next, IOptions<ApiServerOptio
             return next(context);
         }
 
+        // Browsers send Origin on same-origin POSTs too (Swagger UI at /swagger calling this server): that is not cross-origin.
+        if (!isPreflight && IsSameOrigin(origin, context.Request))
+            return next(context);
+
         var allowAny = _origins.Contains("*");
         if (!allowAny && !_origins.Contains(origin, StringComparer.Ordinal))
         {
@@ -63,6 +67,14 @@ public sealed class CorsMiddleware(RequestDelegate next, IOptions<ApiServerOptio
         }
         return next(context);
     }
+
+    /// <summary>
+    /// The Origin names this server's own host and port. The scheme is not compared: behind a TLS-terminating proxy the page is
+    /// https while the request reaches us as http, and a scheme change on the same host is not another site's page.
+    /// </summary>
+    private static bool IsSameOrigin(string origin, HttpRequest request) =>
+        Uri.TryCreate(origin, UriKind.Absolute, out var uri) && request.Host.HasValue
+        && string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The fixed list, plus any requested x-stainless-* header it does not name yet.</summary>
     private static string AllowedHeadersFor(string requested)

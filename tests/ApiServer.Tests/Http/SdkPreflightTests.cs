@@ -55,4 +55,20 @@ public sealed class SdkPreflightTests
         Assert.Contains("x-stainless-future-thing", allowed);
         Assert.DoesNotContain("x-custom-secret", allowed, StringComparer.OrdinalIgnoreCase);
     }
+
+    [Fact]
+    public async Task SameOriginPost_FromThePagesThisServerServes_IsNotRefused()
+    {
+        await using var server = await TestServer.StartAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        request.Headers.Add("Origin", server.BaseAddress.GetLeftPart(UriPartial.Authority));
+        using var other = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        other.Headers.Add("Origin", "http://127.0.0.1:1");
+
+        using var same = await server.Client.SendAsync(request);
+        using var cross = await server.Client.SendAsync(other);
+
+        Assert.Equal(HttpStatusCode.OK, same.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, cross.StatusCode);
+    }
 }

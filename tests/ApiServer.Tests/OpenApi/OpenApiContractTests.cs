@@ -100,7 +100,7 @@ public sealed class OpenApiContractTests
             foreach (var (name, type) in PassthroughParameters.BuiltIn)
             {
                 var expected = type switch { PassthroughType.Integer => "integer", PassthroughType.Boolean => "boolean", _ => "number" };
-                Assert.Equal(["null", expected], properties[name]!["type"]!.AsArray().Select(n => n!.GetValue<string>()).Order(StringComparer.Ordinal));
+                Assert.Equal(new[] { expected, "null" }.Order(StringComparer.Ordinal), properties[name]!["type"]!.AsArray().Select(n => n!.GetValue<string>()).Order(StringComparer.Ordinal));
             }
         }
     }

@@ -30,7 +30,7 @@ public sealed partial class ChatCompletionHandler(
     {
         ChatCompletionRequest call;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
-            call = JsonRequest.Parse(document, ChatCompletionRequest.Parse);
+            call = JsonRequest.Parse(document, body => ChatCompletionRequest.Parse(body, context.RequestServices.GetRequiredService<PassthroughParameters>()));
         ToolParsing.RejectServerNameClashes(new ClientToolSet(call.ClientTools, call.ToolChoice), agent.ServerToolNames, nested: true);
         UpstreamParameters.RejectStructuredOutputOffline(call.Settings, agentInfo, "response_format");
 

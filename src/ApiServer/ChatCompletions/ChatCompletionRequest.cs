@@ -27,8 +27,11 @@ public sealed record ChatCompletionRequest
     public IReadOnlyList<ChatMessage> Input => Messages.Skip(Messages.Count - InputCount).ToList();
     public string FirstUserText => Messages.FirstOrDefault(m => m.Role == ChatRole.User)?.Text ?? "";
 
-    public static ChatCompletionRequest Parse(JsonElement body)
+    public static ChatCompletionRequest Parse(JsonElement body) => Parse(body, PassthroughParameters.Default);
+
+    public static ChatCompletionRequest Parse(JsonElement body, PassthroughParameters passthrough)
     {
+        RequestFields.RejectUnknown(body, RequestFields.Chat, passthrough);
         if (body.Get("messages") is not { } messagesElement)
             throw ApiException.BadRequest("'messages' is required.", "messages", "missing_required_parameter");
         if (messagesElement.ValueKind != JsonValueKind.Array)
@@ -76,7 +79,7 @@ public sealed record ChatCompletionRequest
                 Stop = body.GetStopSequences(),
                 User = body.GetString("user"),
                 ParallelToolCalls = body.GetBool("parallel_tool_calls"),
-                Upstream = UpstreamParameters.FromChat(body),
+                Upstream = UpstreamParameters.FromChat(body, passthrough),
             },
             ClientTools = tools.Tools,
             ToolChoice = tools.Choice,

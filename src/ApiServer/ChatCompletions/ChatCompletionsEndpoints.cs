@@ -20,7 +20,7 @@ public static class ChatCompletionsEndpoints
             .WithTags("Chat")
             .WithSummary("Creates a chat completion. With stream=true, answers with chat.completion.chunk Server-Sent Events ending in data: [DONE].")
             .WithDescription("Headers: X-Session-Id continues a stored session (requires API_SERVER_KEY); X-Agent-Tool-Events: true adds named 'agent.tool' events to streams; Idempotency-Key replays retries.")
-            .Accepts<ChatCompletionRequestBody>("application/json")
+            .Accepts<System.Text.Json.JsonElement>("application/json") // schema and example: OpenApi/Components.json
             .Produces<ChatCompletion>(StatusCodes.Status200OK, "application/json", "text/event-stream")
             .ProducesAgentErrors()
             .ProducesApiErrors(StatusCodes.Status403Forbidden); // X-Session-Id without API_SERVER_KEY

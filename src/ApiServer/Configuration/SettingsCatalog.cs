@@ -55,6 +55,7 @@ public static class SettingsCatalog
         new("AGENT_SYSTEM_PROMPT", "base system prompt; the request's system messages or `instructions` are layered on top", "a short helpful-assistant prompt"),
         new("AGENT_WORKSPACE", "root folder of the read-only tools `list_dir`, `read_file`, `grep`, `find_files`; must exist", "(empty: file tools off)"),
         new("AGENT_WORKSPACE_DENY", "names the workspace tools hide, as a comma list of name patterns (`*`, `?`, case-insensitive) that replaces the default list; `default` in the list stands for the defaults (`default,*.sqlite` extends them), `none` alone hides nothing. See [Workspace tools](#workspace-tools)", "(empty: the default list)"),
+        new("LLM_PASSTHROUGH_PARAMS", "more request fields to forward to the upstream as given, comma-separated `name` or `name:type` (type `number`, `integer`, `boolean`, `string` or `any`, the default), e.g. `chat_template_kwargs,guided_regex:string`; see [Passthrough parameters](#passthrough-parameters-and-unknown-fields)", "(empty)"),
     ];
 
     /// <summary>The default as README shows it: the entry's words, or the options class's value in backticks.</summary>

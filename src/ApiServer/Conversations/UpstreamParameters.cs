@@ -9,16 +9,18 @@ namespace ApiServer.Conversations;
 /// <summary>
 /// Request parameters this server does not act on itself but passes to the upstream model, checked first: structured output
 /// (<c>response_format</c>, or the Responses API's <c>text.format</c>), <c>seed</c>, penalties, <c>logit_bias</c>,
-/// <c>reasoning_effort</c> and <c>verbosity</c>. Dropping them would change answers without saying so.
+/// <c>reasoning_effort</c> and <c>verbosity</c>, and the non-OpenAI sampling parameters of <see cref="PassthroughParameters"/>.
+/// Dropping them would change answers without saying so.
 /// </summary>
 public static partial class UpstreamParameters
 {
     private const string ResponseFormat = "response_format";
 
     /// <summary>The chat-completions parameters, as sent.</summary>
-    public static IReadOnlyList<KeyValuePair<string, JsonElement>> FromChat(JsonElement body)
+    public static IReadOnlyList<KeyValuePair<string, JsonElement>> FromChat(JsonElement body, PassthroughParameters passthrough)
     {
         var parameters = new List<KeyValuePair<string, JsonElement>>();
+        passthrough.AddFrom(body, parameters);
         if (body.GetObject(ResponseFormat) is { } format)
         {
             CheckChatFormat(format);
@@ -55,9 +57,10 @@ public static partial class UpstreamParameters
     /// The Responses API's <c>text</c> (format and verbosity) and <c>reasoning.effort</c>, in their chat-completions form, and
     /// the <c>text</c> and <c>reasoning</c> objects to echo on the Response (null when the request had none).
     /// </summary>
-    public static ResponsesSettings FromResponses(JsonElement body)
+    public static ResponsesSettings FromResponses(JsonElement body, PassthroughParameters passthrough)
     {
         var parameters = new List<KeyValuePair<string, JsonElement>>();
+        passthrough.AddFrom(body, parameters);
         var text = body.GetObject("text");
         if (text?.GetObject("format", "text.format") is { } format)
             parameters.Add(new(ResponseFormat, ChatFormatOf(format)));

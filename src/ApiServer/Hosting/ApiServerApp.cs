@@ -51,6 +51,7 @@ public static class ApiServerApp
         builder.Services.Configure<SocketTransportOptions>(o => o.UnsafePreferInlineScheduling = serverOptions.InlineScheduling);
 
         var app = builder.Build();
+        app.UseRepeatedSlashNormalization();
         app.UseApiServerHttp();
         app.MapHealth();
         app.MapModels();

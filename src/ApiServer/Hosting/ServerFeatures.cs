@@ -1,5 +1,6 @@
 using ApiServer.Agent;
 using ApiServer.ChatCompletions;
+using ApiServer.Conversations;
 using ApiServer.Configuration;
 using ApiServer.Data;
 using ApiServer.Health;
@@ -21,6 +22,7 @@ public static class ServerFeatures
     {
         var services = builder.Services;
         services.AddAgentCore();
+        services.AddPassthroughParameters();
 
         services.AddSingleton(sp =>
         {

@@ -98,6 +98,7 @@ public static partial class ServerRunner
 
         var storage = app.Services.GetRequiredService<StorageStatus>().Probe();
         LogStarted(logger, string.Join(", ", app.Urls), options.ModelName, storage.Description(options.ResolvedDataDir));
+        StartupSummary.Log(app, logger, storage.Persistent ? $"SQLite in {storage.DataDir}" : storage.Description(options.ResolvedDataDir));
         var agent = app.Services.GetRequiredService<IAgentInfo>();
         if (agent.IsOffline)
             LogOffline(logger);

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using ApiServer.Json;
-
 namespace ApiServer.Http;
 
 /// <summary>The one helper that writes error envelopes. Never clears headers, so CORS and security headers survive on errors.</summary>
@@ -22,7 +19,7 @@ public static class ErrorWriter
         var response = context.Response;
         response.StatusCode = status;
         response.ContentType = "application/json";
-        await JsonSerializer.SerializeAsync(response.Body, envelope, ApiJsonContext.Default.ErrorEnvelope, context.RequestAborted);
+        await response.Body.WriteAsync(ReadableJson.Serialize(envelope), context.RequestAborted);
     }
 
     /// <summary>The error type OpenAI uses for a status, for responses that have no more specific one.</summary>

@@ -29,6 +29,7 @@ public static class HttpPipeline
         {
             StatusCodes.Status404NotFound => ($"Unknown route: {context.Request.Method} {context.Request.Path}", "not_found"),
             StatusCodes.Status405MethodNotAllowed => ($"Method {context.Request.Method} is not allowed on {context.Request.Path}", "method_not_allowed"),
+            StatusCodes.Status415UnsupportedMediaType => (JsonRequest.ContentTypeMessage(context.Request), JsonRequest.UnsupportedMediaTypeCode),
             _ => ($"Request failed with status {status}", (string?)null),
         };
         return ErrorWriter.WriteAsync(context, status, message, code: code, type: ErrorWriter.TypeFor(status));

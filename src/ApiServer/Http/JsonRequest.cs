@@ -10,8 +10,17 @@ public static class JsonRequest
 {
     private static readonly JsonDocumentOptions Options = new() { MaxDepth = 64 };
 
+    public const string UnsupportedMediaTypeCode = "unsupported_media_type";
+
+    /// <summary>What a client without the JSON content type is told (by routing's 415 or by <see cref="ReadObjectAsync"/>).</summary>
+    public static string ContentTypeMessage(HttpRequest request) =>
+        (string.IsNullOrEmpty(request.ContentType) ? "The request has no Content-Type header" : $"Content-Type '{request.ContentType}' is not JSON")
+        + ". Send the body as JSON with the header `Content-Type: application/json`.";
+
     public static async Task<JsonDocument> ReadObjectAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        if (!request.HasJsonContentType())
+            throw new ApiException(StatusCodes.Status415UnsupportedMediaType, ContentTypeMessage(request), code: UnsupportedMediaTypeCode);
         JsonDocument document;
         try
         {

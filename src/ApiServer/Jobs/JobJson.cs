@@ -38,7 +38,8 @@ public sealed record JobDeleted(string Id, bool Ok);
 [JsonSerializable(typeof(JobRunStarted))]
 [JsonSerializable(typeof(JobDeleted))]
 [JsonSerializable(typeof(WebhookPayload))]
-[JsonSerializable(typeof(JobRequestBody))]
+[JsonSerializable(typeof(CreateJobBody))]
+[JsonSerializable(typeof(UpdateJobBody))]
 public sealed partial class JobsJsonContext : JsonSerializerContext;
 
 public static class JobJson

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using ApiServer.Http;
 
 namespace ApiServer.Jobs;
@@ -107,6 +108,22 @@ public sealed class JobRequest
     }
 }
 
-/// <summary>The body of POST and PATCH /api/jobs, for the OpenAPI document. Bodies are parsed by <see cref="JobRequest.Parse"/>.</summary>
-public sealed record JobRequestBody(
-    string? Name, string? Schedule, string? Prompt, string? Instructions, string? Timezone, int? Repeat, bool? Enabled, JsonElement? Deliver);
+/// <summary>The body of POST /api/jobs, for the OpenAPI document. Bodies are parsed by <see cref="JobRequest.Parse"/>.</summary>
+public sealed record CreateJobBody(
+    string Name, string Schedule, string Prompt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Instructions = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Timezone = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Repeat = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Enabled = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? Deliver = null);
+
+/// <summary>The body of PATCH /api/jobs/{id}: any of the fields, for the OpenAPI document.</summary>
+public sealed record UpdateJobBody(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Schedule = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Prompt = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Instructions = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Timezone = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Repeat = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Enabled = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? Deliver = null);

@@ -42,7 +42,7 @@ public static class JobsEndpoints
         group.MapPost("", CreateAsync)
             .WithName("CreateJob")
             .WithSummary("Creates a job that runs its prompt on a schedule (interval, one-shot, cron or a plain form such as 'weekdays at 9am').")
-            .Accepts<JobRequestBody>("application/json")
+            .Accepts<CreateJobBody>("application/json")
             .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status409Conflict, StatusCodes.Status413PayloadTooLarge);
         group.MapGet("/{job_id}", GetAsync)
             .WithName("GetJob")
@@ -51,7 +51,7 @@ public static class JobsEndpoints
         group.MapPatch("/{job_id}", UpdateAsync)
             .WithName("UpdateJob")
             .WithSummary("Changes some of a job's fields; a new schedule or time zone recomputes its next run.")
-            .Accepts<JobRequestBody>("application/json")
+            .Accepts<UpdateJobBody>("application/json")
             .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status413PayloadTooLarge);
         group.MapDelete("/{job_id}", DeleteAsync)
             .WithName("DeleteJob")

@@ -19,7 +19,6 @@ namespace ApiServer.Json;
 [JsonSerializable(typeof(ModelObject))]
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(ChatCompletion))]
-[JsonSerializable(typeof(ChatCompletionRequestBody))]
 [JsonSerializable(typeof(ResponseObject))]
 [JsonSerializable(typeof(OutputItem))]
 [JsonSerializable(typeof(ContentItem))]
@@ -27,9 +26,7 @@ namespace ApiServer.Json;
 [JsonSerializable(typeof(DeletedResponse))]
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(ItemList))]
-[JsonSerializable(typeof(CreateResponseBody))]
 [JsonSerializable(typeof(RunCreated))]
 [JsonSerializable(typeof(RunStopping))]
 [JsonSerializable(typeof(RunStatusResponse))]
-[JsonSerializable(typeof(RunRequestBody))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -5,9 +5,11 @@ namespace ApiServer.OpenApi;
 public static class OpenApiSetup
 {
     public const string DocumentPath = "/openapi/v1.json";
+    public const string SwaggerPath = "/swagger";
+    public const string DocumentName = "v1";
 
     public static IServiceCollection AddApiServerOpenApi(this IServiceCollection services) =>
-        services.AddOpenApi("v1", options =>
+        services.AddOpenApi(DocumentName, options =>
         {
             options.AddDocumentTransformer((document, _, _) =>
             {
@@ -18,8 +20,7 @@ public static class OpenApiSetup
                     Description = "OpenAI-compatible API in front of an agent: chat completions, Responses, runs, models and health. " +
                         "Errors under /v1 use the OpenAI envelope {\"error\":{\"message\",\"type\",\"param\",\"code\"}}.",
                 };
-                // The document is checked in; servers would bake in whatever host and port generated it.
-                document.Servers = [];
+                OpenApiParameters.ApplyDocument(document);
                 document.Components ??= new OpenApiComponents();
                 document.Components.SecuritySchemes = new Dictionary<string, IOpenApiSecurityScheme>
                 {
@@ -30,12 +31,13 @@ public static class OpenApiSetup
                         Description = "API_SERVER_KEY. Required on /v1 and /api routes when a key is configured; health routes stay open.",
                     },
                 };
-                document.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] }];
                 return Task.CompletedTask;
             });
+            OpenApiShapes.AddTo(options);
             options.AddOperationTransformer((operation, context, _) =>
             {
                 var route = "/" + context.Description.RelativePath?.TrimEnd('/');
+                OpenApiParameters.ApplyOperation(operation, route, context.Document!);
                 if (context.Description.HttpMethod == "POST" && Idempotency.IdempotencyScope.Routes.Contains(route))
                     AddIdempotencyHeaders(operation);
                 if (context.Description.HttpMethod == "POST" && route is "/v1/chat/completions" or "/v1/responses" or "/v1/runs")

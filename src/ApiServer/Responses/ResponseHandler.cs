@@ -26,7 +26,7 @@ public sealed partial class ResponseHandler(
     {
         ResponseRequest call;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
-            call = JsonRequest.Parse(document, ResponseRequest.Parse);
+            call = JsonRequest.Parse(document, body => ResponseRequest.Parse(body, context.RequestServices.GetRequiredService<PassthroughParameters>()));
         ToolParsing.RejectServerNameClashes(call.Tools, agent.ServerToolNames);
         UpstreamParameters.RejectStructuredOutputOffline(call.Settings, agentInfo, "text.format");
 

@@ -136,25 +136,3 @@ public sealed record ReasoningItem : OutputItem
 public sealed record DeletedResponse(string Id, string Object, bool Deleted);
 
 public sealed record ItemList(string Object, IReadOnlyList<OutputItem> Data, string? FirstId, string? LastId, bool HasMore);
-
-/// <summary>The request body, for the OpenAPI document. Requests are parsed by <see cref="ResponseRequest.Parse"/>.</summary>
-public sealed record CreateResponseBody(
-    [property: JsonRequired] JsonElement Input,
-    string? Model,
-    string? Instructions,
-    string? PreviousResponseId,
-    JsonElement? Conversation,
-    bool? Store,
-    bool? Stream,
-    IReadOnlyList<JsonElement>? ConversationHistory,
-    string? Truncation,
-    IReadOnlyDictionary<string, string>? Metadata,
-    double? Temperature,
-    double? TopP,
-    int? MaxOutputTokens,
-    bool? ParallelToolCalls,
-    IReadOnlyList<JsonElement>? Tools,
-    JsonElement? ToolChoice,
-    string? ToolRendering,
-    JsonElement? Text,
-    JsonElement? Reasoning);

@@ -46,8 +46,11 @@ public sealed record ResponseRequest
     public const int MaxMetadataKeyLength = 64;
     public const int MaxMetadataValueLength = 512;
 
-    public static ResponseRequest Parse(JsonElement body)
+    public static ResponseRequest Parse(JsonElement body) => Parse(body, PassthroughParameters.Default);
+
+    public static ResponseRequest Parse(JsonElement body, PassthroughParameters passthrough)
     {
+        RequestFields.RejectUnknown(body, RequestFields.Responses, passthrough);
         if (body.GetBool("background") == true)
             throw ApiException.BadRequest("background responses are not supported by this server; use POST /v1/runs for long-running work.", "background", "unsupported_value");
         var previous = body.GetString("previous_response_id");
@@ -65,7 +68,7 @@ public sealed record ResponseRequest
             throw JsonRequest.InvalidValue("truncation", "'truncation' must be 'auto' or 'disabled'.");
 
         var tools = ToolParsing.ParseResponseTools(body);
-        var textAndReasoning = UpstreamParameters.FromResponses(body);
+        var textAndReasoning = UpstreamParameters.FromResponses(body, passthrough);
         return new ResponseRequest
         {
             Model = body.GetString("model"),

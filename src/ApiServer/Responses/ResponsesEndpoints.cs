@@ -18,7 +18,7 @@ public static class ResponsesEndpoints
             .WithName("CreateResponse")
             .WithSummary("Creates a model response. With stream=true, answers with the Responses event stream (response.created … response.completed).")
             .WithDescription("Chains with previous_response_id or conversation. Server-executed tools appear as mcp_call items, or as function_call/function_call_output pairs with tool_rendering \"hermes\" (or API_SERVER_RESPONSES_TOOL_RENDERING).")
-            .Accepts<CreateResponseBody>("application/json")
+            .Accepts<System.Text.Json.JsonElement>("application/json") // schema and example: OpenApi/Components.json
             .Produces<ResponseObject>(StatusCodes.Status200OK, "application/json", "text/event-stream")
             .ProducesAgentErrors();
         group.MapGet("/{id}", GetAsync)

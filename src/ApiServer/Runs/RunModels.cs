@@ -28,19 +28,3 @@ public sealed record RunStatusResponse(
     RunUsage? Usage,
     RunError? Error,
     string? ResponseId);
-
-/// <summary>The request body of POST /v1/runs, for the OpenAPI document. Requests are parsed by <see cref="RunRequest.Parse"/>.</summary>
-public sealed record RunRequestBody(
-    [property: JsonRequired] JsonElement Input,
-    string? Instructions,
-    string? PreviousResponseId,
-    IReadOnlyList<RunMessageBody>? ConversationHistory,
-    string? SessionId,
-    bool? Store,
-    string? Model,
-    double? Temperature,
-    double? TopP,
-    int? MaxOutputTokens);
-
-/// <summary>A message of <c>input</c> or <c>conversation_history</c>: content is a string or an array of text / image parts.</summary>
-public sealed record RunMessageBody([property: JsonRequired] string Role, [property: JsonRequired] JsonElement Content);

@@ -34,8 +34,10 @@ public sealed record RunRequest
 
     /// <param name="body">The JSON object.</param>
     /// <param name="headerSessionId">The X-Session-Id header, when sent. It must agree with a <c>session_id</c> in the body.</param>
-    public static RunRequest Parse(JsonElement body, string? headerSessionId)
+    public static RunRequest Parse(JsonElement body, string? headerSessionId, PassthroughParameters? passthrough = null)
     {
+        passthrough ??= PassthroughParameters.Default;
+        RequestFields.RejectUnknown(body, RequestFields.Runs, passthrough);
         // A run has no client to hand tool calls back to, and is watched on its own event stream: say so rather than ignore
         // these (their harmless defaults, no tools and stream false, are accepted).
         if (body.GetArray("tools") is { } tools && tools.GetArrayLength() > 0)
@@ -44,7 +46,7 @@ public sealed record RunRequest
             throw ApiException.BadRequest("A run chooses among the server's own tools; only 'auto' or 'none' can be given.", "tool_choice", "unsupported_parameter");
         if (body.GetBool("stream") == true)
             throw ApiException.BadRequest("A run answers 202 at once; watch it with GET /v1/runs/{run_id}/events.", "stream", "unsupported_parameter");
-        var textAndReasoning = UpstreamParameters.FromResponses(body);
+        var textAndReasoning = UpstreamParameters.FromResponses(body, passthrough);
         var systemTexts = new List<string>();
         var input = ParseInput(body, systemTexts);
         var history = body.GetArray("conversation_history") is { } historyArray

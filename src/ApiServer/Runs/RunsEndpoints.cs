@@ -38,7 +38,7 @@ public static class RunsEndpoints
             .WithName("CreateRun")
             .WithSummary("Starts an agent run on the server and answers 202 at once with its id; the run goes on without any connection.")
             .WithDescription("A run for a session that already has one waits behind it (status queued). X-Session-Id may carry the session instead of session_id.")
-            .Accepts<RunRequestBody>("application/json")
+            .Accepts<System.Text.Json.JsonElement>("application/json") // schema and example: OpenApi/Components.json
             .Produces<RunCreated>(StatusCodes.Status202Accepted)
             .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status413PayloadTooLarge,
                 StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable);
@@ -64,7 +64,8 @@ public static class RunsEndpoints
     {
         RunRequest request;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
-            request = JsonRequest.Parse(document, body => RunRequest.Parse(body, context.Request.Headers[SessionIds.Header].ToString()));
+            request = JsonRequest.Parse(document, body => RunRequest.Parse(body, context.Request.Headers[SessionIds.Header].ToString(),
+                context.RequestServices.GetRequiredService<PassthroughParameters>()));
         UpstreamParameters.RejectStructuredOutputOffline(request.Settings, agentInfo, "text.format");
         var spec = await coordinator.PrepareAsync(request, context.RequestAborted);
         var (run, admission) = coordinator.Start(spec);

@@ -44,14 +44,17 @@ public static class NodeClient
         return new Result(exitCode, output, stderr);
     }
 
-    private static async Task EnsureInstalledAsync()
+    /// <summary>The packages of package.json that the tests use; a checkout installed before one was added gets <c>npm ci</c> again.</summary>
+    private static readonly string[] Packages = ["openai", "@redocly/cli", "playwright-core"];
+
+    public static async Task EnsureInstalledAsync()
     {
         await InstallGate.WaitAsync();
         try
         {
             if (_installed)
                 return;
-            if (!File.Exists(Path.Combine(ClientDirectory, "node_modules", "openai", "package.json")))
+            if (!Packages.All(p => File.Exists(Path.Combine(ClientDirectory, "node_modules", p, "package.json"))))
             {
                 var (exitCode, stdout, stderr) = await ExecAsync("npm", ["ci", "--no-audit", "--no-fund"], null, TimeSpan.FromMinutes(5));
                 if (exitCode != 0)
@@ -65,7 +68,8 @@ public static class NodeClient
         }
     }
 
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> ExecAsync(string fileName, string[] args, string? stdin, TimeSpan timeout)
+    /// <summary>Runs a program in tests/clients/node and returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> ExecAsync(string fileName, string[] args, string? stdin, TimeSpan timeout)
     {
         var info = new ProcessStartInfo(fileName)
         {

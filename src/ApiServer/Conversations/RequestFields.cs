@@ -1,0 +1,52 @@
+using System.Collections.Frozen;
+using System.Text.Json;
+using ApiServer.Http;
+
+namespace ApiServer.Conversations;
+
+/// <summary>
+/// The top-level fields each POST body may have. A field is acted on, accepted with no effect (<see cref="NoEffect"/>, OpenAI
+/// settings that mean nothing here), forwarded (<see cref="PassthroughParameters"/>), or else refused with 400
+/// <c>unknown_parameter</c> naming it, as OpenAI refuses an unrecognized argument: never dropped without a word.
+/// </summary>
+public static class RequestFields
+{
+    public static readonly FrozenSet<string> Chat = FrozenSet.Create(StringComparer.Ordinal,
+        "model", "messages", "stream", "stream_options", "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "user",
+        "n", "logprobs", "tools", "tool_choice", "parallel_tool_calls", "response_format", "seed", "frequency_penalty",
+        "presence_penalty", "logit_bias", "reasoning_effort", "verbosity");
+
+    public static readonly FrozenSet<string> Responses = FrozenSet.Create(StringComparer.Ordinal,
+        "model", "input", "instructions", "previous_response_id", "conversation", "store", "stream", "temperature", "top_p",
+        "max_output_tokens", "user", "parallel_tool_calls", "tools", "tool_choice", "text", "reasoning", "truncation", "metadata",
+        "tool_rendering", "conversation_history", "background");
+
+    public static readonly FrozenSet<string> Runs = FrozenSet.Create(StringComparer.Ordinal,
+        "model", "input", "instructions", "previous_response_id", "conversation_history", "session_id", "store", "temperature", "top_p",
+        "max_output_tokens", "tools", "tool_choice", "stream", "text", "reasoning");
+
+    /// <summary>
+    /// OpenAI settings about billing, caching, abuse tracking or OpenAI-side storage. They change nothing about the answer,
+    /// and clients send them by default, so they are accepted on every endpoint and have no effect here.
+    /// </summary>
+    public static readonly FrozenSet<string> NoEffect = FrozenSet.Create(StringComparer.Ordinal,
+        "store", "metadata", "service_tier", "prompt_cache_key", "safety_identifier");
+
+    /// <summary>Whether some endpoint acts on the name itself (a passthrough parameter may not shadow it).</summary>
+    public static bool IsHandled(string name) =>
+        Chat.Contains(name) || Responses.Contains(name) || Runs.Contains(name) || NoEffect.Contains(name);
+
+    /// <summary>Refuses the first field that is neither known to <paramref name="known"/>, without effect, nor passed through.</summary>
+    public static void RejectUnknown(JsonElement body, FrozenSet<string> known, PassthroughParameters passthrough)
+    {
+        foreach (var property in body.EnumerateObject())
+        {
+            var name = property.Name;
+            if (known.Contains(name) || NoEffect.Contains(name) || passthrough.Contains(name))
+                continue;
+            throw ApiException.BadRequest(
+                $"Unrecognized request argument supplied: '{name}'. To forward it to the upstream model as sent, add it to LLM_PASSTHROUGH_PARAMS.",
+                name, "unknown_parameter");
+        }
+    }
+}

@@ -99,8 +99,9 @@ internal static class Program
         sb.AppendLine($"| Mode | {(settings.Quick ? "**--quick** (smoke run)" : "full")}; scenarios: {string.Join(", ", scenarios)}; took {elapsed.TotalSeconds:0} s |");
         sb.AppendLine($"| Machine | {Environment.ProcessorCount} cores ({CpuModel()}), {MemoryGb():0.0} GB RAM, {RuntimeInformation.OSDescription.Trim()} |");
         var gen0Cap = GC.GetConfigurationVariables().TryGetValue("GCGen0MaxBudget", out var cap) && cap is long bytes ? $", gen0 budget ≤ {bytes / 1048576.0:0.#} MiB" : "";
+        var conserve = AppContext.GetData("System.GC.ConserveMemory") is { } level && $"{level}" is not ("" or "0") ? $", ConserveMemory {level}" : "";
         sb.AppendLine($"| CPU steal | {Percent(steal.Run)} of the machine's CPU time went to other guests during the run ({string.Join(", ", steal.Scenarios.Select(s => $"{s.Scenario} {Percent(s.Percent)}"))}) |");
-        sb.AppendLine($"| Runtime | {RuntimeInformation.FrameworkDescription}, Release build, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC{gen0Cap}, logging at Warning |");
+        sb.AppendLine($"| Runtime | {RuntimeInformation.FrameworkDescription}, Release build, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC{gen0Cap}{conserve}, logging at Warning |");
         sb.AppendLine();
         sb.AppendLine("Everything (load driver, fake upstream, gateway) shares the same 2 cores unless a scenario says otherwise, and the machine is shared");
         sb.AppendLine("with other work, so repeat runs move by tens of percent (the CPU steal row says how much of the machine other guests took).");

@@ -109,7 +109,7 @@ public static class OpenStreamsScenario
         report.Row("4. Open SSE streams: keepalives missed / errors", $"{missed} missed (max gap {maxGap:0.00} s, keepalive {keepalive.TotalSeconds:0} s) / {errors} errors", "0 / 0", missed == 0 && errors == 0);
         report.Section("4. Open SSE streams",
             $"""
-            The server runs as a separate process (`dotnet ApiServer.dll`, Release, its default workstation GC with the 6 MiB gen0 cap, logging at Warning) with
+            The server runs as a separate process (`dotnet ApiServer.dll`, Release, its default workstation GC with the 6 MiB gen0 cap and ConserveMemory 7, logging at Warning) with
             `API_SERVER_SSE_KEEPALIVE_SECONDS={settings.KeepaliveSeconds}`, in front of a slow fake upstream in the driver process that sends its first
             delta at once and then nothing for longer than the hold. The driver opens {n} `stream:true` chat completions (waves of 100;
             ramp took {rampSeconds:0.0} s), holds them all for {hold.TotalSeconds:0} s, reading every byte, then closes them. VmRSS is read from

@@ -221,6 +221,37 @@ internal static class ChatRequestWriter
         w.WriteEndObject();
     }
 
+    /// <summary>Longest run of text escaped at once; the writer's escape buffer is six chars per char of it.</summary>
+    private const int TextSegmentChars = 16 * 1024;
+
+    /// <summary>
+    /// Writes the parts joined by newlines as one JSON string, in segments. Joining first made a second copy of the whole text,
+    /// and escaping it in one piece rented a buffer of six chars per char (a 16 MB char[] for 900 KB of text, which the shared
+    /// array pool then kept); segments bound both (docs/reliability.md, "Memory under stored-response load").
+    /// </summary>
+    private static void WriteJoinedText(Utf8JsonWriter w, IReadOnlyList<ContentPart> parts)
+    {
+        if (parts.Count == 0)
+        {
+            w.WriteStringValue(""u8);
+            return;
+        }
+        for (var i = 0; i < parts.Count; i++)
+        {
+            var text = parts[i].Value.AsSpan();
+            if (i > 0)
+                w.WriteStringValueSegment("\n", isFinalSegment: false);
+            var last = i == parts.Count - 1;
+            do
+            {
+                var take = Math.Min(text.Length, TextSegmentChars);
+                w.WriteStringValueSegment(text[..take], isFinalSegment: last && take == text.Length);
+                text = text[take..];
+            }
+            while (!text.IsEmpty);
+        }
+    }
+
     private static void WriteContent(Utf8JsonWriter w, IReadOnlyList<ContentPart> parts)
     {
         var textOnly = true;
@@ -230,10 +261,8 @@ internal static class ChatRequestWriter
         if (textOnly)
         {
             // Text-only content collapses to a plain string: every OpenAI-compatible server understands that form.
-            if (parts.Count == 1)
-                w.WriteString("content"u8, parts[0].Value);
-            else
-                w.WriteString("content"u8, string.Join("\n", parts.Select(p => p.Value)));
+            w.WritePropertyName("content"u8);
+            WriteJoinedText(w, parts);
             return;
         }
 

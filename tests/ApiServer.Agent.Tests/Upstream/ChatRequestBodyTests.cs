@@ -27,6 +27,23 @@ public sealed class ChatRequestBodyTests
     }
 
     [Fact]
+    public async Task Text_parts_are_sent_as_one_string_joined_by_newlines_whatever_their_size_and_characters()
+    {
+        // Written in segments of 16 K chars: an emoji's surrogate pair straddles a boundary, and quotes and newlines need escaping.
+        var long1 = new string('x', 16 * 1024 - 1) + "😀" + "\"quoted\"\n" + new string('y', 40_000);
+        var long2 = "line\r\n\t\u0001</script>" + new string('z', 33_000);
+        ContentPart[] parts = [ContentPart.FromText(long1), ContentPart.FromText(""), ContentPart.FromText(long2), ContentPart.FromText("end")];
+        ChatMessage[] messages = [new() { Role = ChatRole.User, Content = parts }, new() { Role = ChatRole.User, Content = [] }];
+        var body = ChatRequestWriter.Write("m", Request(messages));
+
+        var bytes = await SendAsync(body);
+
+        using var json = JsonDocument.Parse(bytes);
+        var sent = json.RootElement.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("content").GetString()).ToList();
+        Assert.Equal([string.Join("\n", parts.Select(p => p.Value)), ""], sent);
+    }
+
+    [Fact]
     public async Task Parts_larger_than_a_write_chunk_keep_their_place_between_small_ones()
     {
         var huge = new string('é', 20_000); // 40,000 bytes of UTF-8, more than one 16 KB chunk

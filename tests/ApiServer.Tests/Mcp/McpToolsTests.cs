@@ -1,0 +1,126 @@
+using System.Text.Json;
+using ApiServer.Mcp;
+using ApiServer.Tests.ChatCompletions;
+using ApiServer.Tests.Infrastructure;
+using FakeUpstream;
+
+namespace ApiServer.Tests.Mcp;
+
+/// <summary>The agent with real MCP servers from npm: server-everything over stdio, server-filesystem, and a broken one.</summary>
+public sealed class McpToolsTests
+{
+    private static async Task<ChatHarness> StartAsync(object servers, IReadOnlyDictionary<string, string?>? extra = null)
+    {
+        var settings = new Dictionary<string, string?> { ["AGENT_MCP_CONFIG"] = await McpTestServers.WriteConfigAsync(servers) };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+            settings[key] = value;
+        var chat = await ChatHarness.StartAsync(settings);
+        await McpTestServers.SettledAsync(chat.Server);
+        return chat;
+    }
+
+    [Fact]
+    public async Task ListTools_WithOneBrokenServer_ShowsTheWorkingServersToolsAndTheFailure()
+    {
+        await using var chat = await StartAsync(new Dictionary<string, object>
+        {
+            ["everything"] = McpTestServers.Everything(),
+            ["broken"] = new { command = "/nonexistent/mcp-server", env = new { SECRET_VALUE = "do-not-show" } },
+        });
+
+        using var response = await chat.Client.GetAsync("/v1/tools");
+        var text = await response.Content.ReadAsStringAsync();
+        var body = JsonDocument.Parse(text).RootElement;
+
+        Assert.Equal(200, (int)response.StatusCode);
+        var echo = body.GetProperty("data").EnumerateArray().Single(t => t.GetProperty("name").GetString() == "everything_echo");
+        Assert.Equal("mcp", echo.GetProperty("source").GetString());
+        Assert.Equal("everything", echo.GetProperty("server_label").GetString());
+        Assert.False(echo.GetProperty("requires_approval").GetBoolean());
+        Assert.Equal("object", echo.GetProperty("input_schema").GetProperty("type").GetString());
+        var servers = body.GetProperty("mcp_servers").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!);
+        Assert.Equal("ready", servers["everything"].GetProperty("state").GetString());
+        Assert.True(servers["everything"].GetProperty("tool_count").GetInt32() > 5);
+        Assert.Equal("failed", servers["broken"].GetProperty("state").GetString());
+        Assert.False(string.IsNullOrEmpty(servers["broken"].GetProperty("last_error").GetString()));
+        Assert.DoesNotContain("do-not-show", text);
+
+        var health = await chat.Client.GetStringAsync("/health/detailed");
+        Assert.Contains("\"mcp_servers\"", health);
+        Assert.DoesNotContain("do-not-show", health);
+    }
+
+    [Fact]
+    public async Task Chat_ModelCallsMcpTool_ResultReachesTheModel()
+    {
+        await using var chat = await StartAsync(new Dictionary<string, object> { ["everything"] = McpTestServers.Everything() });
+        chat.FakeUpstream.Enqueue(
+            FakeResponse.Stream().ToolCall("call_1", "everything_echo", """{"message":"hi there"}""").Finish("tool_calls"),
+            FakeResponse.Text("done"));
+
+        var (response, body) = await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("echo")));
+
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal("done", body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        var second = await chat.FakeUpstream.WaitForRequestAsync(2);
+        var offered = second.Body.GetProperty("tools").EnumerateArray().Select(t => t.GetProperty("function").GetProperty("name").GetString());
+        Assert.Contains("everything_echo", offered);
+        var toolMessage = second.Body.GetProperty("messages").EnumerateArray().Last(m => m.GetProperty("role").GetString() == "tool");
+        Assert.Equal("Echo: hi there", toolMessage.GetProperty("content").GetString());
+    }
+
+    [Fact]
+    public async Task Chat_ArgumentsBreakTheSchema_ModelGetsAToolErrorWithoutCallingTheServer()
+    {
+        await using var chat = await StartAsync(new Dictionary<string, object> { ["everything"] = McpTestServers.Everything() });
+        chat.FakeUpstream.Enqueue(
+            FakeResponse.Stream().ToolCall("call_1", "everything_echo", """{"message":5}""").Finish("tool_calls"),
+            FakeResponse.Text("ok"));
+
+        var (response, _) = await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("echo")));
+
+        Assert.Equal(200, (int)response.StatusCode);
+        var second = await chat.FakeUpstream.WaitForRequestAsync(2);
+        var toolMessage = second.Body.GetProperty("messages").EnumerateArray().Last(m => m.GetProperty("role").GetString() == "tool");
+        Assert.StartsWith("Invalid arguments for 'everything_echo'", toolMessage.GetProperty("content").GetString());
+    }
+
+    [Fact]
+    public async Task Chat_ImageContent_IsDescribedNotDropped()
+    {
+        await using var chat = await StartAsync(new Dictionary<string, object> { ["everything"] = McpTestServers.Everything() });
+        chat.FakeUpstream.Enqueue(
+            FakeResponse.Stream().ToolCall("call_1", "everything_get-tiny-image", "{}").Finish("tool_calls"),
+            FakeResponse.Text("ok"));
+
+        await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("image")));
+
+        var second = await chat.FakeUpstream.WaitForRequestAsync(2);
+        var content = second.Body.GetProperty("messages").EnumerateArray().Last(m => m.GetProperty("role").GetString() == "tool")
+            .GetProperty("content").GetString();
+        Assert.Contains("[image, image/png", content);
+    }
+
+    [Fact]
+    public async Task Filesystem_AllowedToolsOnly_ReadsAFileInItsRoot()
+    {
+        var root = ChatHarness.CreateWorkspace();
+        await File.WriteAllTextAsync(Path.Combine(root, "note.txt"), "from the filesystem server");
+        await using var chat = await StartAsync(new Dictionary<string, object>
+        {
+            ["files"] = new { command = "node", args = new[] { McpTestServers.FilesystemScript, root }, allowed_tools = new[] { "read_text_file" } },
+        });
+        var hub = chat.Server.Service<McpHub>();
+        Assert.Equal(["files_read_text_file"], hub.Tools.Select(t => t.Definition.Name));
+        chat.FakeUpstream.Enqueue(
+            FakeResponse.Stream().ToolCall("call_1", "files_read_text_file", JsonSerializer.Serialize(new { path = Path.Combine(root, "note.txt") })).Finish("tool_calls"),
+            FakeResponse.Text("ok"));
+
+        await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("read")));
+
+        var second = await chat.FakeUpstream.WaitForRequestAsync(2);
+        var content = second.Body.GetProperty("messages").EnumerateArray().Last(m => m.GetProperty("role").GetString() == "tool")
+            .GetProperty("content").GetString();
+        Assert.Contains("from the filesystem server", content);
+    }
+}

@@ -19,6 +19,9 @@ public interface IAgentTool
 
     /// <summary>The tool's own time limit; null uses AGENT_TOOL_TIMEOUT (the registry's default).</summary>
     TimeSpan? Timeout => null;
+
+    /// <summary>The MCP server that provides the tool, shown to clients (Responses <c>server_label</c>); null for built-in tools.</summary>
+    string? ServerLabel => null;
 }
 
 /// <summary>Supplies tools decided at runtime, e.g. the workspace tools that exist only when AGENT_WORKSPACE is set.</summary>

@@ -30,8 +30,16 @@ public sealed class McpTool(McpServerConnection server, Tool tool, string name) 
 
     public bool RequiresApproval => server.Config.Approval.Requires(tool.Name);
 
+    /// <summary>The server's hints (read-only, destructive…), as JSON, for listings.</summary>
+    public JsonElement? Annotations => tool.Annotations is { } annotations
+        ? JsonSerializer.SerializeToElement(annotations, ModelContextProtocol.McpJsonUtilities.DefaultOptions)
+        : null;
+
     public async Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
     {
+        // The operator asked for a person's approval, and no endpoint can ask for one yet: such a tool never runs.
+        if (RequiresApproval)
+            return ToolResult.Error($"Tool '{Definition.Name}' needs a person's approval before it runs (require_approval in AGENT_MCP_CONFIG), and this server cannot ask for approvals yet. It was not run.");
         if (server.Client is not { } client)
             return ToolResult.Error(server.UnavailableReason);
         var values = arguments.ValueKind == JsonValueKind.Object

@@ -123,4 +123,29 @@ public sealed class McpToolsTests
             .GetProperty("content").GetString();
         Assert.Contains("from the filesystem server", content);
     }
+
+    [Fact]
+    public async Task Chat_ToolNeedingApproval_IsNotRunAndTheModelIsTold()
+    {
+        await using var chat = await StartAsync(new Dictionary<string, object>
+        {
+            ["everything"] = new { command = "node", args = new[] { McpTestServers.EverythingScript, "stdio" }, require_approval = new { always = new { tool_names = new[] { "echo" } }, never = new { tool_names = new[] { "get-sum" } } } },
+        });
+        chat.FakeUpstream.Enqueue(
+            FakeResponse.Stream().ToolCall("call_1", "everything_echo", """{"message":"hi"}""").Finish("tool_calls"),
+            FakeResponse.Text("ok"));
+
+        await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("echo")));
+
+        var second = await chat.FakeUpstream.WaitForRequestAsync(2);
+        var content = second.Body.GetProperty("messages").EnumerateArray().Last(m => m.GetProperty("role").GetString() == "tool")
+            .GetProperty("content").GetString();
+        Assert.Contains("needs a person's approval", content);
+        Assert.DoesNotContain("Echo:", content);
+        var tools = await chat.Client.GetStringAsync("/v1/tools");
+        var list = JsonDocument.Parse(tools).RootElement.GetProperty("data").EnumerateArray().ToDictionary(t => t.GetProperty("name").GetString()!);
+        Assert.True(list["everything_echo"].GetProperty("requires_approval").GetBoolean());
+        Assert.False(list["everything_get-sum"].GetProperty("requires_approval").GetBoolean());
+        Assert.True(list["everything_get-env"].GetProperty("requires_approval").GetBoolean()); // unlisted in the object form
+    }
 }

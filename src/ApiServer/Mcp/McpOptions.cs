@@ -1,5 +1,3 @@
-using System.ComponentModel.DataAnnotations;
-
 namespace ApiServer.Mcp;
 
 /// <summary>MCP tool servers and approvals. Bound from the "Mcp" section; see the README's MCP section.</summary>
@@ -15,10 +13,6 @@ public sealed class McpOptions
     /// client-supplied URL: the server must never connect where a client says unless the operator allowed it.
     /// </summary>
     public string ClientUrls { get; set; } = "";
-
-    /// <summary>How long a run waits for a person to answer an approval before it counts as a denial.</summary>
-    [Range(1, int.MaxValue)]
-    public int ApprovalTimeoutSeconds { get; set; } = 600;
 
     public IReadOnlyList<string> ClientUrlPrefixes =>
         ClientUrls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -20,6 +20,7 @@ public sealed partial class McpServerConnection(
 {
     private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(5);
 
     private readonly ILogger _logger = loggerFactory.CreateLogger($"ApiServer.Mcp.{config.Name}");
     private readonly SemaphoreSlim _refresh = new(1, 1);
@@ -60,16 +61,20 @@ public sealed partial class McpServerConnection(
             try
             {
                 await using var client = await ConnectAsync(stopping);
+                // The handler runs on the session's read loop: awaiting the list there would wait for a reply that loop must read.
                 await using var subscription = client.RegisterNotificationHandler(
-                    NotificationMethods.ToolListChangedNotification, (_, token) => new ValueTask(RefreshAsync(client, token)));
+                    NotificationMethods.ToolListChangedNotification, (_, _) =>
+                    {
+                        _ = RefreshInBackgroundAsync(client, stopping);
+                        return ValueTask.CompletedTask;
+                    });
                 _client = client;
                 LastError = null;
                 await RefreshAsync(client, stopping);
                 SetState(McpServerState.Ready);
                 delay = FirstRetry;
                 Log.Ready(_logger, Config.Name, _tools.Count);
-                var details = await client.Completion.WaitAsync(stopping);
-                LastError = details.Exception?.Message ?? "the server closed the connection";
+                LastError = await WatchAsync(client, stopping);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
@@ -139,6 +144,47 @@ public sealed partial class McpServerConnection(
         }
     }
 
+    /// <summary>
+    /// Waits until the session ends. A stdio process exiting ends it, but an HTTP server that goes away may not (each request
+    /// is its own connection), so a ping every <see cref="PingInterval"/> notices that too.
+    /// </summary>
+    private async Task<string> WatchAsync(McpClient client, CancellationToken stopping)
+    {
+        while (true)
+        {
+            var ended = client.Completion;
+            var tick = Task.Delay(PingInterval, time, stopping);
+            if (await Task.WhenAny(ended, tick) == ended)
+                return (await ended).Exception?.Message ?? "the server closed the connection";
+            await tick; // surfaces cancellation when the host is stopping
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                timeout.CancelAfter(Config.Timeout);
+                await client.PingAsync(cancellationToken: timeout.Token);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+            {
+                return $"no answer to ping: {ex.Message}";
+            }
+        }
+    }
+
+    private async Task RefreshInBackgroundAsync(McpClient client, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RefreshAsync(client, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Log.RefreshFailed(_logger, Config.Name, ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     private async Task RefreshAsync(McpClient client, CancellationToken cancellationToken)
     {
         await _refresh.WaitAsync(cancellationToken);
@@ -163,6 +209,9 @@ public sealed partial class McpServerConnection(
 
         [LoggerMessage(EventId = 701, Level = LogLevel.Warning, Message = "MCP server {Server} is unavailable ({Error}); retrying in {Delay}")]
         public static partial void Disconnected(ILogger logger, string server, string error, TimeSpan delay);
+
+        [LoggerMessage(EventId = 703, Level = LogLevel.Warning, Message = "MCP server {Server} announced new tools, but listing them failed: {Error}")]
+        public static partial void RefreshFailed(ILogger logger, string server, string error);
 
         [LoggerMessage(EventId = 702, Level = LogLevel.Information, Message = "{Server}: {Line}")]
         public static partial void Stderr(ILogger logger, string server, string line);

@@ -16,12 +16,6 @@ public sealed class McpEdgeCaseTests
         return chat;
     }
 
-    private static async Task<string> ToolResultSentUpstream(ChatHarness chat)
-    {
-        var second = await chat.FakeUpstream.WaitForRequestAsync(2);
-        return second.Body.GetProperty("messages").EnumerateArray().Last(m => m.GetProperty("role").GetString() == "tool").GetProperty("content").GetString()!;
-    }
-
     [Fact]
     public async Task IsErrorResult_ModelSeesTheErrorAndTheTurnCompletes()
     {
@@ -33,7 +27,7 @@ public sealed class McpEdgeCaseTests
 
         Assert.Equal(200, (int)response.StatusCode);
         Assert.Equal("sorry", body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
-        Assert.Equal("the disk is on fire", await ToolResultSentUpstream(chat));
+        Assert.Equal("the disk is on fire", await McpTestServers.ToolResultSentUpstreamAsync(chat.FakeUpstream));
     }
 
     [Fact]
@@ -46,7 +40,7 @@ public sealed class McpEdgeCaseTests
         var (response, _) = await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("go")));
 
         Assert.Equal(200, (int)response.StatusCode);
-        Assert.Equal("Tool 'local_slow' timed out after 1 s.", await ToolResultSentUpstream(chat));
+        Assert.Equal("Tool 'local_slow' timed out after 1 s.", await McpTestServers.ToolResultSentUpstreamAsync(chat.FakeUpstream));
         await mcp.SlowCancelled.Task.WaitAsync(TimeSpan.FromSeconds(30)); // notifications/cancelled reached the server
     }
 
@@ -65,7 +59,7 @@ public sealed class McpEdgeCaseTests
         var (response, _) = await turn;
 
         Assert.Equal(200, (int)response.StatusCode);
-        Assert.Contains("local_slow", await ToolResultSentUpstream(chat));
+        Assert.Contains("local_slow", await McpTestServers.ToolResultSentUpstreamAsync(chat.FakeUpstream));
         await McpTestServers.SettledAsync(chat.Server, h => h.Servers[0].State == McpServerState.Failed);
         Assert.Empty(hub.Tools);
 

@@ -46,6 +46,14 @@ internal static class McpTestServers
 
     public static object Everything() => new { command = "node", args = new[] { EverythingScript, "stdio" } };
 
+    /// <summary>The content of the last tool message in the model's second request: what the model was told a tool returned.</summary>
+    public static async Task<string> ToolResultSentUpstreamAsync(FakeUpstream.FakeUpstreamServer upstream)
+    {
+        var second = await upstream.WaitForRequestAsync(2);
+        return second.Body.GetProperty("messages").EnumerateArray().Last(m => m.GetProperty("role").GetString() == "tool")
+            .GetProperty("content").GetString()!;
+    }
+
     /// <summary>Waits (on the hub's change signal, no polling) until every enabled server is ready or failed.</summary>
     public static async Task SettledAsync(TestServer server, Func<McpHub, bool>? condition = null)
     {

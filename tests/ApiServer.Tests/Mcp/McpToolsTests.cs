@@ -2,6 +2,7 @@ using System.Text.Json;
 using ApiServer.Mcp;
 using ApiServer.Tests.ChatCompletions;
 using ApiServer.Tests.Infrastructure;
+using ApiServer.Tests.Runs;
 using FakeUpstream;
 
 namespace ApiServer.Tests.Mcp;
@@ -95,9 +96,7 @@ public sealed class McpToolsTests
 
         await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("image")));
 
-        var second = await chat.FakeUpstream.WaitForRequestAsync(2);
-        var content = second.Body.GetProperty("messages").EnumerateArray().Last(m => m.GetProperty("role").GetString() == "tool")
-            .GetProperty("content").GetString();
+        var content = await McpTestServers.ToolResultSentUpstreamAsync(chat.FakeUpstream);
         Assert.Contains("[image, image/png", content);
     }
 
@@ -118,10 +117,26 @@ public sealed class McpToolsTests
 
         await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("read")));
 
-        var second = await chat.FakeUpstream.WaitForRequestAsync(2);
-        var content = second.Body.GetProperty("messages").EnumerateArray().Last(m => m.GetProperty("role").GetString() == "tool")
-            .GetProperty("content").GetString();
+        var content = await McpTestServers.ToolResultSentUpstreamAsync(chat.FakeUpstream);
         Assert.Contains("from the filesystem server", content);
+    }
+
+    [Fact]
+    public async Task Run_McpToolCall_ShowsAsToolEventsLikeBuiltInTools()
+    {
+        var config = await McpTestServers.WriteConfigAsync(new Dictionary<string, object> { ["everything"] = McpTestServers.Everything() });
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["AGENT_MCP_CONFIG"] = config });
+        await McpTestServers.SettledAsync(server);
+
+        var (runId, _) = await server.Client.StartRunAsync(new { input = """/tool everything_echo {"message":"from a run"}""" });
+        var events = await server.Client.ReadAllEventsAsync(runId);
+
+        var started = Assert.Single(events, e => e.Name == "tool.started").Data;
+        Assert.Equal("everything_echo", started.GetProperty("tool").GetString());
+        var completed = Assert.Single(events, e => e.Name == "tool.completed").Data;
+        Assert.False(completed.GetProperty("error").GetBoolean());
+        Assert.Equal("run.completed", events[^1].Name);
+        Assert.Contains("Echo: from a run", events[^1].Data.GetRawText());
     }
 
     [Fact]
@@ -137,9 +152,7 @@ public sealed class McpToolsTests
 
         await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("echo")));
 
-        var second = await chat.FakeUpstream.WaitForRequestAsync(2);
-        var content = second.Body.GetProperty("messages").EnumerateArray().Last(m => m.GetProperty("role").GetString() == "tool")
-            .GetProperty("content").GetString();
+        var content = await McpTestServers.ToolResultSentUpstreamAsync(chat.FakeUpstream);
         Assert.Contains("needs a person's approval", content);
         Assert.DoesNotContain("Echo:", content);
         var tools = await chat.Client.GetStringAsync("/v1/tools");

@@ -20,6 +20,15 @@ public sealed class McpToolsTests
         return chat;
     }
 
+    /// <summary>The model calls <paramref name="tool"/> once, then answers; returns what it was told the tool returned.</summary>
+    private static async Task<string> ToolResultAsync(ChatHarness chat, string tool, string arguments)
+    {
+        chat.FakeUpstream.Enqueue(FakeResponse.Stream().ToolCall("call_1", tool, arguments).Finish("tool_calls"), FakeResponse.Text("ok"));
+        var (response, _) = await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("go")));
+        Assert.Equal(200, (int)response.StatusCode);
+        return await McpTestServers.ToolResultSentUpstreamAsync(chat.FakeUpstream);
+    }
+
     [Fact]
     public async Task ListTools_WithOneBrokenServer_ShowsTheWorkingServersToolsAndTheFailure()
     {
@@ -90,14 +99,7 @@ public sealed class McpToolsTests
     public async Task Chat_ImageContent_IsDescribedNotDropped()
     {
         await using var chat = await StartAsync(new Dictionary<string, object> { ["everything"] = McpTestServers.Everything() });
-        chat.FakeUpstream.Enqueue(
-            FakeResponse.Stream().ToolCall("call_1", "everything_get-tiny-image", "{}").Finish("tool_calls"),
-            FakeResponse.Text("ok"));
-
-        await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("image")));
-
-        var content = await McpTestServers.ToolResultSentUpstreamAsync(chat.FakeUpstream);
-        Assert.Contains("[image, image/png", content);
+        Assert.Contains("[image, image/png", await ToolResultAsync(chat, "everything_get-tiny-image", "{}"));
     }
 
     [Fact]
@@ -111,13 +113,7 @@ public sealed class McpToolsTests
         });
         var hub = chat.Server.Service<McpHub>();
         Assert.Equal(["files_read_text_file"], hub.Tools.Select(t => t.Definition.Name));
-        chat.FakeUpstream.Enqueue(
-            FakeResponse.Stream().ToolCall("call_1", "files_read_text_file", JsonSerializer.Serialize(new { path = Path.Combine(root, "note.txt") })).Finish("tool_calls"),
-            FakeResponse.Text("ok"));
-
-        await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("read")));
-
-        var content = await McpTestServers.ToolResultSentUpstreamAsync(chat.FakeUpstream);
+        var content = await ToolResultAsync(chat, "files_read_text_file", JsonSerializer.Serialize(new { path = Path.Combine(root, "note.txt") }));
         Assert.Contains("from the filesystem server", content);
     }
 
@@ -146,13 +142,7 @@ public sealed class McpToolsTests
         {
             ["everything"] = new { command = "node", args = new[] { McpTestServers.EverythingScript, "stdio" }, require_approval = new { always = new { tool_names = new[] { "echo" } }, never = new { tool_names = new[] { "get-sum" } } } },
         });
-        chat.FakeUpstream.Enqueue(
-            FakeResponse.Stream().ToolCall("call_1", "everything_echo", """{"message":"hi"}""").Finish("tool_calls"),
-            FakeResponse.Text("ok"));
-
-        await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("echo")));
-
-        var content = await McpTestServers.ToolResultSentUpstreamAsync(chat.FakeUpstream);
+        var content = await ToolResultAsync(chat, "everything_echo", """{"message":"hi"}""");
         Assert.Contains("needs a person's approval", content);
         Assert.DoesNotContain("Echo:", content);
         var tools = await chat.Client.GetStringAsync("/v1/tools");

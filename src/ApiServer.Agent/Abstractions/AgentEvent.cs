@@ -12,7 +12,11 @@ public sealed record TextDelta(string Text) : AgentEvent;
 public sealed record ReasoningDelta(string Text) : AgentEvent;
 
 /// <summary>A server-executed tool is about to run.</summary>
-public sealed record ToolCallStarted(string CallId, string Name, string Arguments) : AgentEvent;
+public sealed record ToolCallStarted(string CallId, string Name, string Arguments) : AgentEvent
+{
+    /// <summary>The MCP server the tool belongs to (<see cref="Tools.IAgentTool.ServerLabel"/>); null for built-in tools.</summary>
+    public string? ServerLabel { get; init; }
+}
 
 /// <summary>A server-executed tool finished, successfully or not.</summary>
 public sealed record ToolCallCompleted(string CallId, string Name, string Result, bool IsError, TimeSpan Duration) : AgentEvent;

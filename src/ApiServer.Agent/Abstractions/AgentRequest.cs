@@ -58,4 +58,10 @@ public sealed record AgentRequest
     public IReadOnlyList<ToolDefinition> ClientTools { get; init; } = [];
 
     public ToolChoice ToolChoice { get; init; } = ToolChoice.Auto;
+
+    /// <summary>
+    /// Narrows the server tools this run may offer and run (a Responses <c>mcp</c> tool naming some servers); null offers all.
+    /// A call to a tool it leaves out is answered as an unknown tool.
+    /// </summary>
+    public Func<string, bool>? ServerToolFilter { get; init; }
 }

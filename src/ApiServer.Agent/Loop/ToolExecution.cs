@@ -9,6 +9,7 @@ internal static class ToolExecution
     public static async Task<ToolResult[]> RunAsync(
         IReadOnlyList<ToolCall> calls,
         ToolRegistry tools,
+        Func<string, bool>? allowed,
         ChannelWriter<AgentEvent> events,
         TimeProvider time,
         CancellationToken cancellationToken)
@@ -20,22 +21,27 @@ internal static class ToolExecution
         foreach (var call in calls)
         {
             if (!ToolRegistry.IsInternal(call.Name))
-                await events.WriteAsync(new ToolCallStarted(call.Id, call.Name, call.Arguments), cancellationToken);
+            {
+                var label = tools.TryGet(call.Name, out var tool) ? tool.ServerLabel : null;
+                await events.WriteAsync(new ToolCallStarted(call.Id, call.Name, call.Arguments) { ServerLabel = label }, cancellationToken);
+            }
         }
 
         var running = new Task<ToolResult>[calls.Count];
         for (var i = 0; i < calls.Count; i++)
-            running[i] = RunOneAsync(calls[i], tools, events, time, cancellationToken);
+            running[i] = RunOneAsync(calls[i], tools, allowed, events, time, cancellationToken);
         return await Task.WhenAll(running);
     }
 
     private static async Task<ToolResult> RunOneAsync(
-        ToolCall call, ToolRegistry tools, ChannelWriter<AgentEvent> events, TimeProvider time, CancellationToken cancellationToken)
+        ToolCall call, ToolRegistry tools, Func<string, bool>? allowed, ChannelWriter<AgentEvent> events, TimeProvider time, CancellationToken cancellationToken)
     {
         // Tools may do synchronous file I/O before their first await; keep that off the loop's thread.
         await Task.Yield();
         var started = time.GetTimestamp();
-        var result = await tools.InvokeAsync(call, cancellationToken);
+        var result = allowed is null || allowed(call.Name)
+            ? await tools.InvokeAsync(call, cancellationToken)
+            : ToolResult.Error($"Tool '{call.Name}' is not available in this request.");
         if (!ToolRegistry.IsInternal(call.Name))
             await events.WriteAsync(new ToolCallCompleted(call.Id, call.Name, result.Content, result.IsError, time.GetElapsedTime(started)), cancellationToken);
         return result;

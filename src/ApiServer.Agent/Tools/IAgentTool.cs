@@ -16,12 +16,27 @@ public interface IAgentTool
     /// Throwing is fine: the exception message becomes an error result the model sees.
     /// </summary>
     Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken);
+
+    /// <summary>The tool's own time limit; null uses AGENT_TOOL_TIMEOUT (the registry's default).</summary>
+    TimeSpan? Timeout => null;
+
+    /// <summary>The MCP server that provides the tool, shown to clients (Responses <c>server_label</c>); null for built-in tools.</summary>
+    string? ServerLabel => null;
 }
 
 /// <summary>Supplies tools decided at runtime, e.g. the workspace tools that exist only when AGENT_WORKSPACE is set.</summary>
 public interface IAgentToolSource
 {
     IEnumerable<IAgentTool> GetTools();
+}
+
+/// <summary>
+/// Supplies tools that come and go while the server runs (MCP servers connecting, dropping, changing their lists).
+/// The registry asks on every turn; built-in tools keep their names when one of these would clash.
+/// </summary>
+public interface IDynamicAgentToolSource
+{
+    IReadOnlyList<IAgentTool> CurrentTools { get; }
 }
 
 /// <summary>What a tool call produced. Error results are still shown to the model, marked as errors.</summary>

@@ -14,6 +14,8 @@ namespace ApiServer.Agent.Tools;
 public sealed partial class ToolRegistry
 {
     private readonly Dictionary<string, IAgentTool> _tools = new(StringComparer.Ordinal);
+    private readonly IReadOnlyList<ToolDefinition> _staticDefinitions;
+    private readonly IDynamicAgentToolSource[] _dynamic;
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _time;
     private readonly ILogger<ToolRegistry> _logger;
@@ -21,6 +23,7 @@ public sealed partial class ToolRegistry
     public ToolRegistry(
         IEnumerable<IAgentTool> tools,
         IEnumerable<IAgentToolSource> sources,
+        IEnumerable<IDynamicAgentToolSource> dynamicSources,
         IOptions<AgentOptions> options,
         TimeProvider time,
         ILogger<ToolRegistry> logger)
@@ -30,26 +33,42 @@ public sealed partial class ToolRegistry
             if (!_tools.TryAdd(tool.Definition.Name, tool))
                 throw new InvalidOperationException($"Two server tools are named '{tool.Definition.Name}'.");
         }
-        Definitions = _tools.Values.Select(t => t.Definition).ToArray();
+        _staticDefinitions = _tools.Values.Select(t => t.Definition).ToArray();
+        _dynamic = dynamicSources.ToArray();
         _timeout = TimeSpan.FromSeconds(options.Value.ToolTimeoutSeconds);
         _time = time;
         _logger = logger;
     }
 
-    public IReadOnlyList<ToolDefinition> Definitions { get; }
+    /// <summary>What the model is offered now: the built-in tools, then the dynamic ones that do not clash with them.</summary>
+    public IReadOnlyList<ToolDefinition> Definitions => _dynamic.Length == 0
+        ? _staticDefinitions
+        : [.. _staticDefinitions, .. DynamicTools().Select(t => t.Definition)];
 
-    public IReadOnlyCollection<string> Names => _tools.Keys;
+    /// <summary>Every tool usable now (built-in first), for listings such as GET /v1/tools.</summary>
+    public IEnumerable<IAgentTool> All => _tools.Values.Concat(DynamicTools());
 
-    public bool TryGet(string name, [NotNullWhen(true)] out IAgentTool? tool) => _tools.TryGetValue(name, out tool);
+    public IReadOnlyCollection<string> Names => [.. All.Select(t => t.Definition.Name)];
+
+    public bool TryGet(string name, [NotNullWhen(true)] out IAgentTool? tool)
+    {
+        if (_tools.TryGetValue(name, out tool))
+            return true;
+        tool = DynamicTools().FirstOrDefault(t => t.Definition.Name == name);
+        return tool is not null;
+    }
+
+    private IEnumerable<IAgentTool> DynamicTools() =>
+        _dynamic.SelectMany(s => s.CurrentTools).Where(t => !_tools.ContainsKey(t.Definition.Name));
 
     /// <summary>Internal tools run but are never surfaced as tool events.</summary>
     public static bool IsInternal(string name) => name.StartsWith('_');
 
     public async Task<ToolResult> InvokeAsync(ToolCall call, CancellationToken cancellationToken)
     {
-        if (!_tools.TryGetValue(call.Name, out var tool))
+        if (!TryGet(call.Name, out var tool))
         {
-            var available = string.Join(", ", _tools.Keys.Where(n => !IsInternal(n)));
+            var available = string.Join(", ", Names.Where(n => !IsInternal(n)));
             return ToolResult.Error(available.Length == 0
                 ? $"Unknown tool '{call.Name}'. No tools are enabled on this server."
                 : $"Unknown tool '{call.Name}'. Available tools: {available}.");
@@ -67,7 +86,8 @@ public sealed partial class ToolRegistry
 
         using (document)
         {
-            using var timeout = new CancellationTokenSource(_timeout, _time);
+            var limit = tool.Timeout ?? _timeout;
+            using var timeout = new CancellationTokenSource(limit, _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
             try
             {
@@ -80,8 +100,8 @@ public sealed partial class ToolRegistry
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
-                Log.ToolTimedOut(_logger, call.Name, _timeout);
-                return ToolResult.Error($"Tool '{call.Name}' timed out after {_timeout.TotalSeconds:0.###} s.");
+                Log.ToolTimedOut(_logger, call.Name, limit);
+                return ToolResult.Error($"Tool '{call.Name}' timed out after {limit.TotalSeconds:0.###} s.");
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {

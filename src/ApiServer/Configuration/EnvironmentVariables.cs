@@ -51,6 +51,8 @@ public static class EnvironmentVariables
         ("AGENT_SYSTEM_PROMPT", $"{AgentOptions.SectionName}:{nameof(AgentOptions.SystemPrompt)}"),
         ("AGENT_WORKSPACE", $"{AgentOptions.SectionName}:{nameof(AgentOptions.Workspace)}"),
         ("AGENT_WORKSPACE_DENY", $"{AgentOptions.SectionName}:{nameof(AgentOptions.WorkspaceDeny)}"),
+        ("AGENT_MCP_CONFIG", $"{Mcp.McpOptions.SectionName}:{nameof(Mcp.McpOptions.Config)}"),
+        ("AGENT_MCP_CLIENT_URLS", $"{Mcp.McpOptions.SectionName}:{nameof(Mcp.McpOptions.ClientUrls)}"),
     ];
 
     /// <summary>Copies every documented variable that is set onto its configuration key, as the last source.</summary>

@@ -37,6 +37,7 @@ public static class SettingsValidator
         (ResilienceOptions.SectionName, typeof(ResilienceOptions)),
         (AgentOptions.SectionName, typeof(AgentOptions)),
         (Jobs.JobsOptions.SectionName, typeof(Jobs.JobsOptions)),
+        (Mcp.McpOptions.SectionName, typeof(Mcp.McpOptions)),
     ];
 
     public static void ThrowIfInvalid(IConfiguration configuration)

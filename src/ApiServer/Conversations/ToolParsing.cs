@@ -42,7 +42,13 @@ public static partial class ToolParsing
         {
             var index = 0;
             foreach (var tool in array.EnumerateArray())
-                tools.Add(ParseTool(tool, $"tools[{index++}]", nested));
+            {
+                var param = $"tools[{index++}]";
+                // Responses' mcp tools name configured MCP servers; the handler narrows the turn with them (McpRequestTools).
+                if (!nested && Mcp.McpRequestTools.IsMcp(tool))
+                    continue;
+                tools.Add(ParseTool(tool, param, nested));
+            }
         }
         var duplicate = tools.GroupBy(t => t.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)

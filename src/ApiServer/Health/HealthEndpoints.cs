@@ -36,7 +36,7 @@ public static class HealthEndpoints
 
     private static async Task<Ok<DetailedHealth>> GetDetailedHealth(
         [FromServices] ServerActivity activity, [FromServices] IAgentInfo agent, [FromServices] IStoreHealthProbe store,
-        [FromServices] StorageStatus storage, CancellationToken cancellationToken)
+        [FromServices] StorageStatus storage, [FromServices] Mcp.McpHub mcp, CancellationToken cancellationToken)
     {
         var storeHealth = await store.ProbeAsync(cancellationToken);
         var storageHealth = storage.Probe();
@@ -51,6 +51,7 @@ public static class HealthEndpoints
             activity.ActiveRuns,
             storeHealth,
             storageHealth,
-            new UpstreamHealth(agent.IsOffline, agent.UpstreamHost, agent.Model, agent.FallbackModels, agent.CircuitState)));
+            new UpstreamHealth(agent.IsOffline, agent.UpstreamHost, agent.Model, agent.FallbackModels, agent.CircuitState),
+            Mcp.McpEndpoints.Describe(mcp)));
     }
 }

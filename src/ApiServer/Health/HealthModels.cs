@@ -16,7 +16,8 @@ public sealed record DetailedHealth(
     int ActiveRuns,
     StoreHealth ResponseStore,
     StorageHealth Storage,
-    UpstreamHealth Upstream);
+    UpstreamHealth Upstream,
+    IReadOnlyList<Mcp.McpServerInfo> McpServers);
 
 /// <summary>The response store's state, as probes see it.</summary>
 public sealed record StoreHealth(bool Reachable, long? Count, bool Persistent, string? Error);

@@ -5,6 +5,7 @@ using ApiServer.Configuration;
 using ApiServer.Data;
 using ApiServer.Health;
 using ApiServer.Jobs;
+using ApiServer.Mcp;
 using ApiServer.Responses;
 using ApiServer.Responses.Store;
 using ApiServer.Runs;
@@ -50,6 +51,7 @@ public static class ServerFeatures
         services.AddSingleton<Idempotency.IIdempotencyStore>(Idempotency.SqliteIdempotencyStore.Create);
         services.AddRuns();
         services.AddJobs();
+        builder.AddMcp();
         return builder;
     }
 
@@ -59,6 +61,7 @@ public static class ServerFeatures
         app.MapResponses();
         app.MapRuns();
         app.MapJobs();
+        app.MapMcp();
         return app;
     }
 }

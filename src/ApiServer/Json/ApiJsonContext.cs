@@ -16,6 +16,7 @@ namespace ApiServer.Json;
 [JsonSerializable(typeof(ErrorEnvelope))]
 [JsonSerializable(typeof(HealthStatus))]
 [JsonSerializable(typeof(DetailedHealth))]
+[JsonSerializable(typeof(Mcp.ToolList))]
 [JsonSerializable(typeof(ModelObject))]
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(ChatCompletion))]

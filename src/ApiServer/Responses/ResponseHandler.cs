@@ -49,8 +49,13 @@ public sealed partial class ResponseHandler(
             Settings = call.Settings,
             ClientTools = call.Tools.Tools,
             ToolChoice = call.Tools.Choice,
+            ServerToolFilter = Mcp.McpRequestTools.Narrow(call.ToolsEcho, context.RequestServices.GetRequiredService<Mcp.McpHub>(),
+                context.RequestServices.GetRequiredService<IOptions<Mcp.McpOptions>>().Value),
         };
-        var turn = new PendingTurn(call, conversation, sessionId);
+        var turn = new PendingTurn(call, conversation, sessionId)
+        {
+            ServerToolLists = Mcp.McpResponseItems.ListTools(context.RequestServices.GetRequiredService<Mcp.McpHub>(), request.ServerToolFilter, conversation.PreviousResponseId is null),
+        };
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
 
         if (call.Stream)
@@ -59,7 +64,10 @@ public sealed partial class ResponseHandler(
             await CompleteAsync(context, request, template, rendering, turn, cancellation.Token);
     }
 
-    private sealed record PendingTurn(ResponseRequest Call, ResolvedConversation Conversation, string SessionId);
+    private sealed record PendingTurn(ResponseRequest Call, ResolvedConversation Conversation, string SessionId)
+    {
+        public IReadOnlyList<McpListToolsItem> ServerToolLists { get; init; } = [];
+    }
 
     private static string? SessionHeader(HttpContext context) =>
         context.Request.Headers.TryGetValue(SessionIds.Header, out var value) && value.ToString() is { Length: > 0 } id ? SessionIds.Validate(id) : null;
@@ -90,7 +98,7 @@ public sealed partial class ResponseHandler(
 
     private async Task CompleteAsync(HttpContext context, AgentRequest request, ResponseObject template, ToolRendering rendering, PendingTurn turn, CancellationToken cancellationToken)
     {
-        var renderer = new ResponseRenderer(template, rendering, sink: null);
+        var renderer = new ResponseRenderer(template, rendering, sink: null) { ServerToolLists = turn.ServerToolLists };
         var outcome = await RunAsync(renderer, request, cancellationToken);
         // A non-streamed failure answers with the mapped HTTP error, never a normal-looking response.
         if (outcome.Error is { } error)
@@ -111,7 +119,7 @@ public sealed partial class ResponseHandler(
     private async Task StreamAsync(HttpContext context, AgentRequest request, ResponseObject template, ToolRendering rendering, PendingTurn turn, CancellationToken cancellationToken)
     {
         await using var sse = await SseWriter.StartAsync(context, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds));
-        var renderer = new ResponseRenderer(template, rendering, frame => sse.Write(frame));
+        var renderer = new ResponseRenderer(template, rendering, frame => sse.Write(frame)) { ServerToolLists = turn.ServerToolLists };
         RunOutcome outcome;
         try
         {

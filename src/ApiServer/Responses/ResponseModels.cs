@@ -61,6 +61,7 @@ public sealed record OutputTokensDetails(int ReasoningTokens);
 [JsonDerivedType(typeof(FunctionCallItem), "function_call")]
 [JsonDerivedType(typeof(FunctionCallOutputItem), "function_call_output")]
 [JsonDerivedType(typeof(McpCallItem), "mcp_call")]
+[JsonDerivedType(typeof(McpListToolsItem), "mcp_list_tools")]
 [JsonDerivedType(typeof(ReasoningItem), "reasoning")]
 public abstract record OutputItem
 {
@@ -125,6 +126,16 @@ public sealed record McpCallItem : OutputItem
 }
 
 public sealed record McpCallError(string Type, string Content);
+
+/// <summary>The tools an MCP server offers this turn, once per server the first time in a chain (as OpenAI lists them).</summary>
+public sealed record McpListToolsItem : OutputItem
+{
+    public required string ServerLabel { get; init; }
+    public required IReadOnlyList<McpListedTool> Tools { get; init; }
+    public string? Error { get; init; }
+}
+
+public sealed record McpListedTool(string Name, string? Description, JsonElement InputSchema, JsonElement? Annotations);
 
 public sealed record ReasoningItem : OutputItem
 {

@@ -25,10 +25,22 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
 
     public IReadOnlyList<OutputItem> Output => _output;
 
+    /// <summary><c>mcp_list_tools</c> items that open the output (McpResponseItems decides which).</summary>
+    public IReadOnlyList<McpListToolsItem> ServerToolLists { get; init; } = [];
+
     public void Start()
     {
         Emit("response.created", w => WriteResponse(w, template));
         Emit("response.in_progress", w => WriteResponse(w, template));
+        foreach (var list in ServerToolLists)
+        {
+            var index = _output.Count;
+            _output.Add(list);
+            Emit("response.output_item.added", w => WriteItemEvent(w, index, list with { Tools = [] }));
+            Emit("response.mcp_list_tools.in_progress", w => WriteItemRef(w, list.Id, index));
+            Emit("response.mcp_list_tools.completed", w => WriteItemRef(w, list.Id, index));
+            Emit("response.output_item.done", w => WriteItemEvent(w, index, list));
+        }
     }
 
     public void Apply(AgentEvent agentEvent)
@@ -198,7 +210,7 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
         var index = _output.Count;
         if (rendering == ToolRendering.Mcp)
         {
-            var item = new McpCallItem { Id = NewId("mcp"), ServerLabel = ServerLabel, Name = started.Name, Arguments = "", Status = "in_progress" };
+            var item = new McpCallItem { Id = NewId("mcp"), ServerLabel = started.ServerLabel ?? ServerLabel, Name = started.Name, Arguments = "", Status = "in_progress" };
             _output.Add(item);
             _runningTools[started.CallId] = (index, item with { Arguments = started.Arguments });
             Emit("response.output_item.added", w => WriteItemEvent(w, index, item));

@@ -181,6 +181,9 @@ public sealed record ResponseRequest
                         Content = [ContentPart.FromText(FunctionOutputText(item, param))],
                     });
                     break;
+                case "mcp_list_tools":
+                    // A listing from an earlier output: what the server offered then, not part of the conversation.
+                    break;
                 case "reasoning":
                     // Reasoning from an earlier output, sent back by clients that replay output items: the model's own
                     // scratchpad, which upstreams don't accept as input. Left out on purpose.

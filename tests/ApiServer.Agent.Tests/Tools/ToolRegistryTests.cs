@@ -11,7 +11,7 @@ public sealed class ToolRegistryTests
     [Fact]
     public async Task Invoke_UnknownToolWithNoToolsEnabled_SaysSoInsteadOfListingNothing()
     {
-        var registry = new ToolRegistry([], [], Options.Create(new AgentOptions()), TimeProvider.System, NullLogger<ToolRegistry>.Instance);
+        var registry = new ToolRegistry([], [], [], Options.Create(new AgentOptions()), TimeProvider.System, NullLogger<ToolRegistry>.Instance);
 
         var result = await registry.InvokeAsync(new ToolCall("call_1", "list_dir", "{}"), CancellationToken.None);
 

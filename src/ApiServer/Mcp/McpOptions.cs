@@ -1,0 +1,19 @@
+namespace ApiServer.Mcp;
+
+/// <summary>MCP tool servers and approvals. Bound from the "Mcp" section; see the README's MCP section.</summary>
+public sealed class McpOptions
+{
+    public const string SectionName = "Mcp";
+
+    /// <summary>Path of the JSON file in the <c>{"mcpServers": {…}}</c> shape (AGENT_MCP_CONFIG). Empty: no MCP servers.</summary>
+    public string Config { get; set; } = "";
+
+    /// <summary>
+    /// Comma list of URL prefixes a client may name as an MCP <c>server_url</c> (AGENT_MCP_CLIENT_URLS). Empty refuses every
+    /// client-supplied URL: the server must never connect where a client says unless the operator allowed it.
+    /// </summary>
+    public string ClientUrls { get; set; } = "";
+
+    public IReadOnlyList<string> ClientUrlPrefixes =>
+        ClientUrls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}

@@ -1,0 +1,34 @@
+using System.Text.Json;
+using ApiServer.Responses;
+
+namespace ApiServer.Mcp;
+
+/// <summary>What a Responses turn shows of the MCP servers it may use.</summary>
+public static class McpResponseItems
+{
+    /// <summary>
+    /// One <c>mcp_list_tools</c> item per ready server whose tools the turn may use, on the first turn of a chain (as OpenAI
+    /// does); later turns build on the listing already in the chain. Servers that are down are listed with their error.
+    /// </summary>
+    public static IReadOnlyList<McpListToolsItem> ListTools(McpHub hub, Func<string, bool>? filter, bool firstInChain)
+    {
+        if (!firstInChain)
+            return [];
+        var items = new List<McpListToolsItem>();
+        foreach (var server in hub.Servers.Where(s => s.Config.Enabled))
+        {
+            var tools = hub.Tools.Where(t => t.ServerLabel == server.Config.Name && (filter?.Invoke(t.Definition.Name) ?? true)).ToList();
+            var offered = server.State == McpServerState.Ready;
+            if (offered && tools.Count == 0 && filter is not null)
+                continue; // narrowed away by the request's mcp tools
+            items.Add(new McpListToolsItem
+            {
+                Id = ResponseRenderer.NewId("mcpl"),
+                ServerLabel = server.Config.Name,
+                Tools = [.. tools.Select(t => new McpListedTool(t.Definition.Name, t.Definition.Description, t.Definition.Parameters, t.Annotations))],
+                Error = offered ? null : server.UnavailableReason,
+            });
+        }
+        return items;
+    }
+}

@@ -1,0 +1,219 @@
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Protocol;
+
+namespace ApiServer.Mcp;
+
+public enum McpServerState
+{
+    Connecting,
+    Ready,
+    Failed,
+    Disabled,
+}
+
+/// <summary>
+/// One configured MCP server: connects in the background, keeps its tool list current (<c>notifications/tools/list_changed</c>),
+/// and reconnects with backoff when the server exits or the connection drops. Disposing the client ends a stdio process.
+/// </summary>
+public sealed partial class McpServerConnection(
+    McpServerConfig config, ILoggerFactory loggerFactory, TimeProvider time, Action changed)
+{
+    private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxRetry = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(5);
+
+    private readonly ILogger _logger = loggerFactory.CreateLogger($"ApiServer.Mcp.{config.Name}");
+    private readonly SemaphoreSlim _refresh = new(1, 1);
+    private volatile McpClient? _client;
+    private volatile IReadOnlyList<Tool> _tools = [];
+
+    public McpServerConfig Config { get; } = config;
+
+    public McpServerState State { get; private set; } = config.Enabled ? McpServerState.Connecting : McpServerState.Disabled;
+
+    private void SetState(McpServerState state)
+    {
+        State = state;
+        changed();
+    }
+
+    public string? LastError { get; private set; }
+
+    /// <summary>The server's tools as it listed them last, filtered by <c>allowed_tools</c>; empty unless ready.</summary>
+    public IReadOnlyList<Tool> Tools => _tools;
+
+    /// <summary>The live session, or null with the reason the server can't be used now.</summary>
+    public McpClient? Client => _client;
+
+    public string UnavailableReason => State switch
+    {
+        McpServerState.Connecting => $"MCP server '{Config.Name}' is still connecting" + (LastError is null ? "." : $" (last error: {LastError})."),
+        McpServerState.Disabled => $"MCP server '{Config.Name}' is disabled.",
+        _ => $"MCP server '{Config.Name}' is unavailable: {LastError ?? "not connected"}.",
+    };
+
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        var delay = FirstRetry;
+        while (!stopping.IsCancellationRequested)
+        {
+            SetState(McpServerState.Connecting);
+            try
+            {
+                await using var client = await ConnectAsync(stopping);
+                // The handler runs on the session's read loop: awaiting the list there would wait for a reply that loop must read.
+                await using var subscription = client.RegisterNotificationHandler(
+                    NotificationMethods.ToolListChangedNotification, (_, _) =>
+                    {
+                        _ = RefreshInBackgroundAsync(client, stopping);
+                        return ValueTask.CompletedTask;
+                    });
+                _client = client;
+                LastError = null;
+                await RefreshAsync(client, stopping);
+                SetState(McpServerState.Ready);
+                delay = FirstRetry;
+                Log.Ready(_logger, Config.Name, _tools.Count);
+                LastError = await WatchAsync(client, stopping);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                LastError = ex.Message;
+            }
+            finally
+            {
+                _client = null;
+                _tools = [];
+            }
+            SetState(McpServerState.Failed);
+            Log.Disconnected(_logger, Config.Name, LastError ?? "", delay);
+            try
+            {
+                await Task.Delay(delay, time, stopping);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetry.Ticks));
+        }
+    }
+
+    private async Task<McpClient> ConnectAsync(CancellationToken cancellationToken)
+    {
+        IClientTransport transport = Config.IsStdio
+            ? new StdioClientTransport(new StdioClientTransportOptions
+            {
+                Name = Config.Name,
+                Command = Config.Command!,
+                Arguments = [.. Config.Args],
+                WorkingDirectory = Config.Cwd,
+                EnvironmentVariables = Config.Env.ToDictionary(p => p.Key, p => (string?)p.Value),
+                StandardErrorLines = line => Log.Stderr(_logger, Config.Name, line),
+            }, loggerFactory)
+            : new HttpClientTransport(new HttpClientTransportOptions
+            {
+                Name = Config.Name,
+                Endpoint = Config.Url!,
+                AdditionalHeaders = Config.Headers.ToDictionary(),
+                TransportMode = Config.Transport switch
+                {
+                    McpRemoteTransport.StreamableHttp => HttpTransportMode.StreamableHttp,
+                    McpRemoteTransport.Sse => HttpTransportMode.Sse,
+                    _ => HttpTransportMode.AutoDetect,
+                },
+                ConnectionTimeout = Config.Timeout,
+            }, loggerFactory);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Config.Timeout);
+        try
+        {
+            return await McpClient.CreateAsync(transport, new McpClientOptions
+            {
+                ClientInfo = new Implementation { Name = "ApiServer", Version = Hosting.ServerVersion.Current },
+                InitializationTimeout = Config.Timeout,
+            }, loggerFactory, timeout.Token);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"no answer to initialize within {Config.Timeout.TotalSeconds:0} s");
+        }
+    }
+
+    /// <summary>
+    /// Waits until the session ends. A stdio process exiting ends it, but an HTTP server that goes away may not (each request
+    /// is its own connection), so a ping every <see cref="PingInterval"/> notices that too.
+    /// </summary>
+    private async Task<string> WatchAsync(McpClient client, CancellationToken stopping)
+    {
+        while (true)
+        {
+            var ended = client.Completion;
+            var tick = Task.Delay(PingInterval, time, stopping);
+            if (await Task.WhenAny(ended, tick) == ended)
+                return (await ended).Exception?.Message ?? "the server closed the connection";
+            await tick; // surfaces cancellation when the host is stopping
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                timeout.CancelAfter(Config.Timeout);
+                await client.PingAsync(cancellationToken: timeout.Token);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+            {
+                return $"no answer to ping: {ex.Message}";
+            }
+        }
+    }
+
+    private async Task RefreshInBackgroundAsync(McpClient client, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RefreshAsync(client, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Log.RefreshFailed(_logger, Config.Name, ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task RefreshAsync(McpClient client, CancellationToken cancellationToken)
+    {
+        await _refresh.WaitAsync(cancellationToken);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(Config.Timeout);
+            var listed = await client.ListToolsAsync(cancellationToken: timeout.Token);
+            _tools = [.. listed.Select(t => t.ProtocolTool).Where(t => Config.AllowedTools?.Contains(t.Name) ?? true)];
+            changed();
+        }
+        finally
+        {
+            _refresh.Release();
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 700, Level = LogLevel.Information, Message = "MCP server {Server} ready with {Count} tools")]
+        public static partial void Ready(ILogger logger, string server, int count);
+
+        [LoggerMessage(EventId = 701, Level = LogLevel.Warning, Message = "MCP server {Server} is unavailable ({Error}); retrying in {Delay}")]
+        public static partial void Disconnected(ILogger logger, string server, string error, TimeSpan delay);
+
+        [LoggerMessage(EventId = 703, Level = LogLevel.Warning, Message = "MCP server {Server} announced new tools, but listing them failed: {Error}")]
+        public static partial void RefreshFailed(ILogger logger, string server, string error);
+
+        [LoggerMessage(EventId = 702, Level = LogLevel.Information, Message = "{Server}: {Line}")]
+        public static partial void Stderr(ILogger logger, string server, string line);
+    }
+}

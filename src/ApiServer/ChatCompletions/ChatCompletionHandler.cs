@@ -355,7 +355,7 @@ public sealed partial class ChatCompletionHandler(
     /// <summary>Writes the stream's one error event and marks the exchange failed, so Idempotency-Key does not replay it.</summary>
     private static void FailInBand(HttpContext context, SseWriter sse, SseFrame error)
     {
-        context.Items[Idempotency.IdempotencyMiddleware.FailedInBandItem] = true;
+        InBandFailure.Mark(context);
         sse.Write(error);
     }
 

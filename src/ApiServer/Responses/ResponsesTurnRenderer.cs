@@ -79,7 +79,9 @@ public sealed class ResponsesTurnRenderer : ITurnRenderer
         await EndAsync(_renderer.Interrupt(_usage, _time.GetUtcNow()), partial);
     }
 
-    public SseFrame InternalError(string message) => _renderer.ErrorFrame("server_error", message);
+    public ValueTask AfterCompleteAsync(AgentCompleted done) => ValueTask.CompletedTask;
+
+    public ValueTask<SseFrame> InternalErrorAsync(string message) => ValueTask.FromResult(_renderer.ErrorFrame("server_error", message));
 
     public ValueTask DiscardAsync() => ValueTask.CompletedTask;
 

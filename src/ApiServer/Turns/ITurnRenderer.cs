@@ -19,6 +19,9 @@ public interface ITurnRenderer
     /// <summary>The turn completed: the last frames, after whatever must be kept before a client can see the end.</summary>
     ValueTask CompleteAsync(AgentCompleted done, List<SseFrame> frames);
 
+    /// <summary>The final frames are queued: work that must not hold them back.</summary>
+    ValueTask AfterCompleteAsync(AgentCompleted done);
+
     /// <summary>The turn failed after the headers went out: the one in-band error (or failed event), then the stream ends.</summary>
     ValueTask FailAsync(AgentFailed failed, List<SseFrame> frames);
 
@@ -28,8 +31,8 @@ public interface ITurnRenderer
     /// </summary>
     ValueTask InterruptedAsync(bool serverStopping, List<SseFrame> frames);
 
-    /// <summary>An error of ours after the headers went out, as this API's in-band error event.</summary>
-    SseFrame InternalError(string message);
+    /// <summary>An error of ours after the headers went out: this API's in-band error event.</summary>
+    ValueTask<SseFrame> InternalErrorAsync(string message);
 
     /// <summary>The turn ends before the headers went out, answered with an HTTP error: keep nothing of it.</summary>
     ValueTask DiscardAsync();

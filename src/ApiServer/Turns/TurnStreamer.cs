@@ -52,10 +52,10 @@ public sealed partial class TurnStreamer(IOptions<ApiServerOptions> options, Tim
                     case AgentCompleted done:
                         await renderer.CompleteAsync(done, frames);
                         sse = await SendAsync(context, sse, keepalive, frames);
+                        await renderer.AfterCompleteAsync(done);
                         return;
                     case AgentFailed failed when sse is null:
-                        await renderer.DiscardAsync();
-                        throw failed.Error.ToApiException();
+                        throw failed.Error.ToApiException(); // discarded below
                     case AgentFailed failed:
                         await renderer.FailAsync(failed, frames);
                         FailInBand(context, sse, frames);
@@ -93,7 +93,7 @@ public sealed partial class TurnStreamer(IOptions<ApiServerOptions> options, Tim
             // middleware answers 500.)
             LogStreamFailed(logger, context.TraceIdentifier, ex);
             frames.Clear();
-            frames.Add(renderer.InternalError($"The server had an error while streaming this answer (request id {context.TraceIdentifier})."));
+            frames.Add(await renderer.InternalErrorAsync($"The server had an error while streaming this answer (request id {context.TraceIdentifier})."));
             FailInBand(context, sse, frames);
         }
         catch (Exception) when (sse is null && !context.RequestAborted.IsCancellationRequested)

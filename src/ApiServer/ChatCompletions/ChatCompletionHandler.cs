@@ -1,7 +1,7 @@
 using System.Text.Json;
 using ApiServer.Agent;
 using ApiServer.Configuration;
-using ApiServer.Conversations;
+using ApiServer.RequestParsing;
 using ApiServer.Http;
 using ApiServer.Json;
 using ApiServer.Sessions;

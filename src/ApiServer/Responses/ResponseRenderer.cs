@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using ApiServer.Agent;
+using ApiServer.Http;
 using ApiServer.Json;
 using ApiServer.Sse;
 

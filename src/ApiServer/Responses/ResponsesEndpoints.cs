@@ -10,7 +10,7 @@ public static class ResponsesEndpoints
     public const int DefaultPageSize = 20;
 
     public static IServiceCollection AddResponses(this IServiceCollection services) =>
-        services.AddTurnStreamer().AddSingleton<ResponseHandler>().AddSingleton<IResponseRecorder, ResponseRecorder>();
+        services.AddTurnStreamer().AddSingleton<ResponseHandler>();
 
     public static WebApplication MapResponses(this WebApplication app)
     {

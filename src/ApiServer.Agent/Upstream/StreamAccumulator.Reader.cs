@@ -5,6 +5,8 @@ namespace ApiServer.Agent.Upstream;
 /// <summary>
 /// The chunk reader: a forward-only Utf8JsonReader walk over one chat.completion(.chunk) object, picking out
 /// content, reasoning, tool-call fragments, finish_reason, usage and in-band errors, and skipping everything else.
+/// One file on purpose (over 300 lines): a Utf8JsonReader is a ref struct passed down by ref, so the walk can't be split
+/// into objects, and its helpers only make sense beside the grammar they skip through.
 /// </summary>
 internal sealed partial class StreamAccumulator
 {

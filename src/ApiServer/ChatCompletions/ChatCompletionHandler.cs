@@ -1,11 +1,11 @@
 using System.Text.Json;
 using ApiServer.Agent;
 using ApiServer.Configuration;
-using ApiServer.Conversations;
+using ApiServer.RequestParsing;
 using ApiServer.Http;
 using ApiServer.Json;
 using ApiServer.Sessions;
-using ApiServer.Sse;
+using ApiServer.Turns;
 using Microsoft.Extensions.Options;
 
 namespace ApiServer.ChatCompletions;
@@ -22,6 +22,7 @@ public sealed partial class ChatCompletionHandler(
     IOptions<ApiServerOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
+    TurnStreamer streamer,
     ILogger<ChatCompletionHandler> logger)
 {
     public const string ToolEventsHeader = "X-Agent-Tool-Events";
@@ -68,15 +69,14 @@ public sealed partial class ChatCompletionHandler(
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         var created = time.GetUtcNow().ToUnixTimeSeconds();
         var model = call.Model ?? options.Value.ModelName;
-        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
-
-        if (!call.Stream)
+        if (call.Stream)
         {
-            await CompleteAsync(context, request, turn, id, created, model, sessionLock, cancellation.Token);
-            return true; // answered: the lock went to the write-behind with the turn
+            await StreamAsync(context, call, request, turn, new ChatChunkWriter(id, created, model, call.IncludeUsage));
+            return false;
         }
-        await StreamAsync(context, call, request, turn, new ChatChunkWriter(id, created, model, call.IncludeUsage), cancellation.Token);
-        return false;
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+        await CompleteAsync(context, request, turn, id, created, model, sessionLock, cancellation.Token);
+        return true; // answered: the lock went to the write-behind with the turn
     }
 
     /// <summary>
@@ -193,174 +193,14 @@ public sealed partial class ChatCompletionHandler(
         await context.Response.Body.FlushAsync(context.RequestAborted);
     }
 
-    /// <summary>
-    /// Streams the turn. Nothing is sent before there is something to say: the headers, the role chunk and the first output leave
-    /// together (the role chunk and the output in one send), and a failure before any output is an ordinary HTTP error with its
-    /// status and Retry-After, which clients' SDKs know how to retry. A slow start (a long prompt, retries) still gets the
-    /// headers and the role chunk after one keepalive interval, and keepalives from then on.
-    /// </summary>
-    private async Task StreamAsync(HttpContext context, ChatCompletionRequest call, AgentRequest request, SessionTurn turn, ChatChunkWriter chunks, CancellationToken cancellationToken)
+    /// <summary>Streams the turn through <see cref="TurnStreamer"/>, which decides when the headers go out and what a failure becomes.</summary>
+    private async Task StreamAsync(HttpContext context, ChatCompletionRequest call, AgentRequest request, SessionTurn turn, ChatChunkWriter chunks)
     {
         var toolEvents = options.Value.StreamToolEvents || IsTruthy(context.Request.Headers[ToolEventsHeader]);
-        var keepalive = TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds);
         await using var recorder = TurnRecorder.Streaming(sessions, turn, time, logger);
-        // Our own token for the run: a step still pending when we give up (the headers failed to go out) is cancelled and
-        // awaited before the enumerator is disposed, which an async iterator does not allow mid-step.
-        using var run = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        await using var events = agent.RunAsync(request, run.Token).GetAsyncEnumerator(run.Token);
-        using var headerTimer = new CancellationTokenSource();
-        var headerDeadline = Task.Delay(keepalive, time, headerTimer.Token);
-        Task<bool>? pending = null;
-        SseWriter? sse = null;
-        var frames = new List<SseFrame>();
-        try
-        {
-            while (true)
-            {
-                var next = events.MoveNextAsync();
-                if (sse is null && !next.IsCompleted)
-                {
-                    pending = next.AsTask();
-                    if (await Task.WhenAny(pending, headerDeadline) == headerDeadline)
-                        sse = await SseWriter.StartAsync(context, keepalive, [chunks.Role(contentNull: false)]);
-                    next = new ValueTask<bool>(pending);
-                    pending = null;
-                }
-                if (!await next)
-                    break;
-
-                AgentCompleted? completed = null;
-                switch (events.Current)
-                {
-                    case TextDelta text:
-                        frames.Add(chunks.Content(text.Text));
-                        recorder.OnText(text.Text);
-                        break;
-                    case ReasoningDelta reasoning:
-                        frames.Add(chunks.Reasoning(reasoning.Text));
-                        break;
-                    case ToolCallStarted tool when toolEvents:
-                        frames.Add(ToolEvent(tool.CallId, tool.Name, "started", null, false));
-                        break;
-                    case ToolCallCompleted tool when toolEvents:
-                        frames.Add(ToolEvent(tool.CallId, tool.Name, "completed", tool.Duration, tool.IsError));
-                        break;
-                    case AgentCompleted done:
-                        pendingToolTurns.Remember(turn.SessionId, done);
-                        for (var i = 0; i < done.ClientToolCalls.Count; i++)
-                        {
-                            frames.Add(chunks.ToolCallStart(i, done.ClientToolCalls[i]));
-                            if (done.ClientToolCalls[i].Arguments.Length > 0)
-                                frames.Add(chunks.ToolCallArguments(i, done.ClientToolCalls[i].Arguments));
-                        }
-                        frames.Add(chunks.Finish(done.FinishReason.ToChatFinishReason()));
-                        if (call.IncludeUsage)
-                            frames.Add(chunks.Usage(done.Usage));
-                        frames.Add(SseFrame.Done);
-                        completed = done;
-                        break;
-                    case AgentFailed failed:
-                        if (sse is null)
-                            throw failed.Error.ToApiException();
-                        await recorder.AbandonAsync();
-                        FailInBand(context, sse, failed.Error.ToSseFrame());
-                        break;
-                }
-                if (frames.Count > 0)
-                {
-                    if (sse is null)
-                    {
-                        headerTimer.Cancel();
-                        // An answer that is only tool calls has content null, as OpenAI streams it (and as the non-streamed answer has).
-                        var contentNull = completed is { ClientToolCalls.Count: > 0, FinalText.Length: 0 };
-                        sse = await SseWriter.StartAsync(context, keepalive, [chunks.Role(contentNull), .. frames]);
-                    }
-                    else
-                    {
-                        foreach (var frame in frames)
-                            sse.Write(frame);
-                    }
-                    frames.Clear();
-                }
-                // Stored once the end is on its way, so the write never holds the last frames back.
-                if (completed is not null)
-                    await recorder.CompleteAsync(completed.NewMessages, completed.Usage);
-            }
-            if (sse is null)
-                throw new InvalidOperationException("The agent run ended without a result.");
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // The client left: nobody to answer. Otherwise the server is stopping: the client hears so, as a 503 when nothing
-            // was sent yet (and the turn is not kept), else as an error event; never as a stream that looks complete.
-            if (sse is null && !context.RequestAborted.IsCancellationRequested)
-            {
-                await recorder.DiscardAsync();
-                throw AgentErrors.ShuttingDown();
-            }
-            await recorder.AbandonAsync();
-            if (sse is null)
-                throw;
-            FailInBand(context, sse, AgentErrors.ShuttingDown().ToSseFrame());
-        }
-        catch (Exception ex) when (sse is not null)
-        {
-            // A bug of ours after the headers went out: one in-band error, then the stream ends. (Before they went out, the error
-            // middleware answers 500.)
-            LogStreamFailed(logger, context.TraceIdentifier, ex);
-            await recorder.AbandonAsync();
-            FailInBand(context, sse, new ApiException(StatusCodes.Status500InternalServerError,
-                $"The server had an error while streaming this answer (request id {context.TraceIdentifier}).", code: "internal_error", type: "server_error").ToSseFrame());
-        }
-        catch (Exception) when (!context.RequestAborted.IsCancellationRequested)
-        {
-            // Nothing sent yet: the client gets the status and the envelope (the upstream's error, mapped, or a 500 of ours).
-            // For the client nothing happened, and its retry is the same turn, so the session keeps nothing of it.
-            await recorder.DiscardAsync();
-            throw;
-        }
-        finally
-        {
-            await headerTimer.CancelAsync();
-            if (pending is { IsCompleted: false })
-            {
-                await run.CancelAsync();
-                // The failure that brought us here is already on its way; whatever this step ends with is dropped.
-                await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
-            // Sends whatever is queued, then ends the stream.
-            if (sse is not null)
-                await sse.DisposeAsync();
-        }
+        var renderer = new ChatTurnRenderer(chunks, call.IncludeUsage, toolEvents, recorder, pendingToolTurns, turn.SessionId);
+        await streamer.StreamAsync(context, renderer, token => agent.RunAsync(request, token));
     }
-
-    /// <summary>
-    /// Tool activity goes in a named event, never in delta.content: clients store content and send it back, and models learn
-    /// to imitate markers. Off by default, because strict clients reject unknown named events.
-    /// </summary>
-    private static SseFrame ToolEvent(string callId, string name, string status, TimeSpan? duration, bool isError) => SseFrame.Json(w =>
-    {
-        w.WriteStartObject();
-        w.WriteString("call_id", callId);
-        w.WriteString("name", name);
-        w.WriteString("status", status);
-        if (duration is { } d)
-            w.WriteNumber("duration_ms", Math.Round(d.TotalMilliseconds, 1));
-        else
-            w.WriteNull("duration_ms");
-        w.WriteBoolean("is_error", isError);
-        w.WriteEndObject();
-    }, eventName: "agent.tool");
-
-    /// <summary>Writes the stream's one error event and marks the exchange failed, so Idempotency-Key does not replay it.</summary>
-    private static void FailInBand(HttpContext context, SseWriter sse, SseFrame error)
-    {
-        context.Items[Idempotency.IdempotencyMiddleware.FailedInBandItem] = true;
-        sse.Write(error);
-    }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Chat stream {RequestId} failed after the headers were sent")]
-    private static partial void LogStreamFailed(ILogger logger, string requestId, Exception exception);
 
     private static bool IsTruthy(string? value) => value is not null && (value == "1" || value.Equals("true", StringComparison.OrdinalIgnoreCase));
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using ApiServer.Agent;
-using ApiServer.Conversations;
+using ApiServer.RequestParsing;
 using ApiServer.Http;
 
 namespace ApiServer.ChatCompletions;

@@ -2,6 +2,7 @@ using ApiServer.Configuration;
 using ApiServer.Http;
 using Microsoft.Extensions.Options;
 using ApiServer.Sessions;
+using ApiServer.Turns;
 
 namespace ApiServer.ChatCompletions;
 
@@ -10,7 +11,7 @@ public static class ChatCompletionsEndpoints
     public static IServiceCollection AddChatCompletions(this IServiceCollection services) =>
         services.AddSingleton(sp => new PendingToolTurns(sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.PendingToolTurnsMaxBytes))
-            .AddSingleton<ChatCompletionHandler>()
+            .AddTurnStreamer().AddSingleton<ChatCompletionHandler>()
             .AddSingleton<SessionWriteBehind>().AddHostedService(sp => sp.GetRequiredService<SessionWriteBehind>());
 
     public static WebApplication MapChatCompletions(this WebApplication app)

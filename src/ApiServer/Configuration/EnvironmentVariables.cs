@@ -44,7 +44,7 @@ public static class EnvironmentVariables
         ("LLM_MODEL", $"{LlmOptions.SectionName}:{nameof(LlmOptions.Model)}"),
         ("LLM_FALLBACK_MODELS", $"{LlmOptions.SectionName}:{nameof(LlmOptions.FallbackModels)}"),
         ("LLM_MAX_RETRIES", $"{LlmOptions.SectionName}:{nameof(LlmOptions.MaxRetries)}"),
-        ("LLM_PASSTHROUGH_PARAMS", $"{LlmOptions.SectionName}:{nameof(Conversations.PassthroughOptions.PassthroughParams)}"),
+        ("LLM_PASSTHROUGH_PARAMS", $"{LlmOptions.SectionName}:{nameof(RequestParsing.PassthroughOptions.PassthroughParams)}"),
         ("LLM_TIMEOUT_SECONDS", $"{LlmOptions.SectionName}:{nameof(LlmOptions.TimeoutSeconds)}"),
         ("LLM_MAX_RESPONSE_BYTES", $"{LlmOptions.SectionName}:{nameof(LlmOptions.MaxResponseBytes)}"),
         ("AGENT_MAX_ITERATIONS", $"{AgentOptions.SectionName}:{nameof(AgentOptions.MaxIterations)}"),

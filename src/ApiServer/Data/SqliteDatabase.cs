@@ -9,6 +9,8 @@ namespace ApiServer.Data;
 /// One SQLite file in the data directory: WAL, a busy timeout, versioned migrations, and a single in-process writer so
 /// concurrent writers queue instead of failing with "database is locked". Writes that queue up while the writer is busy
 /// commit together (group commit). Falls back to a private in-memory database, loudly, when the file can't be opened.
+/// One file on purpose (over 300 lines): opening, migrating, the writer queue and checkpoints share one connection's
+/// lifetime, and the order they run in is the point of the class.
 /// </summary>
 public sealed partial class SqliteDatabase : IAsyncDisposable
 {

@@ -1,6 +1,6 @@
 using ApiServer.Agent;
 using ApiServer.ChatCompletions;
-using ApiServer.Conversations;
+using ApiServer.RequestParsing;
 using ApiServer.Configuration;
 using ApiServer.Data;
 using ApiServer.Health;

@@ -31,7 +31,7 @@ public static partial class ServerRunner
             return 0;
         }
         if (args.Contains("--health-check"))
-            return await HealthCheck.RunAsync(args.Where(a => a != "--health-check").ToArray());
+            return await HealthCheckCommand.RunAsync(args.Where(a => a != "--health-check").ToArray());
         var exportIndex = Array.IndexOf(args, "--export-openapi");
         if (exportIndex >= 0)
             return await OpenApi.OpenApiExport.RunAsync(args, exportIndex);

@@ -3,8 +3,41 @@ using ApiServer.Sse;
 
 namespace ApiServer.Http;
 
+/// <summary>How the APIs show an agent failure: the one mapping from <see cref="AgentErrorKind"/> to HTTP status, type and code.</summary>
 public static class AgentErrors
 {
+    extension(AgentError error)
+    {
+        public int HttpStatus => error.Kind switch
+        {
+            AgentErrorKind.RateLimited => 429,
+            AgentErrorKind.UpstreamUnavailable => 502,
+            AgentErrorKind.UpstreamTimeout => 504,
+            AgentErrorKind.CircuitOpen => 503,
+            AgentErrorKind.InvalidRequest => 400,
+            AgentErrorKind.Misconfigured => 502,
+            _ => 500,
+        };
+
+        public string Code => error.Kind switch
+        {
+            AgentErrorKind.RateLimited => "rate_limit_exceeded",
+            AgentErrorKind.UpstreamUnavailable => "upstream_error",
+            AgentErrorKind.UpstreamTimeout => "upstream_timeout",
+            AgentErrorKind.CircuitOpen => "upstream_unavailable",
+            AgentErrorKind.InvalidRequest => "upstream_rejected_request",
+            AgentErrorKind.Misconfigured => "upstream_misconfigured",
+            _ => "server_error",
+        };
+
+        public string Type => error.Kind switch
+        {
+            AgentErrorKind.RateLimited => "rate_limit_error",
+            AgentErrorKind.InvalidRequest => "invalid_request_error",
+            _ => "server_error",
+        };
+    }
+
     /// <summary>The agent's typed failure as an API error: status, type, code, and Retry-After for 429/503.</summary>
     public static ApiException ToApiException(this AgentError error) =>
         new(error.HttpStatus, error.Message, param: null, error.Code, error.Type)

@@ -1,4 +1,5 @@
 using ApiServer.Http;
+using ApiServer.Sse;
 
 namespace ApiServer.Idempotency;
 
@@ -14,9 +15,6 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
     public const string Header = "Idempotency-Key";
     public const string ReplayedHeader = "Idempotent-Replayed";
     public const int MaxKeyLength = 255;
-
-    /// <summary>Set in HttpContext.Items by a handler that ended a response with an in-band error (its status stays 200).</summary>
-    public const string FailedInBandItem = "idempotency.failed-in-band";
 
     // Per-request headers that must not be copied from the recorded response.
     private static readonly HashSet<string> SkippedHeaders = new(StringComparer.OrdinalIgnoreCase)
@@ -65,6 +63,8 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
             return Task.CompletedTask;
         });
         var cacheable = false;
+        var inBand = new InBandFailure();
+        context.Features.Set(inBand);
         try
         {
             try
@@ -81,7 +81,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
             // Transient answers (rate limits, timeouts, conflicts) and streams that failed after a 200 must be retryable.
             var status = context.Response.StatusCode;
             cacheable = status < 500 && status is not (408 or 409 or 425 or 429)
-                && !context.Items.ContainsKey(FailedInBandItem) && !context.RequestAborted.IsCancellationRequested;
+                && !inBand.Failed && !context.RequestAborted.IsCancellationRequested;
         }
         finally
         {

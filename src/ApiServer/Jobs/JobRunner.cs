@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using ApiServer.Agent;
+using ApiServer.Responses;
 using ApiServer.Runs;
 using Microsoft.Extensions.Options;
 
@@ -54,7 +55,7 @@ public sealed partial class JobRunner(
         {
             var spec = await coordinator.PrepareAsync(new RunRequest
             {
-                Input = [ChatMessage.User(job.Prompt)],
+                Input = new ResponsesInput([ChatMessage.User(job.Prompt)], ConversationHistory: null, SystemTexts: []),
                 Instructions = job.Instructions,
                 Store = true,
             }, token);

@@ -1,12 +1,13 @@
 using System.Text.Json;
 using ApiServer.Agent;
 using ApiServer.Configuration;
-using ApiServer.Conversations;
+using ApiServer.RequestParsing;
 using ApiServer.Http;
 using ApiServer.Json;
 using ApiServer.Responses.Store;
 using ApiServer.Sessions;
 using ApiServer.Sse;
+using ApiServer.Turns;
 using Microsoft.Extensions.Options;
 
 namespace ApiServer.Responses;
@@ -20,6 +21,9 @@ public sealed partial class ResponseHandler(
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     KeyedLock locks,
+    TurnStreamer streamer,
+    Mcp.McpHub mcp,
+    IOptions<Mcp.McpOptions> mcpOptions,
     ILogger<ResponseHandler> logger)
 {
     public async Task HandleAsync(HttpContext context)
@@ -34,9 +38,8 @@ public sealed partial class ResponseHandler(
         using var conversationLock = call.ConversationId is { } conversationId
             ? await locks.AcquireAsync("conversation:" + conversationId, context.RequestAborted)
             : null;
-        var conversation = await ConversationBuilder.ResolveAsync(store, call.PreviousResponseId, call.ConversationId, call.ConversationHistory,
-            call.Input, call.Instructions, context.RequestAborted);
-        var messages = call.TruncateAuto ? ConversationBuilder.Truncate(conversation.Messages, options.Value.MaxHistoryMessages) : conversation.Messages;
+        var conversation = await ChainResolver.ResolveAsync(store, call.PreviousResponseId, call.ConversationId, call.Input, call.Instructions, context.RequestAborted);
+        var messages = call.TruncateAuto ? ChainResolver.Truncate(conversation.Messages, options.Value.MaxHistoryMessages) : conversation.Messages;
         var sessionId = SessionHeader(context) ?? conversation.SessionId ?? "sess_" + Guid.NewGuid().ToString("N");
         context.Response.Headers[SessionIds.Header] = sessionId;
 
@@ -49,25 +52,22 @@ public sealed partial class ResponseHandler(
             Settings = call.Settings,
             ClientTools = call.Tools.Tools,
             ToolChoice = call.Tools.Choice,
-            ServerToolFilter = Mcp.McpRequestTools.Narrow(call.ToolsEcho, context.RequestServices.GetRequiredService<Mcp.McpHub>(),
-                context.RequestServices.GetRequiredService<IOptions<Mcp.McpOptions>>().Value),
+            ServerToolFilter = Mcp.McpRequestTools.Narrow(call.ToolsEcho, mcp, mcpOptions.Value),
         };
-        var turn = new PendingTurn(call, conversation, sessionId)
-        {
-            ServerToolLists = Mcp.McpResponseItems.ListTools(context.RequestServices.GetRequiredService<Mcp.McpHub>(), request.ServerToolFilter, conversation.PreviousResponseId is null),
-        };
-        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
-
+        var turn = new PendingTurn(call, conversation, sessionId);
+        // The first turn of a chain says which tools each MCP server offers, as OpenAI's mcp_list_tools items do.
+        var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, request.ServerToolFilter, conversation.PreviousResponseId is null);
+        var renderer = new ResponsesTurnRenderer(template, rendering, call.Stream, time, (response, newMessages) => StoreAsync(turn, response, newMessages), serverToolLists);
         if (call.Stream)
-            await StreamAsync(context, request, template, rendering, turn, cancellation.Token);
-        else
-            await CompleteAsync(context, request, template, rendering, turn, cancellation.Token);
+        {
+            await streamer.StreamAsync(context, renderer, token => agent.RunAsync(request, token));
+            return;
+        }
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+        await CompleteAsync(context, request, renderer, cancellation.Token);
     }
 
-    private sealed record PendingTurn(ResponseRequest Call, ResolvedConversation Conversation, string SessionId)
-    {
-        public IReadOnlyList<McpListToolsItem> ServerToolLists { get; init; } = [];
-    }
+    private sealed record PendingTurn(ResponseRequest Call, ResolvedConversation Conversation, string SessionId);
 
     private static string? SessionHeader(HttpContext context) =>
         context.Request.Headers.TryGetValue(SessionIds.Header, out var value) && value.ToString() is { Length: > 0 } id ? SessionIds.Validate(id) : null;
@@ -96,61 +96,9 @@ public sealed partial class ResponseHandler(
         Metadata = call.Metadata,
     };
 
-    private async Task CompleteAsync(HttpContext context, AgentRequest request, ResponseObject template, ToolRendering rendering, PendingTurn turn, CancellationToken cancellationToken)
+    private async Task CompleteAsync(HttpContext context, AgentRequest request, ResponsesTurnRenderer renderer, CancellationToken cancellationToken)
     {
-        var renderer = new ResponseRenderer(template, rendering, sink: null) { ServerToolLists = turn.ServerToolLists };
-        var outcome = await RunAsync(renderer, request, cancellationToken);
-        // A non-streamed failure answers with the mapped HTTP error, never a normal-looking response.
-        if (outcome.Error is { } error)
-            throw error.ToApiException();
-        await StoreAsync(turn, outcome);
-        if (outcome.Interrupted)
-        {
-            // The partial response is stored (GET and chaining work); the client, if still there, hears why it stopped.
-            context.RequestAborted.ThrowIfCancellationRequested();
-            throw AgentErrors.ShuttingDown();
-        }
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(outcome.Response, ApiJsonContext.Default.ResponseObject);
-        context.Response.ContentType = "application/json";
-        context.Response.ContentLength = bytes.Length;
-        await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
-    }
-
-    private async Task StreamAsync(HttpContext context, AgentRequest request, ResponseObject template, ToolRendering rendering, PendingTurn turn, CancellationToken cancellationToken)
-    {
-        await using var sse = await SseWriter.StartAsync(context, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds));
-        var renderer = new ResponseRenderer(template, rendering, frame => sse.Write(frame)) { ServerToolLists = turn.ServerToolLists };
-        RunOutcome outcome;
-        try
-        {
-            outcome = await RunAsync(renderer, request, cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            LogStreamFailed(logger, template.Id, ex);
-            context.Items[Idempotency.IdempotencyMiddleware.FailedInBandItem] = true;
-            sse.Write(renderer.ErrorFrame("server_error", $"The server had an error while streaming this response (request id {context.TraceIdentifier})."));
-            await sse.CompleteAsync();
-            return;
-        }
-        await StoreAsync(turn, outcome);
-        if (outcome.Error is not null || outcome.Interrupted)
-            context.Items[Idempotency.IdempotencyMiddleware.FailedInBandItem] = true;
-        renderer.EmitTerminal(outcome.Response);
-        await sse.CompleteAsync();
-    }
-
-    private sealed record RunOutcome(ResponseObject Response, IReadOnlyList<ChatMessage> NewMessages, AgentError? Error, bool Interrupted = false);
-
-    /// <summary>
-    /// Feeds the agent's events to the renderer. A client that goes away cancels the agent; what was produced is kept as an
-    /// incomplete response so GET and chaining still work.
-    /// </summary>
-    private async Task<RunOutcome> RunAsync(ResponseRenderer renderer, AgentRequest request, CancellationToken cancellationToken)
-    {
-        renderer.Start();
-        var usage = default(TokenUsage);
-        var text = new System.Text.StringBuilder();
+        var scratch = new List<SseFrame>();
         try
         {
             await foreach (var agentEvent in agent.RunAsync(request, cancellationToken))
@@ -158,33 +106,43 @@ public sealed partial class ResponseHandler(
                 switch (agentEvent)
                 {
                     case AgentCompleted done:
-                        return new RunOutcome(renderer.Complete(done, time.GetUtcNow()), done.NewMessages, null);
+                        await renderer.CompleteAsync(done, scratch);
+                        await WriteAsync(context, renderer.Response!);
+                        return;
                     case AgentFailed failed:
-                        return new RunOutcome(renderer.Fail(failed, time.GetUtcNow()), failed.NewMessages, failed.Error);
-                    case UsageReported reported:
-                        usage += reported.Usage;
-                        break;
-                    case TextDelta delta:
-                        text.Append(delta.Text);
+                        // A non-streamed failure answers with the mapped HTTP error, never a normal-looking response.
+                        throw failed.Error.ToApiException();
+                    default:
+                        renderer.Render(agentEvent, scratch);
                         break;
                 }
-                renderer.Apply(agentEvent);
             }
-            throw new InvalidOperationException("The agent ended without a terminal event.");
+            throw new InvalidOperationException("The agent run ended without a terminal event.");
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            var partial = text.Length == 0 ? [] : new[] { ChatMessage.Assistant(text.ToString()) };
-            return new RunOutcome(renderer.Interrupt(usage, time.GetUtcNow()), partial, null, Interrupted: true);
+            // The partial response is stored (GET and chaining work); the client, if still there, hears why it stopped.
+            var stopping = !context.RequestAborted.IsCancellationRequested;
+            await renderer.InterruptedAsync(stopping, scratch);
+            context.RequestAborted.ThrowIfCancellationRequested();
+            throw AgentErrors.ShuttingDown();
         }
     }
 
-    private async Task StoreAsync(PendingTurn turn, RunOutcome outcome)
+    private static async Task WriteAsync(HttpContext context, ResponseObject response)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(response, ApiJsonContext.Default.ResponseObject);
+        context.Response.ContentType = "application/json";
+        context.Response.ContentLength = bytes.Length;
+        await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
+    }
+
+    private async Task StoreAsync(PendingTurn turn, ResponseObject response, IReadOnlyList<ChatMessage> newMessages)
     {
         if (!turn.Call.Store)
             return;
-        var stored = ResponseItems.ToStoredResponse(outcome.Response, turn.Conversation.ChainParentId,
-            [.. turn.Conversation.StoredHistory, .. turn.Call.Input], outcome.NewMessages,
+        var stored = ResponseItems.ToStoredResponse(response, turn.Conversation.ChainParentId,
+            turn.Conversation.StoredInput, newMessages,
             turn.Call.ConversationId, turn.SessionId, turn.Conversation.Instructions);
         try
         {
@@ -197,9 +155,6 @@ public sealed partial class ResponseHandler(
             LogStoreFailed(logger, stored.Id, ex);
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Streaming response {ResponseId} failed after the headers were sent")]
-    private static partial void LogStreamFailed(ILogger logger, string responseId, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Response {ResponseId} could not be stored")]
     private static partial void LogStoreFailed(ILogger logger, string responseId, Exception exception);

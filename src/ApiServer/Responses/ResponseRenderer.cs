@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using ApiServer.Agent;
+using ApiServer.Http;
 using ApiServer.Json;
 using ApiServer.Sse;
 
@@ -11,6 +12,8 @@ namespace ApiServer.Responses;
 /// (<c>response.created</c> … exactly one terminal event) with <c>sequence_number</c> from 0 and <c>event:</c> equal to <c>type</c>.
 /// Streaming and non-streaming requests go through this same class, so their output is identical, and so is what GET returns.
 /// Items are appended in order; every item-scoped event names the item's id and index, as strict clients check.
+/// One file on purpose (over 300 lines): the open items, the running tools and the sequence number are one state machine,
+/// and each event's order is only checkable when all of its emitters are read together.
 /// </summary>
 public sealed class ResponseRenderer(ResponseObject template, ToolRendering rendering, Action<SseFrame>? sink)
 {

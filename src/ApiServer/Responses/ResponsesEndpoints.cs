@@ -1,3 +1,4 @@
+using ApiServer.Turns;
 using ApiServer.Http;
 using ApiServer.Responses.Store;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -9,7 +10,7 @@ public static class ResponsesEndpoints
     public const int DefaultPageSize = 20;
 
     public static IServiceCollection AddResponses(this IServiceCollection services) =>
-        services.AddSingleton<ResponseHandler>().AddSingleton<IResponseRecorder, ResponseRecorder>();
+        services.AddTurnStreamer().AddSingleton<ResponseHandler>();
 
     public static WebApplication MapResponses(this WebApplication app)
     {

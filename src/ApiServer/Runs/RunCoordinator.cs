@@ -1,6 +1,7 @@
 using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.Http;
+using ApiServer.Responses;
 using ApiServer.Responses.Store;
 using Microsoft.Extensions.Options;
 
@@ -27,36 +28,21 @@ public sealed partial class RunCoordinator(
     /// </summary>
     public async Task<RunSpec> PrepareAsync(RunRequest request, CancellationToken cancellationToken)
     {
-        StoredResponse? previous = null;
-        IReadOnlyList<ChatMessage> history = request.ConversationHistory ?? [];
-        if (request.PreviousResponseId is { } previousId)
-        {
-            previous = await responses.GetAsync(previousId, cancellationToken) ?? throw PreviousNotFound(previousId);
-            if (request.ConversationHistory is null)
-            {
-                var chain = await responses.GetChainHistoryAsync(previousId, cancellationToken) ?? throw PreviousNotFound(previousId);
-                history = chain.Where(m => m.Role != ChatRole.System).ToList();
-            }
-        }
-
-        var instructionParts = new List<string>();
-        if ((request.Instructions ?? previous?.Instructions) is { Length: > 0 } instructions)
-            instructionParts.Add(instructions);
-        instructionParts.AddRange(request.SystemTexts);
-
+        var conversation = await ChainResolver.ResolveAsync(responses, request.PreviousResponseId, conversationId: null, request.Input,
+            request.Instructions, cancellationToken);
         return new RunSpec
         {
             Request = new AgentRequest
             {
-                Instructions = instructionParts.Count == 0 ? null : string.Join("\n\n", instructionParts),
-                Messages = [.. history, .. request.Input],
+                Instructions = conversation.Instructions,
+                Messages = conversation.Messages,
                 Settings = request.Settings,
             },
             Model = request.Model ?? options.Value.ModelName,
             Store = request.Store,
-            SessionId = request.SessionId ?? previous?.SessionId,
-            PreviousResponseId = request.ConversationHistory is null ? request.PreviousResponseId : null,
-            RecordedInput = request.ConversationHistory is { } explicitHistory ? [.. explicitHistory, .. request.Input] : request.Input,
+            SessionId = request.SessionId ?? conversation.SessionId,
+            PreviousResponseId = conversation.ChainParentId,
+            RecordedInput = conversation.StoredInput,
             TextEcho = request.TextEcho,
             ReasoningEcho = request.ReasoningEcho,
         };
@@ -127,9 +113,6 @@ public sealed partial class RunCoordinator(
             Stop(run);
         await Task.WhenAll(active.Select(r => r.Execution)).WaitAsync(cancellationToken);
     }
-
-    private static ApiException PreviousNotFound(string id) =>
-        ApiException.BadRequest($"Previous response with id '{id}' not found.", "previous_response_id", "previous_response_not_found");
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} accepted ({Admission}, session {SessionId})")]
     private static partial void LogStarted(ILogger logger, string runId, AdmissionResult admission, string? sessionId);

@@ -1,6 +1,10 @@
 using ApiServer.Agent;
+using ApiServer.Configuration;
 using ApiServer.Hosting;
+using ApiServer.Http;
 using ApiServer.Responses;
+using ApiServer.Responses.Store;
+using Microsoft.Extensions.Options;
 
 namespace ApiServer.Runs;
 
@@ -11,7 +15,9 @@ namespace ApiServer.Runs;
 public sealed partial class RunExecutor(
     IAgent agent,
     RunScheduler scheduler,
-    IServiceProvider services,
+    IResponseStore store,
+    IOptions<ApiServerOptions> options,
+    TimeProvider time,
     ServerActivity activity,
     ILogger<RunExecutor> logger)
 {
@@ -47,8 +53,11 @@ public sealed partial class RunExecutor(
 
     private async Task RunAgentAsync(Run run, CancellationToken token)
     {
+        var response = RunResponse.Renderer(run, options.Value, time, store);
         await foreach (var agentEvent in agent.RunAsync(run.Spec.Request, token))
         {
+            if (agentEvent is not (AgentCompleted or AgentFailed))
+                response.Render(agentEvent, []);
             switch (agentEvent)
             {
                 case TextDelta text:
@@ -83,7 +92,7 @@ public sealed partial class RunExecutor(
                     });
                     break;
                 case AgentCompleted done:
-                    var responseId = run.Spec.Store ? await RecordAsync(run, done) : null;
+                    var responseId = await StoreAsync(run, response, done);
                     scheduler.Complete(run, r => r.TryComplete(done.FinalText, done.Usage, responseId));
                     LogCompleted(logger, run.Id, responseId);
                     return;
@@ -99,31 +108,17 @@ public sealed partial class RunExecutor(
     }
 
     /// <summary>
-    /// Stores the run as a Response. The recorder is resolved lazily: without one, runs still work and response_id is null.
-    /// The first registration wins (as with TryAdd), so tests can substitute a recorder by registering theirs first.
-    /// A failure to store is logged and leaves response_id null: the run itself succeeded.
+    /// Completes the Response the run has been rendering and stores it (when the run asked to be stored). A failure to store
+    /// is logged and leaves response_id null: the run itself succeeded.
     /// </summary>
-    private async Task<string?> RecordAsync(Run run, AgentCompleted done)
+    private async Task<string?> StoreAsync(Run run, ResponsesTurnRenderer response, AgentCompleted done)
     {
-        if (services.GetServices<IResponseRecorder>().FirstOrDefault() is not { } recorder)
+        if (!run.Spec.Store)
             return null;
-        var spec = run.Spec;
         try
         {
-            // Not the run's token: a stop arriving after the answer is complete must not lose the stored turn.
-            return await recorder.RecordAsync(new RecordedTurn
-            {
-                PreviousResponseId = spec.PreviousResponseId,
-                SessionId = spec.SessionId,
-                Instructions = spec.Request.Instructions,
-                Model = spec.Model,
-                Input = spec.RecordedInput,
-                Outcome = done,
-                CreatedAt = run.CreatedAt,
-                Settings = spec.Request.Settings,
-                Text = spec.TextEcho,
-                Reasoning = spec.ReasoningEcho,
-            }, CancellationToken.None);
+            await response.CompleteAsync(done, []);
+            return response.Response!.Id;
         }
         catch (Exception ex)
         {

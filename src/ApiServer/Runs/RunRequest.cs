@@ -1,7 +1,8 @@
 using System.Text.Json;
 using ApiServer.Agent;
-using ApiServer.Conversations;
+using ApiServer.RequestParsing;
 using ApiServer.Http;
+using ApiServer.Responses;
 using ApiServer.Sessions;
 
 namespace ApiServer.Runs;
@@ -12,16 +13,10 @@ public sealed record RunRequest
     public string? Model { get; init; }
     public string? Instructions { get; init; }
 
-    /// <summary>Text of system/developer messages found in <c>input</c> or <c>conversation_history</c>, layered after the instructions.</summary>
-    public IReadOnlyList<string> SystemTexts { get; init; } = [];
-
     public string? PreviousResponseId { get; init; }
 
-    /// <summary>Explicit history (non-system messages). Null when absent or empty; when set it replaces the previous response's chain.</summary>
-    public IReadOnlyList<ChatMessage>? ConversationHistory { get; init; }
-
-    /// <summary>This turn's input: earlier items of an input array, then the new user message (always last).</summary>
-    public required IReadOnlyList<ChatMessage> Input { get; init; }
+    /// <summary>This turn's input items, explicit history and system texts, parsed as /v1/responses parses them.</summary>
+    public required ResponsesInput Input { get; init; }
 
     public string? SessionId { get; init; }
     public bool Store { get; init; } = true;
@@ -47,11 +42,10 @@ public sealed record RunRequest
         if (body.GetBool("stream") == true)
             throw ApiException.BadRequest("A run answers 202 at once; watch it with GET /v1/runs/{run_id}/events.", "stream", "unsupported_parameter");
         var textAndReasoning = UpstreamParameters.FromResponses(body, passthrough);
-        var systemTexts = new List<string>();
-        var input = ParseInput(body, systemTexts);
-        var history = body.GetArray("conversation_history") is { } historyArray
-            ? ParseMessages(historyArray, "conversation_history", systemTexts)
-            : null;
+        var input = ResponsesInput.Parse(body);
+        // An empty explicit history is no history: the run chains from previous_response_id as if it were absent.
+        if (input.ConversationHistory is { Count: 0 })
+            input = input with { ConversationHistory = null };
 
         var previous = body.GetString("previous_response_id");
         if (previous is { Length: 0 })
@@ -61,9 +55,7 @@ public sealed record RunRequest
         {
             Model = body.GetString("model"),
             Instructions = body.GetString("instructions"),
-            SystemTexts = systemTexts,
             PreviousResponseId = previous,
-            ConversationHistory = history is { Count: > 0 } ? history : null,
             Input = input,
             SessionId = ParseSessionId(body, headerSessionId),
             Store = body.GetBool("store") ?? true,
@@ -77,54 +69,6 @@ public sealed record RunRequest
             TextEcho = textAndReasoning.Text,
             ReasoningEcho = textAndReasoning.Reasoning,
         };
-    }
-
-    private static IReadOnlyList<ChatMessage> ParseInput(JsonElement body, List<string> systemTexts)
-    {
-        if (body.Get("input") is not { } input)
-            throw ApiException.BadRequest("'input' is required: a string or an array of messages ending with a user message.", "input", "missing_required_parameter");
-        switch (input.ValueKind)
-        {
-            case JsonValueKind.String:
-                var parts = ContentParser.Parse(input, "input");
-                if (!ContentParser.HasVisiblePayload(parts))
-                    throw ApiException.BadRequest("'input' is empty.", "input", "empty_input");
-                return [new ChatMessage { Role = ChatRole.User, Content = parts }];
-            case JsonValueKind.Array:
-                var count = input.GetArrayLength();
-                if (count == 0)
-                    throw ApiException.BadRequest("'input' must contain at least one message.", "input", "empty_array");
-                var messages = ParseMessages(input, "input", systemTexts);
-                var lastParam = $"input[{count - 1}]";
-                if (messages.Count == 0 || input[count - 1].GetProperty("role").GetString() is not "user")
-                    throw ApiException.BadRequest("The last item of 'input' must be the new user message.", $"{lastParam}.role", "missing_user_message");
-                if (!ContentParser.HasVisiblePayload(messages[^1].Content))
-                    throw ApiException.BadRequest("The new user message has no text or image content.", $"{lastParam}.content", "empty_input");
-                return messages;
-            default:
-                throw JsonRequest.WrongType("input", "a string or an array of messages");
-        }
-    }
-
-    /// <summary>Messages with role and content; system and developer messages go to <paramref name="systemTexts"/>.</summary>
-    private static List<ChatMessage> ParseMessages(JsonElement array, string name, List<string> systemTexts)
-    {
-        var messages = new List<ChatMessage>();
-        var index = 0;
-        foreach (var item in array.EnumerateArray())
-        {
-            var param = $"{name}[{index++}]";
-            if (item.ValueKind != JsonValueKind.Object)
-                throw JsonRequest.WrongType(param, "a message object with role and content");
-            if (item.GetString("type", $"{param}.type") is { } type && type != "message")
-                throw ApiException.BadRequest($"Item type '{type}' is not supported here; send messages with role and content.", $"{param}.type", "unsupported_value");
-            var message = MessageParsing.ParseRoleMessage(item, param);
-            if (message.Role != ChatRole.System)
-                messages.Add(message);
-            else if (message.Text.Length > 0)
-                systemTexts.Add(message.Text);
-        }
-        return messages;
     }
 
     private static string? ParseSessionId(JsonElement body, string? header)

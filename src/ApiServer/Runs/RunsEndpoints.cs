@@ -1,6 +1,6 @@
 using ApiServer.Agent;
 using ApiServer.Configuration;
-using ApiServer.Conversations;
+using ApiServer.RequestParsing;
 using ApiServer.Http;
 using ApiServer.Sessions;
 using Microsoft.AspNetCore.Http.HttpResults;

@@ -26,7 +26,6 @@ public sealed class CircuitBreakerTests
 
         var error = second.Failed().Error;
         Assert.Equal(AgentErrorKind.CircuitOpen, error.Kind);
-        Assert.Equal(503, error.HttpStatus);
         Assert.Equal(TimeSpan.FromSeconds(40), error.RetryAfter);
         Assert.Equal(2, h.Upstream.CallCount);
     }

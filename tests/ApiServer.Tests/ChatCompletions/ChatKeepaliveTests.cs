@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using FakeUpstream;
+using ApiServer.Tests.Infrastructure;
 
 namespace ApiServer.Tests.ChatCompletions;
 

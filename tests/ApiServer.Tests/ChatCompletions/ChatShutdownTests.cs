@@ -1,6 +1,7 @@
 using ApiServer.Sessions;
 using FakeUpstream;
 using Microsoft.Extensions.Hosting;
+using ApiServer.Tests.Infrastructure;
 
 namespace ApiServer.Tests.ChatCompletions;
 

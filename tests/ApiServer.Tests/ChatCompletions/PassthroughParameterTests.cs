@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using ApiServer.Conversations;
+using ApiServer.RequestParsing;
 using ApiServer.Tests.Infrastructure;
 using ApiServer.Tests.Responses;
 

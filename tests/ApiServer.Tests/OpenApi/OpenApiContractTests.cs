@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using ApiServer.Conversations;
+using ApiServer.RequestParsing;
 using ApiServer.Tests.Infrastructure;
 
 namespace ApiServer.Tests.OpenApi;

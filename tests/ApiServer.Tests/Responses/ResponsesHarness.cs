@@ -163,17 +163,17 @@ internal sealed record SseStream(string Raw, IReadOnlyList<SseEvent> Events, IRe
         Assert.EndsWith("\n\n", raw);
         var events = new List<SseEvent>();
         var comments = new List<string>();
-        foreach (var block in raw[..^2].Split("\n\n"))
+        foreach (var block in SseBlock.Parse(raw))
         {
-            var lines = block.Split('\n');
-            if (lines is [var only] && only.StartsWith(':'))
+            var lines = block.Raw.Split('\n');
+            if (block.IsComment)
             {
-                comments.Add(only);
+                Assert.True(lines.Length == 1, $"Malformed SSE block:\n{block.Raw}");
+                comments.Add(block.Raw);
                 continue;
             }
-            Assert.True(lines.Length == 2 && lines[0].StartsWith("event: ") && lines[1].StartsWith("data: "), $"Malformed SSE block:\n{block}");
-            var data = JsonNode.Parse(lines[1]["data: ".Length..])!.AsObject();
-            events.Add(new SseEvent(lines[0]["event: ".Length..], data));
+            Assert.True(lines.Length == 2 && block is { Event: not null, Id: null }, $"Malformed SSE block:\n{block.Raw}");
+            events.Add(new SseEvent(block.Event, JsonNode.Parse(block.Data!)!.AsObject()));
         }
         return new SseStream(raw, events, comments);
     }

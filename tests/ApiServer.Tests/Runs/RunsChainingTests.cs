@@ -8,12 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace ApiServer.Tests.Runs;
 
-/// <summary>
-/// Runs and stored Responses: chaining from previous_response_id, and storing a finished run through IResponseRecorder.
-/// NOTE: <see cref="Start_StoreTrue_StoresRunAsResponseThatChainsLikeAnyOther"/> needs the real IResponseRecorder, which
-/// lands with the Responses feature. On the runs branch alone no recorder is registered and that one test fails by design;
-/// it passes once the branches are merged.
-/// </summary>
+/// <summary>Runs and stored Responses: chaining from previous_response_id, and the Response a finished run is stored as.</summary>
 public sealed class RunsChainingTests
 {
     [Fact]
@@ -58,41 +53,57 @@ public sealed class RunsChainingTests
     }
 
     [Fact]
-    public async Task Start_WithRecorder_RecordsTurnAndReportsResponseId()
+    public async Task Start_StoreTrue_StoredResponseKeepsChainSessionInstructionsAndModel()
     {
-        var recorder = new CapturingRecorder();
-        await using var server = await TestServer.StartAsync(services: s => s.AddSingleton<IResponseRecorder>(recorder));
+        await using var server = await TestServer.StartAsync();
         await server.Service<IResponseStore>().PutAsync(Stored("resp_parent", "Be kind.", null), CancellationToken.None);
 
         var (runId, _) = await server.Client.StartRunAsync(new { input = "record me", previous_response_id = "resp_parent", model = "m1", session_id = "s9" });
         var completed = (await server.Client.ReadAllEventsAsync(runId))[^1];
 
-        Assert.Equal("resp_recorded", completed.Data.GetProperty("response_id").GetString());
-        Assert.Equal("resp_recorded", (await server.Client.GetStatusAsync(runId)).GetProperty("response_id").GetString());
-        var turn = Assert.Single(recorder.Turns);
-        Assert.Equal("resp_parent", turn.PreviousResponseId);
-        Assert.Equal("s9", turn.SessionId);
-        Assert.Equal("Be kind.", turn.Instructions);
-        Assert.Equal("m1", turn.Model);
-        Assert.Equal("record me", Assert.Single(turn.Input).Text);
-        Assert.Equal("echo: record me", Assert.IsType<AgentCompleted>(turn.Outcome).FinalText);
+        var responseId = completed.Data.GetProperty("response_id").GetString()!;
+        Assert.Equal(responseId, (await server.Client.GetStatusAsync(runId)).GetProperty("response_id").GetString());
+        var stored = await server.Service<IResponseStore>().GetAsync(responseId, CancellationToken.None);
+        Assert.NotNull(stored);
+        Assert.Equal("resp_parent", stored.PreviousResponseId);
+        Assert.Equal("s9", stored.SessionId);
+        Assert.Equal("Be kind.", stored.Instructions);
+        var response = await (await server.Client.GetAsync($"/v1/responses/{responseId}")).ReadJsonAsync();
+        Assert.Equal("m1", response.GetProperty("model").GetString());
+        Assert.Equal("echo: record me", response.GetProperty("output")[0].GetProperty("content")[0].GetProperty("text").GetString());
     }
 
     [Fact]
-    public async Task Start_StoreFalse_NothingRecordedAndResponseIdNull()
+    public async Task Start_StoreFalse_ResponseIdNull()
     {
-        var recorder = new CapturingRecorder();
-        await using var server = await TestServer.StartAsync(services: s => s.AddSingleton<IResponseRecorder>(recorder));
+        await using var server = await TestServer.StartAsync();
 
         var (runId, _) = await server.Client.StartRunAsync(new { input = "ephemeral", store = false });
         var completed = (await server.Client.ReadAllEventsAsync(runId))[^1];
 
         Assert.Equal(JsonValueKind.Null, completed.Data.GetProperty("response_id").ValueKind);
         Assert.Equal(JsonValueKind.Null, (await server.Client.GetStatusAsync(runId)).GetProperty("response_id").ValueKind);
-        Assert.Empty(recorder.Turns);
     }
 
-    /// <summary>MERGE-DEPENDENT: needs the real IResponseRecorder from the Responses feature (see the class comment).</summary>
+    [Fact]
+    public async Task Start_ToolFails_StoredResponseKeepsTheToolErrorItsEventsCarried()
+    {
+        await using var harness = await ApiServer.Tests.Responses.ResponsesHarness.StartAsync(upstream: true, workspace: true);
+        harness.Upstream.Enqueue(
+            FakeResponse.Stream().ToolCall("call_r", "read_file", """{"path":"missing.txt"}""").Finish("tool_calls").Usage(10, 5),
+            FakeResponse.Text("No such file."));
+
+        var (runId, _) = await harness.Client.StartRunAsync(new { input = "read missing.txt" });
+        var events = await harness.Client.ReadAllEventsAsync(runId);
+
+        Assert.True(events.Single(e => e.Name == "tool.completed").Data.GetProperty("error").GetBoolean());
+        var responseId = events[^1].Data.GetProperty("response_id").GetString();
+        var response = await (await harness.Client.GetAsync($"/v1/responses/{responseId}")).ReadJsonAsync();
+        var call = response.GetProperty("output").EnumerateArray().Single(i => i.GetProperty("type").GetString() == "mcp_call");
+        Assert.Equal("read_file", call.GetProperty("name").GetString());
+        Assert.Equal(JsonValueKind.Object, call.GetProperty("error").ValueKind);
+    }
+
     [Fact]
     public async Task Start_StoreTrue_StoresRunAsResponseThatChainsLikeAnyOther()
     {
@@ -102,7 +113,7 @@ public sealed class RunsChainingTests
         var completed = (await server.Client.ReadAllEventsAsync(runId))[^1];
 
         var responseId = completed.Data.GetProperty("response_id").GetString();
-        Assert.False(string.IsNullOrEmpty(responseId), "run.completed has no response_id: is an IResponseRecorder registered?");
+        Assert.False(string.IsNullOrEmpty(responseId), "run.completed has no response_id");
         Assert.Equal(responseId, (await server.Client.GetStatusAsync(runId)).GetProperty("response_id").GetString());
         var chain = await server.Service<IResponseStore>().GetChainMessagesAsync(responseId!, CancellationToken.None);
         Assert.NotNull(chain);
@@ -157,21 +168,4 @@ public sealed class RunsChainingTests
         { ValueKind: JsonValueKind.String } s => s.GetString(),
         var parts => string.Concat(parts.EnumerateArray().Select(p => p.GetProperty("text").GetString())),
     };
-
-    private sealed class CapturingRecorder : IResponseRecorder
-    {
-        private readonly List<RecordedTurn> _turns = [];
-
-        public IReadOnlyList<RecordedTurn> Turns
-        {
-            get { lock (_turns) return [.. _turns]; }
-        }
-
-        public Task<string> RecordAsync(RecordedTurn turn, CancellationToken cancellationToken)
-        {
-            lock (_turns)
-                _turns.Add(turn);
-            return Task.FromResult("resp_recorded");
-        }
-    }
 }

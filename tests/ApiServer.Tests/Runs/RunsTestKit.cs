@@ -62,13 +62,10 @@ internal static class RunsTestKit
     public static IReadOnlyList<ReceivedEvent> Parse(string text)
     {
         var events = new List<ReceivedEvent>();
-        foreach (var frame in text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
+        foreach (var block in SseBlock.Parse(text).Where(b => !b.IsComment))
         {
-            if (frame.StartsWith(':'))
-                continue;
-            var lines = frame.Split('\n');
-            Assert.True(lines.Length == 2 && lines[0].StartsWith("id: ") && lines[1].StartsWith("data: "), $"Unexpected frame: {frame}");
-            events.Add(new ReceivedEvent(long.Parse(lines[0]["id: ".Length..]), JsonDocument.Parse(lines[1]["data: ".Length..]).RootElement.Clone()));
+            Assert.True(block is { Id: not null, Event: null } && block.Raw.Split('\n').Length == 2, $"Unexpected frame: {block.Raw}");
+            events.Add(new ReceivedEvent(long.Parse(block.Id), block.Json));
         }
         return events;
     }

@@ -12,6 +12,9 @@ namespace ApiServer.Responses.Store;
 /// an integer link to its parent, so an N-turn chain costs O(N) bytes and is read back with one recursive query.
 /// Capacity is enforced by evicting least-recently-used leaves; see <see cref="EvictAsync"/> and <see cref="DeleteAsync"/>
 /// for why neither eviction nor deletion can break a stored chain.
+/// One file on purpose (over 300 lines; SQL is in SqliteResponseStore.Sql.cs, removal in .Removal.cs): every read records
+/// an access time that the next write flushes (WriteWithAccessAsync), and that hand-off is only checkable with all the
+/// reads and writes that take part in it in view.
 /// </summary>
 public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthProbe, IAsyncDisposable
 {

@@ -2,7 +2,7 @@ using System.Collections.Frozen;
 using System.Text.Json;
 using ApiServer.Http;
 
-namespace ApiServer.Conversations;
+namespace ApiServer.RequestParsing;
 
 /// <summary>
 /// The top-level fields each POST body may have. A field is acted on, accepted with no effect (<see cref="NoEffect"/>, OpenAI

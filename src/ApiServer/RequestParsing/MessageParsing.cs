@@ -2,7 +2,7 @@ using System.Text.Json;
 using ApiServer.Agent;
 using ApiServer.Http;
 
-namespace ApiServer.Conversations;
+namespace ApiServer.RequestParsing;
 
 public static class MessageParsing
 {

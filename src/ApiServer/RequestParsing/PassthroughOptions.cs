@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text.RegularExpressions;
 
-namespace ApiServer.Conversations;
+namespace ApiServer.RequestParsing;
 
 /// <summary>
 /// <c>LLM_PASSTHROUGH_PARAMS</c>: more request fields to forward to the upstream, comma-separated, each <c>name</c> or

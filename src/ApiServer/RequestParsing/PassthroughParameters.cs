@@ -2,7 +2,7 @@ using System.Collections.Frozen;
 using System.Text.Json;
 using ApiServer.Http;
 
-namespace ApiServer.Conversations;
+namespace ApiServer.RequestParsing;
 
 /// <summary>What JSON a passthrough parameter accepts.</summary>
 public enum PassthroughType

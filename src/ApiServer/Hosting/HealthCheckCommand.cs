@@ -6,7 +6,7 @@ namespace ApiServer.Hosting;
 /// <c>ApiServer --health-check</c>: probes /health of the server configured by the same settings and exits 0 when healthy.
 /// The Docker HEALTHCHECK uses it because the runtime image has no curl.
 /// </summary>
-public static class HealthCheck
+public static class HealthCheckCommand
 {
     public static async Task<int> RunAsync(string[] args)
     {

@@ -2,7 +2,7 @@ using System.Text.Json;
 using ApiServer.Agent;
 using ApiServer.Http;
 
-namespace ApiServer.Conversations;
+namespace ApiServer.RequestParsing;
 
 /// <summary>
 /// Normalizes message content (a string or an array of parts) for chat, Responses and runs alike.

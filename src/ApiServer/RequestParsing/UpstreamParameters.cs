@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 using ApiServer.Agent;
 using ApiServer.Http;
 
-namespace ApiServer.Conversations;
+namespace ApiServer.RequestParsing;
 
 /// <summary>
 /// Request parameters this server does not act on itself but passes to the upstream model, checked first: structured output

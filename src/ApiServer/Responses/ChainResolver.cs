@@ -17,39 +17,53 @@ public sealed record ResolvedConversation(
 {
     public string? ChainParentId { get; init; }
 
-    public IReadOnlyList<ChatMessage> StoredHistory { get; init; } = [];
+    /// <summary>What the stored response records as its input: an explicit history, then this turn's input.</summary>
+    public IReadOnlyList<ChatMessage> StoredInput { get; init; } = [];
 }
 
-/// <summary>Resolves chaining (previous_response_id, conversation, conversation_history) into the messages for one turn.</summary>
-public static class ConversationBuilder
+/// <summary>
+/// Resolves chaining (previous_response_id, conversation, conversation_history) into the messages and instructions of one
+/// turn, for /v1/responses and /v1/runs alike.
+/// </summary>
+public static class ChainResolver
 {
+    /// <param name="instructions">The request's own instructions; without them the previous response's are inherited.
+    /// System messages of the input are layered after them.</param>
     public static async Task<ResolvedConversation> ResolveAsync(IResponseStore store, string? previousResponseId, string? conversationId,
-        IReadOnlyList<ChatMessage>? explicitHistory, IReadOnlyList<ChatMessage> input, string? instructions, CancellationToken cancellationToken)
+        ResponsesInput input, string? instructions, CancellationToken cancellationToken)
     {
         if (conversationId is not null)
             previousResponseId = await store.GetConversationHeadAsync(conversationId, cancellationToken);
 
+        var explicitHistory = input.ConversationHistory;
         IReadOnlyList<ChatMessage> history = [];
         string? sessionId = null;
         if (previousResponseId is not null)
         {
-            var previous = await store.GetAsync(previousResponseId, cancellationToken)
-                ?? throw ApiException.BadRequest($"Previous response '{previousResponseId}' was not found.", "previous_response_id", "previous_response_not_found");
+            var previous = await store.GetAsync(previousResponseId, cancellationToken) ?? throw PreviousNotFound(previousResponseId);
             instructions ??= previous.Instructions;
             sessionId = previous.SessionId;
             if (explicitHistory is null)
-                history = await store.GetChainHistoryAsync(previousResponseId, cancellationToken) ?? [];
+            {
+                var chain = await store.GetChainHistoryAsync(previousResponseId, cancellationToken) ?? throw PreviousNotFound(previousResponseId);
+                history = [.. chain.Where(m => m.Role != ChatRole.System)];
+            }
         }
         if (explicitHistory is not null)
             history = explicitHistory;
 
-        ValidateToolOutputs(history, input);
-        return new ResolvedConversation(previousResponseId, [.. history, .. input], instructions, sessionId)
+        ValidateToolOutputs(history, input.Input);
+        var instructionParts = new[] { instructions }.Concat(input.SystemTexts).Where(s => !string.IsNullOrEmpty(s)).ToList();
+        return new ResolvedConversation(previousResponseId, [.. history, .. input.Input],
+            instructionParts.Count == 0 ? null : string.Join("\n\n", instructionParts), sessionId)
         {
             ChainParentId = explicitHistory is null ? previousResponseId : null,
-            StoredHistory = explicitHistory ?? [],
+            StoredInput = [.. explicitHistory ?? [], .. input.Input],
         };
     }
+
+    private static ApiException PreviousNotFound(string id) =>
+        ApiException.BadRequest($"Previous response '{id}' was not found.", "previous_response_id", "previous_response_not_found");
 
     /// <summary>Every function_call_output must answer a call the model made (in the chain or in this input).</summary>
     private static void ValidateToolOutputs(IReadOnlyList<ChatMessage> history, IReadOnlyList<ChatMessage> input)

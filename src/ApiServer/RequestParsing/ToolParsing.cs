@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using ApiServer.Agent;
 using ApiServer.Http;
 
-namespace ApiServer.Conversations;
+namespace ApiServer.RequestParsing;
 
 public sealed record ClientToolSet(IReadOnlyList<ToolDefinition> Tools, ToolChoice Choice)
 {

@@ -17,6 +17,9 @@ public sealed class ApiServerOptions
     [BearerKey]
     public string Key { get; set; } = "";
 
+    /// <summary>JSON file of named keys with scopes and limits (see Access/KeysFile); reloaded when it changes. Empty: none.</summary>
+    public string KeysFile { get; set; } = "";
+
     /// <summary>Comma-separated browser origins, or "*". Empty refuses every browser origin.</summary>
     [OriginList]
     public string CorsOrigins { get; set; } = "";
@@ -95,7 +98,7 @@ public sealed class ApiServerOptions
     /// </summary>
     public bool InlineScheduling { get; set; } = true;
 
-    public bool AuthEnabled => Key.Length > 0;
+    public bool AuthEnabled => Key.Length > 0 || KeysFile.Length > 0;
 
     public IReadOnlyList<string> CorsOriginList =>
         CorsOrigins.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

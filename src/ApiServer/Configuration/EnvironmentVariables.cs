@@ -13,6 +13,7 @@ public static class EnvironmentVariables
         ("API_SERVER_HOST", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.Host)}"),
         ("API_SERVER_PORT", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.Port)}"),
         ("API_SERVER_KEY", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.Key)}"),
+        ("API_SERVER_KEYS_FILE", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.KeysFile)}"),
         ("API_SERVER_CORS_ORIGINS", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.CorsOrigins)}"),
         ("API_SERVER_MODEL_NAME", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.ModelName)}"),
         ("API_SERVER_DATA_DIR", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.DataDir)}"),

@@ -18,6 +18,7 @@ public static class SettingsCatalog
         new("API_SERVER_HOST", "bind address: an IP address (`0.0.0.0` every IPv4 interface, `::` every IPv6 one), `localhost`, or a host name that resolves. Anything but loopback needs a strong `API_SERVER_KEY`, and so does any `Kestrel__Endpoints__*__Url` that is not loopback"),
         new("API_SERVER_PORT", "port, 0 to 65535 (0 picks a free one)"),
         new("API_SERVER_KEY", "bearer key for `/v1/*` and `/api/*`. Empty means no auth, which is allowed on loopback only. Never with leading or trailing spaces; off loopback it must be strong (see Security model)", "(empty)"),
+        new("API_SERVER_KEYS_FILE", "JSON file of named keys, each with scopes (`chat`, `responses`, `runs`, `jobs`, `tools`, `admin`, `metrics`), an optional tool policy and optional limits; see [Running it for a team](#running-it-for-a-team). Reloaded when it changes; a bad file stops startup (a bad edit later keeps the keys in force and logs why). Works beside `API_SERVER_KEY`", "(empty)"),
         new("API_SERVER_CORS_ORIGINS", "comma list of allowed browser origins written `scheme://host[:port]` (no path), or `*`. Empty refuses every browser origin", "(empty)"),
         new("API_SERVER_MODEL_NAME", "the model id the server advertises"),
         new("API_SERVER_DATA_DIR", "where every SQLite file lives; created if missing. If unusable, the server falls back to in-memory storage with a loud warning, and `/health` says `degraded`", "`$XDG_DATA_HOME/apiserver` (usually `~/.local/share/apiserver`; `%LOCALAPPDATA%\\apiserver` on Windows)"),

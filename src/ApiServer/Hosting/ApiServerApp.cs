@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.Health;
@@ -38,6 +39,7 @@ public static class ApiServerApp
         });
         builder.Services.AddApiServerOpenApi();
         builder.AddServerFeatures();
+        builder.AddApiAccess();
 
         var serverOptions = builder.Configuration.GetSection(ApiServerOptions.SectionName).Get<ApiServerOptions>() ?? new ApiServerOptions();
         builder.WebHost.ConfigureKestrel(kestrel =>

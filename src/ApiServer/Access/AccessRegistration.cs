@@ -1,0 +1,23 @@
+using ApiServer.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ApiServer.Access;
+
+public static class AccessRegistration
+{
+    /// <summary>
+    /// Checks the keys now, before the app is built, so a bad key file refuses startup with one line (InvalidSettingsException)
+    /// rather than failing the first request; the ring the app uses reads them again with its logger and watches the file.
+    /// </summary>
+    public static WebApplicationBuilder AddApiAccess(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        var options = configuration.GetSection(ApiServerOptions.SectionName).Get<ApiServerOptions>() ?? new ApiServerOptions();
+        using (new ApiKeyRing(options.Key, options.KeysFile, name => configuration[name], NullLogger<ApiKeyRing>.Instance, watch: false))
+        {
+        }
+        builder.Services.AddSingleton(sp =>
+            new ApiKeyRing(options.Key, options.KeysFile, name => configuration[name], sp.GetRequiredService<ILogger<ApiKeyRing>>()));
+        return builder;
+    }
+}

@@ -1,4 +1,5 @@
 using ApiServer.Configuration;
+using ApiServer.Observability;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ApiServer.Access;
@@ -18,6 +19,8 @@ public static class AccessRegistration
         }
         builder.Services.AddSingleton(sp =>
             new ApiKeyRing(options.Key, options.KeysFile, name => configuration[name], sp.GetRequiredService<ILogger<ApiKeyRing>>()));
+        builder.Services.AddSingleton<KeyLimiters>();
+        builder.Services.Decorate<Agent.IAgent>((agent, sp) => new Observability.ObservedAgent(agent, sp.GetRequiredService<KeyLimiters>()));
         return builder;
     }
 }

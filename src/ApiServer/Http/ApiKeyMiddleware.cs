@@ -17,6 +17,7 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyRing keys)
         if (Presented(context.Request) is not { } presented || keys.Authenticate(presented) is not var (key, principal))
             return ErrorWriter.WriteAsync(context, StatusCodes.Status401Unauthorized, "Invalid API key", code: "invalid_api_key");
         context.User = principal;
+        context.Features.Set(key);
         if (ApiScopes.For(context.Request.Path) is { } scope && !key.Has(scope))
             return ErrorWriter.WriteAsync(context, StatusCodes.Status403Forbidden,
                 $"The API key \"{key.Name}\" does not have the \"{scope}\" scope this route needs. Ask the server's operator to add it in API_SERVER_KEYS_FILE.",

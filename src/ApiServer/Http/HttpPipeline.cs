@@ -16,6 +16,7 @@ public static class HttpPipeline
         app.UseMiddleware<CorsMiddleware>();
         app.UseMiddleware<BodyLimitMiddleware>();
         app.UseMiddleware<ApiKeyMiddleware>();
+        app.UseMiddleware<Access.RateLimitMiddleware>();
         app.UseMiddleware<Idempotency.IdempotencyMiddleware>();
         app.UseStatusCodePages(static context => WriteEmptyStatusAsEnvelope(context.HttpContext));
         return app;

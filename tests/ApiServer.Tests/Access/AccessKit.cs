@@ -29,12 +29,13 @@ public static partial class AccessKit
 
     public static string File(params string[] entries) => $$"""{"keys":[{{string.Join(",", entries)}}]}""";
 
-    public static Task<TestServer> StartAsync(string keysFile, IReadOnlyDictionary<string, string?>? more = null)
+    public static Task<TestServer> StartAsync(string keysFile, IReadOnlyDictionary<string, string?>? more = null,
+        Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null)
     {
         var settings = new Dictionary<string, string?> { ["API_SERVER_KEYS_FILE"] = keysFile };
         foreach (var (k, v) in more ?? new Dictionary<string, string?>())
             settings[k] = v;
-        return TestServer.StartAsync(settings);
+        return TestServer.StartAsync(settings, services: services);
     }
 
     /// <summary>Every mapped route, with its parameters filled in, so a new route is covered without touching the tests.</summary>

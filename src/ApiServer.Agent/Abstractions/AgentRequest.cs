@@ -58,4 +58,12 @@ public sealed record AgentRequest
     public IReadOnlyList<ToolDefinition> ClientTools { get; init; } = [];
 
     public ToolChoice ToolChoice { get; init; } = ToolChoice.Auto;
+
+    /// <summary>
+    /// The server tools this turn may offer and run (an API key's tool policy); null means all. A tool left out is not shown to
+    /// the model, and a call to it anyway gets an error result instead of running.
+    /// </summary>
+    public IReadOnlySet<string>? AllowedServerTools { get; init; }
+
+    public bool AllowsServerTool(string name) => AllowedServerTools is null || AllowedServerTools.Contains(name) || Tools.ToolRegistry.IsInternal(name);
 }

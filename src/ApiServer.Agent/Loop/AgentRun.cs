@@ -25,7 +25,7 @@ internal sealed class AgentRun(
         _conversation.AddRange(request.Messages);
 
         var clientTools = request.ClientTools.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        IReadOnlyList<ToolDefinition> offered = [.. tools.Definitions, .. request.ClientTools];
+        IReadOnlyList<ToolDefinition> offered = [.. tools.Definitions.Where(d => request.AllowsServerTool(d.Name)), .. request.ClientTools];
         var toolChoice = request.ToolChoice;
 
         for (var iteration = 0; iteration < options.MaxIterations; iteration++)
@@ -61,7 +61,7 @@ internal sealed class AgentRun(
             var clientCalls = turn.ToolCalls.Where(c => clientTools.Contains(c.Name)).ToList();
             AppendAssistantTurn(turn, clientTools);
 
-            var results = await ToolExecution.RunAsync(serverCalls, tools, events, time, cancellationToken);
+            var results = await ToolExecution.RunAsync(serverCalls, tools, request, events, time, cancellationToken);
             for (var i = 0; i < serverCalls.Count; i++)
             {
                 var result = ChatMessage.ToolResult(serverCalls[i].Id, serverCalls[i].Name, results[i].Content);

@@ -98,6 +98,17 @@ public sealed class ApiServerOptions
     /// </summary>
     public bool InlineScheduling { get; set; } = true;
 
+    /// <summary>Console log format: "text" (one line per entry) or "json" (the framework's JSON console formatter).</summary>
+    [RegularExpression("^(text|json)$", ErrorMessage = "text or json")]
+    public string LogFormat { get; set; } = "text";
+
+    /// <summary>Lowest level logged: Trace, Debug, Information, Warning, Error, Critical or None.</summary>
+    [RegularExpression("^(Trace|Debug|Information|Warning|Error|Critical|None)$", ErrorMessage = "Trace, Debug, Information, Warning, Error, Critical or None")]
+    public string LogLevel { get; set; } = "Information";
+
+    /// <summary>When true, trace spans carry tool arguments and results; off by default so traces hold no content.</summary>
+    public bool TraceContent { get; set; }
+
     public bool AuthEnabled => Key.Length > 0 || KeysFile.Length > 0;
 
     public IReadOnlyList<string> CorsOriginList =>

@@ -12,6 +12,7 @@ public static class HttpPipeline
             headers["Referrer-Policy"] = "no-referrer";
             return next(context);
         });
+        app.UseMiddleware<Observability.AccessLogMiddleware>();
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseMiddleware<CorsMiddleware>();
         app.UseMiddleware<BodyLimitMiddleware>();

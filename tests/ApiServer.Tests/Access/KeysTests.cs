@@ -3,6 +3,7 @@ using ApiServer.Access;
 using ApiServer.Configuration;
 using ApiServer.Http;
 using ApiServer.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using static ApiServer.Tests.Access.AccessKit;
 
 namespace ApiServer.Tests.Access;
@@ -104,6 +105,28 @@ public sealed class KeysTests
         // A broken edit keeps the keys in force rather than locking everyone out.
         await ReloadAsync(ring, () => System.IO.File.WriteAllText(file, "{\"keys\":[{\"name\":\"bob\""), expectSuccess: false);
         Assert.Equal(HttpStatusCode.OK, (await bob.GetAsync("/v1/models")).StatusCode);
+    }
+
+    [Fact]
+    public async Task ToolPolicy_LimitsTheServerToolsAKeysTurnsMayRun()
+    {
+        var tool = new ApiServer.Tests.Runs.BlockingTool();
+        tool.Release.SetResult();
+        var file = WriteKeysFile(AccessKit.File(
+            Entry("alice", AliceKey, "chat").TrimEnd('}') + ""","tools":{"allow":["read_file"]}}""",
+            Entry("bob", BobKey, "chat")));
+        await using var server = await StartAsync(file, services: s => s.AddSingleton<ApiServer.Agent.Tools.IAgentTool>(tool));
+        var body = """{"model":"agent","messages":[{"role":"user","content":"/tool block {}"}]}""";
+
+        using var alice = server.AuthorizedClient(AliceKey);
+        var refused = await (await alice.PostAsync("/v1/chat/completions", TestJson.Body(body))).Content.ReadAsStringAsync();
+        Assert.Contains("not available to this API key", refused);
+        Assert.Equal(0, tool.Calls);
+
+        using var bob = server.AuthorizedClient(BobKey);
+        var ran = await (await bob.PostAsync("/v1/chat/completions", TestJson.Body(body))).Content.ReadAsStringAsync();
+        Assert.Contains("Tool block returned: released", ran);
+        Assert.Equal(1, tool.Calls);
     }
 
     /// <summary>Makes the change and waits for the watcher's reload that sees it (a reload of a half-written file may come first).</summary>

@@ -31,7 +31,7 @@ public sealed partial class AuthTests
             if (method == "POST")
                 request.Content = TestJson.Body("{}");
             using var response = await server.Client.SendAsync(request);
-            var protectedRoute = (path.StartsWith("/v1/") || path.StartsWith("/api/")) && path != "/v1/health";
+            var protectedRoute = (path.StartsWith("/v1/") || path.StartsWith("/api/") || path == "/metrics") && path != "/v1/health";
             if (protectedRoute)
             {
                 var error = await response.AssertErrorAsync(401, code: "invalid_api_key");

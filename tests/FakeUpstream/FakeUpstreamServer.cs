@@ -127,6 +127,7 @@ public sealed class FakeUpstreamServer : IAsyncDisposable
         }
 
         var recorded = Record(body, context.Request.Headers.Authorization.ToString() is { Length: > 0 } auth ? auth : null);
+        recorded.TraceParent = context.Request.Headers["traceparent"].ToString() is { Length: > 0 } parent ? parent : null;
         var serverAborted = false;
         using var registration = context.RequestAborted.Register(() =>
         {

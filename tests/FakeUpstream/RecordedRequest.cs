@@ -43,6 +43,9 @@ public sealed class RecordedRequest
 
     public string? Authorization { get; }
 
+    /// <summary>The W3C traceparent header the caller sent, if any.</summary>
+    public string? TraceParent { get; internal set; }
+
     public string? Model => Body.TryGetProperty("model", out var m) ? m.GetString() : null;
 
     /// <summary>The text of the last user message (string content or the text parts of an array).</summary>

@@ -64,4 +64,14 @@ public sealed record AgentRequest
     /// A call to a tool it leaves out is answered as an unknown tool.
     /// </summary>
     public Func<string, bool>? ServerToolFilter { get; init; }
+
+    /// <summary>
+    /// The server tools this turn may offer and run (an API key's tool policy); null means all. A tool left out is not shown to
+    /// the model, and a call to it anyway gets an error result instead of running.
+    /// </summary>
+    public IReadOnlySet<string>? AllowedServerTools { get; init; }
+
+    /// <summary>Whether both the key's policy and the request's narrowing let this turn offer and run the tool.</summary>
+    public bool AllowsServerTool(string name) => Tools.ToolRegistry.IsInternal(name)
+        || (AllowedServerTools is null || AllowedServerTools.Contains(name)) && (ServerToolFilter is null || ServerToolFilter(name));
 }

@@ -25,8 +25,7 @@ internal sealed class AgentRun(
         _conversation.AddRange(request.Messages);
 
         var clientTools = request.ClientTools.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var serverTools = request.ServerToolFilter is { } filter ? tools.Definitions.Where(d => filter(d.Name)) : tools.Definitions;
-        IReadOnlyList<ToolDefinition> offered = [.. serverTools, .. request.ClientTools];
+        IReadOnlyList<ToolDefinition> offered = [.. tools.Definitions.Where(d => request.AllowsServerTool(d.Name)), .. request.ClientTools];
         var toolChoice = request.ToolChoice;
 
         for (var iteration = 0; iteration < options.MaxIterations; iteration++)
@@ -62,7 +61,7 @@ internal sealed class AgentRun(
             var clientCalls = turn.ToolCalls.Where(c => clientTools.Contains(c.Name)).ToList();
             AppendAssistantTurn(turn, clientTools);
 
-            var results = await ToolExecution.RunAsync(serverCalls, tools, request.ServerToolFilter, events, time, cancellationToken);
+            var results = await ToolExecution.RunAsync(serverCalls, tools, request, events, time, cancellationToken);
             for (var i = 0; i < serverCalls.Count; i++)
             {
                 var result = ChatMessage.ToolResult(serverCalls[i].Id, serverCalls[i].Name, results[i].Content);

@@ -9,7 +9,7 @@ internal static class ToolExecution
     public static async Task<ToolResult[]> RunAsync(
         IReadOnlyList<ToolCall> calls,
         ToolRegistry tools,
-        Func<string, bool>? allowed,
+        AgentRequest request,
         ChannelWriter<AgentEvent> events,
         TimeProvider time,
         CancellationToken cancellationToken)
@@ -29,19 +29,21 @@ internal static class ToolExecution
 
         var running = new Task<ToolResult>[calls.Count];
         for (var i = 0; i < calls.Count; i++)
-            running[i] = RunOneAsync(calls[i], tools, allowed, events, time, cancellationToken);
+            running[i] = RunOneAsync(calls[i], tools, request, events, time, cancellationToken);
         return await Task.WhenAll(running);
     }
 
     private static async Task<ToolResult> RunOneAsync(
-        ToolCall call, ToolRegistry tools, Func<string, bool>? allowed, ChannelWriter<AgentEvent> events, TimeProvider time, CancellationToken cancellationToken)
+        ToolCall call, ToolRegistry tools, AgentRequest request, ChannelWriter<AgentEvent> events, TimeProvider time, CancellationToken cancellationToken)
     {
         // Tools may do synchronous file I/O before their first await; keep that off the loop's thread.
         await Task.Yield();
         var started = time.GetTimestamp();
-        var result = allowed is null || allowed(call.Name)
+        var result = request.AllowsServerTool(call.Name)
             ? await tools.InvokeAsync(call, cancellationToken)
-            : ToolResult.Error($"Tool '{call.Name}' is not available in this request.");
+            : ToolResult.Error(request.AllowedServerTools is { } allowed && !allowed.Contains(call.Name)
+                ? $"Tool '{call.Name}' is not available to this API key."
+                : $"Tool '{call.Name}' is not available in this request.");
         if (!ToolRegistry.IsInternal(call.Name))
             await events.WriteAsync(new ToolCallCompleted(call.Id, call.Name, result.Content, result.IsError, time.GetElapsedTime(started)), cancellationToken);
         return result;

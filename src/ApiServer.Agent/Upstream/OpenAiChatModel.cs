@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using ApiServer.Agent.Telemetry;
 using System.Net.Http.Headers;
 using System.Net.ServerSentEvents;
 using System.Threading.Channels;
@@ -20,6 +22,7 @@ internal sealed class AttemptState(string model, ChatRequestBody body, ChannelWr
     public ChannelWriter<AgentEvent> Events { get; } = events;
     public StreamAccumulator Accumulator { get; set; } = new(maxResponseBytes);
     public bool Forwarded { get; set; }
+    public long AttemptStarted { get; set; }
 }
 
 /// <summary>
@@ -81,6 +84,7 @@ internal sealed class OpenAiChatModel : IChatModel
             {
                 var next = _models[i + 1];
                 UpstreamLog.FallingBack(_logger, _models[i], next, ex.Error.Kind);
+                AgentTelemetry.UpstreamFallbacks.Add(1, new KeyValuePair<string, object?>("error.type", ex.Error.Kind.ToString()));
                 await events.WriteAsync(new Retrying(1, TimeSpan.Zero, $"Model '{_models[i]}' failed ({ex.Error.Message}); falling back to '{next}'.", next), cancellationToken);
             }
         }
@@ -107,7 +111,7 @@ internal sealed class OpenAiChatModel : IChatModel
         try
         {
             return await _pipeline.ExecuteAsync(
-                static (ctx, s) => s.Self.AttemptAsync(s.State, ctx.CancellationToken),
+                static (ctx, s) => s.Self.ObservedAttemptAsync(s.State, ctx.CancellationToken),
                 context,
                 (Self: this, State: state));
         }
@@ -125,6 +129,57 @@ internal sealed class OpenAiChatModel : IChatModel
         finally
         {
             ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>One upstream attempt as a client span, with its duration, time to first chunk and token usage recorded.</summary>
+    private async ValueTask<ModelTurn> ObservedAttemptAsync(AttemptState state, CancellationToken cancellationToken)
+    {
+        using var activity = AgentTelemetry.Source.StartActivity($"chat {state.Model}", ActivityKind.Client);
+        activity?.SetTag("gen_ai.operation.name", "chat");
+        activity?.SetTag("gen_ai.provider.name", "openai");
+        activity?.SetTag("gen_ai.request.model", state.Model);
+        activity?.SetTag("server.address", _endpoint.Host);
+        activity?.SetTag("server.port", _endpoint.Port);
+        state.AttemptStarted = _time.GetTimestamp();
+        string? error = null;
+        try
+        {
+            var turn = await AttemptAsync(state, cancellationToken);
+            activity?.SetTag("gen_ai.response.model", turn.Model);
+            activity?.SetTag("gen_ai.response.finish_reasons", new[] { turn.FinishReason ?? "unknown" });
+            if (turn.Usage is { } usage)
+            {
+                activity?.SetTag("gen_ai.usage.input_tokens", usage.InputTokens);
+                activity?.SetTag("gen_ai.usage.output_tokens", usage.OutputTokens);
+                var model = new KeyValuePair<string, object?>("gen_ai.request.model", state.Model);
+                var chat = new KeyValuePair<string, object?>("gen_ai.operation.name", "chat");
+                AgentTelemetry.TokenUsage.Record(usage.InputTokens, chat, model, new("gen_ai.token.type", "input"));
+                AgentTelemetry.TokenUsage.Record(usage.OutputTokens, chat, model, new("gen_ai.token.type", "output"));
+            }
+            return turn;
+        }
+        catch (UpstreamAttemptException ex)
+        {
+            error = ex.Failure == AttemptFailure.Status ? $"http_{ex.Status}" : ex.Failure.ToString().ToLowerInvariant();
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            error = "cancelled";
+            throw;
+        }
+        finally
+        {
+            var tags = new TagList { { "gen_ai.operation.name", "chat" }, { "gen_ai.request.model", state.Model } };
+            if (error is not null)
+            {
+                tags.Add("error.type", error);
+                activity?.SetTag("error.type", error);
+                activity?.SetStatus(ActivityStatusCode.Error);
+                AgentTelemetry.UpstreamErrors.Add(1, new KeyValuePair<string, object?>("error.type", error), new("gen_ai.request.model", state.Model));
+            }
+            AgentTelemetry.OperationDuration.Record(_time.GetElapsedTime(state.AttemptStarted).TotalSeconds, tags);
         }
     }
 
@@ -217,8 +272,11 @@ internal sealed class OpenAiChatModel : IChatModel
         }
     }
 
-    private static async ValueTask ForwardAsync(AttemptState state, ChunkDelta delta, CancellationToken cancellationToken)
+    private async ValueTask ForwardAsync(AttemptState state, ChunkDelta delta, CancellationToken cancellationToken)
     {
+        if (!state.Forwarded && (delta.Reasoning is not null || delta.Text is not null))
+            AgentTelemetry.TimeToFirstChunk.Record(_time.GetElapsedTime(state.AttemptStarted).TotalSeconds,
+                new KeyValuePair<string, object?>("gen_ai.request.model", state.Model));
         if (delta.Reasoning is not null)
         {
             state.Forwarded = true;

@@ -59,6 +59,10 @@ public static class UpstreamResilience
                     var state = args.Context.Properties.GetValue(StateKey, null!);
                     var reason = (args.Outcome.Exception as UpstreamAttemptException)?.Reason ?? "retryable upstream failure";
                     UpstreamLog.Retrying(logger, state.Model, args.AttemptNumber + 1, args.RetryDelay, reason);
+                    var failure = args.Outcome.Exception is UpstreamAttemptException { Failure: var f, Status: var status }
+                        ? f == AttemptFailure.Status ? $"http_{status}" : f.ToString().ToLowerInvariant() : "other";
+                    Telemetry.AgentTelemetry.UpstreamRetries.Add(1, new KeyValuePair<string, object?>("error.type", failure),
+                        new("gen_ai.request.model", state.Model));
                     await state.Events.WriteAsync(new Retrying(args.AttemptNumber + 1, args.RetryDelay, reason, state.Model), args.Context.CancellationToken);
                 },
             });

@@ -17,6 +17,9 @@ public sealed class ApiServerOptions
     [BearerKey]
     public string Key { get; set; } = "";
 
+    /// <summary>JSON file of named keys with scopes and limits (see Access/KeysFile); reloaded when it changes. Empty: none.</summary>
+    public string KeysFile { get; set; } = "";
+
     /// <summary>Comma-separated browser origins, or "*". Empty refuses every browser origin.</summary>
     [OriginList]
     public string CorsOrigins { get; set; } = "";
@@ -95,7 +98,18 @@ public sealed class ApiServerOptions
     /// </summary>
     public bool InlineScheduling { get; set; } = true;
 
-    public bool AuthEnabled => Key.Length > 0;
+    /// <summary>Console log format: "text" (one line per entry) or "json" (the framework's JSON console formatter).</summary>
+    [RegularExpression("^(text|json)$", ErrorMessage = "text or json")]
+    public string LogFormat { get; set; } = "text";
+
+    /// <summary>Lowest level logged: Trace, Debug, Information, Warning, Error, Critical or None.</summary>
+    [RegularExpression("^(Trace|Debug|Information|Warning|Error|Critical|None)$", ErrorMessage = "Trace, Debug, Information, Warning, Error, Critical or None")]
+    public string LogLevel { get; set; } = "Information";
+
+    /// <summary>When true, trace spans carry tool arguments and results; off by default so traces hold no content.</summary>
+    public bool TraceContent { get; set; }
+
+    public bool AuthEnabled => Key.Length > 0 || KeysFile.Length > 0;
 
     public IReadOnlyList<string> CorsOriginList =>
         CorsOrigins.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -6,12 +6,15 @@ using ApiServer.Agent.Configuration;
 namespace ApiServer.Configuration;
 
 /// <summary>One bad setting: the name an operator set, the value as typed (or hidden), and what would have been accepted.</summary>
-public sealed record SettingError(string Name, string? Value, bool Secret, string Allowed)
+/// <summary>A <paramref name="Problem"/>, when given, says what is wrong inside a value (a file's entry) instead of what is allowed.</summary>
+public sealed record SettingError(string Name, string? Value, bool Secret, string Allowed, string? Problem = null)
 {
     public override string ToString()
     {
         var shown = Secret ? "(hidden)" : Value is null or "" ? "(empty)" : $"'{Value}'";
-        return $"Refusing to start: {Name}={shown} is not valid. Allowed: {Allowed}.";
+        return Problem is null
+            ? $"Refusing to start: {Name}={shown} is not valid. Allowed: {Allowed}."
+            : $"Refusing to start: {Name}={shown} is not valid: {Problem}.";
     }
 }
 

@@ -28,8 +28,8 @@ public static class StartupGuards
             return null;
         var where = $"{exposed.Url} (from {exposed.Source})";
         if (!options.AuthEnabled)
-            return $"Refusing to start: listening on {where} exposes the server to the network without authentication. Set API_SERVER_KEY to a strong secret (e.g. `openssl rand -hex 32`) or listen on 127.0.0.1 only.";
-        if (IsWeakKey(options.Key))
+            return $"Refusing to start: listening on {where} exposes the server to the network without authentication. Set API_SERVER_KEY (or API_SERVER_KEYS_FILE) to a strong secret (e.g. `openssl rand -hex 32`) or listen on 127.0.0.1 only.";
+        if (options.Key.Length > 0 && IsWeakKey(options.Key))
             return $"Refusing to start: API_SERVER_KEY looks like a placeholder or has fewer than {MinimumKeyLength} characters, and the server listens on {where}. Generate a real secret (e.g. `openssl rand -hex 32`).";
         return null;
     }

@@ -1,9 +1,11 @@
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.Health;
 using ApiServer.Http;
 using ApiServer.Json;
 using ApiServer.Models;
+using ApiServer.Observability;
 using ApiServer.OpenApi;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Options;
@@ -38,6 +40,8 @@ public static class ApiServerApp
         });
         builder.Services.AddApiServerOpenApi();
         builder.AddServerFeatures();
+        builder.AddApiAccess();
+        builder.AddObservability();
 
         var serverOptions = builder.Configuration.GetSection(ApiServerOptions.SectionName).Get<ApiServerOptions>() ?? new ApiServerOptions();
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -57,6 +61,7 @@ public static class ApiServerApp
         app.MapModels();
         app.MapServerFeatures();
         app.MapApiServerOpenApi();
+        app.MapObservability();
         mapExtra?.Invoke(app);
         return app;
     }

@@ -64,7 +64,7 @@ public static partial class ServerRunner
         }
         if (refusal is not null)
             return await RefuseAsync(app, logger, refusal, ExitConfiguration);
-        if (options.AuthEnabled && StartupGuards.IsWeakKey(options.Key))
+        if (options.Key.Length > 0 && StartupGuards.IsWeakKey(options.Key))
             LogWeakKeyOnLoopback(logger);
 
         try

@@ -1,40 +1,38 @@
-using System.Security.Claims;
-using System.Security.Cryptography;
-using System.Text;
-using ApiServer.Configuration;
-using Microsoft.Extensions.Options;
+using ApiServer.Access;
 
 namespace ApiServer.Http;
 
-/// <summary>Bearer-key auth for every /v1 and /api route except the health probes.</summary>
-public sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<ApiServerOptions> options)
+/// <summary>
+/// Bearer-key auth for every /v1 and /api route except the health probes, and for /metrics: the key must be one the
+/// <see cref="ApiKeyRing"/> knows (401 otherwise) and have the scope of the route's group (403 otherwise).
+/// </summary>
+public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyRing keys)
 {
-    // Hashing both sides first makes the comparison constant-time in the key's length as well as its content.
-    private readonly byte[]? _keyHash = options.Value.AuthEnabled ? SHA256.HashData(Encoding.UTF8.GetBytes(options.Value.Key)) : null;
-
-    // One instance for every request: nothing mutates it.
-    private readonly ClaimsPrincipal? _principal = options.Value.AuthEnabled ? ApiPrincipal.ForKey(options.Value.Key) : null;
+    public const string MissingScopeCode = "insufficient_scope";
 
     public Task InvokeAsync(HttpContext context)
     {
-        if (_keyHash is null || !RequiresAuth(context.Request.Path))
+        if (!keys.Enabled || !RequiresAuth(context.Request.Path))
             return next(context);
-        if (!IsAuthorized(context.Request))
+        if (Presented(context.Request) is not { } presented || keys.Authenticate(presented) is not var (key, principal))
             return ErrorWriter.WriteAsync(context, StatusCodes.Status401Unauthorized, "Invalid API key", code: "invalid_api_key");
-        context.User = _principal!;
+        context.User = principal;
+        context.Features.Set(key);
+        if (ApiScopes.For(context.Request.Path) is { } scope && !key.Has(scope))
+            return ErrorWriter.WriteAsync(context, StatusCodes.Status403Forbidden,
+                $"The API key \"{key.Name}\" does not have the \"{scope}\" scope this route needs. Ask the server's operator to add it in API_SERVER_KEYS_FILE.",
+                code: MissingScopeCode, type: "permission_error");
         return next(context);
     }
 
     public static bool RequiresAuth(PathString path) =>
-        (path.StartsWithSegments("/v1") || path.StartsWithSegments("/api")) && !path.StartsWithSegments("/v1/health");
+        ((path.StartsWithSegments("/v1") || path.StartsWithSegments("/api")) && !path.StartsWithSegments("/v1/health"))
+        || path.StartsWithSegments("/metrics");
 
-    private bool IsAuthorized(HttpRequest request)
+    private static string? Presented(HttpRequest request)
     {
         var header = request.Headers.Authorization.ToString();
         const string scheme = "Bearer ";
-        if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
-            return false;
-        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()));
-        return CryptographicOperations.FixedTimeEquals(presented, _keyHash);
+        return header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : null;
     }
 }

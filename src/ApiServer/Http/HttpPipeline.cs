@@ -12,10 +12,12 @@ public static class HttpPipeline
             headers["Referrer-Policy"] = "no-referrer";
             return next(context);
         });
+        app.UseMiddleware<Observability.AccessLogMiddleware>();
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseMiddleware<CorsMiddleware>();
         app.UseMiddleware<BodyLimitMiddleware>();
         app.UseMiddleware<ApiKeyMiddleware>();
+        app.UseMiddleware<Access.RateLimitMiddleware>();
         app.UseMiddleware<Idempotency.IdempotencyMiddleware>();
         app.UseStatusCodePages(static context => WriteEmptyStatusAsEnvelope(context.HttpContext));
         return app;

@@ -45,9 +45,11 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
                     "This Idempotency-Key was already used with a different request body. Use a new key for a new request.",
                     Header, "idempotency_key_reused");
             case { Outcome: ClaimOutcome.Duplicate, Stored: { } stored }:
+                Observability.ServerMetrics.IdempotencyReplays.Add(1);
                 await ReplayStoredAsync(context, stored);
                 return;
             case { Outcome: ClaimOutcome.Duplicate, Running: { } running }:
+                Observability.ServerMetrics.IdempotencyReplays.Add(1);
                 await ReplayAsync(context, running);
                 return;
         }

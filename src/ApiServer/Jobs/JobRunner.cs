@@ -123,6 +123,7 @@ public sealed partial class JobRunner(
         try
         {
             await store.FinishAsync(new FiringOutcome(firing.Id, job.Id, status, finishedAt, responseId, preview, error), CancellationToken.None);
+            Observability.ServerMetrics.JobFirings.Add(1, new KeyValuePair<string, object?>("outcome", status));
         }
         catch (ObjectDisposedException)
         {

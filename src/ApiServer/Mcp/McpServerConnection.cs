@@ -1,3 +1,4 @@
+using ModelContextProtocol;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 
@@ -21,6 +22,9 @@ public sealed partial class McpServerConnection(
     private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(5);
+
+    // Set once the server has said it has no ping (protocol versions that dropped it).
+    private bool _pingUnsupported;
 
     private readonly ILogger _logger = loggerFactory.CreateLogger($"ApiServer.Mcp.{config.Name}");
     private readonly SemaphoreSlim _refresh = new(1, 1);
@@ -161,7 +165,17 @@ public sealed partial class McpServerConnection(
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
                 timeout.CancelAfter(Config.Timeout);
-                await client.PingAsync(cancellationToken: timeout.Token);
+                // Without ping the probe lists the tools, which also keeps them fresh where list_changed never arrives.
+                if (_pingUnsupported)
+                    await RefreshAsync(client, timeout.Token);
+                else
+                    await client.PingAsync(cancellationToken: timeout.Token);
+            }
+            catch (Exception ex) when (!_pingUnsupported && IsMethodNotFound(ex))
+            {
+                // Newer protocol versions drop ping; the server answered, so it is alive. Later probes list its tools instead.
+                Log.PingUnsupported(_logger, Config.Name);
+                _pingUnsupported = true;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
             {
@@ -169,6 +183,10 @@ public sealed partial class McpServerConnection(
             }
         }
     }
+
+    // A JSON-RPC "method not found" (-32601), as an MCP error or inside an HTTP error's body: an answer, not an outage.
+    private static bool IsMethodNotFound(Exception ex) =>
+        ex is McpProtocolException { ErrorCode: McpErrorCode.MethodNotFound } || ex.Message.Contains("-32601", StringComparison.Ordinal);
 
     private async Task RefreshInBackgroundAsync(McpClient client, CancellationToken cancellationToken)
     {
@@ -212,6 +230,9 @@ public sealed partial class McpServerConnection(
 
         [LoggerMessage(EventId = 703, Level = LogLevel.Warning, Message = "MCP server {Server} announced new tools, but listing them failed: {Error}")]
         public static partial void RefreshFailed(ILogger logger, string server, string error);
+
+        [LoggerMessage(EventId = 704, Level = LogLevel.Information, Message = "MCP server {Server} has no ping (a newer protocol version); its liveness is checked by listing its tools")]
+        public static partial void PingUnsupported(ILogger logger, string server);
 
         [LoggerMessage(EventId = 702, Level = LogLevel.Information, Message = "{Server}: {Line}")]
         public static partial void Stderr(ILogger logger, string server, string line);

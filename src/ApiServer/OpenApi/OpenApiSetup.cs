@@ -28,7 +28,7 @@ public static class OpenApiSetup
                     {
                         Type = SecuritySchemeType.Http,
                         Scheme = "bearer",
-                        Description = "API_SERVER_KEY. Required on /v1 and /api routes when a key is configured; health routes stay open.",
+                        Description = "API_SERVER_KEY, or a key of API_SERVER_KEYS_FILE (whose scopes decide which routes it may call). Required on /v1 and /api routes when a key is configured; health routes stay open.",
                     },
                 };
                 return Task.CompletedTask;
@@ -38,6 +38,7 @@ public static class OpenApiSetup
             {
                 var route = "/" + context.Description.RelativePath?.TrimEnd('/');
                 OpenApiParameters.ApplyOperation(operation, route, context.Document!);
+                Access.AccessOpenApi.ApplyOperation(operation, route);
                 if (context.Description.HttpMethod == "POST" && Idempotency.IdempotencyScope.Routes.Contains(route))
                     AddIdempotencyHeaders(operation);
                 if (context.Description.HttpMethod == "POST" && route is "/v1/chat/completions" or "/v1/responses" or "/v1/runs")

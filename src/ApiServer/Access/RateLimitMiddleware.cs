@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Threading.RateLimiting;
+using ApiServer.Http;
+using ApiServer.Runs;
+
+namespace ApiServer.Access;
+
+/// <summary>
+/// Applies the authenticated key's limits: requests and tokens per minute on every authenticated request (OpenAI's
+/// <c>x-ratelimit-*</c> headers on every answer, 429 with Retry-After past them), and concurrent runs on POST /v1/runs.
+/// </summary>
+public sealed class RateLimitMiddleware(RequestDelegate next, KeyLimiters limiters, IRunRegistry runs)
+{
+    public const string RequestsExceeded = "rate_limit_exceeded";
+    public const string TokensExceeded = "tokens_per_minute_exceeded";
+    public const string RunsExceeded = "concurrent_runs_exceeded";
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var key = CurrentKey.Of(context);
+        CurrentKey.Set(key);
+        if (key is null)
+        {
+            await next(context);
+            return;
+        }
+        var headers = context.Response.Headers;
+        RateLimitLease? requestLease = null;
+        try
+        {
+            if (key.Limits.RequestsPerMinute is { } rpm)
+            {
+                var limiter = limiters.Requests(key, rpm);
+                requestLease = limiter.AttemptAcquire();
+                var available = limiter.GetStatistics()?.CurrentAvailablePermits ?? 0;
+                headers["x-ratelimit-limit-requests"] = Text(rpm);
+                headers["x-ratelimit-remaining-requests"] = Text(available);
+                headers["x-ratelimit-reset-requests"] = Duration(KeyLimiters.RequestPeriod(rpm) * (rpm - available));
+                if (!requestLease.IsAcquired)
+                {
+                    var wait = requestLease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : KeyLimiters.RequestPeriod(rpm);
+                    await RefuseAsync(context, wait, $"Rate limit reached for key \"{key.Name}\": {rpm} requests per minute. Retry after the time in Retry-After.", RequestsExceeded);
+                    return;
+                }
+            }
+            if (key.Limits.TokensPerMinute is { } tpm)
+            {
+                var budget = limiters.Tokens(key, tpm);
+                headers["x-ratelimit-limit-tokens"] = Text(tpm);
+                headers["x-ratelimit-remaining-tokens"] = Text((long)Math.Max(0, Math.Floor(budget.Remaining)));
+                headers["x-ratelimit-reset-tokens"] = Duration(budget.UntilFull);
+                if (budget.UntilAdmitted is { Ticks: > 0 } wait)
+                {
+                    await RefuseAsync(context, wait, $"Rate limit reached for key \"{key.Name}\": {tpm} tokens per minute. Retry after the time in Retry-After.", TokensExceeded);
+                    return;
+                }
+            }
+            if (key.Limits.ConcurrentRuns is { } concurrent && IsRunStart(context.Request))
+            {
+                await StartRunAsync(context, key, concurrent);
+                return;
+            }
+            await next(context);
+        }
+        finally
+        {
+            requestLease?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Holds one of the key's run permits from the POST until the run it started has ended: the run goes on after the POST
+    /// is answered, so the permit is released when its execution completes, found through the Location the POST answers with.
+    /// </summary>
+    private async Task StartRunAsync(HttpContext context, ApiKey key, int concurrent)
+    {
+        var lease = limiters.Runs(key, concurrent).AttemptAcquire();
+        if (!lease.IsAcquired)
+        {
+            lease.Dispose();
+            await RefuseAsync(context, TimeSpan.FromSeconds(RunCoordinator.RetryAfterSeconds),
+                $"Key \"{key.Name}\" already has {concurrent} runs executing or queued, its limit. Retry once one has ended.", RunsExceeded);
+            return;
+        }
+        Run? run = null;
+        try
+        {
+            await next(context);
+            if (context.Response.StatusCode == StatusCodes.Status202Accepted
+                && context.Response.Headers.Location.ToString() is { Length: > 0 } location)
+                run = runs.Get(location[(location.LastIndexOf('/') + 1)..]);
+        }
+        finally
+        {
+            if (run is null)
+                lease.Dispose();
+            else
+                _ = run.Execution.ContinueWith(static (_, state) => ((RateLimitLease)state!).Dispose(), lease, CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    private static bool IsRunStart(HttpRequest request) =>
+        HttpMethods.IsPost(request.Method) && request.Path.Equals("/v1/runs", StringComparison.OrdinalIgnoreCase);
+
+    private static Task RefuseAsync(HttpContext context, TimeSpan wait, string message, string code)
+    {
+        context.Response.Headers.RetryAfter = Text((long)Math.Max(1, Math.Ceiling(wait.TotalSeconds)));
+        return ErrorWriter.WriteAsync(context, StatusCodes.Status429TooManyRequests, message, code: code, type: "rate_limit_error");
+    }
+
+    private static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>OpenAI's reset format: "120ms", "1.5s", "6m0s".</summary>
+    public static string Duration(TimeSpan span)
+    {
+        if (span < TimeSpan.FromSeconds(1))
+            return Text((long)Math.Ceiling(Math.Max(0, span.TotalMilliseconds))) + "ms";
+        var minutes = (int)span.TotalMinutes;
+        var seconds = Math.Round(span.TotalSeconds - minutes * 60, 3).ToString("0.###", CultureInfo.InvariantCulture);
+        return minutes > 0 ? $"{minutes}m{seconds}s" : $"{seconds}s";
+    }
+}

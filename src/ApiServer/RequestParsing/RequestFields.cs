@@ -19,7 +19,7 @@ public static class RequestFields
     public static readonly FrozenSet<string> Responses = FrozenSet.Create(StringComparer.Ordinal,
         "model", "input", "instructions", "previous_response_id", "conversation", "store", "stream", "temperature", "top_p",
         "max_output_tokens", "user", "parallel_tool_calls", "tools", "tool_choice", "text", "reasoning", "truncation", "metadata",
-        "tool_rendering", "conversation_history", "background");
+        "tool_rendering", "conversation_history", "background", "include");
 
     public static readonly FrozenSet<string> Runs = FrozenSet.Create(StringComparer.Ordinal,
         "model", "input", "instructions", "previous_response_id", "conversation_history", "session_id", "store", "temperature", "top_p",

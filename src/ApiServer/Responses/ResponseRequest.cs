@@ -57,6 +57,7 @@ public sealed record ResponseRequest
             throw ApiException.BadRequest("'conversation' and 'previous_response_id' cannot be used together.", "conversation", "invalid_value");
 
         var input = ResponsesInput.Parse(body);
+        RejectInclude(body);
 
         var truncation = body.GetString("truncation") ?? "disabled";
         if (truncation is not ("auto" or "disabled"))
@@ -112,6 +113,24 @@ public sealed record ResponseRequest
         if (string.IsNullOrWhiteSpace(id) || id.Length > 256)
             throw JsonRequest.InvalidValue("conversation", "'conversation' must name a conversation with a non-empty id of at most 256 characters.");
         return id;
+    }
+
+    /// <summary>
+    /// <c>include</c> asks for extra output data (logprobs, encrypted reasoning, search results) this server cannot produce, so
+    /// every value is refused by name; an empty list, which clients send by default, asks for nothing.
+    /// </summary>
+    private static void RejectInclude(JsonElement body)
+    {
+        if (body.GetArray("include") is not { } include)
+            return;
+        var index = 0;
+        foreach (var item in include.EnumerateArray())
+        {
+            var param = $"include[{index++}]";
+            if (item.ValueKind != JsonValueKind.String)
+                throw JsonRequest.WrongType(param, "a string");
+            throw ApiException.BadRequest($"'include' value '{item.GetString()}' is not supported: this server cannot add that data to a response.", param, "unsupported_value");
+        }
     }
 
     private static IReadOnlyDictionary<string, string> ParseMetadata(JsonElement body)

@@ -19,6 +19,13 @@ public sealed class ValidationTests(ValidationTests.SharedServer shared) : IClas
     private static async Task<HttpResponseMessage> PostRawAsync(ResponsesHarness harness, string json) =>
         await harness.Client.PostAsync("/v1/responses", TestJson.Body(json));
 
+    [Fact]
+    public async Task Create_EmptyInclude_IsAccepted()
+    {
+        using var response = await PostRawAsync(shared.Harness, """{"model":"agent","input":"hi","include":[]}""");
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+    }
+
     [Theory]
     [InlineData("""{"model":"agent","input":42}""", "input", "invalid_type")]
     [InlineData("""{"model":"agent","input":[7]}""", "input[0]", "invalid_type")]
@@ -32,6 +39,9 @@ public sealed class ValidationTests(ValidationTests.SharedServer shared) : IClas
     [InlineData("""{"model":"agent","input":"hi","max_output_tokens":"ten"}""", "max_output_tokens", "invalid_type")]
     [InlineData("""{"model":"agent","input":"hi","max_output_tokens":0}""", "max_output_tokens", "invalid_value")]
     [InlineData("""{"model":"agent","input":"hi","store":"yes"}""", "store", "invalid_type")]
+    [InlineData("""{"model":"agent","input":"hi","include":["reasoning.encrypted_content"]}""", "include[0]", "unsupported_value")]
+    [InlineData("""{"model":"agent","input":"hi","include":[7]}""", "include[0]", "invalid_type")]
+    [InlineData("""{"model":"agent","input":"hi","include":"all"}""", "include", "invalid_type")]
     [InlineData("""{"model":"agent","input":"hi","stream":"yes"}""", "stream", "invalid_type")]
     [InlineData("""{"model":"agent","input":"hi","parallel_tool_calls":1}""", "parallel_tool_calls", "invalid_type")]
     [InlineData("""{"model":"agent","input":"hi","metadata":{"a":1}}""", "metadata.a", "invalid_type")]

@@ -43,7 +43,8 @@ public interface IJobStore
     Task MarkStartedAsync(long firingId, string runId, DateTimeOffset at, CancellationToken cancellationToken);
 
     /// <summary>Ends an active firing and sets the job's last status and error.</summary>
-    Task FinishAsync(FiringOutcome outcome, CancellationToken cancellationToken);
+    /// <returns>False when the firing was no longer running (its job was deleted meanwhile): nothing was recorded.</returns>
+    Task<bool> FinishAsync(FiringOutcome outcome, CancellationToken cancellationToken);
 
     Task SetDeliveryAsync(long firingId, string delivery, CancellationToken cancellationToken);
 

@@ -42,7 +42,14 @@ public sealed partial class JobRunner(
     {
         foreach (var active in _active.Values.Where(a => a.JobId == jobId))
         {
-            active.Cancellation.Cancel();
+            try
+            {
+                active.Cancellation.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                continue; // that firing ended (and released its source) while we looked
+            }
             if (active.Run is { } run)
                 coordinator.Stop(run);
         }
@@ -122,7 +129,9 @@ public sealed partial class JobRunner(
         var preview = output is null ? null : output.Length <= PreviewLength ? output : output[..PreviewLength] + "…";
         try
         {
-            await store.FinishAsync(new FiringOutcome(firing.Id, job.Id, status, finishedAt, responseId, preview, error), CancellationToken.None);
+            // A job deleted while this firing ran took its history with it: nothing to count, log or deliver.
+            if (!await store.FinishAsync(new FiringOutcome(firing.Id, job.Id, status, finishedAt, responseId, preview, error), CancellationToken.None))
+                return;
             Observability.ServerMetrics.JobFirings.Add(1, new KeyValuePair<string, object?>("outcome", status));
         }
         catch (ObjectDisposedException)

@@ -12,6 +12,8 @@ public sealed partial class JobScheduler(IJobStore store, JobRunner runner, Webh
 {
     private const int Batch = 100;
 
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(5);
+
     // Capacity one: any number of changes while the loop is busy collapse into one more pass.
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
@@ -33,13 +35,27 @@ public sealed partial class JobScheduler(IJobStore store, JobRunner runner, Webh
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                var now = time.GetUtcNow();
-                var due = await store.DueAsync(now, Batch, stoppingToken);
-                foreach (var job in due)
-                    await FireAsync(job, now, stoppingToken);
-                if (due.Count == Batch)
-                    continue;
-                await WaitAsync(await store.NextDueAtAsync(stoppingToken), stoppingToken);
+                // A failure (a store error, a job whose schedule or time zone no longer loads) never ends the loop, which
+                // would stop the host: it is logged, and the pass is tried again after a pause rather than in a tight loop.
+                var failed = false;
+                try
+                {
+                    var now = time.GetUtcNow();
+                    var due = await store.DueAsync(now, Batch, stoppingToken);
+                    foreach (var job in due)
+                        failed |= !await TryFireAsync(job, now, stoppingToken);
+                    if (due.Count == Batch && !failed)
+                        continue;
+                    if (!failed)
+                        await WaitAsync(await store.NextDueAtAsync(stoppingToken), stoppingToken);
+                }
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                {
+                    LogPassFailed(logger, ex);
+                    failed = true;
+                }
+                if (failed)
+                    await Task.Delay(RetryDelay, time, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -81,6 +97,21 @@ public sealed partial class JobScheduler(IJobStore store, JobRunner runner, Webh
         stoppingToken.ThrowIfCancellationRequested();
     }
 
+    /// <summary>Fires one due job; false when it failed, so one broken job never holds up the others.</summary>
+    private async Task<bool> TryFireAsync(JobRecord job, DateTimeOffset now, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await FireAsync(job, now, stoppingToken);
+            return true;
+        }
+        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        {
+            LogFireFailed(logger, job.Id, ex);
+            return false;
+        }
+    }
+
     private async Task FireAsync(JobRecord job, DateTimeOffset now, CancellationToken stoppingToken)
     {
         var plan = FiringPlan.For(job, now);
@@ -95,6 +126,12 @@ public sealed partial class JobScheduler(IJobStore store, JobRunner runner, Webh
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} job firings were interrupted by the last shutdown and are marked failed")]
     private static partial void LogRecovered(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} could not be fired; it is tried again shortly")]
+    private static partial void LogFireFailed(ILogger logger, string jobId, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The job scheduler's pass failed; it looks again shortly")]
+    private static partial void LogPassFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} firing skipped: {Reason}")]
     private static partial void LogSkipped(ILogger logger, string jobId, string reason);

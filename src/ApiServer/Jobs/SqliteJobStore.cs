@@ -108,8 +108,8 @@ public sealed partial class SqliteJobStore(SqliteDatabase database, int historyP
         database.WriteAsync((c, t) => c.ExecuteAsync(new CommandDefinition(StartFiring, new { id = firingId, runId, at = Millis(at) }, t, cancellationToken: cancellationToken)),
             cancellationToken);
 
-    public Task FinishAsync(FiringOutcome outcome, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (c, t) =>
+    public async Task<bool> FinishAsync(FiringOutcome outcome, CancellationToken cancellationToken) =>
+        await database.WriteAsync(async (c, t) =>
         {
             var finishedAt = Millis(outcome.FinishedAt);
             var changed = await c.ExecuteAsync(new CommandDefinition(FinishFiring, new
@@ -120,7 +120,7 @@ public sealed partial class SqliteJobStore(SqliteDatabase database, int historyP
                 await c.ExecuteAsync(new CommandDefinition(FinishJob, new { jobId = outcome.JobId, status = outcome.Status, error = outcome.Error, finishedAt }, t,
                     cancellationToken: cancellationToken));
             return changed;
-        }, cancellationToken);
+        }, cancellationToken) == 1;
 
     public Task SetDeliveryAsync(long firingId, string delivery, CancellationToken cancellationToken) =>
         database.WriteAsync((c, t) => c.ExecuteAsync(new CommandDefinition(SetDelivery, new { id = firingId, delivery }, t, cancellationToken: cancellationToken)),

@@ -45,7 +45,9 @@ public sealed class CorsMiddleware(RequestDelegate next, IOptions<ApiServerOptio
         }
 
         // Browsers send Origin on same-origin POSTs too (Swagger UI at /swagger calling this server): that is not cross-origin.
-        if (!isPreflight && IsSameOrigin(origin, context.Request))
+        // Only where the Host can't be an attacker's name: with a key every request must authenticate anyway, and without one
+        // (loopback only) a rebound DNS name would make an attacker's page "same-origin", so the Host must be a loopback literal.
+        if (!isPreflight && IsSameOrigin(origin, context.Request) && (options.Value.AuthEnabled || IsLoopbackHost(context.Request.Host)))
             return next(context);
 
         var allowAny = _origins.Contains("*");
@@ -78,6 +80,10 @@ public sealed class CorsMiddleware(RequestDelegate next, IOptions<ApiServerOptio
     private static bool IsSameOrigin(string origin, HttpRequest request) =>
         Uri.TryCreate(origin, UriKind.Absolute, out var uri) && request.Host.HasValue
         && string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase);
+
+    private static bool IsLoopbackHost(HostString host) =>
+        string.Equals(host.Host, "localhost", StringComparison.OrdinalIgnoreCase)
+        || System.Net.IPAddress.TryParse(host.Host.Trim('[', ']'), out var address) && System.Net.IPAddress.IsLoopback(address);
 
     /// <summary>The fixed list, plus any requested x-stainless-* header it does not name yet.</summary>
     private static string AllowedHeadersFor(string requested)

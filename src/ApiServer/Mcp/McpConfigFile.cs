@@ -93,7 +93,7 @@ public static partial class McpConfigFile
                 throw Fail(path, server, command is null ? "command" : "url", null, "exactly one of \"command\" (stdio) or \"url\" (remote)");
             Uri? url = null;
             if (urlText is not null && (!Uri.TryCreate(urlText, UriKind.Absolute, out url) || url.Scheme is not ("http" or "https")))
-                throw Fail(path, server, "url", urlText, "an absolute http:// or https:// URL");
+                throw Fail(path, server, "url", entry.GetProperty("url").GetString(), "an absolute http:// or https:// URL"); // as written: ${VAR} may hold a token
             var transport = Transport(entry, command is not null);
             if (command is not null && (entry.TryGetProperty("headers", out _)))
                 throw Fail(path, server, "headers", null, "headers only with \"url\"");

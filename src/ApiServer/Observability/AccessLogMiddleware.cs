@@ -28,7 +28,7 @@ public sealed partial class AccessLogMiddleware(RequestDelegate next, ILogger<Ac
                 var session = context.Response.Headers[SessionIds.Header].ToString();
                 LogRequest(logger, context.Request.Method, route, context.Response.StatusCode,
                     Math.Round(time.GetElapsedTime(started).TotalMilliseconds, 1), CurrentKey.Of(context)?.Name ?? "-",
-                    Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier, session.Length > 0 ? session : "-");
+                    context.TraceIdentifier, session.Length > 0 ? session : "-"); // the X-Request-Id clients see and report
             }
         }
     }

@@ -51,7 +51,9 @@ public static class ObservabilityRegistration
     {
         if (options.LogFormat == "json")
         {
-            builder.Logging.AddJsonConsole(o =>
+            // The JSON formatter is already registered with the console provider; AddJsonConsole would add a second,
+            // unwrapped console provider beside the server's (every line twice, and the host's startup stack dump back).
+            builder.Services.Configure<JsonConsoleFormatterOptions>(o =>
             {
                 o.UseUtcTimestamp = true;
                 o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";

@@ -26,29 +26,41 @@ public sealed class ObservedAgent(IAgent inner, KeyLimiters limiters, TimeProvid
         if (key is not null)
             turn?.SetTag("apiserver.key.name", key.Name);
         var tools = new Dictionary<string, Activity?>(StringComparer.Ordinal);
-        await foreach (var item in inner.RunAsync(request, cancellationToken))
+        try
         {
-            switch (item)
+            await foreach (var item in inner.RunAsync(request, cancellationToken))
             {
-                case UsageReported reported when key is not null:
-                    limiters.Charge(key, reported.Usage.TotalTokens);
-                    break;
-                case ToolCallStarted started:
-                    tools[started.CallId] = StartTool(started, turn);
-                    break;
-                case ToolCallCompleted completed:
-                    EndTool(completed, tools.Remove(completed.CallId, out var span) ? span : null);
-                    break;
-                case AgentCompleted completed:
-                    turn?.SetTag("gen_ai.usage.input_tokens", completed.Usage.InputTokens);
-                    turn?.SetTag("gen_ai.usage.output_tokens", completed.Usage.OutputTokens);
-                    break;
-                case AgentFailed failed:
-                    turn?.SetTag("error.type", failed.Error.Kind.ToString());
-                    turn?.SetStatus(ActivityStatusCode.Error);
-                    break;
+                switch (item)
+                {
+                    case UsageReported reported when key is not null:
+                        limiters.Charge(key, reported.Usage.TotalTokens);
+                        break;
+                    case ToolCallStarted started:
+                        tools[started.CallId] = StartTool(started, turn);
+                        break;
+                    case ToolCallCompleted completed:
+                        EndTool(completed, tools.Remove(completed.CallId, out var span) ? span : null);
+                        break;
+                    case AgentCompleted completed:
+                        turn?.SetTag("gen_ai.usage.input_tokens", completed.Usage.InputTokens);
+                        turn?.SetTag("gen_ai.usage.output_tokens", completed.Usage.OutputTokens);
+                        break;
+                    case AgentFailed failed:
+                        turn?.SetTag("error.type", failed.Error.Kind.ToString());
+                        turn?.SetStatus(ActivityStatusCode.Error);
+                        break;
+                }
+                yield return item;
             }
-            yield return item;
+        }
+        finally
+        {
+            // A turn cancelled, failed or abandoned mid-tool still ends (and exports) the spans it opened.
+            foreach (var span in tools.Values)
+            {
+                span?.SetStatus(ActivityStatusCode.Error, "the turn ended before the tool call completed");
+                span?.Dispose();
+            }
         }
     }
 

@@ -4,6 +4,7 @@ using ApiServer.Hosting;
 using ApiServer.Http;
 using ApiServer.Responses;
 using ApiServer.Responses.Store;
+using ApiServer.Sse;
 using Microsoft.Extensions.Options;
 
 namespace ApiServer.Runs;
@@ -53,11 +54,13 @@ public sealed partial class RunExecutor(
 
     private async Task RunAgentAsync(Run run, CancellationToken token)
     {
-        var response = RunResponse.Renderer(run, options.Value, time, store);
+        // Only a stored run needs its Response built; the events are rendered into one reused (never read) frame list.
+        var response = run.Spec.Store ? RunResponse.Renderer(run, options.Value, time, store) : null;
+        var unused = new List<SseFrame>();
         await foreach (var agentEvent in agent.RunAsync(run.Spec.Request, token))
         {
-            if (agentEvent is not (AgentCompleted or AgentFailed))
-                response.Render(agentEvent, []);
+            if (response is not null && agentEvent is not (AgentCompleted or AgentFailed))
+                response.Render(agentEvent, unused);
             switch (agentEvent)
             {
                 case TextDelta text:
@@ -111,9 +114,9 @@ public sealed partial class RunExecutor(
     /// Completes the Response the run has been rendering and stores it (when the run asked to be stored). A failure to store
     /// is logged and leaves response_id null: the run itself succeeded.
     /// </summary>
-    private async Task<string?> StoreAsync(Run run, ResponsesTurnRenderer response, AgentCompleted done)
+    private async Task<string?> StoreAsync(Run run, ResponsesTurnRenderer? response, AgentCompleted done)
     {
-        if (!run.Spec.Store)
+        if (response is null)
             return null;
         try
         {

@@ -12,6 +12,7 @@ namespace ApiServer.Runs;
 /// </summary>
 public static class RunResponse
 {
+    /// <summary>The renderer of a stored run's Response (the caller makes one only when the run is stored).</summary>
     public static ResponsesTurnRenderer Renderer(Run run, ApiServerOptions options, TimeProvider time, IResponseStore store)
     {
         var spec = run.Spec;
@@ -33,9 +34,8 @@ public static class RunResponse
         };
         var rendering = options.ResponsesToolRendering == "hermes" ? ToolRendering.Hermes : ToolRendering.Mcp;
         // Not the run's token: a stop arriving after the answer is complete must not lose the stored turn.
-        return new ResponsesTurnRenderer(template, rendering, streaming: false, time, (response, newMessages) => spec.Store
-            ? store.PutAsync(ResponseItems.ToStoredResponse(response, spec.PreviousResponseId, spec.RecordedInput, newMessages,
-                conversationId: null, spec.SessionId, spec.Request.Instructions), CancellationToken.None)
-            : Task.CompletedTask);
+        return new ResponsesTurnRenderer(template, rendering, streaming: false, time, (response, newMessages) =>
+            store.PutAsync(ResponseItems.ToStoredResponse(response, spec.PreviousResponseId, spec.RecordedInput, newMessages,
+                conversationId: null, spec.SessionId, spec.Request.Instructions), CancellationToken.None));
     }
 }

@@ -87,13 +87,15 @@ public sealed partial class TurnStreamer(IOptions<ApiServerOptions> options, Tim
                 throw;
             FailInBand(context, sse, frames);
         }
-        catch (Exception ex) when (sse is not null && ex is not ApiException)
+        catch (Exception ex) when (sse is not null)
         {
-            // A bug of ours after the headers went out: one in-band error, then the stream ends. (Before they went out, the error
-            // middleware answers 500.)
+            // An error after the headers went out (a bug of ours, or a refusal raised mid-turn): one in-band error, then the
+            // stream ends. Before they went out, the error middleware answers with the status.
             LogStreamFailed(logger, context.TraceIdentifier, ex);
             frames.Clear();
-            frames.Add(await renderer.InternalErrorAsync($"The server had an error while streaming this answer (request id {context.TraceIdentifier})."));
+            frames.Add(await renderer.InternalErrorAsync(ex is ApiException refusal
+                ? refusal.Message
+                : $"The server had an error while streaming this answer (request id {context.TraceIdentifier})."));
             FailInBand(context, sse, frames);
         }
         catch (Exception) when (sse is null && !context.RequestAborted.IsCancellationRequested)

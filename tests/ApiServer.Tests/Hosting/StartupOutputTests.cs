@@ -45,4 +45,24 @@ public sealed class StartupOutputTests
         Assert.Contains("Server-side tools enabled: find_files, grep, list_dir, read_file", server.Output);
         Assert.Contains($"Storage: SQLite in {dataDir}", server.Output);
     }
+
+    [Fact]
+    public async Task JsonLogFormat_WritesEachLineOnceAsJson()
+    {
+        var port = FreePort();
+        var dataDir = Path.Combine(Path.GetTempPath(), "apiserver-tests", Guid.NewGuid().ToString("N"));
+        using var server = ServerProcess.Start(new Dictionary<string, string>
+        {
+            ["API_SERVER_PORT"] = port.ToString(),
+            ["API_SERVER_DATA_DIR"] = dataDir,
+            ["API_SERVER_LOG_FORMAT"] = "json",
+        }, waitFor: "Storage:");
+
+        await server.WaitForLineAsync(TimeSpan.FromMinutes(1));
+
+        var lines = server.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Single(lines, l => l.Contains("API server listening on", StringComparison.Ordinal));
+        Assert.All(lines.Where(l => l.Contains("API server listening on", StringComparison.Ordinal)),
+            l => Assert.Equal("Information", System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("LogLevel").GetString()));
+    }
 }

@@ -71,4 +71,19 @@ public sealed class SdkPreflightTests
         Assert.Equal(HttpStatusCode.OK, same.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, cross.StatusCode);
     }
+
+    [Fact]
+    public async Task SameOriginUnderARebindableName_WithoutAKey_IsRefused()
+    {
+        // DNS rebinding: an attacker's page at evil.example, whose name now points at this machine, sends Origin and Host that match.
+        await using var server = await TestServer.StartAsync();
+        var port = server.BaseAddress.Port;
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        request.Headers.Host = $"evil.example:{port}";
+        request.Headers.Add("Origin", $"http://evil.example:{port}");
+
+        using var response = await server.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+    }
 }

@@ -48,7 +48,30 @@ public sealed class ReasoningSummaryTests
     }
 
     [Fact]
-    public async Task Create_WithSummary_NonStreamedOutputMatchesStreamed()
+    public async Task Stream_UpstreamDiesMidReasoning_SummaryPartDoneSaysIncomplete()
+    {
+        await using var harness = await ResponsesHarness.StartAsync(upstream: true);
+        var relayed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        harness.Upstream.Enqueue(FakeResponse.Stream().Reasoning("half a tho").WaitFor(relayed.Task).Abort());
+
+        var stream = await harness.StreamAsync(new { model = "agent", input = "why?", reasoning = new { summary = "concise" }, metadata = new { run = "7" } }, e =>
+        {
+            if (e["type"]!.GetValue<string>() == "response.reasoning_summary_text.delta")
+                relayed.TrySetResult();
+        });
+
+        Assert.Equal(["response.reasoning_summary_text.done", "response.reasoning_summary_part.done", "response.output_item.done", "response.failed"], stream.Types.TakeLast(4));
+        var partDone = stream.Events[^3].Data;
+        Assert.Equal("incomplete", partDone["status"]!.GetValue<string>());
+        Assert.Equal("half a tho", partDone["part"]!["text"]!.GetValue<string>());
+        Assert.Equal("incomplete", stream.Terminal["output"]![0]!["status"]!.GetValue<string>());
+        Assert.Equal("server_error", stream.Terminal["error"]!["code"]!.GetValue<string>());
+        Assert.All(stream.Events.Where(e => e.Data["response"] is not null), e => Assert.Equal("7", e.Data["response"]!["metadata"]!["run"]!.GetValue<string>()));
+        await WireEventTests.AssertConsistentAsync(harness, stream);
+    }
+
+    [Fact]
+    public async Task Create_WithSummary_SummaryInOutputAndStoredAlike()
     {
         await using var harness = await ResponsesHarness.StartAsync(upstream: true);
         harness.Upstream.Enqueue(Reasoned());

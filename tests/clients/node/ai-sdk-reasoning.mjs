@@ -4,12 +4,7 @@
 // Input: {"baseURL", "apiKey", "body": {"model", "prompt"}}; output: {"streamed": {...}, "generated": {...}}.
 import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, streamText } from 'ai';
-
-async function readStdin() {
-  const chunks = [];
-  for await (const chunk of process.stdin) chunks.push(chunk);
-  return Buffer.concat(chunks).toString('utf8');
-}
+import { readStdin } from './lib/run.mjs';
 
 try {
   const input = JSON.parse(await readStdin());

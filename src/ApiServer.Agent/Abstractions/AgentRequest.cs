@@ -60,6 +60,12 @@ public sealed record AgentRequest
     public ToolChoice ToolChoice { get; init; } = ToolChoice.Auto;
 
     /// <summary>
+    /// Most tool calls (server and client, internal ones aside) this run makes; null is no cap. As in OpenAI, calls past it are
+    /// ignored: left out of the turn, never run or returned, and once it is reached the model is offered no more tools.
+    /// </summary>
+    public int? MaxToolCalls { get; init; }
+
+    /// <summary>
     /// Narrows the server tools this run may offer and run (a Responses <c>mcp</c> tool naming some servers); null offers all.
     /// A call to a tool it leaves out is answered as an unknown tool.
     /// </summary>

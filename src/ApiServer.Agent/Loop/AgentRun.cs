@@ -17,6 +17,7 @@ internal sealed class AgentRun(
     private readonly List<ChatMessage> _conversation = [];
     private readonly List<ChatMessage> _newMessages = [];
     private TokenUsage _usage;
+    private int _toolCalls;
 
     public async Task ExecuteAsync(CancellationToken cancellationToken)
     {
@@ -30,6 +31,8 @@ internal sealed class AgentRun(
 
         for (var iteration = 0; iteration < options.MaxIterations; iteration++)
         {
+            if (_toolCalls >= request.MaxToolCalls)
+                toolChoice = ToolChoice.None;
             ModelTurn turn;
             try
             {
@@ -48,6 +51,12 @@ internal sealed class AgentRun(
                 _usage += usage;
                 await events.WriteAsync(new UsageReported(usage), cancellationToken);
             }
+
+            var asked = turn.ToolCalls.Count;
+            turn = WithinToolBudget(turn);
+            // Every call was past the cap and there is nothing else to say: ask again, now without tools, for the answer.
+            if (asked > 0 && turn.ToolCalls.Count == 0 && turn.Text.Length == 0)
+                continue;
 
             // A turn cut at the token limit may hold half-written tool arguments: stop rather than run them.
             if (turn.ToolCalls.Count == 0 || turn.FinishReason == "length")
@@ -88,6 +97,25 @@ internal sealed class AgentRun(
         await events.WriteAsync(new TextDelta(limit), cancellationToken);
         Append(ChatMessage.Assistant(limit));
         await CompleteAsync(limit, FinishReason.IterationLimit, [], null, cancellationToken);
+    }
+
+    /// <summary>The turn without the calls past <see cref="AgentRequest.MaxToolCalls"/>, which are never run nor shown.</summary>
+    private ModelTurn WithinToolBudget(ModelTurn turn)
+    {
+        if (request.MaxToolCalls is not { } max || turn.ToolCalls.Count == 0)
+            return turn;
+        var kept = new List<ToolCall>(turn.ToolCalls.Count);
+        foreach (var call in turn.ToolCalls)
+        {
+            if (ToolRegistry.IsInternal(call.Name))
+                kept.Add(call);
+            else if (_toolCalls < max)
+            {
+                _toolCalls++;
+                kept.Add(call);
+            }
+        }
+        return kept.Count == turn.ToolCalls.Count ? turn : turn with { ToolCalls = kept };
     }
 
     private void Append(ChatMessage message)

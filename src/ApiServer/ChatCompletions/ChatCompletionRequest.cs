@@ -47,8 +47,8 @@ public sealed record ChatCompletionRequest
             var message = ParseMessage(element, index++);
             if (message.Role == ChatRole.System)
                 system.Add(message.Text);
-            else
-                messages.Add(message);
+            else if (!MessageParsing.IsEmptyAssistant(message) || index == messagesElement.GetArrayLength())
+                messages.Add(message); // a last one stays, so it gets the "must end with a user message" error
         }
         var inputCount = ValidateConversation(messages, messagesElement.GetArrayLength());
 

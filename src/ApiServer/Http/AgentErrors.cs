@@ -30,6 +30,18 @@ public static class AgentErrors
             _ => "server_error",
         };
 
+        /// <summary>
+        /// The code a failed Response carries (<c>response.failed</c>, GET, runs' response): the spec's ResponseErrorCode enum,
+        /// which strict clients validate, so our finer HTTP codes (<see cref="Code"/>) map to the nearest member.
+        /// An upstream that refused the request refused the prompt: <c>invalid_prompt</c>.
+        /// </summary>
+        public string ResponseCode => error.Kind switch
+        {
+            AgentErrorKind.RateLimited => "rate_limit_exceeded",
+            AgentErrorKind.InvalidRequest => "invalid_prompt",
+            _ => "server_error",
+        };
+
         public string Type => error.Kind switch
         {
             AgentErrorKind.RateLimited => "rate_limit_error",

@@ -7,6 +7,15 @@ namespace ApiServer.RequestParsing;
 public static class MessageParsing
 {
     /// <summary>
+    /// An assistant message with neither content nor tool calls, as clients replay one (LangChain before its function_call
+    /// items, chat UIs with <c>"content":""</c>). It tells the model nothing, and strict upstreams (Mistral) reject it, so it is
+    /// left out of the history: calls that follow it form the assistant turn on their own.
+    /// </summary>
+    public static bool IsEmptyAssistant(ChatMessage message) =>
+        message.Role == ChatRole.Assistant && message.ToolCalls is not { Count: > 0 }
+        && message.Content.All(p => p.Kind == ContentPartKind.Text && p.Value.Length == 0);
+
+    /// <summary>
     /// A <c>{role, content}</c> message as Responses input, conversation_history and runs take it. System and developer
     /// messages come back as <see cref="ChatRole.System"/> with their text, for the caller to layer into instructions.
     /// </summary>

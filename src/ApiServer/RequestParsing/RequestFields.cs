@@ -19,22 +19,28 @@ public static class RequestFields
     public static readonly FrozenSet<string> Responses = FrozenSet.Create(StringComparer.Ordinal,
         "model", "input", "instructions", "previous_response_id", "conversation", "store", "stream", "temperature", "top_p",
         "max_output_tokens", "user", "parallel_tool_calls", "tools", "tool_choice", "text", "reasoning", "truncation", "metadata",
-        "tool_rendering", "conversation_history", "background", "include");
+        "tool_rendering", "conversation_history", "background", "include", "max_tool_calls", "top_logprobs", "stream_options");
 
     public static readonly FrozenSet<string> Runs = FrozenSet.Create(StringComparer.Ordinal,
         "model", "input", "instructions", "previous_response_id", "conversation_history", "session_id", "store", "temperature", "top_p",
         "max_output_tokens", "tools", "tool_choice", "stream", "text", "reasoning");
 
     /// <summary>
-    /// OpenAI settings about billing, caching, abuse tracking or OpenAI-side storage. They change nothing about the answer,
-    /// and clients send them by default, so they are accepted on every endpoint and have no effect here.
+    /// OpenAI settings about OpenAI-side storage. They change nothing about the answer, and clients send them by default, so
+    /// they are accepted on every endpoint; /v1/responses acts on them itself (it stores, and echoes the metadata).
     /// </summary>
-    public static readonly FrozenSet<string> NoEffect = FrozenSet.Create(StringComparer.Ordinal,
-        "store", "metadata", "service_tier", "prompt_cache_key", "safety_identifier");
+    public static readonly FrozenSet<string> NoEffect = FrozenSet.Create(StringComparer.Ordinal, "store", "metadata");
+
+    /// <summary>
+    /// OpenAI settings about billing, caching and abuse tracking that the chat-completions API has under the same name:
+    /// accepted on every endpoint and sent on to the upstream as given (UpstreamParameters), for an OpenAI upstream to act on.
+    /// </summary>
+    public static readonly FrozenSet<string> Forwarded = FrozenSet.Create(StringComparer.Ordinal,
+        "service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier");
 
     /// <summary>Whether some endpoint acts on the name itself (a passthrough parameter may not shadow it).</summary>
     public static bool IsHandled(string name) =>
-        Chat.Contains(name) || Responses.Contains(name) || Runs.Contains(name) || NoEffect.Contains(name);
+        Chat.Contains(name) || Responses.Contains(name) || Runs.Contains(name) || NoEffect.Contains(name) || Forwarded.Contains(name);
 
     /// <summary>Refuses the first field that is neither known to <paramref name="known"/>, without effect, nor passed through.</summary>
     public static void RejectUnknown(JsonElement body, FrozenSet<string> known, PassthroughParameters passthrough)
@@ -42,7 +48,7 @@ public static class RequestFields
         foreach (var property in body.EnumerateObject())
         {
             var name = property.Name;
-            if (known.Contains(name) || NoEffect.Contains(name) || passthrough.Contains(name))
+            if (known.Contains(name) || NoEffect.Contains(name) || Forwarded.Contains(name) || passthrough.Contains(name))
                 continue;
             throw ApiException.BadRequest(
                 $"Unrecognized request argument supplied: '{name}'. To forward it to the upstream model as sent, add it to LLM_PASSTHROUGH_PARAMS.",

@@ -21,6 +21,7 @@ public static partial class UpstreamParameters
     {
         var parameters = new List<KeyValuePair<string, JsonElement>>();
         passthrough.AddFrom(body, parameters);
+        AddForwarded(body, parameters);
         if (body.GetObject(ResponseFormat) is { } format)
         {
             CheckChatFormat(format);
@@ -61,13 +62,16 @@ public static partial class UpstreamParameters
     {
         var parameters = new List<KeyValuePair<string, JsonElement>>();
         passthrough.AddFrom(body, parameters);
+        AddForwarded(body, parameters);
         var text = body.GetObject("text");
         if (text?.GetObject("format", "text.format") is { } format)
             parameters.Add(new(ResponseFormat, ChatFormatOf(format)));
         AddString(parameters, "verbosity", text?.GetString("verbosity", "text.verbosity"));
         var reasoning = body.GetObject("reasoning");
         AddString(parameters, "reasoning_effort", reasoning?.GetString("effort", "reasoning.effort"));
-        reasoning?.GetString("summary", "reasoning.summary");
+        // Only checked here: the summary is rendered from the upstream's reasoning text (ResponseRenderer), nothing is sent for it.
+        if (reasoning?.GetString("summary", "reasoning.summary") is { } summary && summary is not ("auto" or "concise" or "detailed"))
+            throw JsonRequest.InvalidValue("reasoning.summary", "'reasoning.summary' must be 'auto', 'concise' or 'detailed'.");
         return new ResponsesSettings(parameters,
             text is { } textEcho ? TextEcho(JsonRequest.RequireText(textEcho, "text")) : null,
             reasoning is { } reasoningEcho ? JsonRequest.RequireText(reasoningEcho, "reasoning").Clone() : null);
@@ -107,6 +111,18 @@ public static partial class UpstreamParameters
                     param, "unsupported_value");
         }
     }
+
+    /// <summary>The <see cref="RequestFields.Forwarded"/> settings, strings as OpenAI defines them.</summary>
+    private static void AddForwarded(JsonElement body, List<KeyValuePair<string, JsonElement>> parameters)
+    {
+        foreach (var name in RequestFields.Forwarded)
+            AddString(parameters, name, body.GetString(name));
+        // OpenAI's own limit, checked here so the client hears it from us rather than as an upstream failure.
+        if (body.GetString("safety_identifier") is { Length: > MaxSafetyIdentifierLength })
+            throw JsonRequest.InvalidValue("safety_identifier", $"'safety_identifier' is at most {MaxSafetyIdentifierLength} characters.");
+    }
+
+    private const int MaxSafetyIdentifierLength = 64;
 
     private static void AddString(List<KeyValuePair<string, JsonElement>> parameters, string name, string? value)
     {

@@ -52,6 +52,7 @@ public sealed partial class ResponseHandler(
             Settings = call.Settings,
             ClientTools = call.Tools.Tools,
             ToolChoice = call.Tools.Choice,
+            MaxToolCalls = call.MaxToolCalls,
             ServerToolFilter = Mcp.McpRequestTools.Narrow(call.ToolsEcho, mcp, mcpOptions.Value),
         };
         var turn = new PendingTurn(call, conversation, sessionId);
@@ -94,6 +95,11 @@ public sealed partial class ResponseHandler(
         Truncation = call.TruncateAuto ? "auto" : "disabled",
         User = call.Settings.User,
         Metadata = call.Metadata,
+        MaxToolCalls = call.MaxToolCalls,
+        TopLogprobs = call.TopLogprobs,
+        ServiceTier = call.ServiceTier,
+        PromptCacheKey = call.PromptCacheKey,
+        SafetyIdentifier = call.SafetyIdentifier,
     };
 
     private async Task CompleteAsync(HttpContext context, AgentRequest request, ResponsesTurnRenderer renderer, CancellationToken cancellationToken)

@@ -35,6 +35,11 @@ public sealed record ResponseObject
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
     public bool Background { get; init; }
     public long? CompletedAt { get; init; }
+    public int? MaxToolCalls { get; init; }
+    public int? TopLogprobs { get; init; }
+    public string? ServiceTier { get; init; }
+    public string? PromptCacheKey { get; init; }
+    public string? SafetyIdentifier { get; init; }
 }
 
 public sealed record ResponseError(string Code, string Message);
@@ -81,6 +86,7 @@ public sealed record MessageItem : OutputItem
 [JsonDerivedType(typeof(InputTextContent), "input_text")]
 [JsonDerivedType(typeof(InputImageContent), "input_image")]
 [JsonDerivedType(typeof(ReasoningTextContent), "reasoning_text")]
+[JsonDerivedType(typeof(SummaryTextContent), "summary_text")]
 public abstract record ContentItem;
 
 public sealed record OutputTextContent(string Text) : ContentItem
@@ -94,6 +100,9 @@ public sealed record InputTextContent(string Text) : ContentItem;
 public sealed record InputImageContent(string ImageUrl, string Detail) : ContentItem;
 
 public sealed record ReasoningTextContent(string Text) : ContentItem;
+
+/// <summary>A part of a reasoning item's <c>summary</c>: here the upstream's reasoning text as it streamed (see ResponseRenderer).</summary>
+public sealed record SummaryTextContent(string Text) : ContentItem;
 
 /// <summary>A call the client must execute (a client-defined function), or, in hermes rendering, a server tool call.</summary>
 public sealed record FunctionCallItem : OutputItem
@@ -139,7 +148,7 @@ public sealed record McpListedTool(string Name, string? Description, JsonElement
 
 public sealed record ReasoningItem : OutputItem
 {
-    public IReadOnlyList<JsonElement> Summary { get; init; } = [];
+    public IReadOnlyList<ContentItem> Summary { get; init; } = [];
     public required IReadOnlyList<ContentItem> Content { get; init; }
     public required string Status { get; init; }
 }

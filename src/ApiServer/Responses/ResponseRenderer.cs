@@ -26,6 +26,13 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
     private bool _textSinceTool;
     private int _sequence;
 
+    /// <summary>
+    /// The request set <c>reasoning.summary</c>: reasoning goes into the item's summary part with the summary events, which is
+    /// what the AI SDK and LangChain read. The upstream's reasoning text is all there is to summarize, so it is the summary.
+    /// </summary>
+    private readonly bool _summarize = template.Reasoning is { ValueKind: JsonValueKind.Object } reasoning
+        && reasoning.TryGetProperty("summary", out var summary) && summary.ValueKind == JsonValueKind.String;
+
     public IReadOnlyList<OutputItem> Output => _output;
 
     /// <summary><c>mcp_list_tools</c> items that open the output (McpResponseItems decides which).</summary>
@@ -59,7 +66,10 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
             case ReasoningDelta reasoning:
                 CloseMessage("completed");
                 (_reasoning ??= OpenReasoning()).Append(reasoning.Text);
-                Emit("response.reasoning_text.delta", w => WriteTextEvent(w, _reasoning, "delta", reasoning.Text, logprobs: false));
+                if (_summarize)
+                    Emit("response.reasoning_summary_text.delta", w => WriteSummaryEvent(w, _reasoning, "delta", reasoning.Text));
+                else
+                    Emit("response.reasoning_text.delta", w => WriteTextEvent(w, _reasoning, "delta", reasoning.Text, logprobs: false));
                 break;
             case ToolCallStarted started:
                 CloseOpenItems("completed");
@@ -107,7 +117,7 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
     public ResponseObject Fail(AgentFailed failed, DateTimeOffset now)
     {
         CloseOpenItems("incomplete");
-        return Final("failed", failed.Usage, now) with { Error = new ResponseError(failed.Error.Code, failed.Error.Message) };
+        return Final("failed", failed.Usage, now) with { Error = new ResponseError(failed.Error.ResponseCode, failed.Error.Message) };
     }
 
     /// <summary>The run was cancelled (the client went away, or the server is stopping): what was produced is kept as an incomplete response.</summary>
@@ -169,7 +179,10 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
         var item = new ReasoningItem { Id = open.Id, Status = "in_progress", Content = [] };
         _output.Add(item);
         Emit("response.output_item.added", w => WriteItemEvent(w, open.Index, item));
-        Emit("response.content_part.added", w => WritePartEvent(w, open, new ReasoningTextContent("")));
+        if (_summarize)
+            Emit("response.reasoning_summary_part.added", w => WriteSummaryPartEvent(w, open, "", interrupted: false));
+        else
+            Emit("response.content_part.added", w => WritePartEvent(w, open, new ReasoningTextContent("")));
         return open;
     }
 
@@ -199,6 +212,15 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
             return;
         _reasoning = null;
         var text = open.Text.ToString();
+        if (_summarize)
+        {
+            var summary = new ReasoningItem { Id = open.Id, Status = status, Summary = [new SummaryTextContent(text)], Content = [] };
+            _output[open.Index] = summary;
+            Emit("response.reasoning_summary_text.done", w => WriteSummaryEvent(w, open, "text", text));
+            Emit("response.reasoning_summary_part.done", w => WriteSummaryPartEvent(w, open, text, interrupted: status != "completed"));
+            Emit("response.output_item.done", w => WriteItemEvent(w, open.Index, summary));
+            return;
+        }
         var part = new ReasoningTextContent(text);
         var item = new ReasoningItem { Id = open.Id, Status = status, Content = [part] };
         _output[open.Index] = item;
@@ -326,6 +348,24 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
             w.WriteStartArray("logprobs");
             w.WriteEndArray();
         }
+    }
+
+    /// <summary>The one summary part has index 0: the reasoning streams as one text, and parts are not split out of it.</summary>
+    private static void WriteSummaryEvent(Utf8JsonWriter w, OpenText open, string field, string text)
+    {
+        WriteItemRef(w, open.Id, open.Index);
+        w.WriteNumber("summary_index", 0);
+        w.WriteString(field, text);
+    }
+
+    private static void WriteSummaryPartEvent(Utf8JsonWriter w, OpenText open, string text, bool interrupted)
+    {
+        WriteItemRef(w, open.Id, open.Index);
+        w.WriteNumber("summary_index", 0);
+        if (interrupted)
+            w.WriteString("status", "incomplete");
+        w.WritePropertyName("part");
+        JsonSerializer.Serialize(w, new SummaryTextContent(text), ApiJsonContext.Default.ContentItem);
     }
 
     public static string NewId(string prefix) => $"{prefix}_{Guid.NewGuid():N}";

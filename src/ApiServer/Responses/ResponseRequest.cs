@@ -40,6 +40,15 @@ public sealed record ResponseRequest
     public JsonElement? ReasoningEcho { get; init; }
     public required ToolRendering? Rendering { get; init; }
 
+    /// <summary>Caps the turn's tool calls (AgentRequest.MaxToolCalls); echoed on the Response.</summary>
+    public int? MaxToolCalls { get; init; }
+
+    /// <summary>Settings the Response echoes as OpenAI does: top_logprobs has no effect here, the rest are also forwarded.</summary>
+    public int? TopLogprobs { get; init; }
+    public string? ServiceTier { get; init; }
+    public string? PromptCacheKey { get; init; }
+    public string? SafetyIdentifier { get; init; }
+
     public const int MaxMetadataPairs = 16;
     public const int MaxMetadataKeyLength = 64;
     public const int MaxMetadataValueLength = 512;
@@ -62,6 +71,9 @@ public sealed record ResponseRequest
         var truncation = body.GetString("truncation") ?? "disabled";
         if (truncation is not ("auto" or "disabled"))
             throw JsonRequest.InvalidValue("truncation", "'truncation' must be 'auto' or 'disabled'.");
+
+        // Accepted for the SDKs that send it: it only asks for obfuscation padding on deltas, which this server never adds.
+        body.GetObject("stream_options")?.GetBool("include_obfuscation", "stream_options.include_obfuscation");
 
         var tools = ToolParsing.ParseResponseTools(body);
         var textAndReasoning = UpstreamParameters.FromResponses(body, passthrough);
@@ -90,6 +102,11 @@ public sealed record ResponseRequest
             Tools = tools,
             ToolsEcho = body.GetArray("tools") is { } array ? [.. array.EnumerateArray().Select((t, i) => JsonRequest.RequireText(t, $"tools[{i}]").Clone())] : [],
             ToolChoiceEcho = body.Get("tool_choice") is { } choice ? JsonRequest.RequireText(choice, "tool_choice").Clone() : JsonSerializer.SerializeToElement("auto"),
+            MaxToolCalls = body.GetInt("max_tool_calls", 0, int.MaxValue),
+            TopLogprobs = body.GetInt("top_logprobs", 0, 20),
+            ServiceTier = body.GetString("service_tier"),
+            PromptCacheKey = body.GetString("prompt_cache_key"),
+            SafetyIdentifier = body.GetString("safety_identifier"),
             Rendering = body.GetString("tool_rendering") switch
             {
                 null => null,

@@ -118,16 +118,22 @@ public sealed record ResponsesInput(
     private static void AddMessage(List<ChatMessage> messages, List<string> systemTexts, ChatMessage message)
     {
         if (message.Role != ChatRole.System)
-            messages.Add(message);
+        {
+            if (!MessageParsing.IsEmptyAssistant(message))
+                messages.Add(message);
+        }
         else if (message.Text.Length > 0)
             systemTexts.Add(message.Text);
     }
 
-    /// <summary>Consecutive calls belong to one assistant turn, as the model produced them.</summary>
+    /// <summary>
+    /// Consecutive calls, and the assistant message right before them, belong to one assistant turn, as the model produced
+    /// it (OpenAI lists a turn's text and its calls as separate items).
+    /// </summary>
     private static void AppendCall(List<ChatMessage> messages, ToolCall call)
     {
-        if (messages.Count > 0 && messages[^1] is { Role: ChatRole.Assistant, ToolCalls: { } calls } last && last.Content.Count == 0)
-            messages[^1] = last with { ToolCalls = [.. calls, call] };
+        if (messages.Count > 0 && messages[^1] is { Role: ChatRole.Assistant } last)
+            messages[^1] = last with { ToolCalls = [.. last.ToolCalls ?? [], call] };
         else
             messages.Add(ChatMessage.Assistant("", [call]));
     }

@@ -82,18 +82,20 @@ public sealed class PassthroughParameterTests
     }
 
     [Fact]
-    public async Task NoEffectOpenAiFields_AreAcceptedAndNotForwarded()
+    public async Task OpenAiStorageFieldsNotForwarded_BillingAndCachingFieldsForwarded()
     {
         await using var chat = await ChatHarness.StartAsync();
 
         using var response = await chat.PostRawAsync("""
-            {"messages":[{"role":"user","content":"hi"}],"store":false,"metadata":{"a":"b"},"service_tier":"auto","prompt_cache_key":"k","safety_identifier":"u1"}
+            {"messages":[{"role":"user","content":"hi"}],"store":false,"metadata":{"a":"b"},"service_tier":"auto","prompt_cache_key":"k","prompt_cache_retention":"24h","safety_identifier":"u1"}
             """);
 
         Assert.Equal(200, (int)response.StatusCode);
         var sent = chat.FakeUpstream.Requests.Single().Body;
         foreach (var name in RequestFields.NoEffect)
             Assert.False(sent.TryGetProperty(name, out _), $"{name} was forwarded");
+        Assert.Equal(["auto", "k", "24h", "u1"],
+            new[] { "service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier" }.Select(n => sent.GetProperty(n).GetString()));
     }
 
     [Fact]

@@ -108,6 +108,8 @@ public sealed class WireEventTests
         var message = Assert.Single(stream.Terminal["output"]!.AsArray())!;
         Assert.Equal("incomplete", message["status"]!.GetValue<string>());
         Assert.Equal("half an ans", message["content"]![0]!["text"]!.GetValue<string>());
+        // The spec's ResponseErrorCode, which strict clients validate (it was our own "upstream_error").
+        Assert.Equal("server_error", stream.Terminal["error"]!["code"]!.GetValue<string>());
         await AssertConsistentAsync(harness, stream);
     }
 

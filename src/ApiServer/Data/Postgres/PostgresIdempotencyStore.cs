@@ -43,12 +43,19 @@ public sealed partial class PostgresIdempotencyStore : IIdempotencyStore, IAsync
         _running = new InFlightIdempotency(options);
         _ready = SweepAsync();
         var every = LeaseDuration / 3;
-        _renewal = time.CreateTimer(static state => _ = ((PostgresIdempotencyStore)state!).RenewAsync(), this, every, every);
+        _renewal = time.CreateTimer(static state =>
+        {
+            var store = (PostgresIdempotencyStore)state!;
+            store.LastRenewal = store.RenewAsync();
+        }, this, every, every);
     }
 
     public TimeSpan LeaseDuration { get; }
 
     public TimeSpan PollInterval { get; }
+
+    /// <summary>The renewal the timer started last (tests wait for it; it never throws).</summary>
+    internal Task LastRenewal { get; private set; } = Task.CompletedTask;
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 

@@ -25,6 +25,7 @@ public static class SettingsCatalog
         new("API_SERVER_CORS_ORIGINS", "comma list of allowed browser origins written `scheme://host[:port]` (no path), or `*`. Empty refuses every browser origin", "(empty)"),
         new("API_SERVER_MODEL_NAME", "the model id the server advertises"),
         new("API_SERVER_DATA_DIR", "where every SQLite file lives; created if missing. If unusable, the server falls back to in-memory storage with a loud warning, and `/health` says `degraded`", "`$XDG_DATA_HOME/apiserver` (usually `~/.local/share/apiserver`; `%LOCALAPPDATA%\\apiserver` on Windows)"),
+        new("API_SERVER_DATABASE_URL", "keep every store in one PostgreSQL database instead of the SQLite files: a `postgres://user:password@host:port/database` URL (`postgresql://` too, `?sslmode=require` allowed) or an Npgsql connection string (`Host=…;Username=…;Password=…;Database=…`). The server creates its tables in the schema `apiserver` and migrates them at startup; the password is never logged or shown (a bad value stops startup without echoing it). See [docs/deployment.md](docs/deployment.md)", "(empty: SQLite in `API_SERVER_DATA_DIR`)"),
         new("API_SERVER_MAX_REQUEST_BYTES", "request body limit (declared or chunked)"),
         new("API_SERVER_SSE_KEEPALIVE_SECONDS", "`: keepalive` comment after this much silence on a stream; a chat stream with no output yet sends its headers and role chunk after this long"),
         new("API_SERVER_STREAM_TOOL_EVENTS", "add named `agent.tool` events to every chat stream (see below)"),

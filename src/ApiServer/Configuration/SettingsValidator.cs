@@ -41,6 +41,7 @@ public static class SettingsValidator
         (AgentOptions.SectionName, typeof(AgentOptions)),
         (Jobs.JobsOptions.SectionName, typeof(Jobs.JobsOptions)),
         (Mcp.McpOptions.SectionName, typeof(Mcp.McpOptions)),
+        (Data.Postgres.DatabaseOptions.SectionName, typeof(Data.Postgres.DatabaseOptions)),
     ];
 
     public static void ThrowIfInvalid(IConfiguration configuration)
@@ -106,7 +107,8 @@ public static class SettingsValidator
     /// <summary>Names whose values are never printed.</summary>
     public static bool IsSecret(string name) =>
         name.Contains("KEY", StringComparison.OrdinalIgnoreCase) || name.Contains("SECRET", StringComparison.OrdinalIgnoreCase)
-        || name.Contains("TOKEN", StringComparison.OrdinalIgnoreCase) || name.Contains("PASSWORD", StringComparison.OrdinalIgnoreCase);
+        || name.Contains("TOKEN", StringComparison.OrdinalIgnoreCase) || name.Contains("PASSWORD", StringComparison.OrdinalIgnoreCase)
+        || name.Contains("DATABASE_URL", StringComparison.OrdinalIgnoreCase); // holds the database password
 
     // The same conversions the configuration binder makes (invariant culture); an empty value leaves the default in place.
     private static bool TryConvert(string raw, Type type, out object? value)

@@ -28,27 +28,38 @@ public static class HealthEndpoints
 
     // Degraded is still 200: the server answers every request; a 503 would make a load balancer or orchestrator pull or
     // restart it, which does not make an unusable data dir usable (docs/reliability.md).
-    private static Ok<HealthStatus> GetHealth(IOptions<ApiServerOptions> options, [FromServices] StorageStatus storage)
+    private static async Task<Ok<HealthStatus>> GetHealth(IOptions<ApiServerOptions> options, [FromServices] StorageStatus storage,
+        [FromServices] IStorageBackend backend, CancellationToken cancellationToken)
     {
-        var reason = storage.DegradedReason(storage.Probe());
+        var database = await backend.ProbeAsync(cancellationToken);
+        var reason = DatabaseReason(database) ?? storage.DegradedReason(storage.Probe());
         return TypedResults.Ok(new HealthStatus(reason is null ? "ok" : "degraded", options.Value.ModelName, reason));
     }
 
+    /// <summary>Why /health is degraded because of the database; null while it answers. Requests that need it get 503 meanwhile.</summary>
+    private static string? DatabaseReason(DatabaseHealth database) =>
+        database.Reachable ? null : $"the {database.Backend} database at {database.Location} is unreachable ({database.Error}); requests that need it answer 503";
+
     private static async Task<Ok<DetailedHealth>> GetDetailedHealth(
         [FromServices] ServerActivity activity, [FromServices] IAgentInfo agent, [FromServices] IStoreHealthProbe store,
-        [FromServices] StorageStatus storage, [FromServices] Mcp.McpHub mcp, CancellationToken cancellationToken)
+        [FromServices] StorageStatus storage, [FromServices] Mcp.McpHub mcp, [FromServices] IStorageBackend backend,
+        [FromServices] ReplicaIdentity replica, CancellationToken cancellationToken)
     {
+        var database = await backend.ProbeAsync(cancellationToken);
         var storeHealth = await store.ProbeAsync(cancellationToken);
         var storageHealth = storage.Probe();
-        var reason = storeHealth.Reachable ? storage.DegradedReason(storageHealth) : $"response store unreachable: {storeHealth.Error}";
+        var reason = DatabaseReason(database)
+            ?? (storeHealth.Reachable ? storage.DegradedReason(storageHealth) : $"response store unreachable: {storeHealth.Error}");
         return TypedResults.Ok(new DetailedHealth(
             reason is null ? "ok" : "degraded",
             reason,
             ServerVersion.Current,
             Math.Round(activity.Uptime.TotalSeconds, 1),
             Environment.ProcessId,
+            replica.Id,
             activity.ActiveStreams,
             activity.ActiveRuns,
+            database,
             storeHealth,
             storageHealth,
             new UpstreamHealth(agent.IsOffline, agent.UpstreamHost, agent.Model, agent.FallbackModels, agent.CircuitState),

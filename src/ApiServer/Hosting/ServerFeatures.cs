@@ -3,6 +3,7 @@ using ApiServer.ChatCompletions;
 using ApiServer.RequestParsing;
 using ApiServer.Configuration;
 using ApiServer.Data;
+using ApiServer.Data.Postgres;
 using ApiServer.Health;
 using ApiServer.Jobs;
 using ApiServer.Mcp;
@@ -52,6 +53,7 @@ public static class ServerFeatures
         services.AddRuns();
         services.AddJobs();
         builder.AddMcp();
+        builder.AddStorageBackend(); // last: with API_SERVER_DATABASE_URL it replaces the SQLite stores above
         return builder;
     }
 

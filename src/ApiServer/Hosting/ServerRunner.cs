@@ -81,6 +81,10 @@ public static partial class ServerRunner
         {
             return await RefuseAsync(app, logger, $"Refusing to start: invalid configuration: {string.Join("; ", ex.Failures)}", ExitConfiguration);
         }
+        catch (Data.Postgres.DatabaseStartupException ex)
+        {
+            return await RefuseAsync(app, logger, ex.Message, ExitUnhealthy);
+        }
         catch (Exception ex) when (ex is IOException or InvalidOperationException)
         {
             // Binding an address this machine does not have, a privileged port, an HTTPS endpoint without a certificate.
@@ -97,8 +101,11 @@ public static partial class ServerRunner
         }
 
         var storage = app.Services.GetRequiredService<StorageStatus>().Probe();
-        LogStarted(logger, string.Join(", ", app.Urls), options.ModelName, storage.Description(options.ResolvedDataDir));
-        StartupSummary.Log(app, logger, storage.Persistent ? $"SQLite in {storage.DataDir}" : storage.Description(options.ResolvedDataDir));
+        var where = app.Services.GetService<Data.Postgres.PostgresDatabase>() is { } postgres
+            ? $"PostgreSQL {postgres.Location}"
+            : storage.Persistent ? $"SQLite in {storage.DataDir}" : storage.Description(options.ResolvedDataDir);
+        LogStarted(logger, string.Join(", ", app.Urls), options.ModelName, where);
+        StartupSummary.Log(app, logger, where);
         var agent = app.Services.GetRequiredService<IAgentInfo>();
         if (agent.IsOffline)
             LogOffline(logger);

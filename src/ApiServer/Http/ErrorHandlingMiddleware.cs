@@ -42,6 +42,12 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
                 return ErrorWriter.WriteAsync(context, BodyLimitMiddleware.TooLarge(options.Value.MaxRequestBytes));
             case BadHttpRequestException bad:
                 return ErrorWriter.WriteAsync(context, bad.StatusCode, $"Bad request: {bad.Message}", code: "bad_request");
+            case Exception database when Data.Postgres.PostgresFailure.IsUnavailable(database):
+                // The database is down or unreachable: the client's request was fine and a retry may succeed.
+                LogDatabaseUnavailable(logger, context.TraceIdentifier, context.Request.Path, Data.Postgres.PostgresFailure.Describe(database));
+                context.Response.Headers.RetryAfter = "1";
+                return ErrorWriter.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
+                    $"The database is unavailable; retry the request (request id {context.TraceIdentifier}).", code: "database_unavailable");
             default:
                 LogUnhandled(logger, context.TraceIdentifier, context.Request.Path, ex);
                 return ErrorWriter.WriteAsync(context, StatusCodes.Status500InternalServerError,
@@ -49,6 +55,9 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
                     type: "server_error", code: "internal_error");
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Database unavailable for request {RequestId} {Path}: {Reason}")]
+    private static partial void LogDatabaseUnavailable(ILogger logger, string requestId, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception for request {RequestId} {Path}")]
     private static partial void LogUnhandled(ILogger logger, string requestId, string path, Exception exception);

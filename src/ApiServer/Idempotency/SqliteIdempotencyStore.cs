@@ -180,7 +180,7 @@ public sealed partial class SqliteIdempotencyStore : IIdempotencyStore, IAsyncDi
     private static StoredIdempotentResponse ReadStored(SqliteDataReader r) =>
         new(r.GetInt64(0), r.GetString(1), r.GetInt32(2), ReadHeaders(r.GetString(3)), r.GetInt64(4) != 0, r.GetInt64(5));
 
-    private static string WriteHeaders(IReadOnlyList<KeyValuePair<string, string>> headers)
+    internal static string WriteHeaders(IReadOnlyList<KeyValuePair<string, string>> headers)
     {
         var buffer = new ArrayBufferWriter<byte>();
         using (var writer = new Utf8JsonWriter(buffer))
@@ -198,7 +198,7 @@ public sealed partial class SqliteIdempotencyStore : IIdempotencyStore, IAsyncDi
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    private static List<KeyValuePair<string, string>> ReadHeaders(string json)
+    internal static List<KeyValuePair<string, string>> ReadHeaders(string json)
     {
         using var document = JsonDocument.Parse(json);
         return [.. document.RootElement.EnumerateArray().Select(pair => KeyValuePair.Create(pair[0].GetString()!, pair[1].GetString()!))];

@@ -2,7 +2,7 @@ namespace ApiServer.Jobs;
 
 public sealed partial class SqliteJobStore
 {
-    private sealed class JobRow
+    internal sealed class JobRow
     {
         public string Id { get; set; } = "";
         public string Name { get; set; } = "";
@@ -47,7 +47,7 @@ public sealed partial class SqliteJobStore
         };
     }
 
-    private sealed class FiringRow
+    internal sealed class FiringRow
     {
         public long Id { get; set; }
         public string JobId { get; set; } = "";

@@ -155,7 +155,7 @@ public sealed partial class ResponseHandler(
             // No token: a client that left, or a server that is stopping, still gets the partial response stored.
             await store.PutAsync(stored, CancellationToken.None);
         }
-        catch (Exception ex) when (ex is PreviousResponseNotFoundException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+        catch (Exception ex) when (ex is PreviousResponseNotFoundException or Microsoft.Data.Sqlite.SqliteException or Npgsql.NpgsqlException or InvalidOperationException)
         {
             // The answer stands even if it can't be kept (e.g. its parent was deleted while this turn ran): log, don't fail it.
             LogStoreFailed(logger, stored.Id, ex);

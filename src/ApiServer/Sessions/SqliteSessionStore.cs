@@ -187,7 +187,7 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
     private static string StatusText(StoredMessageStatus status) => status.ToString().ToLowerInvariant();
 
     /// <summary>The first line of the first user text, shortened: what a session list would show.</summary>
-    private static string Title(IReadOnlyList<ChatMessage> input)
+    internal static string Title(IReadOnlyList<ChatMessage> input)
     {
         var text = input.FirstOrDefault(m => m.Role == ChatRole.User)?.Text.Trim() ?? "";
         var firstLine = text.Split('\n', 2)[0];

@@ -1,0 +1,181 @@
+namespace ApiServer.Data.Postgres;
+
+public sealed partial class PostgresResponseStore
+{
+    /// <summary>
+    /// The SQLite schema's shape (see SqliteResponseStore.Sql.cs for why each column exists). seq is an identity column, so a
+    /// seq is never reused: the chain cache, keyed by seq, can't confuse a purged response with a newer one on any replica.
+    /// The visible count is not kept in a row here: a counter row every writer updates would serialize all replicas' puts.
+    /// </summary>
+    internal const string Schema =
+        """
+        CREATE TABLE responses (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            parent_seq BIGINT NULL,
+            previous_response_id TEXT NULL,
+            depth BIGINT NOT NULL,
+            conversation_id TEXT NULL,
+            session_id TEXT NULL,
+            instructions TEXT NULL,
+            response_json TEXT NOT NULL,
+            input_message_count BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            last_accessed_at BIGINT NOT NULL,
+            child_count BIGINT NOT NULL DEFAULT 0,
+            deleted BOOLEAN NOT NULL DEFAULT FALSE
+        );
+        CREATE INDEX ix_responses_evictable ON responses (last_accessed_at, seq) WHERE child_count = 0 AND NOT deleted;
+        CREATE INDEX ix_responses_visible ON responses (seq) WHERE NOT deleted;
+        CREATE TABLE response_messages (
+            response_seq BIGINT NOT NULL,
+            ordinal BIGINT NOT NULL,
+            item_id TEXT NOT NULL,
+            is_input BOOLEAN NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (response_seq, ordinal)
+        );
+        CREATE TABLE conversations (
+            conversation_id TEXT NOT NULL PRIMARY KEY,
+            head_seq BIGINT NOT NULL
+        );
+        CREATE INDEX ix_conversations_head ON conversations (head_seq);
+        """;
+
+    // FOR UPDATE: a delete or eviction of the parent waits for this put (and then sees its child), or runs first (and the put
+    // finds no parent). Either way no child is stored under a purged parent.
+    private const string SelectParent = "SELECT seq AS Seq, depth AS Depth FROM responses WHERE id = @id FOR UPDATE;";
+
+    private const string InsertResponse =
+        """
+        INSERT INTO responses (id, parent_seq, previous_response_id, depth, conversation_id, session_id, instructions,
+                               response_json, input_message_count, created_at, last_accessed_at)
+        VALUES (@Id, @ParentSeq, @PreviousResponseId, @Depth, @ConversationId, @SessionId, @Instructions,
+                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING seq;
+        """;
+
+    private const string IncrementChildCount = "UPDATE responses SET child_count = child_count + 1 WHERE seq = @seq;";
+
+    private const string InsertMessages =
+        """
+        INSERT INTO response_messages (response_seq, ordinal, item_id, is_input, body)
+        SELECT @seq, m.ordinal - 1, m.item_id, m.ordinal <= @inputCount, m.body
+        FROM unnest(@itemIds, @bodies) WITH ORDINALITY AS m (item_id, body, ordinal);
+        """;
+
+    private const string UpsertConversationHead =
+        """
+        INSERT INTO conversations (conversation_id, head_seq) VALUES (@conversationId, @seq)
+        ON CONFLICT (conversation_id) DO UPDATE SET head_seq = excluded.head_seq;
+        """;
+
+    private const string SelectVisibleResponse =
+        """
+        SELECT seq AS Seq, id AS Id, previous_response_id AS PreviousResponseId, conversation_id AS ConversationId,
+               session_id AS SessionId, instructions AS Instructions, response_json AS ResponseJson,
+               input_message_count AS InputMessageCount, created_at AS CreatedAt
+        FROM responses WHERE id = @id AND NOT deleted;
+        """;
+
+    private const string SelectVisibleSeq = "SELECT seq FROM responses WHERE id = @id AND NOT deleted;";
+
+    private const string SelectOwnMessages =
+        "SELECT item_id AS ItemId, body AS Body FROM response_messages WHERE response_seq = @seq ORDER BY ordinal;";
+
+    // Last-access times recorded by this replica's reads, written in one statement; a newer time written by another replica wins.
+    private const string TouchMany =
+        """
+        UPDATE responses r SET last_accessed_at = GREATEST(r.last_accessed_at, v.at)
+        FROM unnest(@seqs, @ats) AS v (seq, at) WHERE r.seq = v.seq;
+        """;
+
+    private const string ChainCte =
+        """
+        WITH RECURSIVE chain (seq, parent_seq, depth) AS (
+            SELECT seq, parent_seq, depth FROM responses WHERE seq = @seq
+            UNION ALL
+            SELECT r.seq, r.parent_seq, r.depth FROM responses r JOIN chain c ON r.seq = c.parent_seq
+        )
+        """;
+
+    private const string SelectChainMessages =
+        ChainCte +
+        """
+        SELECT m.item_id AS ItemId, m.body AS Body
+        FROM chain c JOIN response_messages m ON m.response_seq = c.seq
+        ORDER BY c.depth, m.ordinal;
+        """;
+
+    private const string InputItemsCte =
+        ChainCte +
+        """
+        , items AS MATERIALIZED (
+            SELECT m.item_id, m.body, ROW_NUMBER() OVER (ORDER BY c.depth, m.ordinal) AS pos
+            FROM chain c JOIN response_messages m ON m.response_seq = c.seq
+            WHERE c.seq <> @seq OR m.is_input
+        )
+        """;
+
+    private const string SelectInputItemsAsc =
+        InputItemsCte +
+        """
+        SELECT item_id AS ItemId, body AS Body FROM items
+        WHERE @after::text IS NULL OR pos > (SELECT pos FROM items WHERE item_id = @after::text LIMIT 1)
+        ORDER BY pos LIMIT @take;
+        """;
+
+    private const string SelectInputItemsDesc =
+        InputItemsCte +
+        """
+        SELECT item_id AS ItemId, body AS Body FROM items
+        WHERE @after::text IS NULL OR pos < (SELECT pos FROM items WHERE item_id = @after::text LIMIT 1)
+        ORDER BY pos DESC LIMIT @take;
+        """;
+
+    private const string InputItemExists = InputItemsCte + "SELECT EXISTS (SELECT 1 FROM items WHERE item_id = @after::text);";
+
+    private const string SelectConversationHead =
+        """
+        SELECT r.id FROM conversations c JOIN responses r ON r.seq = c.head_seq
+        WHERE c.conversation_id = @conversationId AND NOT r.deleted;
+        """;
+
+    private const string CountVisible = "SELECT COUNT(*) FROM responses WHERE NOT deleted;";
+
+    // SKIP LOCKED: two replicas evicting at once take different victims instead of waiting on (or purging) the same one.
+    private const string SelectLeastRecentLeaf =
+        """
+        SELECT seq FROM responses
+        WHERE child_count = 0 AND NOT deleted AND seq <> @keep
+        ORDER BY last_accessed_at, seq LIMIT 1
+        FOR UPDATE SKIP LOCKED;
+        """;
+
+    private const string SelectForDelete =
+        "SELECT seq AS Seq, parent_seq AS ParentSeq, child_count AS ChildCount FROM responses WHERE id = @id AND NOT deleted FOR UPDATE;";
+
+    private const string Hide = "UPDATE responses SET deleted = TRUE WHERE seq = @seq;";
+
+    private const string SelectNearestVisibleAncestor =
+        """
+        WITH RECURSIVE up (seq, parent_seq, deleted) AS (
+            SELECT seq, parent_seq, deleted FROM responses WHERE seq = @parent
+            UNION ALL
+            SELECT r.seq, r.parent_seq, r.deleted FROM responses r JOIN up u ON r.seq = u.parent_seq WHERE u.deleted
+        )
+        SELECT seq FROM up WHERE NOT deleted LIMIT 1;
+        """;
+
+    private const string MoveConversationHeads = "UPDATE conversations SET head_seq = @newHead WHERE head_seq = @seq;";
+
+    private const string DeleteConversationsWithHead = "DELETE FROM conversations WHERE head_seq = @seq;";
+
+    private const string DeleteResponseRow = "DELETE FROM responses WHERE seq = @seq RETURNING parent_seq;";
+
+    private const string DeleteMessages = "DELETE FROM response_messages WHERE response_seq = @seq;";
+
+    private const string DecrementChildCount =
+        "UPDATE responses SET child_count = child_count - 1 WHERE seq = @seq RETURNING child_count AS ChildCount, deleted AS Deleted;";
+}

@@ -70,7 +70,7 @@ public sealed class McpResponsesTests
     [Theory]
     [InlineData("""{"type":"mcp","server_label":"nope"}""", "unknown_mcp_server")]
     [InlineData("""{"type":"mcp","server_label":"x","server_url":"https://evil.example/mcp"}""", "server_url_not_allowed")]
-    [InlineData("""{"type":"mcp","server_label":"everything","require_approval":"always"}""", "unsupported_parameter")]
+    [InlineData("""{"type":"mcp","server_label":"everything","require_approval":"sometimes"}""", "invalid_value")]
     [InlineData("""{"type":"mcp","server_label":"everything","surprise":1}""", "unknown_parameter")]
     public async Task Create_BadMcpTool_Is400WithCode(string tool, string code)
     {

@@ -1,0 +1,239 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ApiServer.Agent;
+using ApiServer.Agent.Tools;
+using ApiServer.Tests.Infrastructure;
+using ApiServer.Tests.Responses;
+using ApiServer.Tests.Runs;
+using FakeUpstream;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ApiServer.Tests.Mcp;
+
+/// <summary>Approvals: mcp_approval_request/response on /v1/responses and approval.* on /v1/runs, with the real everything server.</summary>
+public sealed class McpApprovalTests
+{
+    private static object EchoNeedsApproval() => new
+    {
+        command = "node",
+        args = new[] { McpTestServers.EverythingScript, "stdio" },
+        require_approval = new { always = new { tool_names = new[] { "echo" } }, never = new { tool_names = new[] { "get-sum" } } },
+    };
+
+    private static async Task<ResponsesHarness> StartResponsesAsync()
+    {
+        var config = await McpTestServers.WriteConfigAsync(new Dictionary<string, object> { ["everything"] = EchoNeedsApproval() });
+        var harness = await ResponsesHarness.StartAsync(upstream: true, settings: new Dictionary<string, string?> { ["AGENT_MCP_CONFIG"] = config });
+        await McpTestServers.SettledAsync(harness.Server);
+        return harness;
+    }
+
+    private static JsonNode Item(JsonObject response, string type) => response["output"]!.AsArray().Single(i => i!["type"]!.GetValue<string>() == type)!;
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Responses_ApprovedCall_RunsAsMcpCallWithTheApprovalId(bool stream)
+    {
+        await using var harness = await StartResponsesAsync();
+        harness.Upstream.Enqueue(FakeResponse.Stream().ToolCall("call_1", "everything_echo", """{"message":"hi"}""").Finish("tool_calls"), FakeResponse.Text("done"));
+
+        JsonObject first;
+        if (stream)
+        {
+            var events = await harness.StreamAsync(new { model = "m", input = "echo", stream = true });
+            var added = events.Events.Where(e => e.Type == "response.output_item.added").Select(e => e.Data["item"]!["type"]!.GetValue<string>()).ToList();
+            Assert.Contains("mcp_approval_request", added);
+            first = events.Terminal;
+        }
+        else
+        {
+            first = await harness.CreateAsync(new { model = "m", input = "echo" });
+        }
+        var request = Item(first, "mcp_approval_request");
+        var approvalId = request["id"]!.GetValue<string>();
+        Assert.StartsWith("mcpr_", approvalId);
+        Assert.Equal("everything", request["server_label"]!.GetValue<string>());
+        Assert.Equal("everything_echo", request["name"]!.GetValue<string>());
+        Assert.Equal("completed", first["status"]!.GetValue<string>());
+        Assert.Equal(1, harness.Upstream.CallCount);
+
+        var second = await harness.CreateAsync(new
+        {
+            model = "m",
+            previous_response_id = first["id"]!.GetValue<string>(),
+            input = new object[] { new { type = "mcp_approval_response", approval_request_id = approvalId, approve = true } },
+        });
+
+        var call = Item(second, "mcp_call");
+        Assert.Equal(approvalId, call["approval_request_id"]!.GetValue<string>());
+        Assert.Equal("Echo: hi", call["output"]!.GetValue<string>());
+        Assert.Equal("Echo: hi", await McpTestServers.ToolResultSentUpstreamAsync(harness.Upstream));
+    }
+
+    [Fact]
+    public async Task Responses_DeniedCall_IsNotRunAndTheModelHearsTheReason()
+    {
+        await using var harness = await StartResponsesAsync();
+        harness.Upstream.Enqueue(FakeResponse.Stream().ToolCall("call_1", "everything_echo", """{"message":"hi"}""").Finish("tool_calls"), FakeResponse.Text("ok"));
+        var first = await harness.CreateAsync(new { model = "m", input = "echo" });
+        var approvalId = Item(first, "mcp_approval_request")["id"]!.GetValue<string>();
+
+        var second = await harness.CreateAsync(new
+        {
+            model = "m",
+            previous_response_id = first["id"]!.GetValue<string>(),
+            input = new object[] { new { type = "mcp_approval_response", approval_request_id = approvalId, approve = false, reason = "not today" } },
+        });
+
+        Assert.DoesNotContain(second["output"]!.AsArray(), i => i!["type"]!.GetValue<string>() == "mcp_call");
+        var told = await McpTestServers.ToolResultSentUpstreamAsync(harness.Upstream);
+        Assert.Contains("denied", told);
+        Assert.Contains("not today", told);
+    }
+
+    [Fact]
+    public async Task Responses_StatelessReplay_RunsTheApprovedCall()
+    {
+        await using var harness = await StartResponsesAsync();
+        harness.Upstream.Enqueue(FakeResponse.Text("done"));
+
+        var response = await harness.CreateAsync(new
+        {
+            model = "m",
+            store = false,
+            input = new object[]
+            {
+                new { type = "message", role = "user", content = "echo" },
+                new { type = "mcp_approval_request", id = "mcpr_replayed", server_label = "everything", name = "everything_echo", arguments = """{"message":"again"}""" },
+                new { type = "mcp_approval_response", approval_request_id = "mcpr_replayed", approve = true },
+            },
+        });
+
+        Assert.Equal("Echo: again", Item(response, "mcp_call")["output"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Responses_UnknownApprovalId_Is400NamingTheItem()
+    {
+        await using var harness = await StartResponsesAsync();
+
+        using var response = await harness.Client.PostAsync("/v1/responses", TestJson.Body(
+            """{"model":"m","input":[{"type":"message","role":"user","content":"x"},{"type":"mcp_approval_response","approval_request_id":"mcpr_nope","approve":true}]}"""));
+
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.Equal(400, (int)response.StatusCode);
+        Assert.Equal("input[1].approval_request_id", body["error"]!["param"]!.GetValue<string>());
+        Assert.Equal(0, harness.Upstream.CallCount);
+    }
+
+    [Fact]
+    public async Task Run_ApprovalOnce_WaitsThenRunsTheMcpTool()
+    {
+        var config = await McpTestServers.WriteConfigAsync(new Dictionary<string, object> { ["everything"] = EchoNeedsApproval() });
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["AGENT_MCP_CONFIG"] = config });
+        await McpTestServers.SettledAsync(server);
+
+        var (runId, _) = await server.Client.StartRunAsync(new { input = """/tool everything_echo {"message":"from a run"}""" });
+        await using var events = await EventSubscriber.OpenAsync(server.Client, runId);
+        var request = (await events.WaitForAsync("approval.request")).Data;
+        Assert.Equal("everything_echo", request.GetProperty("tool").GetString());
+        Assert.Equal("everything", request.GetProperty("server").GetString());
+        Assert.Equal(["once", "session", "always", "deny"], request.GetProperty("choices").EnumerateArray().Select(c => c.GetString()));
+        Assert.Equal("waiting_for_approval", (await server.Client.GetStatusAsync(runId)).GetProperty("status").GetString());
+        var approvalId = request.GetProperty("approval_id").GetString()!;
+
+        using var answered = await server.Client.PostAsync($"/v1/runs/{runId}/approval", TestJson.Body(JsonSerializer.Serialize(new { approval_id = approvalId, choice = "once" })));
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+
+        var all = await events.ReadToEndAsync();
+        Assert.True(all.Single(e => e.Name == "approval.responded").Data.GetProperty("approved").GetBoolean());
+        Assert.False(all.Single(e => e.Name == "tool.completed").Data.GetProperty("error").GetBoolean());
+        Assert.Equal("run.completed", all[^1].Name);
+        Assert.Contains("Echo: from a run", all[^1].Data.GetRawText());
+
+        await server.Client.PostAsync($"/v1/runs/{runId}/approval", TestJson.Body(JsonSerializer.Serialize(new { approval_id = approvalId, choice = "once" })))
+            .AssertErrorAsync(409, "run_not_active", "run_id");
+    }
+
+    private static async Task<(TestServer Server, FakeTimeProvider Clock)> StartWithGatedToolAsync()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var server = await TestServer.StartAsync(services: s =>
+        {
+            s.AddSingleton<TimeProvider>(clock);
+            s.AddSingleton<IAgentTool>(new GatedTool());
+        });
+        return (server, clock);
+    }
+
+    [Fact]
+    public async Task Run_Unanswered_TimesOutAsADenialAndGoesOn()
+    {
+        var (server, clock) = await StartWithGatedToolAsync();
+        await using var _ = server;
+        var (runId, _) = await server.Client.StartRunAsync(new { input = "/tool gated {}" });
+        await using var events = await EventSubscriber.OpenAsync(server.Client, runId);
+        await events.WaitForAsync("approval.request");
+
+        clock.Advance(TimeSpan.FromSeconds(600));
+
+        var all = await events.ReadToEndAsync();
+        var responded = all.Single(e => e.Name == "approval.responded").Data;
+        Assert.True(responded.GetProperty("timed_out").GetBoolean());
+        Assert.False(responded.GetProperty("approved").GetBoolean());
+        Assert.Equal("run.completed", all[^1].Name);
+        Assert.Contains("in time", all[^1].Data.GetRawText());
+    }
+
+    [Fact]
+    public async Task Run_StoppedWhileWaiting_IsCancelled_AndBadAnswersAreClear4xx()
+    {
+        var (server, _) = await StartWithGatedToolAsync();
+        await using var _s = server;
+        var (runId, _) = await server.Client.StartRunAsync(new { input = "/tool gated {}" });
+        await using var events = await EventSubscriber.OpenAsync(server.Client, runId);
+        await events.WaitForAsync("approval.request");
+
+        await server.Client.PostAsync($"/v1/runs/{runId}/approval", TestJson.Body("""{"approval_id":"apr_nope","choice":"once"}"""))
+            .AssertErrorAsync(404, "approval_not_found", "approval_id");
+        await server.Client.PostAsync($"/v1/runs/{runId}/approval", TestJson.Body("""{"approval_id":"apr_nope","choice":"maybe"}"""))
+            .AssertErrorAsync(400, "invalid_value", "choice");
+        using var stop = await server.Client.PostAsync($"/v1/runs/{runId}/stop", null);
+
+        var all = await events.ReadToEndAsync();
+        Assert.Equal("run.cancelled", all[^1].Name);
+    }
+
+    [Fact]
+    public async Task Run_SessionChoice_ApprovesTheToolForTheSessionsNextRun()
+    {
+        var (server, _) = await StartWithGatedToolAsync();
+        await using var _s = server;
+        var (first, _) = await server.Client.StartRunAsync(new { input = "/tool gated {}", session_id = "sess_approvals" });
+        await using (var events = await EventSubscriber.OpenAsync(server.Client, first))
+        {
+            var id = (await events.WaitForAsync("approval.request")).Data.GetProperty("approval_id").GetString();
+            using var answered = await server.Client.PostAsync($"/v1/runs/{first}/approval", TestJson.Body(JsonSerializer.Serialize(new { approval_id = id, choice = "session" })));
+            Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+            await events.ReadToEndAsync();
+        }
+
+        var (second, _) = await server.Client.StartRunAsync(new { input = "/tool gated {}", session_id = "sess_approvals" });
+        var again = await server.Client.ReadAllEventsAsync(second);
+        Assert.DoesNotContain(again, e => e.Name == "approval.request");
+        Assert.Contains(again, e => e.Name == "tool.completed");
+    }
+
+    /// <summary>A built-in tool that needs approval, so runs can be tested on a fake clock without an MCP server.</summary>
+    private sealed class GatedTool : IAgentTool
+    {
+        public ToolDefinition Definition { get; } = new("gated", "Needs approval.", JsonDocument.Parse("""{"type":"object"}""").RootElement);
+
+        public bool RequiresApproval => true;
+
+        public Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken) => Task.FromResult(ToolResult.Ok("gated ran"));
+    }
+}

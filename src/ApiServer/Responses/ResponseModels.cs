@@ -147,10 +147,18 @@ public sealed record McpListToolsItem : OutputItem
 {
     public required string ServerLabel { get; init; }
     public required IReadOnlyList<McpListedTool> Tools { get; init; }
+
+    // Left out rather than null, as OpenAI sends it: the AI SDK's schema takes a string or an object here, never null.
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Error { get; init; }
 }
 
-public sealed record McpListedTool(string Name, string? Description, JsonElement InputSchema, JsonElement? Annotations);
+/// <summary>A listed tool; a missing description or annotations are left out (the AI SDK refuses null for either).</summary>
+public sealed record McpListedTool(
+    string Name,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description,
+    JsonElement InputSchema,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? Annotations);
 
 public sealed record ReasoningItem : OutputItem
 {

@@ -78,10 +78,6 @@ public static class RunsEndpoints
     private static async Task<Ok<RunApprovalAnswered>> AnswerApprovalAsync(HttpContext context, [FromRoute(Name = "run_id")] string runId,
         [FromServices] IRunRegistry registry)
     {
-        var run = Find(registry, runId);
-        // Another key's run is answered exactly as one that does not exist.
-        if (!Access.Owner.Of(context).Owns(run.Spec.Owner))
-            throw NotFound(runId);
         (string Id, string Choice, string? Reason) answer;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
             answer = JsonRequest.Parse(document, body =>
@@ -92,6 +88,10 @@ public static class RunsEndpoints
                     body.GetString("choice", "choice") ?? throw ApiException.BadRequest("'choice' is required.", "choice", "missing_required_parameter"),
                     body.GetString("reason", "reason"));
             });
+        var run = Find(registry, runId);
+        // Another key's run is answered exactly as one that does not exist.
+        if (!Access.Owner.Of(context).Owns(run.Spec.Owner))
+            throw NotFound(runId);
         if (run.State.IsTerminal() || run.Approvals is null)
             throw new ApiException(StatusCodes.Status409Conflict, $"Run '{runId}' has already ended ({run.State.ToWire()}); it waits for no approval.",
                 param: "run_id", code: "run_not_active");

@@ -158,6 +158,82 @@ public sealed class McpApprovalTests
             .AssertErrorAsync(409, "run_not_active", "run_id");
     }
 
+    [Fact]
+    public async Task OpenAiNode_StreamedApprovalRequestThenApproval_ReadsEveryItem()
+    {
+        await using var harness = await StartResponsesAsync();
+        harness.Upstream.Enqueue(FakeResponse.Stream().ToolCall("call_1", "everything_echo", """{"message":"node"}""").Finish("tool_calls"), FakeResponse.Text("done"));
+
+        var result = (await NodeClient.RunAsync("responses-approval.mjs", harness.BaseAddress, new { model = "m", input = "echo", approve = true })).Success;
+
+        Assert.Contains("response.output_item.added", result["events"]!.AsArray().Select(e => e!.GetValue<string>()));
+        Assert.Equal(["mcp_list_tools", "mcp_approval_request"], result["first"]!["output"]!.AsArray().Select(i => i!["type"]!.GetValue<string>()));
+        var call = result["second"]!["output"]!.AsArray().Single(i => i!["type"]!.GetValue<string>() == "mcp_call")!;
+        Assert.Equal(result["first"]!["output"]![1]!["id"]!.GetValue<string>(), call["approval_request_id"]!.GetValue<string>());
+        Assert.Equal("Echo: node", call["output"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task AiSdk_ReadsMcpCallListToolsAndApprovalRequestItems_GeneratedAndStreamed()
+    {
+        await using var harness = await StartResponsesAsync();
+        FakeResponse[] SumThenDone() => [FakeResponse.Stream().ToolCall("call_1", "everything_get-sum", """{"a":1,"b":2}""").Finish("tool_calls"), FakeResponse.Text("done")];
+        harness.Upstream.Enqueue([.. SumThenDone(), .. SumThenDone()]);
+
+        var calls = (await NodeClient.RunAsync("ai-sdk-responses.mjs", harness.BaseAddress, new { model = "m", input = "add" })).Success;
+
+        Assert.Equal(["mcp_list_tools", "mcp_call", "message"], calls["generated"]!["output"]!.AsArray().Select(o => o!.GetValue<string>()));
+        Assert.Equal("done", calls["generated"]!["text"]!.GetValue<string>());
+        Assert.Equal("done", calls["streamed"]!["text"]!.GetValue<string>());
+        Assert.Empty(calls["streamed"]!["errors"]!.AsArray());
+
+        FakeResponse Echo() => FakeResponse.Stream().ToolCall("call_2", "everything_echo", """{"message":"x"}""").Finish("tool_calls");
+        harness.Upstream.Enqueue(Echo(), Echo());
+        var asks = (await NodeClient.RunAsync("ai-sdk-responses.mjs", harness.BaseAddress, new { model = "m", input = "echo" })).Success;
+
+        Assert.Equal(["mcp_list_tools", "mcp_approval_request"], asks["generated"]!["output"]!.AsArray().Select(o => o!.GetValue<string>()));
+        Assert.Empty(asks["streamed"]!["errors"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task Run_TwoPendingAtOnce_AnsweredOnEach_AlwaysIsRememberedForTheNextRun()
+    {
+        await using var harness = await StartResponsesAsync();
+        harness.Upstream.Enqueue(
+            FakeResponse.Stream().ToolCall("c1", "everything_echo", """{"message":"one"}""").ToolCall("c2", "everything_echo", """{"message":"two"}""").Finish("tool_calls"),
+            FakeResponse.Text("done"));
+
+        var (runId, _) = await harness.Client.StartRunAsync(new { input = "echo twice" });
+        await using (var events = await EventSubscriber.OpenAsync(harness.Client, runId))
+        {
+            var first = (await events.WaitForAsync("approval.request")).Data.GetProperty("approval_id").GetString();
+            var second = (await events.WaitForAsync("approval.request")).Data.GetProperty("approval_id").GetString();
+            Assert.NotEqual(first, second);
+            using (var deny = await harness.Client.PostAsync($"/v1/runs/{runId}/approval", TestJson.Body(JsonSerializer.Serialize(new { approval_id = second, choice = "deny", reason = "one is enough" }))))
+                Assert.Equal(HttpStatusCode.OK, deny.StatusCode);
+            Assert.Equal("waiting_for_approval", (await harness.Client.GetStatusAsync(runId)).GetProperty("status").GetString());
+            using (var always = await harness.Client.PostAsync($"/v1/runs/{runId}/approval", TestJson.Body(JsonSerializer.Serialize(new { approval_id = first, choice = "always" }))))
+                Assert.Equal(HttpStatusCode.OK, always.StatusCode);
+            await harness.Client.PostAsync($"/v1/runs/{runId}/approval", TestJson.Body(JsonSerializer.Serialize(new { approval_id = first, choice = "once" })))
+                .AssertErrorAsync(409, "approval_already_answered", "approval_id");
+
+            var all = await events.ReadToEndAsync();
+            Assert.Equal(2, all.Count(e => e.Name == "approval.responded"));
+            Assert.Single(all, e => e.Name == "tool.completed");
+            Assert.Equal("run.completed", all[^1].Name);
+        }
+        var told = (await harness.Upstream.WaitForRequestAsync(2)).Body.GetProperty("messages").EnumerateArray()
+            .Where(m => m.GetProperty("role").GetString() == "tool").Select(m => m.GetProperty("content").GetString()).ToList();
+        Assert.Equal("Echo: one", told[0]);
+        Assert.Contains("one is enough", told[1]);
+
+        harness.Upstream.Enqueue(FakeResponse.Stream().ToolCall("c3", "everything_echo", """{"message":"three"}""").Finish("tool_calls"), FakeResponse.Text("done"));
+        var (next, _) = await harness.Client.StartRunAsync(new { input = "echo again" });
+        var again = await harness.Client.ReadAllEventsAsync(next);
+        Assert.DoesNotContain(again, e => e.Name == "approval.request");
+        Assert.Contains(again, e => e.Name == "tool.completed");
+    }
+
     private static async Task<(TestServer Server, FakeTimeProvider Clock)> StartWithGatedToolAsync()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);

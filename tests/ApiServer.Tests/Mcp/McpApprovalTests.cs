@@ -303,6 +303,28 @@ public sealed class McpApprovalTests
         Assert.Contains(again, e => e.Name == "tool.completed");
     }
 
+    [Fact]
+    public async Task Run_AnotherKeysRun_IsAnsweredAsUnknown()
+    {
+        var keys = Access.AccessKit.WriteKeysFile(Access.AccessKit.File(
+            Access.AccessKit.Entry("alice", Access.AccessKit.AliceKey, "runs"), Access.AccessKit.Entry("bob", Access.AccessKit.BobKey, "runs")));
+        await using var server = await Access.AccessKit.StartAsync(keys, services: s => s.AddSingleton<IAgentTool>(new GatedTool()));
+        using var alice = new HttpRequestMessage(HttpMethod.Post, "/v1/runs") { Content = TestJson.Body("""{"input":"/tool gated {}"}""") };
+        alice.Headers.Authorization = new("Bearer", Access.AccessKit.AliceKey);
+        using var started = await server.Client.SendAsync(alice);
+        var runId = JsonNode.Parse(await started.Content.ReadAsStringAsync())!["run_id"]!.GetValue<string>();
+
+        using var bob = new HttpRequestMessage(HttpMethod.Post, $"/v1/runs/{runId}/approval") { Content = TestJson.Body("""{"approval_id":"apr_x","choice":"once"}""") };
+        bob.Headers.Authorization = new("Bearer", Access.AccessKit.BobKey);
+        using var answered = await server.Client.SendAsync(bob);
+
+        Assert.Equal(HttpStatusCode.NotFound, answered.StatusCode);
+        Assert.Contains("run_not_found", await answered.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var stop = new HttpRequestMessage(HttpMethod.Post, $"/v1/runs/{runId}/stop");
+        stop.Headers.Authorization = new("Bearer", Access.AccessKit.AliceKey);
+        (await server.Client.SendAsync(stop)).Dispose();
+    }
+
     /// <summary>A built-in tool that needs approval, so runs can be tested on a fake clock without an MCP server.</summary>
     private sealed class GatedTool : IAgentTool
     {

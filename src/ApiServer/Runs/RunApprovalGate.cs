@@ -33,10 +33,7 @@ public sealed class RunApprovalGate(Run run, ToolApprovalMemory memory, TimeSpan
         {
             w.WriteString("approval_id", request.ApprovalId);
             w.WriteString("tool", request.Name);
-            if (request.ServerLabel is null)
-                w.WriteNull("server");
-            else
-                w.WriteString("server", request.ServerLabel);
+            RunEventFrames.WriteStringOrNull(w, "server", request.ServerLabel);
             w.WriteString("arguments", request.Arguments);
             w.WriteStartArray("choices");
             foreach (var choice in Choices)
@@ -99,9 +96,6 @@ public sealed class RunApprovalGate(Run run, ToolApprovalMemory memory, TimeSpan
         w.WriteString("choice", decision.Choice ?? "deny");
         w.WriteBoolean("approved", decision.Outcome == ApprovalOutcome.Approved);
         w.WriteBoolean("timed_out", decision.Choice == "timeout");
-        if (decision.Reason is null)
-            w.WriteNull("reason");
-        else
-            w.WriteString("reason", decision.Reason);
+        RunEventFrames.WriteStringOrNull(w, "reason", decision.Reason);
     });
 }

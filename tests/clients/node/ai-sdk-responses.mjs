@@ -2,12 +2,7 @@
 // items (mcp_list_tools, mcp_call, mcp_approval_request) without a parse error. Returns what it made of them.
 import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, streamText } from 'ai';
-
-async function readStdin() {
-  const chunks = [];
-  for await (const chunk of process.stdin) chunks.push(chunk);
-  return Buffer.concat(chunks).toString('utf8');
-}
+import { readStdin } from './lib/run.mjs';
 
 try {
   const input = JSON.parse(await readStdin());

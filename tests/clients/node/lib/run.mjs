@@ -3,7 +3,7 @@
 // Any error (a strict stream helper rejecting the server's events, an HTTP error, bad JSON) goes to stderr with exit code 1.
 import OpenAI from 'openai';
 
-async function readStdin() {
+export async function readStdin() {
   const chunks = [];
   for await (const chunk of process.stdin) chunks.push(chunk);
   return Buffer.concat(chunks).toString('utf8');

@@ -16,6 +16,9 @@ public sealed record ToolCallStarted(string CallId, string Name, string Argument
 {
     /// <summary>The MCP server the tool belongs to (<see cref="Tools.IAgentTool.ServerLabel"/>); null for built-in tools.</summary>
     public string? ServerLabel { get; init; }
+
+    /// <summary>The approval this call ran under, when it needed one.</summary>
+    public string? ApprovalId { get; init; }
 }
 
 /// <summary>A server-executed tool finished, successfully or not.</summary>
@@ -36,6 +39,9 @@ public sealed record AgentCompleted(
 {
     /// <summary>Reasoning text of the final model turn, if any.</summary>
     public string? Reasoning { get; init; }
+
+    /// <summary>Calls the turn ended on because their approval was deferred; their ids in <see cref="NewMessages"/> are the approval ids.</summary>
+    public IReadOnlyList<ToolApprovalRequest> PendingApprovals { get; init; } = [];
 }
 
 /// <summary>The run failed. <see cref="NewMessages"/> holds what the run appended before the failure, including any partial text.</summary>

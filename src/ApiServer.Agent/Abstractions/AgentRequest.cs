@@ -77,6 +77,18 @@ public sealed record AgentRequest
     /// </summary>
     public IReadOnlySet<string>? AllowedServerTools { get; init; }
 
+    /// <summary>Asks a person about calls that need approval; null: such calls are not run (the model is told why).</summary>
+    public IToolApprovalGate? ApprovalGate { get; init; }
+
+    /// <summary>Tools this request wants approved on top of the operator's (a Responses <c>mcp</c> tool's <c>require_approval</c>); never fewer.</summary>
+    public Func<string, bool>? AlsoNeedsApproval { get; init; }
+
+    /// <summary>Answers to approval requests a previous turn ended with; the calls run (or are refused) before the model is called.</summary>
+    public IReadOnlyList<ApprovalAnswer> ApprovalAnswers { get; init; } = [];
+
+    /// <summary>Whether a call to <paramref name="tool"/> must wait for a person.</summary>
+    public bool NeedsApproval(Tools.IAgentTool tool) => tool.RequiresApproval || (AlsoNeedsApproval?.Invoke(tool.Definition.Name) ?? false);
+
     /// <summary>Whether both the key's policy and the request's narrowing let this turn offer and run the tool.</summary>
     public bool AllowsServerTool(string name) => Tools.ToolRegistry.IsInternal(name)
         || (AllowedServerTools is null || AllowedServerTools.Contains(name)) && (ServerToolFilter is null || ServerToolFilter(name));

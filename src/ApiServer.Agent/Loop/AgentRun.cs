@@ -28,6 +28,7 @@ internal sealed class AgentRun(
         var clientTools = request.ClientTools.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         IReadOnlyList<ToolDefinition> offered = [.. tools.Definitions.Where(d => request.AllowsServerTool(d.Name)), .. request.ClientTools];
         var toolChoice = request.ToolChoice;
+        await ResumeApprovedAsync(cancellationToken);
 
         for (var iteration = 0; iteration < options.MaxIterations; iteration++)
         {
@@ -71,13 +72,32 @@ internal sealed class AgentRun(
             AppendAssistantTurn(turn, clientTools);
 
             var results = await ToolExecution.RunAsync(serverCalls, tools, request, events, time, cancellationToken);
+            var deferred = new List<ToolApprovalRequest>();
             for (var i = 0; i < serverCalls.Count; i++)
             {
-                var result = ChatMessage.ToolResult(serverCalls[i].Id, serverCalls[i].Name, results[i].Content);
+                if (results[i].Deferred is { } pending)
+                {
+                    deferred.Add(pending);
+                    continue;
+                }
+                var result = ChatMessage.ToolResult(serverCalls[i].Id, serverCalls[i].Name, results[i].Result.Content);
                 if (ToolRegistry.IsInternal(serverCalls[i].Name))
                     _conversation.Add(result);
                 else
                     Append(result);
+            }
+
+            if (deferred.Count > 0)
+            {
+                // The turn ends on the requests; each waiting call keeps its approval id as its call id, so the answer
+                // (mcp_approval_response) names the call directly and the history stays one consistent conversation.
+                RenameDeferredCalls(deferred);
+                await events.WriteAsync(new AgentCompleted(turn.Text, FinishReason.ToolCalls, _newMessages, _usage, clientCalls)
+                {
+                    Reasoning = turn.Reasoning,
+                    PendingApprovals = deferred,
+                }, cancellationToken);
+                return;
             }
 
             if (clientCalls.Count > 0)
@@ -116,6 +136,32 @@ internal sealed class AgentRun(
             }
         }
         return kept.Count == turn.ToolCalls.Count ? turn : turn with { ToolCalls = kept };
+    }
+
+    /// <summary>
+    /// Runs (or refuses) the calls an earlier turn deferred for approval, answered by this request. Their results follow the
+    /// history's last tool results; the caller has checked that nothing else follows that turn.
+    /// </summary>
+    private async Task ResumeApprovedAsync(CancellationToken cancellationToken)
+    {
+        if (request.ApprovalAnswers.Count == 0)
+            return;
+        var calls = _conversation.Where(m => m.ToolCalls is not null).SelectMany(m => m.ToolCalls!).ToDictionary(c => c.Id, StringComparer.Ordinal);
+        var answered = request.ApprovalAnswers.Where(a => calls.ContainsKey(a.ApprovalId)).Select(a => (calls[a.ApprovalId], a)).ToList();
+        var results = await ToolExecution.ResumeAsync(answered, tools, request, events, time, cancellationToken);
+        for (var i = 0; i < answered.Count; i++)
+            Append(ChatMessage.ToolResult(answered[i].Item1.Id, answered[i].Item1.Name, results[i].Result.Content));
+    }
+
+    private void RenameDeferredCalls(List<ToolApprovalRequest> deferred)
+    {
+        var ids = deferred.ToDictionary(d => d.CallId, d => d.ApprovalId, StringComparer.Ordinal);
+        ChatMessage Rename(ChatMessage m) => m with { ToolCalls = [.. m.ToolCalls!.Select(c => ids.TryGetValue(c.Id, out var id) ? c with { Id = id } : c)] };
+        var at = _conversation.FindLastIndex(m => m.ToolCalls is not null);
+        _conversation[at] = Rename(_conversation[at]);
+        var visibleAt = _newMessages.FindLastIndex(m => m.ToolCalls is not null);
+        if (visibleAt >= 0)
+            _newMessages[visibleAt] = Rename(_newMessages[visibleAt]);
     }
 
     private void Append(ChatMessage message)

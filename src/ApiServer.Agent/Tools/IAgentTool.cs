@@ -22,6 +22,9 @@ public interface IAgentTool
 
     /// <summary>The MCP server that provides the tool, shown to clients (Responses <c>server_label</c>); null for built-in tools.</summary>
     string? ServerLabel => null;
+
+    /// <summary>The operator wants a person to approve each call (an MCP server's <c>require_approval</c>); see <see cref="IToolApprovalGate"/>.</summary>
+    bool RequiresApproval => false;
 }
 
 /// <summary>Supplies tools decided at runtime, e.g. the workspace tools that exist only when AGENT_WORKSPACE is set.</summary>

@@ -29,5 +29,6 @@ namespace ApiServer.Json;
 [JsonSerializable(typeof(ItemList))]
 [JsonSerializable(typeof(RunCreated))]
 [JsonSerializable(typeof(RunStopping))]
+[JsonSerializable(typeof(RunApprovalAnswered))]
 [JsonSerializable(typeof(RunStatusResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -14,6 +14,10 @@ public sealed class McpOptions
     /// </summary>
     public string ClientUrls { get; set; } = "";
 
+    /// <summary>How long a run waits for an answer to an approval request before it counts as a denial (AGENT_APPROVAL_TIMEOUT_SECONDS).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
+    public int ApprovalTimeoutSeconds { get; set; } = 600;
+
     public IReadOnlyList<string> ClientUrlPrefixes =>
         ClientUrls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

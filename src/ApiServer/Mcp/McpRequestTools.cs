@@ -15,12 +15,13 @@ public static class McpRequestTools
         tool.ValueKind == JsonValueKind.Object && tool.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "mcp";
 
     /// <summary>
-    /// The filter for the turn's server tools, or null when the request names no MCP server (then every configured tool is offered).
-    /// Throws a 400 for an unknown label, a client URL the operator did not allow, or a bad field.
+    /// The turn's server-tool filter (null when the request names no MCP server: every configured tool is offered) and the
+    /// tools it wants approved on top of the operator's config. Throws a 400 for an unknown label, a client URL, or a bad field.
     /// </summary>
-    public static Func<string, bool>? Narrow(IReadOnlyList<JsonElement> tools, McpHub hub, McpOptions options)
+    public static McpRequestScope Parse(IReadOnlyList<JsonElement> tools, McpHub hub, McpOptions options)
     {
         var allowed = new Dictionary<string, HashSet<string>?>(StringComparer.Ordinal);
+        var approval = new Dictionary<string, McpApprovalPolicy>(StringComparer.Ordinal);
         for (var i = 0; i < tools.Count; i++)
         {
             if (!IsMcp(tools[i]))
@@ -35,7 +36,7 @@ public static class McpRequestTools
                 RefuseClientUrl(url, options, $"{param}.server_url");
             if (tool.Get("headers") is not null)
                 throw ApiException.BadRequest("'headers' only go with 'server_url'; configured servers use the headers in AGENT_MCP_CONFIG.", $"{param}.headers", "unsupported_parameter");
-            CheckApproval(tool, $"{param}.require_approval");
+            var policy = ParseApproval(tool, $"{param}.require_approval");
             if (hub.Servers.FirstOrDefault(s => s.Config.Name == label && s.Config.Enabled) is null)
             {
                 var known = string.Join(", ", hub.Servers.Where(s => s.Config.Enabled).Select(s => s.Config.Name));
@@ -44,16 +45,21 @@ public static class McpRequestTools
                     $"{param}.server_label", "unknown_mcp_server");
             }
             allowed[label] = AllowedTools(tool, $"{param}.allowed_tools");
+            if (policy is not null)
+                approval[label] = policy;
         }
         if (allowed.Count == 0)
-            return null;
-        return name =>
+            return McpRequestScope.All;
+        Func<string, bool>? needsApproval = approval.Count == 0 ? null : name =>
+            hub.Tools.FirstOrDefault(t => t.Definition.Name == name) is { } tool
+            && approval.TryGetValue(tool.ServerLabel, out var policy) && policy.Requires(tool.ToolName);
+        return new McpRequestScope(name =>
         {
             var tool = hub.Tools.FirstOrDefault(t => t.Definition.Name == name);
             if (tool is null)
                 return true; // a built-in tool: mcp entries narrow MCP servers only
             return allowed.TryGetValue(tool.ServerLabel, out var names) && (names is null || names.Contains(tool.ToolName));
-        };
+        }, needsApproval) { Servers = allowed.Keys.ToHashSet(StringComparer.Ordinal) };
     }
 
     private static void RefuseClientUrl(string url, McpOptions options, string param)
@@ -62,24 +68,46 @@ public static class McpRequestTools
             throw ApiException.BadRequest(
                 "This server does not connect to MCP servers a client names: use a server_label the operator configured (GET /v1/tools lists them), or ask the operator to allow the URL in AGENT_MCP_CLIENT_URLS.",
                 param, "server_url_not_allowed");
-        throw ApiException.BadRequest("Connecting to a client-supplied MCP server_url is not supported yet; use a server_label the operator configured.", param, "unsupported_parameter");
+        throw ApiException.BadRequest(
+            "The URL is allowed by AGENT_MCP_CLIENT_URLS, but this server connects only to the MCP servers of AGENT_MCP_CONFIG " +
+            "(those are started, watched and reconnected in the background; a per-request connection is not built). " +
+            "Add the server to AGENT_MCP_CONFIG and name it by server_label.", param, "unsupported_parameter");
     }
 
-    /// <summary>Approvals can only be added, never removed, and this server cannot ask for them yet: only "never" (no change) is accepted.</summary>
-    private static void CheckApproval(JsonElement tool, string param)
+    /// <summary>
+    /// The request's <c>require_approval</c>, in the shape of the config's. It can only add approvals: "never" or a
+    /// <c>never</c> list leaves the operator's choice as it is, so only what it asks for on top counts.
+    /// </summary>
+    private static McpApprovalPolicy? ParseApproval(JsonElement tool, string param)
     {
         if (tool.Get("require_approval") is not { } value)
-            return;
-        if (value.ValueKind == JsonValueKind.String && value.GetString() == "never")
-            return;
-        throw ApiException.BadRequest(
-            "require_approval: this server cannot ask for approvals on /v1/responses yet; omit it or send \"never\" (tools the operator's config marks as needing approval are still not run).",
-            param, "unsupported_parameter");
+            return null;
+        if (value.ValueKind == JsonValueKind.String)
+        {
+            return value.GetString() switch
+            {
+                "always" => McpApprovalPolicy.AlwaysNeeded,
+                "never" => null,
+                _ => throw JsonRequest.InvalidValue(param, $"'{param}' must be \"always\", \"never\" or {{\"always\": {{\"tool_names\": […]}}, \"never\": {{…}}}}."),
+            };
+        }
+        if (value.ValueKind != JsonValueKind.Object)
+            throw JsonRequest.WrongType(param, "\"always\", \"never\" or an object with 'always' and 'never' lists");
+        HashSet<string> always = [];
+        foreach (var property in value.EnumerateObject())
+        {
+            if (property.Name is not ("always" or "never"))
+                throw ApiException.BadRequest($"Unknown field '{property.Name}' in require_approval; known: always, never.", $"{param}.{property.Name}", "unknown_parameter");
+            var names = AllowedTools(value, $"{param}.{property.Name}", property.Name) ?? [];
+            if (property.Name == "always")
+                always = names;
+        }
+        return always.Count == 0 ? null : new McpApprovalPolicy(false, always, new HashSet<string>());
     }
 
-    private static HashSet<string>? AllowedTools(JsonElement tool, string param)
+    private static HashSet<string>? AllowedTools(JsonElement tool, string param, string field = "allowed_tools")
     {
-        if (tool.Get("allowed_tools") is not { } value)
+        if (tool.Get(field) is not { } value)
             return null;
         if (value.ValueKind == JsonValueKind.Object)
             value = value.Get("tool_names") ?? throw ApiException.BadRequest($"'{param}.tool_names' is required.", $"{param}.tool_names", "missing_required_parameter");
@@ -87,4 +115,13 @@ public static class McpRequestTools
             throw JsonRequest.WrongType(param, "an array of tool names or {\"tool_names\": [...]}");
         return [.. value.EnumerateArray().Select(v => v.GetString()!)];
     }
+}
+
+/// <summary>What a request's <c>mcp</c> tools make of a turn: the server tools it may use, and the extra approvals it asks for.</summary>
+public sealed record McpRequestScope(Func<string, bool>? Filter, Func<string, bool>? AlsoNeedsApproval)
+{
+    /// <summary>The servers the request named; null when it named none (then every configured server is in the turn).</summary>
+    public IReadOnlySet<string>? Servers { get; init; }
+
+    public static readonly McpRequestScope All = new(null, null);
 }

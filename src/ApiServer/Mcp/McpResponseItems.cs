@@ -10,12 +10,14 @@ public static class McpResponseItems
     /// One <c>mcp_list_tools</c> item per ready server whose tools the turn may use, on the first turn of a chain (as OpenAI
     /// does); later turns build on the listing already in the chain. Servers that are down are listed with their error.
     /// </summary>
-    public static IReadOnlyList<McpListToolsItem> ListTools(McpHub hub, Func<string, bool>? filter, bool firstInChain)
+    public static IReadOnlyList<McpListToolsItem> ListTools(McpHub hub, McpRequestScope scope, bool firstInChain)
     {
+        var filter = scope.Filter;
         if (!firstInChain)
             return [];
         var items = new List<McpListToolsItem>();
-        foreach (var server in hub.Servers.Where(s => s.Config.Enabled))
+        // A server the request's mcp tools did not name is not in the turn, ready or not.
+        foreach (var server in hub.Servers.Where(s => s.Config.Enabled && (scope.Servers?.Contains(s.Config.Name) ?? true)))
         {
             var tools = hub.Tools.Where(t => t.ServerLabel == server.Config.Name && (filter?.Invoke(t.Definition.Name) ?? true)).ToList();
             var offered = server.State == McpServerState.Ready;

@@ -62,6 +62,8 @@ public sealed partial class McpServerConnection(
         while (!stopping.IsCancellationRequested)
         {
             SetState(McpServerState.Connecting);
+            // Ends with this connection: a list_changed refresh still running when it drops must not bring its tools back.
+            using var connection = CancellationTokenSource.CreateLinkedTokenSource(stopping);
             try
             {
                 await using var client = await ConnectAsync(stopping);
@@ -69,7 +71,7 @@ public sealed partial class McpServerConnection(
                 await using var subscription = client.RegisterNotificationHandler(
                     NotificationMethods.ToolListChangedNotification, (_, _) =>
                     {
-                        _ = RefreshInBackgroundAsync(client, stopping);
+                        _ = RefreshInBackgroundAsync(client, connection.Token);
                         return ValueTask.CompletedTask;
                     });
                 _client = client;
@@ -90,8 +92,12 @@ public sealed partial class McpServerConnection(
             }
             finally
             {
+                await connection.CancelAsync();
+                // A refresh that holds the lock finishes (and sees the cancellation) before the tools are cleared.
+                await _refresh.WaitAsync(CancellationToken.None);
                 _client = null;
                 _tools = [];
+                _refresh.Release();
             }
             SetState(McpServerState.Failed);
             Log.Disconnected(_logger, Config.Name, LastError ?? "", delay);
@@ -211,7 +217,12 @@ public sealed partial class McpServerConnection(
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(Config.Timeout);
             var listed = await client.ListToolsAsync(cancellationToken: timeout.Token);
-            _tools = [.. listed.Select(t => t.ProtocolTool).Where(t => Config.AllowedTools?.Contains(t.Name) ?? true)];
+            cancellationToken.ThrowIfCancellationRequested();
+            IReadOnlyList<Tool> tools = [.. listed.Select(t => t.ProtocolTool).Where(t => Config.AllowedTools?.Contains(t.Name) ?? true)];
+            // Liveness probes list the tools every few seconds: only a list that changed renames and rebuilds the agent's tools.
+            if (Fingerprint(tools) == Fingerprint(_tools) && _tools.Count > 0)
+                return;
+            _tools = tools;
             changed();
         }
         finally
@@ -219,6 +230,9 @@ public sealed partial class McpServerConnection(
             _refresh.Release();
         }
     }
+
+    private static string Fingerprint(IReadOnlyList<Tool> tools) =>
+        string.Join('\n', tools.Select(t => System.Text.Json.JsonSerializer.Serialize(t, McpJsonUtilities.DefaultOptions)));
 
     private static partial class Log
     {

@@ -25,6 +25,8 @@ public sealed class McpTool(McpServerConnection server, Tool tool, string name) 
 
     public string ServerLabel => server.Config.Name;
 
+    public McpServerConfig ServerConfig => server.Config;
+
     /// <summary>The tool's own name on its server.</summary>
     public string ToolName => tool.Name;
 
@@ -37,9 +39,6 @@ public sealed class McpTool(McpServerConnection server, Tool tool, string name) 
 
     public async Task<ToolResult> InvokeAsync(JsonElement arguments, CancellationToken cancellationToken)
     {
-        // The operator asked for a person's approval, and no endpoint can ask for one yet: such a tool never runs.
-        if (RequiresApproval)
-            return ToolResult.Error($"Tool '{Definition.Name}' needs a person's approval before it runs (require_approval in AGENT_MCP_CONFIG), and this server cannot ask for approvals yet. It was not run.");
         if (server.Client is not { } client)
             return ToolResult.Error(server.UnavailableReason);
         var values = arguments.ValueKind == JsonValueKind.Object

@@ -24,6 +24,7 @@ public static class OpenApiShapes
         ["CreateResponse"] = ("CreateResponseRequest", "ResponseStreamEvent",
             """{"model":"agent","input":"Say hello to Swagger","instructions":"You are concise.","store":true}"""),
         ["CreateRun"] = ("CreateRunRequest", null, """{"input":"Say hello to Swagger","store":true}"""),
+        ["AnswerRunApproval"] = ("RunApprovalAnswer", null, """{"approval_id":"apr_0123456789abcdef0123456789abcdef","choice":"once"}"""),
         ["CreateJob"] = (null, null,
             """{"name":"Morning summary","schedule":"every monday at 9:00","prompt":"Summarise what changed in the workspace since last week.","timezone":"UTC"}"""),
         ["UpdateJob"] = (null, null, """{"schedule":"weekdays at 9am","enabled":true}"""),

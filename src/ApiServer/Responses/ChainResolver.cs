@@ -19,6 +19,9 @@ public sealed record ResolvedConversation(
 
     /// <summary>What the stored response records as its input: an explicit history, then this turn's input.</summary>
     public IReadOnlyList<ChatMessage> StoredInput { get; init; } = [];
+
+    /// <summary>Answers to the approval requests the conversation ended on (checked: each names a waiting call).</summary>
+    public IReadOnlyList<ApprovalAnswer> ApprovalAnswers { get; init; } = [];
 }
 
 /// <summary>
@@ -53,12 +56,14 @@ public static class ChainResolver
             history = explicitHistory;
 
         ValidateToolOutputs(history, input.Input);
+        var turnInput = PendingApprovals.Settle(history, input);
         var instructionParts = new[] { instructions }.Concat(input.SystemTexts).Where(s => !string.IsNullOrEmpty(s)).ToList();
-        return new ResolvedConversation(previousResponseId, [.. history, .. input.Input],
+        return new ResolvedConversation(previousResponseId, [.. history, .. turnInput],
             instructionParts.Count == 0 ? null : string.Join("\n\n", instructionParts), sessionId)
         {
             ChainParentId = explicitHistory is null ? previousResponseId : null,
-            StoredInput = [.. explicitHistory ?? [], .. input.Input],
+            StoredInput = [.. explicitHistory ?? [], .. turnInput],
+            ApprovalAnswers = [.. input.Approvals.Select(a => a.Answer)],
         };
     }
 

@@ -45,6 +45,7 @@ public sealed partial class ResponseHandler(
 
         var template = Template(call, conversation, time.GetUtcNow());
         var rendering = call.Rendering ?? (options.Value.ResponsesToolRendering == "hermes" ? ToolRendering.Hermes : ToolRendering.Mcp);
+        var scope = Mcp.McpRequestTools.Parse(call.ToolsEcho, mcp, mcpOptions.Value);
         var request = new AgentRequest
         {
             Instructions = conversation.Instructions,
@@ -53,11 +54,14 @@ public sealed partial class ResponseHandler(
             ClientTools = call.Tools.Tools,
             ToolChoice = call.Tools.Choice,
             MaxToolCalls = call.MaxToolCalls,
-            ServerToolFilter = Mcp.McpRequestTools.Narrow(call.ToolsEcho, mcp, mcpOptions.Value),
+            ServerToolFilter = scope.Filter,
+            AlsoNeedsApproval = scope.AlsoNeedsApproval,
+            ApprovalGate = DeferringApprovalGate.Instance,
+            ApprovalAnswers = conversation.ApprovalAnswers,
         };
         var turn = new PendingTurn(call, conversation, sessionId);
         // The first turn of a chain says which tools each MCP server offers, as OpenAI's mcp_list_tools items do.
-        var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, request.ServerToolFilter, conversation.PreviousResponseId is null);
+        var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, scope, conversation.PreviousResponseId is null);
         var renderer = new ResponsesTurnRenderer(template, rendering, call.Stream, time, (response, newMessages) => StoreAsync(turn, response, newMessages), serverToolLists);
         if (call.Stream)
         {

@@ -67,6 +67,7 @@ public sealed record OutputTokensDetails(int ReasoningTokens);
 [JsonDerivedType(typeof(FunctionCallOutputItem), "function_call_output")]
 [JsonDerivedType(typeof(McpCallItem), "mcp_call")]
 [JsonDerivedType(typeof(McpListToolsItem), "mcp_list_tools")]
+[JsonDerivedType(typeof(McpApprovalRequestItem), "mcp_approval_request")]
 [JsonDerivedType(typeof(ReasoningItem), "reasoning")]
 public abstract record OutputItem
 {
@@ -132,6 +133,20 @@ public sealed record McpCallItem : OutputItem
     public string? Output { get; init; }
     public McpCallError? Error { get; init; }
     public required string Status { get; init; }
+
+    /// <summary>The <c>mcp_approval_request</c> this call ran under, when it needed a person's approval.</summary>
+    public string? ApprovalRequestId { get; init; }
+}
+
+/// <summary>
+/// A call that waits for a person (the tool needs approval): the turn ends with it, and the client answers in the next turn
+/// with an <c>mcp_approval_response</c> naming this id. <see cref="Name"/> is the tool's name as the model called it.
+/// </summary>
+public sealed record McpApprovalRequestItem : OutputItem
+{
+    public required string ServerLabel { get; init; }
+    public required string Name { get; init; }
+    public required string Arguments { get; init; }
 }
 
 public sealed record McpCallError(string Type, string Content);
@@ -141,10 +156,18 @@ public sealed record McpListToolsItem : OutputItem
 {
     public required string ServerLabel { get; init; }
     public required IReadOnlyList<McpListedTool> Tools { get; init; }
+
+    // Left out rather than null, as OpenAI sends it: the AI SDK's schema takes a string or an object here, never null.
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Error { get; init; }
 }
 
-public sealed record McpListedTool(string Name, string? Description, JsonElement InputSchema, JsonElement? Annotations);
+/// <summary>A listed tool; a missing description or annotations are left out (the AI SDK refuses null for either).</summary>
+public sealed record McpListedTool(
+    string Name,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description,
+    JsonElement InputSchema,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? Annotations);
 
 public sealed record ReasoningItem : OutputItem
 {

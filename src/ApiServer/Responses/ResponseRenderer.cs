@@ -104,6 +104,8 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
         CloseOpenItems("completed");
         foreach (var call in done.ClientToolCalls)
             AddClientCall(call);
+        foreach (var pending in done.PendingApprovals)
+            AddApprovalRequest(pending);
         var incomplete = done.FinishReason switch
         {
             FinishReason.Length => new IncompleteDetails("max_output_tokens"),
@@ -235,7 +237,11 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
         var index = _output.Count;
         if (rendering == ToolRendering.Mcp)
         {
-            var item = new McpCallItem { Id = NewId("mcp"), ServerLabel = started.ServerLabel ?? ServerLabel, Name = started.Name, Arguments = "", Status = "in_progress" };
+            var item = new McpCallItem
+            {
+                Id = NewId("mcp"), ServerLabel = started.ServerLabel ?? ServerLabel, Name = started.Name, Arguments = "", Status = "in_progress",
+                ApprovalRequestId = started.ApprovalId,
+            };
             _output.Add(item);
             _runningTools[started.CallId] = (index, item with { Arguments = started.Arguments });
             Emit("response.output_item.added", w => WriteItemEvent(w, index, item));
@@ -281,6 +287,16 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
     }
 
     private void AddClientCall(ToolCall call) => AddFunctionCall(call);
+
+    /// <summary>The spec streams an approval request as a whole item: added, then done.</summary>
+    private void AddApprovalRequest(ToolApprovalRequest pending)
+    {
+        var index = _output.Count;
+        var item = new McpApprovalRequestItem { Id = pending.ApprovalId, ServerLabel = pending.ServerLabel ?? ServerLabel, Name = pending.Name, Arguments = pending.Arguments };
+        _output.Add(item);
+        Emit("response.output_item.added", w => WriteItemEvent(w, index, item));
+        Emit("response.output_item.done", w => WriteItemEvent(w, index, item));
+    }
 
     private (int Index, FunctionCallItem Item) AddFunctionCall(ToolCall call)
     {

@@ -15,15 +15,19 @@ public sealed record ResponsesInput(
     IReadOnlyList<ChatMessage>? ConversationHistory,
     IReadOnlyList<string> SystemTexts)
 {
+    /// <summary>The input's <c>mcp_approval_response</c> items, with the parameter path each came from (for errors).</summary>
+    public IReadOnlyList<(ApprovalAnswer Answer, string Param)> Approvals { get; init; } = [];
+
     public static ResponsesInput Parse(JsonElement body)
     {
         var systemTexts = new List<string>();
-        var input = ParseInput(body, systemTexts);
+        var approvals = new List<(ApprovalAnswer, string)>();
+        var input = ParseInput(body, systemTexts, approvals);
         var history = ParseHistory(body, systemTexts);
-        return new ResponsesInput(input, history, systemTexts);
+        return new ResponsesInput(input, history, systemTexts) { Approvals = approvals };
     }
 
-    private static List<ChatMessage> ParseInput(JsonElement body, List<string> systemTexts)
+    private static List<ChatMessage> ParseInput(JsonElement body, List<string> systemTexts, List<(ApprovalAnswer, string)> approvals)
     {
         if (body.Get("input") is not { } input)
             throw ApiException.BadRequest("'input' is required.", "input", "missing_required_parameter");
@@ -78,6 +82,16 @@ public sealed record ResponsesInput(
                         Content = [ContentPart.FromText(FunctionOutputText(item, param))],
                     });
                     break;
+                case "mcp_approval_request":
+                    // A request from an earlier output, replayed by a stateless client: the call waits for its answer under this id.
+                    AppendCall(messages, new ToolCall(Required(item, "id", param), Required(item, "name", param),
+                        item.GetString("arguments", $"{param}.arguments") ?? "{}"));
+                    break;
+                case "mcp_approval_response":
+                    var approve = item.GetBool("approve", $"{param}.approve")
+                        ?? throw ApiException.BadRequest($"'{param}.approve' is required.", $"{param}.approve", "missing_required_parameter");
+                    approvals.Add((new ApprovalAnswer(Required(item, "approval_request_id", param), approve, item.GetString("reason", $"{param}.reason")), param));
+                    break;
                 case "mcp_list_tools":
                     // A listing from an earlier output: what the server offered then, not part of the conversation.
                     break;
@@ -86,9 +100,11 @@ public sealed record ResponsesInput(
                     // scratchpad, which upstreams don't accept as input. Left out on purpose.
                     break;
                 default:
-                    throw ApiException.BadRequest($"Input item type '{type}' is not supported; use message, function_call, function_call_output or mcp_call.", $"{param}.type", "unsupported_input_type");
+                    throw ApiException.BadRequest($"Input item type '{type}' is not supported; use message, function_call, function_call_output, mcp_call, mcp_approval_request or mcp_approval_response.", $"{param}.type", "unsupported_input_type");
             }
         }
+        if (approvals.Count > 0)
+            return messages; // answers continue the turn that asked; ChainResolver checks what they answer
         if (messages.Count == 0)
             throw ApiException.BadRequest("'input' has no user message or tool output.", "input", "empty_input");
         var lastItem = messages[^1];

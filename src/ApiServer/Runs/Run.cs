@@ -21,6 +21,9 @@ public sealed record RunSpec
     public JsonElement? TextEcho { get; init; }
 
     public JsonElement? ReasoningEcho { get; init; }
+
+    /// <summary>The key that started the run (<see cref="Access.Owner"/>); only it (or an admin) may answer its approvals.</summary>
+    public string Owner { get; init; } = "";
 }
 
 /// <summary>
@@ -39,6 +42,7 @@ public sealed class Run
     private TokenUsage? _usage;
     private RunError? _error;
     private string? _responseId;
+    private int _waitingApprovals;
 
     public Run(string id, RunSpec spec, TimeProvider time, CancellationToken stopping, long maxEventBytes = RunEventLog.DefaultMaxBytes)
     {
@@ -71,6 +75,9 @@ public sealed class Run
 
     /// <summary>The background execution; completes once the run has ended and released its place.</summary>
     public Task Execution { get; internal set; } = Task.CompletedTask;
+
+    /// <summary>Asks for approvals and takes their answers (set when the run is started).</summary>
+    public RunApprovalGate? Approvals { get; internal set; }
 
     // Scheduler bookkeeping, guarded by the RunScheduler's lock.
     internal bool HoldsSlot { get; set; }
@@ -117,6 +124,25 @@ public sealed class Run
             _startedAt = _time.GetUtcNow();
             Publish("run.started");
             return true;
+        }
+    }
+
+    /// <summary>A tool call started waiting for approval: the status is waiting_for_approval until none waits.</summary>
+    internal void EnterWaiting()
+    {
+        lock (_lock)
+        {
+            if (++_waitingApprovals == 1 && _state == RunState.Running)
+                _state = RunState.WaitingForApproval;
+        }
+    }
+
+    internal void LeaveWaiting()
+    {
+        lock (_lock)
+        {
+            if (--_waitingApprovals == 0 && _state == RunState.WaitingForApproval)
+                _state = RunState.Running;
         }
     }
 

@@ -16,6 +16,8 @@ public sealed partial class RunCoordinator(
     IOptions<ApiServerOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
+    Approvals.ToolApprovalMemory approvals,
+    IOptions<Mcp.McpOptions> mcpOptions,
     ILogger<RunCoordinator> logger)
 {
     /// <summary>What a refused client is told to wait: runs take seconds to minutes, so a short hint is all we can honestly give.</summary>
@@ -37,6 +39,7 @@ public sealed partial class RunCoordinator(
                 Instructions = conversation.Instructions,
                 Messages = conversation.Messages,
                 Settings = request.Settings,
+                ApprovalAnswers = conversation.ApprovalAnswers,
             },
             Model = request.Model ?? options.Value.ModelName,
             Store = request.Store,
@@ -78,6 +81,7 @@ public sealed partial class RunCoordinator(
     public Run? TryStart(RunSpec spec, out AdmissionResult admission)
     {
         var run = new Run(Run.NewId(), spec, time, lifetime.ApplicationStopping, options.Value.RunEventsMaxBytes);
+        run.Approvals = new RunApprovalGate(run, approvals, TimeSpan.FromSeconds(mcpOptions.Value.ApprovalTimeoutSeconds), time);
         admission = scheduler.Admit(run);
         if (admission is AdmissionResult.Busy or AdmissionResult.QueueFull)
         {

@@ -38,15 +38,20 @@ public static class RunEventFrames
         w.WriteEndObject();
     }
 
+    public static void WriteStringOrNull(Utf8JsonWriter w, string name, string? value)
+    {
+        if (value is null)
+            w.WriteNull(name);
+        else
+            w.WriteString(name, value);
+    }
+
     public static void WriteError(Utf8JsonWriter w, RunError error)
     {
         w.WriteStartObject("error");
         w.WriteString("message", error.Message);
         w.WriteString("type", error.Type);
-        if (error.Code is null)
-            w.WriteNull("code");
-        else
-            w.WriteString("code", error.Code);
+        WriteStringOrNull(w, "code", error.Code);
         w.WriteEndObject();
     }
 

@@ -57,7 +57,8 @@ public sealed partial class RunExecutor(
         // Only a stored run needs its Response built; the events are rendered into one reused (never read) frame list.
         var response = run.Spec.Store ? RunResponse.Renderer(run, options.Value, time, store) : null;
         var unused = new List<SseFrame>();
-        await foreach (var agentEvent in agent.RunAsync(run.Spec.Request, token))
+        var request = run.Spec.Request with { ApprovalGate = run.Approvals };
+        await foreach (var agentEvent in agent.RunAsync(request, token))
         {
             if (response is not null && agentEvent is not (AgentCompleted or AgentFailed))
                 response.Render(agentEvent, unused);

@@ -28,3 +28,6 @@ public sealed record RunStatusResponse(
     RunUsage? Usage,
     RunError? Error,
     string? ResponseId);
+
+/// <summary>The answer to POST /v1/runs/{run_id}/approval; the run's events say what followed (approval.responded).</summary>
+public sealed record RunApprovalAnswered(string RunId, string ApprovalId, string Choice);

@@ -5,6 +5,9 @@ public enum RunState
 {
     Queued,
     Running,
+
+    /// <summary>Running, with at least one tool call waiting for a person's answer (approval.request).</summary>
+    WaitingForApproval,
     Completed,
     Failed,
     Cancelled,
@@ -18,6 +21,7 @@ public static class RunStateExtensions
     {
         RunState.Queued => "queued",
         RunState.Running => "running",
+        RunState.WaitingForApproval => "waiting_for_approval",
         RunState.Completed => "completed",
         RunState.Failed => "failed",
         _ => "cancelled",

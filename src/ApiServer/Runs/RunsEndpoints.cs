@@ -15,6 +15,8 @@ namespace ApiServer.Runs;
 /// </summary>
 public static class RunsEndpoints
 {
+    private const string ApprovalsDatabase = "approvals";
+
     public static IServiceCollection AddRuns(this IServiceCollection services)
     {
         services.AddSingleton<IRunRegistry>(sp => new InMemoryRunRegistry(
@@ -25,6 +27,10 @@ public static class RunsEndpoints
             return new RunScheduler(options.MaxConcurrentRuns, options.MaxQueuedRuns);
         });
         services.AddSingleton<RunExecutor>();
+        services.AddKeyedSingleton(ApprovalsDatabase, (sp, _) => Data.SqliteDatabase.Open(
+            sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.ResolvedDataDir, "approvals.db", Approvals.ToolApprovalMemory.Migrations,
+            sp.GetRequiredService<ILogger<Approvals.ToolApprovalMemory>>()));
+        services.AddSingleton(sp => new Approvals.ToolApprovalMemory(sp.GetRequiredKeyedService<Data.SqliteDatabase>(ApprovalsDatabase), sp.GetRequiredService<Mcp.McpHub>()));
         services.AddSingleton<RunCoordinator>();
         services.AddSingleton<RunLifetimeService>();
         services.AddHostedService(sp => sp.GetRequiredService<RunLifetimeService>());
@@ -57,7 +63,40 @@ public static class RunsEndpoints
             .WithSummary("Cancels a queued or running run (its model call and tools); the run then emits run.cancelled.")
             .Produces<RunStopping>(StatusCodes.Status202Accepted)
             .ProducesApiErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict);
+        group.MapPost("/{run_id}/approval", AnswerApprovalAsync)
+            .WithName("AnswerRunApproval")
+            .WithSummary("Answers a run's approval.request: once, session (this tool for the rest of the session's runs), always (remembered), or deny.")
+            .WithDescription("The run emits approval.responded and goes on. An unanswered request is denied after AGENT_APPROVAL_TIMEOUT_SECONDS.")
+            .Accepts<System.Text.Json.JsonElement>("application/json") // schema and example: OpenApi/Components.json
+            .Produces<RunApprovalAnswered>(StatusCodes.Status200OK)
+            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict);
         return app;
+    }
+
+    private static readonly HashSet<string> ApprovalFields = ["approval_id", "choice", "reason"];
+
+    private static async Task<Ok<RunApprovalAnswered>> AnswerApprovalAsync(HttpContext context, [FromRoute(Name = "run_id")] string runId,
+        [FromServices] IRunRegistry registry)
+    {
+        (string Id, string Choice, string? Reason) answer;
+        using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
+            answer = JsonRequest.Parse(document, body =>
+            {
+                foreach (var property in body.EnumerateObject().Where(p => !ApprovalFields.Contains(p.Name)))
+                    throw ApiException.BadRequest($"Unknown field '{property.Name}'; known: approval_id, choice, reason.", property.Name, "unknown_parameter");
+                return (body.GetString("approval_id", "approval_id") ?? throw ApiException.BadRequest("'approval_id' is required.", "approval_id", "missing_required_parameter"),
+                    body.GetString("choice", "choice") ?? throw ApiException.BadRequest("'choice' is required.", "choice", "missing_required_parameter"),
+                    body.GetString("reason", "reason"));
+            });
+        var run = Find(registry, runId);
+        // Another key's run is answered exactly as one that does not exist.
+        if (!Access.Owner.Of(context).Owns(run.Spec.Owner))
+            throw NotFound(runId);
+        if (run.State.IsTerminal() || run.Approvals is null)
+            throw new ApiException(StatusCodes.Status409Conflict, $"Run '{runId}' has already ended ({run.State.ToWire()}); it waits for no approval.",
+                param: "run_id", code: "run_not_active");
+        await run.Approvals.AnswerAsync(answer.Id, answer.Choice, answer.Reason, context.RequestAborted);
+        return TypedResults.Ok(new RunApprovalAnswered(run.Id, answer.Id, answer.Choice));
     }
 
     private static async Task<Accepted<RunCreated>> StartAsync(HttpContext context, [FromServices] RunCoordinator coordinator, [FromServices] IAgentInfo agentInfo)
@@ -67,7 +106,7 @@ public static class RunsEndpoints
             request = JsonRequest.Parse(document, body => RunRequest.Parse(body, context.Request.Headers[SessionIds.Header].ToString(),
                 context.RequestServices.GetRequiredService<PassthroughParameters>()));
         UpstreamParameters.RejectStructuredOutputOffline(request.Settings, agentInfo, "text.format");
-        var spec = await coordinator.PrepareAsync(request, context.RequestAborted);
+        var spec = await coordinator.PrepareAsync(request, context.RequestAborted) with { Owner = Access.Owner.Of(context).Name };
         var (run, admission) = coordinator.Start(spec);
         if (run.SessionId is { } sessionId)
             context.Response.Headers[SessionIds.Header] = sessionId;
@@ -96,6 +135,8 @@ public static class RunsEndpoints
         return TypedResults.Accepted($"/v1/runs/{run.Id}", new RunStopping(run.Id, "stopping"));
     }
 
-    private static Run Find(IRunRegistry registry, string runId) =>
-        registry.Get(runId) ?? throw ApiException.NotFound($"No run with id '{runId}' (unknown, or finished and past its retention).", "run_not_found", "run_id");
+    private static Run Find(IRunRegistry registry, string runId) => registry.Get(runId) ?? throw NotFound(runId);
+
+    private static ApiException NotFound(string runId) =>
+        ApiException.NotFound($"No run with id '{runId}' (unknown, or finished and past its retention).", "run_not_found", "run_id");
 }

@@ -45,6 +45,23 @@ public sealed class McpEdgeCaseTests
     }
 
     [Fact]
+    public async Task ClientDisconnectMidCall_TheServerIsToldToCancel()
+    {
+        await using var mcp = await InProcessMcpServer.StartAsync();
+        await using var chat = await StartAsync(new Dictionary<string, object> { ["local"] = new { url = mcp.Url } });
+        chat.FakeUpstream.Enqueue(FakeResponse.Stream().ToolCall("c1", "local_slow", "{}").Finish("tool_calls"), FakeResponse.Text("never"));
+        using var leaving = new CancellationTokenSource();
+
+        var request = chat.Client.PostAsync("/v1/chat/completions", new StringContent(
+            JsonSerializer.Serialize(ChatHarness.Body(ChatHarness.User("go"))), System.Text.Encoding.UTF8, "application/json"), leaving.Token);
+        await mcp.SlowStarted.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await leaving.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+        await mcp.SlowCancelled.Task.WaitAsync(TimeSpan.FromSeconds(30)); // notifications/cancelled reached the server
+    }
+
+    [Fact]
     public async Task ServerKilledMidCall_ToolErrorThenReconnectsWhenItIsBack()
     {
         var mcp = await InProcessMcpServer.StartAsync();

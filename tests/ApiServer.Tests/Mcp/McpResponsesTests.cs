@@ -70,7 +70,7 @@ public sealed class McpResponsesTests
     [Theory]
     [InlineData("""{"type":"mcp","server_label":"nope"}""", "unknown_mcp_server")]
     [InlineData("""{"type":"mcp","server_label":"x","server_url":"https://evil.example/mcp"}""", "server_url_not_allowed")]
-    [InlineData("""{"type":"mcp","server_label":"everything","require_approval":"always"}""", "unsupported_parameter")]
+    [InlineData("""{"type":"mcp","server_label":"everything","require_approval":"sometimes"}""", "invalid_value")]
     [InlineData("""{"type":"mcp","server_label":"everything","surprise":1}""", "unknown_parameter")]
     public async Task Create_BadMcpTool_Is400WithCode(string tool, string code)
     {
@@ -82,6 +82,20 @@ public sealed class McpResponsesTests
         Assert.Equal(400, (int)response.StatusCode);
         Assert.Equal(code, body["error"]!["code"]!.GetValue<string>());
         Assert.Equal(0, harness.Upstream.CallCount);
+    }
+
+    [Fact]
+    public async Task Create_ServerUrlTheOperatorAllowed_Is400SayingWhyItIsNotConnected()
+    {
+        await using var harness = await StartAsync(extra: new Dictionary<string, string?> { ["AGENT_MCP_CLIENT_URLS"] = "https://mcp.example.com/" });
+
+        using var response = await harness.Client.PostAsync("/v1/responses", TestJson.Body(
+            """{"model":"m","input":"hi","tools":[{"type":"mcp","server_label":"x","server_url":"https://mcp.example.com/a"}]}"""));
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+
+        Assert.Equal(400, (int)response.StatusCode);
+        Assert.Equal("tools[0].server_url", error["param"]!.GetValue<string>());
+        Assert.Contains("allowed by AGENT_MCP_CLIENT_URLS", error["message"]!.GetValue<string>());
     }
 
     [Fact]

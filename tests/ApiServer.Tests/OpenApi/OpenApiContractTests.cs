@@ -126,11 +126,18 @@ public sealed class OpenApiContractTests
                     target = path.Replace("{job_id}", await CreateJobFromExampleAsync(server, document), StringComparison.Ordinal);
                 using var request = new HttpRequestMessage(new HttpMethod(method.ToUpperInvariant()), target) { Content = TestJson.Body(example!.ToJsonString()) };
                 using var response = await server.Client.SendAsync(request);
-                Assert.True(response.IsSuccessStatusCode, $"{method} {path} example answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
                 examples++;
+                if (path.Contains("{run_id}", StringComparison.Ordinal))
+                {
+                    // An approval answer needs a run waiting for one, which the offline model never makes: the example must
+                    // pass the body's validation (which comes first) and reach the run lookup.
+                    Assert.Contains("run_not_found", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+                    continue;
+                }
+                Assert.True(response.IsSuccessStatusCode, $"{method} {path} example answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
             }
         }
-        Assert.Equal(5, examples);
+        Assert.Equal(6, examples);
     }
 
     private static async Task<string> CreateJobFromExampleAsync(TestServer server, JsonNode document)

@@ -28,6 +28,9 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
 
     public IReadOnlyList<OutputItem> Output => _output;
 
+    /// <summary>The id of the item the last applied event belongs to (the text, reasoning or tool call item), for run events.</summary>
+    public string? LastItemId { get; private set; }
+
     /// <summary><c>mcp_list_tools</c> items that open the output (McpResponseItems decides which).</summary>
     public IReadOnlyList<McpListToolsItem> ServerToolLists { get; init; } = [];
 
@@ -55,11 +58,13 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
                 (_message ??= OpenMessage()).Append(text.Text);
                 _textSinceTool = true;
                 Emit("response.output_text.delta", w => WriteTextEvent(w, _message, "delta", text.Text, logprobs: true));
+                LastItemId = _message.Id;
                 break;
             case ReasoningDelta reasoning:
                 CloseMessage("completed");
                 (_reasoning ??= OpenReasoning()).Append(reasoning.Text);
                 Emit("response.reasoning_text.delta", w => WriteTextEvent(w, _reasoning, "delta", reasoning.Text, logprobs: false));
+                LastItemId = _reasoning.Id;
                 break;
             case ToolCallStarted started:
                 CloseOpenItems("completed");
@@ -216,6 +221,7 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
             var item = new McpCallItem { Id = NewId("mcp"), ServerLabel = started.ServerLabel ?? ServerLabel, Name = started.Name, Arguments = "", Status = "in_progress" };
             _output.Add(item);
             _runningTools[started.CallId] = (index, item with { Arguments = started.Arguments });
+            LastItemId = item.Id;
             Emit("response.output_item.added", w => WriteItemEvent(w, index, item));
             Emit("response.mcp_call.in_progress", w => WriteItemRef(w, item.Id, index));
             Emit("response.mcp_call_arguments.delta", w => { WriteItemRef(w, item.Id, index); w.WriteString("delta", started.Arguments); });
@@ -225,12 +231,14 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
         // Hermes rendering: the call is complete as soon as it starts; its result follows as a function_call_output item.
         var call = AddFunctionCall(new ToolCall(started.CallId, started.Name, started.Arguments));
         _runningTools[started.CallId] = (call.Index, call.Item);
+        LastItemId = call.Item.Id;
     }
 
     private void CompleteServerTool(ToolCallCompleted completed)
     {
         if (!_runningTools.Remove(completed.CallId, out var running))
             return;
+        LastItemId = running.Item.Id;
         if (rendering == ToolRendering.Mcp)
         {
             var item = (McpCallItem)running.Item with

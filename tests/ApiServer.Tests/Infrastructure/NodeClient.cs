@@ -45,7 +45,7 @@ public static class NodeClient
     }
 
     /// <summary>The packages of package.json that the tests use; a checkout installed before one was added gets <c>npm ci</c> again.</summary>
-    private static readonly string[] Packages = ["openai", "@redocly/cli", "playwright-core"];
+    private static readonly string[] Packages = ["openai", "@redocly/cli", "playwright-core", "ai", "@ai-sdk/openai"];
 
     public static async Task EnsureInstalledAsync()
     {

@@ -159,6 +159,7 @@ public sealed record ResponsesInput(
         var call = new ToolCall(id, name, item.GetString("arguments", $"{param}.arguments") ?? "{}");
         if (McpOutputText(item) is not { } result)
             return new InputItem(param) { Call = call, ReferenceId = id };
+        var failed = item.Get("error") is { ValueKind: not JsonValueKind.Null } && item.Get("output") is not { ValueKind: JsonValueKind.String };
         return new InputItem(param)
         {
             Call = call,
@@ -169,9 +170,9 @@ public sealed record ResponsesInput(
                 ServerLabel = item.GetString("server_label", $"{param}.server_label") ?? ResponseRenderer.ServerLabel,
                 Name = name,
                 Arguments = call.Arguments,
-                Output = item.Get("error") is { ValueKind: not JsonValueKind.Null } ? null : result,
-                Error = item.Get("error") is { ValueKind: not JsonValueKind.Null } ? new McpCallError("mcp_tool_execution_error", result) : null,
-                Status = item.Get("error") is { ValueKind: not JsonValueKind.Null } ? "failed" : "completed",
+                Output = failed ? null : result,
+                Error = failed ? new McpCallError("mcp_tool_execution_error", result) : null,
+                Status = failed ? "failed" : "completed",
             }),
         };
     }

@@ -62,10 +62,10 @@ public sealed partial class JobRunner(
         {
             var spec = await coordinator.PrepareAsync(new RunRequest
             {
-                Input = new ResponsesInput([ChatMessage.User(job.Prompt)], ConversationHistory: null, SystemTexts: []),
+                Input = ResponsesInput.Of(ChatMessage.User(job.Prompt)),
                 Instructions = job.Instructions,
                 Store = true,
-            }, token);
+            }, Access.Owner.Anonymous, token);
             var run = await StartWhenSlotFreeAsync(spec, token);
             if (run is null)
             {

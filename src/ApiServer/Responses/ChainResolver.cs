@@ -18,7 +18,7 @@ public sealed record ResolvedConversation(
     public string? ChainParentId { get; init; }
 
     /// <summary>What the stored response records as its input: an explicit history, then this turn's input.</summary>
-    public IReadOnlyList<ChatMessage> StoredInput { get; init; } = [];
+    public StoredTurnInput StoredInput { get; init; } = new([], []);
 
     /// <summary>Answers to the approval requests the conversation ended on (checked: each names a waiting call).</summary>
     public IReadOnlyList<ApprovalAnswer> ApprovalAnswers { get; init; } = [];
@@ -32,7 +32,8 @@ public static class ChainResolver
 {
     /// <param name="instructions">The request's own instructions; without them the previous response's are inherited.
     /// System messages of the input are layered after them.</param>
-    public static async Task<ResolvedConversation> ResolveAsync(IResponseStore store, string? previousResponseId, string? conversationId,
+    /// <param name="owner">Whose stored items the input may name (item_reference).</param>
+    public static async Task<ResolvedConversation> ResolveAsync(IResponseStore store, Access.Owner owner, string? previousResponseId, string? conversationId,
         ResponsesInput input, string? instructions, CancellationToken cancellationToken)
     {
         if (conversationId is not null)
@@ -55,14 +56,19 @@ public static class ChainResolver
         if (explicitHistory is not null)
             history = explicitHistory;
 
-        ValidateToolOutputs(history, input.Input);
-        var turnInput = PendingApprovals.Settle(history, input);
+        var chainParentId = explicitHistory is null ? previousResponseId : null;
+        var items = await InputReferences.ResolveAsync(store, owner, input.Items, chainParentId, cancellationToken);
+        var inputMessages = PendingApprovals.Settle(history, ResponsesInput.ToMessages(items, input.Approvals.Count > 0), input.Approvals);
+        ValidateToolOutputs(history, inputMessages);
         var instructionParts = new[] { instructions }.Concat(input.SystemTexts).Where(s => !string.IsNullOrEmpty(s)).ToList();
-        return new ResolvedConversation(previousResponseId, [.. history, .. turnInput],
+        return new ResolvedConversation(previousResponseId, [.. history, .. inputMessages],
             instructionParts.Count == 0 ? null : string.Join("\n\n", instructionParts), sessionId)
         {
-            ChainParentId = explicitHistory is null ? previousResponseId : null,
-            StoredInput = [.. explicitHistory ?? [], .. turnInput],
+            ChainParentId = chainParentId,
+            StoredInput = new StoredTurnInput(
+                [.. explicitHistory ?? [], .. inputMessages],
+                [.. (explicitHistory ?? []).SelectMany(m => ResponseItems.ToItems(ResponseItems.ToStored(m))).Select(ResponseItems.ToStoredItem),
+                 .. items.Where(i => i.Listed is not null).Select(i => i.Listed!)]),
             ApprovalAnswers = [.. input.Approvals.Select(a => a.Answer)],
         };
     }

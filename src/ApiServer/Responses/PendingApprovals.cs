@@ -15,12 +15,13 @@ public static class PendingApprovals
     /// Checks this turn's answers and returns the turn's input: a waiting call the input does not answer gets a result saying
     /// it was not run (every call needs a result before the model is called again), placed right after its turn's results.
     /// </summary>
-    public static IReadOnlyList<ChatMessage> Settle(IReadOnlyList<ChatMessage> history, ResponsesInput input)
+    public static List<ChatMessage> Settle(
+        IReadOnlyList<ChatMessage> history, IReadOnlyList<ChatMessage> input, IReadOnlyList<(ApprovalAnswer Answer, string Param)> approvals)
     {
-        var all = history.Concat(input.Input).ToList();
+        var all = history.Concat(input).ToList();
         var answered = new HashSet<string>(StringComparer.Ordinal);
         var waiting = Waiting(all);
-        foreach (var (answer, param) in input.Approvals)
+        foreach (var (answer, param) in approvals)
         {
             var at = $"{param}.approval_request_id";
             if (!waiting.TryGetValue(answer.ApprovalId, out var position))
@@ -36,7 +37,7 @@ public static class PendingApprovals
                     at, "invalid_input");
         }
 
-        var result = input.Input.ToList();
+        var result = input.ToList();
         foreach (var (id, position) in waiting.Where(w => !answered.Contains(w.Key)).OrderByDescending(w => w.Value))
         {
             var call = all[position].ToolCalls!.First(c => c.Id == id);

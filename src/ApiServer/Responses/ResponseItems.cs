@@ -4,7 +4,10 @@ using ApiServer.Responses.Store;
 
 namespace ApiServer.Responses;
 
-/// <summary>Maps stored conversation messages to Responses items (for input_items) and gives new messages their item ids.</summary>
+/// <summary>
+/// Maps a turn to what the store keeps: its items as the API showed them (each with the id it got when first rendered or
+/// received) and its messages for the model. Rows stored before items were are listed through <see cref="ToItems"/>.
+/// </summary>
 public static class ResponseItems
 {
     public static StoredMessage ToStored(ChatMessage message) => new(message.Role switch
@@ -27,12 +30,18 @@ public static class ResponseItems
         return suffix is "msg" || (suffix.Length > 0 && !suffix.ContainsAnyExcept("0123456789")) ? itemId[..cut] : itemId;
     }
 
+    public static StoredItem ToStoredItem(OutputItem item) => new(item.Id, JsonSerializer.Serialize(item, Json.ApiJsonContext.Default.OutputItem));
+
+    public static OutputItem FromStoredItem(StoredItem item) =>
+        JsonSerializer.Deserialize(item.Body, Json.ApiJsonContext.Default.OutputItem) ?? throw new JsonException($"Stored item '{item.Id}' is JSON null.");
+
     /// <summary>
-    /// A finished Response as the store keeps it: the object exactly as returned, this turn's input and the messages the run
-    /// appended (each with an item id), and the link to its parent.
+    /// A finished Response as the store keeps it: the object exactly as returned; this turn's input and output items with the
+    /// ids the client saw (the output's are the rendered ones); the messages the model was given and produced; the link to
+    /// its parent.
     /// </summary>
-    public static StoredResponse ToStoredResponse(ResponseObject response, string? parentId, IReadOnlyList<ChatMessage> input,
-        IReadOnlyList<ChatMessage> newMessages, string? conversationId, string? sessionId, string? instructions) => new()
+    public static StoredResponse ToStoredResponse(ResponseObject response, string? parentId, StoredTurnInput input,
+        IReadOnlyList<ChatMessage> newMessages, string? conversationId, string? sessionId, string? instructions, string owner) => new()
     {
         Id = response.Id,
         PreviousResponseId = parentId,
@@ -40,8 +49,11 @@ public static class ResponseItems
         SessionId = sessionId,
         Instructions = instructions,
         ResponseJson = JsonSerializer.Serialize(response, Json.ApiJsonContext.Default.ResponseObject),
-        NewMessages = [.. input.Concat(newMessages).Select(ToStored)],
-        InputMessageCount = input.Count,
+        NewMessages = [.. input.Messages.Concat(newMessages).Select(ToStored)],
+        InputMessageCount = input.Messages.Count,
+        Items = [.. input.Items, .. response.Output.Select(ToStoredItem)],
+        InputItemCount = input.Items.Count,
+        Owner = owner,
         CreatedAt = DateTimeOffset.FromUnixTimeSeconds(response.CreatedAt),
     };
 
@@ -98,3 +110,6 @@ public static class ResponseItems
         }
     }
 }
+
+/// <summary>What a stored response records as its input: the messages the model was given and the items the client sent.</summary>
+public sealed record StoredTurnInput(IReadOnlyList<ChatMessage> Messages, IReadOnlyList<StoredItem> Items);

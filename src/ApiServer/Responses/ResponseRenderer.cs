@@ -35,6 +35,9 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
 
     public IReadOnlyList<OutputItem> Output => _output;
 
+    /// <summary>The id of the item the last applied event belongs to (the text, reasoning or tool call item), for run events.</summary>
+    public string? LastItemId { get; private set; }
+
     /// <summary><c>mcp_list_tools</c> items that open the output (McpResponseItems decides which).</summary>
     public IReadOnlyList<McpListToolsItem> ServerToolLists { get; init; } = [];
 
@@ -62,6 +65,7 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
                 (_message ??= OpenMessage()).Append(text.Text);
                 _textSinceTool = true;
                 Emit("response.output_text.delta", w => WriteTextEvent(w, _message, "delta", text.Text, logprobs: true));
+                LastItemId = _message.Id;
                 break;
             case ReasoningDelta reasoning:
                 CloseMessage("completed");
@@ -70,6 +74,7 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
                     Emit("response.reasoning_summary_text.delta", w => WriteSummaryEvent(w, _reasoning, "delta", reasoning.Text));
                 else
                     Emit("response.reasoning_text.delta", w => WriteTextEvent(w, _reasoning, "delta", reasoning.Text, logprobs: false));
+                LastItemId = _reasoning.Id;
                 break;
             case ToolCallStarted started:
                 CloseOpenItems("completed");
@@ -244,6 +249,7 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
             };
             _output.Add(item);
             _runningTools[started.CallId] = (index, item with { Arguments = started.Arguments });
+            LastItemId = item.Id;
             Emit("response.output_item.added", w => WriteItemEvent(w, index, item));
             Emit("response.mcp_call.in_progress", w => WriteItemRef(w, item.Id, index));
             Emit("response.mcp_call_arguments.delta", w => { WriteItemRef(w, item.Id, index); w.WriteString("delta", started.Arguments); });
@@ -253,12 +259,14 @@ public sealed class ResponseRenderer(ResponseObject template, ToolRendering rend
         // Hermes rendering: the call is complete as soon as it starts; its result follows as a function_call_output item.
         var call = AddFunctionCall(new ToolCall(started.CallId, started.Name, started.Arguments));
         _runningTools[started.CallId] = (call.Index, call.Item);
+        LastItemId = call.Item.Id;
     }
 
     private void CompleteServerTool(ToolCallCompleted completed)
     {
         if (!_runningTools.Remove(completed.CallId, out var running))
             return;
+        LastItemId = running.Item.Id;
         if (rendering == ToolRendering.Mcp)
         {
             var item = (McpCallItem)running.Item with

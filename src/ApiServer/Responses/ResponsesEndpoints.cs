@@ -68,17 +68,19 @@ public static class ResponsesEndpoints
             "asc" => ListOrder.Asc,
             _ => throw ApiException.BadRequest("'order' must be 'asc' or 'desc'.", "order", "invalid_value"),
         };
-        // The store pages by message; one message can list as several items (parallel calls). A page therefore holds whole
-        // messages only, so a cursor naming any item of a message continues after that whole message.
+        // The store pages by row: an item, or a message of a response stored before items were, which can list as several
+        // items (parallel calls). A page holds whole rows only, so a cursor naming any item of a message continues after it.
         var after = request.Query["after"].ToString() is { Length: > 0 } cursor ? ResponseItems.StoredIdOf(cursor) : null;
         var page = await store.ListInputItemsAsync(id, limit, order, after, cancellationToken) ?? throw NotFound(id);
         if (!page.CursorFound)
             throw ApiException.BadRequest($"'after' names no input item of response '{id}'.", "after", "invalid_value");
         var items = new List<OutputItem>();
         var hasMore = page.HasMore;
-        foreach (var message in page.Items)
+        foreach (var row in page.Items)
         {
-            var expanded = ResponseItems.ToItems(message).ToList();
+            var expanded = row.Item is { } stored
+                ? [ResponseItems.FromStoredItem(stored)]
+                : ResponseItems.ToItems(new StoredMessage(row.ItemId, row.Message!)).ToList();
             if (order == ListOrder.Desc)
                 expanded.Reverse();
             // Stay within the limit by ending the page early; a single message larger than the limit is still listed whole.

@@ -2,19 +2,27 @@ using System.Text.Json;
 using ApiServer.Agent;
 using ApiServer.RequestParsing;
 using ApiServer.Http;
+using ApiServer.Responses.Store;
 
 namespace ApiServer.Responses;
 
 /// <summary>
 /// The Responses input shape, as /v1/responses and /v1/runs both take it: <c>input</c> (a string or an array of items) and
 /// <c>conversation_history</c>. System and developer messages are not history: they become <see cref="SystemTexts"/>, which
-/// the chain resolver layers after the instructions.
+/// the chain resolver layers after the instructions. Items that name a stored item (<c>item_reference</c>, an <c>mcp_call</c>
+/// without its output) are resolved by <see cref="InputReferences"/>; <see cref="ToMessages"/> then builds what the model sees.
 /// </summary>
 public sealed record ResponsesInput(
-    IReadOnlyList<ChatMessage> Input,
+    IReadOnlyList<InputItem> Items,
     IReadOnlyList<ChatMessage>? ConversationHistory,
     IReadOnlyList<string> SystemTexts)
 {
+    /// <summary>Input given as messages rather than items (scheduled jobs).</summary>
+    public static ResponsesInput Of(params ChatMessage[] messages) =>
+        new([.. messages.Select(m => InputItem.Of(m, "input"))], ConversationHistory: null, SystemTexts: []);
+
+    public bool HasReferences => Items.Any(i => i.ReferenceId is not null);
+
     /// <summary>The input's <c>mcp_approval_response</c> items, with the parameter path each came from (for errors).</summary>
     public IReadOnlyList<(ApprovalAnswer Answer, string Param)> Approvals { get; init; } = [];
 
@@ -27,7 +35,40 @@ public sealed record ResponsesInput(
         return new ResponsesInput(input, history, systemTexts) { Approvals = approvals };
     }
 
-    private static List<ChatMessage> ParseInput(JsonElement body, List<string> systemTexts, List<(ApprovalAnswer, string)> approvals)
+    /// <summary>
+    /// The messages resolved input items add to the conversation, checked as a turn's input: not empty, and ending in a user
+    /// message or a tool output. Input that answers approval requests continues the turn that asked, so it may be empty.
+    /// </summary>
+    public static List<ChatMessage> ToMessages(IReadOnlyList<InputItem> items, bool answersApprovals = false)
+    {
+        var messages = new List<ChatMessage>();
+        var lastParam = "input";
+        foreach (var item in items)
+        {
+            if (item.ReferenceId is not null && item.Result is null)
+                throw new InvalidOperationException($"Input item {item.Param} was not resolved.");
+            if (item.Call is { } call)
+                AppendCall(messages, call);
+            if (item.Message is { } message && !MessageParsing.IsEmptyAssistant(message))
+                messages.Add(message);
+            if (item.Result is { } result)
+                messages.Add(result);
+            if (item.Call is not null || item.Message is not null)
+                lastParam = item.Param;
+        }
+        if (answersApprovals)
+            return messages; // ChainResolver checks what they answer
+        if (messages.Count == 0)
+            throw ApiException.BadRequest("'input' has no user message or tool output.", "input", "empty_input");
+        var lastItem = messages[^1];
+        if (lastItem.Role == ChatRole.User && !ContentParser.HasVisiblePayload(lastItem.Content))
+            throw ApiException.BadRequest("The last input message has no text or image content.", $"{lastParam}.content", "empty_input");
+        if (lastItem.Role == ChatRole.Assistant)
+            throw ApiException.BadRequest("The last input item must be a user message or a function_call_output.", lastParam, "invalid_input");
+        return messages;
+    }
+
+    private static List<InputItem> ParseInput(JsonElement body, List<string> systemTexts, List<(ApprovalAnswer, string)> approvals)
     {
         if (body.Get("input") is not { } input)
             throw ApiException.BadRequest("'input' is required.", "input", "missing_required_parameter");
@@ -36,83 +77,121 @@ public sealed record ResponsesInput(
             var text = ContentParser.Parse(input, "input");
             if (!ContentParser.HasVisiblePayload(text))
                 throw ApiException.BadRequest("'input' is empty.", "input", "empty_input");
-            return [new ChatMessage { Role = ChatRole.User, Content = text }];
+            return [InputItem.Of(new ChatMessage { Role = ChatRole.User, Content = text }, "input")];
         }
         if (input.ValueKind != JsonValueKind.Array)
             throw JsonRequest.WrongType("input", "a string or an array of input items");
 
-        var messages = new List<ChatMessage>();
+        var items = new List<InputItem>();
         var index = 0;
         foreach (var item in input.EnumerateArray())
         {
             var param = $"input[{index++}]";
             if (item.ValueKind == JsonValueKind.String)
             {
-                messages.Add(new ChatMessage { Role = ChatRole.User, Content = ContentParser.Parse(item, param) });
+                items.Add(InputItem.Of(new ChatMessage { Role = ChatRole.User, Content = ContentParser.Parse(item, param) }, param));
                 continue;
             }
             if (item.ValueKind != JsonValueKind.Object)
                 throw JsonRequest.WrongType(param, "an input item object");
-            var type = item.GetString("type", $"{param}.type") ?? "message";
-            switch (type)
-            {
-                case "message":
-                    AddMessage(messages, systemTexts, MessageParsing.ParseRoleMessage(item, param));
-                    break;
-                case "function_call":
-                    var call = new ToolCall(
-                        Required(item, "call_id", param),
-                        Required(item, "name", param),
-                        item.GetString("arguments", $"{param}.arguments") ?? "{}");
-                    AppendCall(messages, call);
-                    break;
-                case "mcp_call":
-                    // A server-executed call from an earlier output, replayed by a client that keeps no server state (store:false):
-                    // history, as the call and its result. The item id stands in for the call id, which mcp_call items lack.
-                    var mcpId = Required(item, "id", param);
-                    var mcpName = Required(item, "name", param);
-                    AppendCall(messages, new ToolCall(mcpId, mcpName, item.GetString("arguments", $"{param}.arguments") ?? "{}"));
-                    messages.Add(ChatMessage.ToolResult(mcpId, mcpName, McpOutputText(item)));
-                    break;
-                case "function_call_output":
-                    messages.Add(new ChatMessage
-                    {
-                        Role = ChatRole.Tool,
-                        ToolCallId = Required(item, "call_id", param),
-                        Content = [ContentPart.FromText(FunctionOutputText(item, param))],
-                    });
-                    break;
-                case "mcp_approval_request":
-                    // A request from an earlier output, replayed by a stateless client: the call waits for its answer under this id.
-                    AppendCall(messages, new ToolCall(Required(item, "id", param), Required(item, "name", param),
-                        item.GetString("arguments", $"{param}.arguments") ?? "{}"));
-                    break;
-                case "mcp_approval_response":
-                    var approve = item.GetBool("approve", $"{param}.approve")
-                        ?? throw ApiException.BadRequest($"'{param}.approve' is required.", $"{param}.approve", "missing_required_parameter");
-                    approvals.Add((new ApprovalAnswer(Required(item, "approval_request_id", param), approve, item.GetString("reason", $"{param}.reason")), param));
-                    break;
-                case "mcp_list_tools":
-                    // A listing from an earlier output: what the server offered then, not part of the conversation.
-                    break;
-                case "reasoning":
-                    // Reasoning from an earlier output, sent back by clients that replay output items: the model's own
-                    // scratchpad, which upstreams don't accept as input. Left out on purpose.
-                    break;
-                default:
-                    throw ApiException.BadRequest($"Input item type '{type}' is not supported; use message, function_call, function_call_output, mcp_call, mcp_approval_request or mcp_approval_response.", $"{param}.type", "unsupported_input_type");
-            }
+            if (ParseItem(item, param, systemTexts, approvals) is { } parsed)
+                items.Add(parsed);
         }
-        if (approvals.Count > 0)
-            return messages; // answers continue the turn that asked; ChainResolver checks what they answer
-        if (messages.Count == 0)
-            throw ApiException.BadRequest("'input' has no user message or tool output.", "input", "empty_input");
-        var lastItem = messages[^1];
-        if (lastItem.Role == ChatRole.User && !ContentParser.HasVisiblePayload(lastItem.Content))
-            throw ApiException.BadRequest("The last input message has no text or image content.", $"input[{index - 1}].content", "empty_input");
-        if (lastItem.Role == ChatRole.Assistant)
-            throw ApiException.BadRequest("The last input item must be a user message or a function_call_output.", $"input[{index - 1}]", "invalid_input");
-        return messages;
+        // Without references the input is complete now: check it before anything else is looked up.
+        if (!items.Any(i => i.ReferenceId is not null))
+            ToMessages(items, approvals.Count > 0);
+        return items;
+    }
+
+    /// <summary>One input item object; also how a stored item named by item_reference is read, so both mean the same.</summary>
+    internal static InputItem? ParseItem(JsonElement item, string param, List<string> systemTexts, List<(ApprovalAnswer, string)>? approvals = null)
+    {
+        var type = item.GetString("type", $"{param}.type") ?? "message";
+        switch (type)
+        {
+            case "message":
+                var message = MessageParsing.ParseRoleMessage(item, param);
+                if (message.Role != ChatRole.System)
+                    return InputItem.Of(message, param);
+                if (message.Text.Length > 0)
+                    systemTexts.Add(message.Text);
+                return null;
+            case "function_call":
+                var call = new ToolCall(
+                    Required(item, "call_id", param),
+                    Required(item, "name", param),
+                    item.GetString("arguments", $"{param}.arguments") ?? "{}");
+                return new InputItem(param)
+                {
+                    Call = call,
+                    Listed = ResponseItems.ToStoredItem(new FunctionCallItem
+                    {
+                        Id = ResponseRenderer.NewId("fc"), CallId = call.Id, Name = call.Name, Arguments = call.Arguments, Status = "completed",
+                    }),
+                };
+            case "mcp_call":
+                return ParseMcpCall(item, param);
+            case "function_call_output":
+                var output = new ChatMessage
+                {
+                    Role = ChatRole.Tool,
+                    ToolCallId = Required(item, "call_id", param),
+                    Content = [ContentPart.FromText(FunctionOutputText(item, param))],
+                };
+                return InputItem.Of(output, param);
+            case "mcp_approval_request":
+                // A request from an earlier output, replayed by a stateless client: the call waits for its answer under this id.
+                return new InputItem(param)
+                {
+                    Call = new ToolCall(Required(item, "id", param), Required(item, "name", param), item.GetString("arguments", $"{param}.arguments") ?? "{}"),
+                };
+            case "mcp_approval_response":
+                var approve = item.GetBool("approve", $"{param}.approve")
+                    ?? throw ApiException.BadRequest($"'{param}.approve' is required.", $"{param}.approve", "missing_required_parameter");
+                approvals?.Add((new ApprovalAnswer(Required(item, "approval_request_id", param), approve, item.GetString("reason", $"{param}.reason")), param));
+                return null;
+            case "item_reference":
+                return new InputItem(param) { ReferenceId = Required(item, "id", param) };
+            case "mcp_list_tools":
+                // A listing from an earlier output: what the server offered then, not part of the conversation.
+                return null;
+            case "reasoning":
+                // Reasoning from an earlier output, sent back by clients that replay output items: the model's own
+                // scratchpad, which upstreams don't accept as input. Left out on purpose.
+                return null;
+            default:
+                throw ApiException.BadRequest($"Input item type '{type}' is not supported; use message, function_call, function_call_output, mcp_call, mcp_approval_request, mcp_approval_response or item_reference.", $"{param}.type", "unsupported_input_type");
+        }
+    }
+
+    /// <summary>
+    /// A server-executed call from an earlier output, replayed as history: the call and its result. The item id stands in for
+    /// the call id, which mcp_call items lack. Without an output or error the result is the stored item's (resolved later),
+    /// never an invented empty one.
+    /// </summary>
+    private static InputItem ParseMcpCall(JsonElement item, string param)
+    {
+        var id = Required(item, "id", param);
+        var name = Required(item, "name", param);
+        var call = new ToolCall(id, name, item.GetString("arguments", $"{param}.arguments") ?? "{}");
+        if (McpOutputText(item) is not { } result)
+            return new InputItem(param) { Call = call, ReferenceId = id };
+        var failed = item.Get("error") is { ValueKind: not JsonValueKind.Null } && item.Get("output") is not { ValueKind: JsonValueKind.String };
+        return new InputItem(param)
+        {
+            Call = call,
+            Result = ChatMessage.ToolResult(id, name, result),
+            Listed = ResponseItems.ToStoredItem(new McpCallItem
+            {
+                Id = ResponseRenderer.NewId("mcp"),
+                ServerLabel = item.GetString("server_label", $"{param}.server_label") ?? ResponseRenderer.ServerLabel,
+                Name = name,
+                Arguments = call.Arguments,
+                Output = failed ? null : result,
+                Error = failed ? new McpCallError("mcp_tool_execution_error", result) : null,
+                Status = failed ? "failed" : "completed",
+            }),
+        };
     }
 
     private static List<ChatMessage>? ParseHistory(JsonElement body, List<string> systemTexts)
@@ -154,8 +233,8 @@ public sealed record ResponsesInput(
             messages.Add(ChatMessage.Assistant("", [call]));
     }
 
-    /// <summary>An mcp_call's result: its output, else its error (our {type, content} or the spec's {type, code, message}).</summary>
-    private static string McpOutputText(JsonElement item)
+    /// <summary>An mcp_call's result: its output, else its error (our {type, content} or the spec's {type, code, message}); null when it has neither.</summary>
+    private static string? McpOutputText(JsonElement item)
     {
         if (item.Get("output") is { ValueKind: JsonValueKind.String } output)
             return output.GetString()!;
@@ -164,7 +243,7 @@ public sealed record ResponsesInput(
             { ValueKind: JsonValueKind.String } error => error.GetString()!,
             { ValueKind: JsonValueKind.Object } error =>
                 (error.Get("content") ?? error.Get("message")) is { ValueKind: JsonValueKind.String } text ? text.GetString()! : error.GetRawText(),
-            _ => "",
+            _ => null,
         };
     }
 
@@ -185,4 +264,32 @@ public sealed record ResponsesInput(
         item.GetString(name, $"{param}.{name}") is { Length: > 0 } value
             ? value
             : throw ApiException.BadRequest($"'{param}.{name}' is required.", $"{param}.{name}", "missing_required_parameter");
+}
+
+/// <summary>
+/// One input item as parsed: what it adds to the conversation and how input_items lists it. An item_reference (or an
+/// mcp_call without output) carries <see cref="ReferenceId"/> until <see cref="InputReferences"/> resolves it.
+/// </summary>
+public sealed record InputItem(string Param)
+{
+    /// <summary>A user or assistant message, or a tool output.</summary>
+    public ChatMessage? Message { get; init; }
+
+    /// <summary>A function_call, or the call half of an mcp_call: joins the assistant turn before it.</summary>
+    public ToolCall? Call { get; init; }
+
+    /// <summary>An mcp_call's result, which follows its call.</summary>
+    public ChatMessage? Result { get; init; }
+
+    public string? ReferenceId { get; init; }
+
+    /// <summary>The item with its id, as this response's input_items lists it and item_reference finds it later.</summary>
+    public StoredItem? Listed { get; init; }
+
+    /// <summary>A message or tool output given this turn, listed under a new id.</summary>
+    public static InputItem Of(ChatMessage message, string param) => new(param)
+    {
+        Message = message,
+        Listed = ResponseItems.ToItems(ResponseItems.ToStored(message)).FirstOrDefault() is { } item ? ResponseItems.ToStoredItem(item) : null,
+    };
 }

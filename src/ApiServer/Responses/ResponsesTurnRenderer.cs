@@ -30,6 +30,9 @@ public sealed class ResponsesTurnRenderer : ITurnRenderer
         _store = store;
     }
 
+    /// <summary>The item the last rendered event belongs to (see <see cref="ResponseRenderer.LastItemId"/>).</summary>
+    public string? LastItemId => _renderer.LastItemId;
+
     /// <summary>The final Response, once the turn has ended.</summary>
     public ResponseObject? Response { get; private set; }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ApiServer.Agent;
+using ApiServer.Responses;
 
 namespace ApiServer.Runs;
 
@@ -15,15 +16,15 @@ public sealed record RunSpec
     public string? PreviousResponseId { get; init; }
 
     /// <summary>The messages recorded as this turn's input: everything the client sent that no stored response holds yet.</summary>
-    public required IReadOnlyList<ChatMessage> RecordedInput { get; init; }
+    public required StoredTurnInput RecordedInput { get; init; }
+
+    /// <summary>The key that started the run (<see cref="Access.Owner"/>): owner of its stored Response's items and the only one (or an admin) that may answer its approvals.</summary>
+    public string Owner { get; init; } = "";
 
     /// <summary>The request's <c>text</c> and <c>reasoning</c> objects, echoed on the stored Response.</summary>
     public JsonElement? TextEcho { get; init; }
 
     public JsonElement? ReasoningEcho { get; init; }
-
-    /// <summary>The key that started the run (<see cref="Access.Owner"/>); only it (or an admin) may answer its approvals.</summary>
-    public string Owner { get; init; } = "";
 }
 
 /// <summary>

@@ -28,9 +28,9 @@ public sealed partial class RunCoordinator(
     /// <c>previous_response_id</c>. With explicit history the stored Response does not chain from previous_response_id
     /// (that would misstate what the model saw); it records the explicit history as part of its own input instead.
     /// </summary>
-    public async Task<RunSpec> PrepareAsync(RunRequest request, CancellationToken cancellationToken)
+    public async Task<RunSpec> PrepareAsync(RunRequest request, Access.Owner owner, CancellationToken cancellationToken)
     {
-        var conversation = await ChainResolver.ResolveAsync(responses, request.PreviousResponseId, conversationId: null, request.Input,
+        var conversation = await ChainResolver.ResolveAsync(responses, owner, request.PreviousResponseId, conversationId: null, request.Input,
             request.Instructions, cancellationToken);
         return new RunSpec
         {
@@ -46,6 +46,7 @@ public sealed partial class RunCoordinator(
             SessionId = request.SessionId ?? conversation.SessionId,
             PreviousResponseId = conversation.ChainParentId,
             RecordedInput = conversation.StoredInput,
+            Owner = owner.Name,
             TextEcho = request.TextEcho,
             ReasoningEcho = request.ReasoningEcho,
         };

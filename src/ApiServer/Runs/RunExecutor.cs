@@ -54,25 +54,28 @@ public sealed partial class RunExecutor(
 
     private async Task RunAgentAsync(Run run, CancellationToken token)
     {
-        // Only a stored run needs its Response built; the events are rendered into one reused (never read) frame list.
-        var response = run.Spec.Store ? RunResponse.Renderer(run, options.Value, time, store) : null;
+        // The run renders its Response as it runs, stored or not: the item ids its events carry are that Response's. The
+        // events are rendered into one reused (never read) frame list.
+        var response = RunResponse.Renderer(run, options.Value, time, store);
         var unused = new List<SseFrame>();
         var request = run.Spec.Request with { ApprovalGate = run.Approvals };
         await foreach (var agentEvent in agent.RunAsync(request, token))
         {
-            if (response is not null && agentEvent is not (AgentCompleted or AgentFailed))
+            if (agentEvent is not (AgentCompleted or AgentFailed))
                 response.Render(agentEvent, unused);
+            var itemId = response.LastItemId ?? "";
             switch (agentEvent)
             {
                 case TextDelta text:
-                    run.Publish("message.delta", w => w.WriteString("delta", text.Text));
+                    run.Publish("message.delta", w => { w.WriteString("item_id", itemId); w.WriteString("delta", text.Text); });
                     break;
                 case ReasoningDelta reasoning:
-                    run.Publish("reasoning.delta", w => w.WriteString("text", reasoning.Text));
+                    run.Publish("reasoning.delta", w => { w.WriteString("item_id", itemId); w.WriteString("text", reasoning.Text); });
                     break;
                 case ToolCallStarted started:
                     run.Publish("tool.started", w =>
                     {
+                        w.WriteString("item_id", itemId);
                         w.WriteString("tool", started.Name);
                         w.WriteString("call_id", started.CallId);
                         w.WriteString("preview", RunEventFrames.Preview(started.Arguments));
@@ -81,6 +84,7 @@ public sealed partial class RunExecutor(
                 case ToolCallCompleted completed:
                     run.Publish("tool.completed", w =>
                     {
+                        w.WriteString("item_id", itemId);
                         w.WriteString("tool", completed.Name);
                         w.WriteString("call_id", completed.CallId);
                         w.WriteNumber("duration", RunEventFrames.Seconds(completed.Duration));
@@ -115,9 +119,9 @@ public sealed partial class RunExecutor(
     /// Completes the Response the run has been rendering and stores it (when the run asked to be stored). A failure to store
     /// is logged and leaves response_id null: the run itself succeeded.
     /// </summary>
-    private async Task<string?> StoreAsync(Run run, ResponsesTurnRenderer? response, AgentCompleted done)
+    private async Task<string?> StoreAsync(Run run, ResponsesTurnRenderer response, AgentCompleted done)
     {
-        if (response is null)
+        if (!run.Spec.Store)
             return null;
         try
         {

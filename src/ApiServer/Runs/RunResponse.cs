@@ -12,7 +12,7 @@ namespace ApiServer.Runs;
 /// </summary>
 public static class RunResponse
 {
-    /// <summary>The renderer of a stored run's Response (the caller makes one only when the run is stored).</summary>
+    /// <summary>The renderer of a run's Response; it is stored only when the run asked to be.</summary>
     public static ResponsesTurnRenderer Renderer(Run run, ApiServerOptions options, TimeProvider time, IResponseStore store)
     {
         var spec = run.Spec;
@@ -36,6 +36,6 @@ public static class RunResponse
         // Not the run's token: a stop arriving after the answer is complete must not lose the stored turn.
         return new ResponsesTurnRenderer(template, rendering, streaming: false, time, (response, newMessages) =>
             store.PutAsync(ResponseItems.ToStoredResponse(response, spec.PreviousResponseId, spec.RecordedInput, newMessages,
-                conversationId: null, spec.SessionId, spec.Request.Instructions), CancellationToken.None));
+                conversationId: null, spec.SessionId, spec.Request.Instructions, spec.Owner), CancellationToken.None));
     }
 }

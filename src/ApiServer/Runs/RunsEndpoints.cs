@@ -106,7 +106,7 @@ public static class RunsEndpoints
             request = JsonRequest.Parse(document, body => RunRequest.Parse(body, context.Request.Headers[SessionIds.Header].ToString(),
                 context.RequestServices.GetRequiredService<PassthroughParameters>()));
         UpstreamParameters.RejectStructuredOutputOffline(request.Settings, agentInfo, "text.format");
-        var spec = await coordinator.PrepareAsync(request, context.RequestAborted) with { Owner = Access.Owner.Of(context).Name };
+        var spec = await coordinator.PrepareAsync(request, Access.Owner.Of(context), context.RequestAborted);
         var (run, admission) = coordinator.Start(spec);
         if (run.SessionId is { } sessionId)
             context.Response.Headers[SessionIds.Header] = sessionId;

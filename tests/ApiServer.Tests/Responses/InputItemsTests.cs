@@ -22,6 +22,7 @@ public sealed class InputItemsTests
         "message" => $"{item["role"]}: {item["content"]![0]!["text"]}",
         "function_call" => $"call {item["call_id"]} {item["name"]}",
         "function_call_output" => $"output {item["call_id"]}: {item["output"]}",
+        "mcp_call" => $"mcp_call {item["name"]}: {item["output"]}",
         var other => other,
     };
 
@@ -85,8 +86,8 @@ public sealed class InputItemsTests
     [InlineData("desc")]
     public async Task ListInputItems_ParallelCallsInOneMessage_PagesKeepLimitAndLoseNothing(string order)
     {
-        // One assistant message with two tool calls is listed as two function_call items: paging must neither exceed
-        // the limit nor drop items when last_id names one of them.
+        // One assistant message with a server and a client tool call is listed as the items the output showed (an mcp_call
+        // with its result, a function_call): paging must neither exceed the limit nor drop items when last_id names one.
         await using var harness = await ResponsesHarness.StartAsync(upstream: true, workspace: true);
         harness.Upstream.Enqueue(
             FakeResponse.Stream().ToolCall("call_s", "read_file", """{"path":"a.txt"}""").ToolCall("call_c", "get_weather", """{"city":"Oslo"}""").Finish("tool_calls").Usage(10, 5),
@@ -101,8 +102,7 @@ public sealed class InputItemsTests
         });
         var expected = new[]
         {
-            "user: both", "call call_s read_file", "call call_c get_weather",
-            $"output call_s: {ResponsesHarness.FileText}", "output call_c: sunny",
+            "user: both", $"mcp_call read_file: {ResponsesHarness.FileText}", "call call_c get_weather", "output call_c: sunny",
         };
 
         var all = await PageThroughAsync(harness, second["id"]!.GetValue<string>(), 2, order);

@@ -65,6 +65,8 @@ public sealed class ValidationTests(ValidationTests.SharedServer shared) : IClas
     [InlineData("""{"model":"agent","input":[{"type":"image_generation_call","id":"x"}]}""", "input[0].type", "unsupported_input_type")]
     [InlineData("""{"model":"agent","input":[{"type":"function_call_output","output":"x"}]}""", "input[0].call_id", "missing_required_parameter")]
     [InlineData("""{"model":"agent","input":[{"type":"mcp_call","name":"read_file","arguments":"{}"}]}""", "input[0].id", "missing_required_parameter")]
+    [InlineData("""{"model":"agent","input":[{"type":"item_reference"}]}""", "input[0].id", "missing_required_parameter")]
+    [InlineData("""{"model":"agent","input":[{"type":"item_reference","id":7}]}""", "input[0].id", "invalid_type")]
     [InlineData("""{"model":"agent","input":[{"type":"function_call_output","call_id":"call_nope","output":"x"}]}""", "input", "unknown_call_id")]
     [InlineData("""{"model":"agent","input":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}""", "input[1]", "invalid_input")]
     [InlineData("""{"model":"agent","input":"hi","conversation_history":"x"}""", "conversation_history", "invalid_type")]

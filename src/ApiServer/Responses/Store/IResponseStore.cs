@@ -2,8 +2,14 @@ using ApiServer.Agent;
 
 namespace ApiServer.Responses.Store;
 
-/// <summary>A message of a stored conversation with the item id it is listed under (msg_…, fc_…, fco_…).</summary>
+/// <summary>A message of a stored conversation: what the model is sent. Its item id names it in rows stored before items were.</summary>
 public sealed record StoredMessage(string ItemId, ChatMessage Message);
+
+/// <summary>
+/// One item of a stored response as the API shows it, with the id it was given when it was first rendered (output) or first
+/// received (input). <paramref name="Body"/> is the item's JSON.
+/// </summary>
+public sealed record StoredItem(string Id, string Body);
 
 /// <summary>
 /// One stored response. It holds only what this turn added (<see cref="NewMessages"/>: the new input, then the assistant and
@@ -30,6 +36,18 @@ public sealed record StoredResponse
     /// <summary>How many of <see cref="NewMessages"/> were this turn's input; the rest are its output.</summary>
     public required int InputMessageCount { get; init; }
 
+    /// <summary>
+    /// This turn's items as the API lists them, input first, each with its one id: what input_items lists and item_reference
+    /// finds. Empty for responses stored before items were (their items are derived from <see cref="NewMessages"/>).
+    /// </summary>
+    public IReadOnlyList<StoredItem> Items { get; init; } = [];
+
+    /// <summary>How many of <see cref="Items"/> were this turn's input; the rest are its output.</summary>
+    public int InputItemCount { get; init; }
+
+    /// <summary>The key that stored the response (<see cref="Access.Owner"/>); only its items are found by another request of that owner.</summary>
+    public string Owner { get; init; } = "";
+
     public required DateTimeOffset CreatedAt { get; init; }
 }
 
@@ -39,8 +57,14 @@ public enum ListOrder
     Desc,
 }
 
-/// <summary>A page of input items. <see cref="CursorFound"/> is false when the <c>after</c> item is not among the response's input items.</summary>
-public sealed record MessagePage(IReadOnlyList<StoredMessage> Items, bool HasMore, bool CursorFound = true);
+/// <summary>
+/// One row of a response's input items: a stored item, or (responses stored before items were) a message, which lists as one
+/// item or, with several tool calls, as several.
+/// </summary>
+public sealed record InputItemRow(string ItemId, StoredItem? Item, ChatMessage? Message);
+
+/// <summary>A page of input item rows. <see cref="CursorFound"/> is false when the <c>after</c> item is not among the response's input items.</summary>
+public sealed record MessagePage(IReadOnlyList<InputItemRow> Items, bool HasMore, bool CursorFound = true);
 
 /// <summary>Stored Responses API state: responses, their chains, and named conversations.</summary>
 public interface IResponseStore
@@ -67,6 +91,15 @@ public interface IResponseStore
     Task<MessagePage?> ListInputItemsAsync(string id, int limit, ListOrder order, string? after, CancellationToken cancellationToken);
 
     Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The stored item with this id (from any visible response's input or output), or null when there is none that
+    /// <paramref name="owner"/> may see. One indexed lookup; an item carried into later responses is the same item.
+    /// </summary>
+    Task<StoredItem?> GetItemAsync(string itemId, Access.Owner owner, CancellationToken cancellationToken);
+
+    /// <summary>Which of <paramref name="itemIds"/> are items of the chain that ends at response <paramref name="id"/> (input or output).</summary>
+    Task<IReadOnlySet<string>> FindChainItemsAsync(string id, IReadOnlyCollection<string> itemIds, CancellationToken cancellationToken);
 
     /// <summary>The newest response of a conversation, or null when the conversation has none yet.</summary>
     Task<string?> GetConversationHeadAsync(string conversationId, CancellationToken cancellationToken);

@@ -54,6 +54,24 @@ public sealed partial class SqliteResponseStore
         CREATE TRIGGER tr_responses_count_hide AFTER UPDATE OF deleted ON responses WHEN OLD.deleted <> NEW.deleted
         BEGIN UPDATE response_stats SET visible = visible + (CASE WHEN NEW.deleted = 0 THEN 1 ELSE -1 END) WHERE id = 1; END;
         """,
+
+        // v3. Items with the ids they were given once, when first rendered or received, so an item keeps its id in output,
+        // GET, later input_items and item_reference. Messages stay what the model is sent. items_stored = 0 marks rows
+        // written before this version: their items are still derived from their messages when listed.
+        // owner is the key that stored the item: item_reference finds only the caller's own items.
+        """
+        CREATE TABLE response_items (
+            response_seq INTEGER NOT NULL,
+            ordinal INTEGER NOT NULL,
+            item_id TEXT NOT NULL,
+            is_input INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            owner TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (response_seq, ordinal)
+        );
+        CREATE INDEX ix_response_items_item_id ON response_items (item_id, response_seq);
+        ALTER TABLE responses ADD COLUMN items_stored INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 
     private const string SelectParent = "SELECT seq AS Seq, depth AS Depth FROM responses WHERE id = @id;";
@@ -61,9 +79,9 @@ public sealed partial class SqliteResponseStore
     private const string InsertResponse =
         """
         INSERT INTO responses (id, parent_seq, previous_response_id, depth, conversation_id, session_id, instructions,
-                               response_json, input_message_count, created_at, last_accessed_at)
+                               response_json, input_message_count, created_at, last_accessed_at, items_stored)
         VALUES (@Id, @ParentSeq, @PreviousResponseId, @Depth, @ConversationId, @SessionId, @Instructions,
-                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt)
+                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt, @ItemsStored)
         ON CONFLICT (id) DO NOTHING
         RETURNING seq;
         """;
@@ -74,6 +92,21 @@ public sealed partial class SqliteResponseStore
         """
         INSERT INTO response_messages (response_seq, ordinal, item_id, is_input, body)
         VALUES (@ResponseSeq, @Ordinal, @ItemId, @IsInput, @Body);
+        """;
+
+    private const string InsertItem =
+        """
+        INSERT INTO response_items (response_seq, ordinal, item_id, is_input, body, owner)
+        VALUES (@ResponseSeq, @Ordinal, @ItemId, @IsInput, @Body, @Owner);
+        """;
+
+    // Walks ix_response_items_item_id; the oldest visible row first, so an item carried into later turns is found where it began.
+    private const string SelectItemById =
+        """
+        SELECT i.item_id AS ItemId, i.body AS Body
+        FROM response_items i JOIN responses r ON r.seq = i.response_seq
+        WHERE i.item_id = @itemId AND r.deleted = 0 AND (@seesAll OR i.owner = @owner)
+        ORDER BY i.response_seq LIMIT 1;
         """;
 
     private const string UpsertConversationHead =
@@ -116,22 +149,35 @@ public sealed partial class SqliteResponseStore
         ORDER BY c.depth, m.ordinal;
         """;
 
+    private const string SelectChainItemIds =
+        ChainCte +
+        """
+        SELECT DISTINCT i.item_id FROM chain c JOIN response_items i ON i.response_seq = c.seq WHERE i.item_id IN @itemIds;
+        """;
+
     // The input items: the whole chain except this response's own output. pos numbers them in chain order so an item id
-    // cursor becomes a position; an unknown cursor compares with NULL and yields an empty page.
+    // cursor becomes a position; an unknown cursor compares with NULL and yields an empty page. A response stored before
+    // items were (items_stored = 0) contributes its message rows instead (is_item = 0), listed as items derived from them.
     private const string InputItemsCte =
         ChainCte +
         """
-        , items AS MATERIALIZED (
-            SELECT m.item_id, m.body, ROW_NUMBER() OVER (ORDER BY c.depth, m.ordinal) AS pos
-            FROM chain c JOIN response_messages m ON m.response_seq = c.seq
-            WHERE c.seq <> @seq OR m.is_input = 1
+        , rows AS (
+            SELECT c.depth, i.ordinal, i.item_id, i.body, 1 AS is_item
+            FROM chain c JOIN response_items i ON i.response_seq = c.seq
+            WHERE c.seq <> @seq OR i.is_input = 1
+            UNION ALL
+            SELECT c.depth, m.ordinal, m.item_id, m.body, 0 AS is_item
+            FROM chain c JOIN responses r ON r.seq = c.seq JOIN response_messages m ON m.response_seq = c.seq
+            WHERE r.items_stored = 0 AND (c.seq <> @seq OR m.is_input = 1)
+        ), items AS MATERIALIZED (
+            SELECT item_id, body, is_item, ROW_NUMBER() OVER (ORDER BY depth, ordinal) AS pos FROM rows
         )
         """;
 
     private const string SelectInputItemsAsc =
         InputItemsCte +
         """
-        SELECT item_id AS ItemId, body AS Body FROM items
+        SELECT item_id AS ItemId, body AS Body, is_item AS IsItem FROM items
         WHERE @after IS NULL OR pos > (SELECT pos FROM items WHERE item_id = @after LIMIT 1)
         ORDER BY pos LIMIT @take;
         """;
@@ -139,7 +185,7 @@ public sealed partial class SqliteResponseStore
     private const string SelectInputItemsDesc =
         InputItemsCte +
         """
-        SELECT item_id AS ItemId, body AS Body FROM items
+        SELECT item_id AS ItemId, body AS Body, is_item AS IsItem FROM items
         WHERE @after IS NULL OR pos < (SELECT pos FROM items WHERE item_id = @after LIMIT 1)
         ORDER BY pos DESC LIMIT @take;
         """;
@@ -184,7 +230,8 @@ public sealed partial class SqliteResponseStore
 
     private const string SelectParentSeq = "SELECT parent_seq FROM responses WHERE seq = @seq;";
 
-    private const string DeleteMessages = "DELETE FROM response_messages WHERE response_seq = @seq;";
+    private const string DeleteMessages =
+        "DELETE FROM response_messages WHERE response_seq = @seq; DELETE FROM response_items WHERE response_seq = @seq;";
 
     private const string DeleteResponseRow = "DELETE FROM responses WHERE seq = @seq;";
 
@@ -194,6 +241,7 @@ public sealed partial class SqliteResponseStore
     private const string SelectPayloadBytes =
         """
         SELECT (SELECT COALESCE(SUM(LENGTH(CAST(body AS BLOB))), 0) FROM response_messages)
+             + (SELECT COALESCE(SUM(LENGTH(CAST(body AS BLOB))), 0) FROM response_items)
              + (SELECT COALESCE(SUM(LENGTH(CAST(response_json AS BLOB))), 0) FROM responses);
         """;
 }

@@ -68,6 +68,8 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         var messages = response.NewMessages
             .Select((m, i) => new MessageRow(i, m.ItemId, i < response.InputMessageCount ? 1 : 0, StoredMessageJson.Serialize(m.Message)))
             .ToList();
+        if (response.InputItemCount < 0 || response.InputItemCount > response.Items.Count)
+            throw new ArgumentOutOfRangeException(nameof(response), response.InputItemCount, "InputItemCount must be between 0 and Items.Count.");
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
 
         var accessed = TakePendingAccess();
@@ -94,7 +96,8 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
                 ("@ResponseJson", response.ResponseJson),
                 ("@InputMessageCount", response.InputMessageCount),
                 ("@CreatedAt", response.CreatedAt.ToUnixTimeMilliseconds()),
-                ("@LastAccessedAt", now))
+                ("@LastAccessedAt", now),
+                ("@ItemsStored", response.Items.Count > 0 ? 1 : 0))
                 ?? throw new InvalidOperationException($"Response '{response.Id}' is already stored.");
 
             if (parent is not null)
@@ -103,6 +106,11 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             {
                 await w.ExecuteAsync(InsertMessage, ("@ResponseSeq", seq), ("@Ordinal", message.Ordinal), ("@ItemId", message.ItemId),
                     ("@IsInput", message.IsInput), ("@Body", message.Body));
+            }
+            for (var i = 0; i < response.Items.Count; i++)
+            {
+                await w.ExecuteAsync(InsertItem, ("@ResponseSeq", seq), ("@Ordinal", i), ("@ItemId", response.Items[i].Id),
+                    ("@IsInput", i < response.InputItemCount ? 1 : 0), ("@Body", response.Items[i].Body), ("@Owner", response.Owner));
             }
             if (response.ConversationId is not null)
                 await w.ExecuteAsync(UpsertConversationHead, ("@conversationId", response.ConversationId), ("@seq", seq));
@@ -200,7 +208,29 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         var hasMore = items.Count > limit;
         if (hasMore)
             items.RemoveAt(items.Count - 1);
-        return new MessagePage(ToMessages(items), hasMore);
+        return new MessagePage([.. items.Select(static i => i.IsItem != 0
+            ? new InputItemRow(i.ItemId, new StoredItem(i.ItemId, i.Body), null)
+            : new InputItemRow(i.ItemId, null, StoredMessageJson.Deserialize(i.Body)))], hasMore);
+    }
+
+    public async Task<StoredItem?> GetItemAsync(string itemId, Access.Owner owner, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<ItemRow>(new CommandDefinition(SelectItemById,
+            new { itemId, seesAll = owner.SeesAll, owner = owner.Name }, cancellationToken: cancellationToken));
+        return row is null ? null : new StoredItem(row.ItemId, row.Body);
+    }
+
+    public async Task<IReadOnlySet<string>> FindChainItemsAsync(string id, IReadOnlyCollection<string> itemIds, CancellationToken cancellationToken)
+    {
+        if (itemIds.Count == 0)
+            return new HashSet<string>();
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
+        if (await FindVisibleAsync(connection, id, cancellationToken) is not { } seq)
+            return new HashSet<string>();
+        var found = await connection.QueryAsync<string>(
+            new CommandDefinition(SelectChainItemIds, new { seq, itemIds }, cancellationToken: cancellationToken));
+        return found.ToHashSet(StringComparer.Ordinal);
     }
 
     public async Task<string?> GetConversationHeadAsync(string conversationId, CancellationToken cancellationToken)
@@ -335,6 +365,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
     {
         public string ItemId { get; set; } = "";
         public string Body { get; set; } = "";
+        public long IsItem { get; set; }
     }
 
     private sealed record MessageRow(int Ordinal, string ItemId, int IsInput, string Body);

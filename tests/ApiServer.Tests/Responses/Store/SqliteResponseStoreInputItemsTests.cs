@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Responses.Store;
 using static ApiServer.Tests.Responses.Store.StoreTestKit;
@@ -40,8 +41,8 @@ public sealed class SqliteResponseStoreInputItemsTests
         Assert.NotNull(page);
         Assert.Equal(ExpectedAsc, page.Items.Select(i => i.ItemId));
         Assert.False(page.HasMore);
-        Assert.Equal("call_r1", page.Items[1].Message.ToolCalls![0].Id);
-        Assert.Equal("call_r1", page.Items[2].Message.ToolCallId);
+        Assert.Equal("call_r1", page.Items[1].Message!.ToolCalls![0].Id);
+        Assert.Equal("call_r1", page.Items[2].Message!.ToolCallId);
     }
 
     [Fact]
@@ -147,5 +148,29 @@ public sealed class SqliteResponseStoreInputItemsTests
         var store = await ThreeToolTurnsAsync(kit);
 
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.ListInputItemsAsync("r3", limit, ListOrder.Asc, null, None));
+    }
+
+    [Fact]
+    public async Task ListInputItemsAsync_ChildWithItemsOfAParentStoredBeforeItems_ListsDerivedThenStoredItems()
+    {
+        await using var kit = new StoreTestKit();
+        var store = kit.Open();
+        await store.PutAsync(Simple("old"), None); // no Items: a row as stored before items were
+        await store.PutAsync(Turn("new", "old", [ChatMessage.User("q")], [ChatMessage.Assistant("a")]) with
+        {
+            Items = [new StoredItem("msg_in", """{"type":"message","id":"msg_in"}"""), new StoredItem("msg_out", """{"type":"message","id":"msg_out"}""")],
+            InputItemCount = 1,
+            Owner = "alice",
+        }, None);
+
+        var page = await store.ListInputItemsAsync("new", 10, ListOrder.Asc, null, None);
+
+        Assert.Equal(["msg_old_0", "msg_old_1", "msg_in"], page!.Items.Select(i => i.ItemId));
+        Assert.Equal([false, false, true], page.Items.Select(i => i.Item is not null));
+        Assert.Equal("msg_out", (await store.GetItemAsync("msg_out", new Owner("alice", SeesAll: false), None))?.Id);
+        Assert.Null(await store.GetItemAsync("msg_out", new Owner("bob", SeesAll: false), None));
+        Assert.NotNull(await store.GetItemAsync("msg_out", new Owner("root", SeesAll: true), None));
+        Assert.Null(await store.GetItemAsync("msg_old_0", new Owner("alice", SeesAll: false), None)); // only stored items are found
+        Assert.Equal(["msg_in"], await store.FindChainItemsAsync("new", ["msg_in", "msg_elsewhere"], None));
     }
 }

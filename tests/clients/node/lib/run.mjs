@@ -18,7 +18,7 @@ export async function run(main) {
       maxRetries: 0,
       timeout: 60_000,
     });
-    const result = await main(client, input.body);
+    const result = await main(client, input.body, input);
     process.stdout.write(JSON.stringify(result));
   } catch (error) {
     const name = error?.constructor?.name ?? 'Error';

@@ -29,14 +29,15 @@ public static class ChainResolver
 {
     /// <param name="instructions">The request's own instructions; without them the previous response's are inherited.
     /// System messages of the input are layered after them.</param>
+    /// <param name="storedHistory">A stored conversation's history (Conversations API), used like a chain's.</param>
     public static async Task<ResolvedConversation> ResolveAsync(IResponseStore store, string? previousResponseId, string? conversationId,
-        ResponsesInput input, string? instructions, CancellationToken cancellationToken)
+        ResponsesInput input, string? instructions, CancellationToken cancellationToken, IReadOnlyList<ChatMessage>? storedHistory = null)
     {
         if (conversationId is not null)
             previousResponseId = await store.GetConversationHeadAsync(conversationId, cancellationToken);
 
         var explicitHistory = input.ConversationHistory;
-        IReadOnlyList<ChatMessage> history = [];
+        IReadOnlyList<ChatMessage> history = storedHistory ?? [];
         string? sessionId = null;
         if (previousResponseId is not null)
         {

@@ -37,11 +37,29 @@ public sealed record ResponsesInput(
         if (input.ValueKind != JsonValueKind.Array)
             throw JsonRequest.WrongType("input", "a string or an array of input items");
 
+        var messages = ParseItems(input, "input", systemTexts);
+        var index = input.GetArrayLength();
+        if (messages.Count == 0)
+            throw ApiException.BadRequest("'input' has no user message or tool output.", "input", "empty_input");
+        var lastItem = messages[^1];
+        if (lastItem.Role == ChatRole.User && !ContentParser.HasVisiblePayload(lastItem.Content))
+            throw ApiException.BadRequest("The last input message has no text or image content.", $"input[{index - 1}].content", "empty_input");
+        if (lastItem.Role == ChatRole.Assistant)
+            throw ApiException.BadRequest("The last input item must be a user message or a function_call_output.", $"input[{index - 1}]", "invalid_input");
+        return messages;
+    }
+
+    /// <summary>
+    /// An array of input items as messages; <paramref name="name"/> prefixes the param of an error (<c>input[3].role</c>).
+    /// The one parser of the item shapes: /v1/responses input and the Conversations API's items both come through here.
+    /// </summary>
+    public static List<ChatMessage> ParseItems(JsonElement array, string name, List<string> systemTexts)
+    {
         var messages = new List<ChatMessage>();
         var index = 0;
-        foreach (var item in input.EnumerateArray())
+        foreach (var item in array.EnumerateArray())
         {
-            var param = $"input[{index++}]";
+            var param = $"{name}[{index++}]";
             if (item.ValueKind == JsonValueKind.String)
             {
                 messages.Add(new ChatMessage { Role = ChatRole.User, Content = ContentParser.Parse(item, param) });
@@ -89,13 +107,6 @@ public sealed record ResponsesInput(
                     throw ApiException.BadRequest($"Input item type '{type}' is not supported; use message, function_call, function_call_output or mcp_call.", $"{param}.type", "unsupported_input_type");
             }
         }
-        if (messages.Count == 0)
-            throw ApiException.BadRequest("'input' has no user message or tool output.", "input", "empty_input");
-        var lastItem = messages[^1];
-        if (lastItem.Role == ChatRole.User && !ContentParser.HasVisiblePayload(lastItem.Content))
-            throw ApiException.BadRequest("The last input message has no text or image content.", $"input[{index - 1}].content", "empty_input");
-        if (lastItem.Role == ChatRole.Assistant)
-            throw ApiException.BadRequest("The last input item must be a user message or a function_call_output.", $"input[{index - 1}]", "invalid_input");
         return messages;
     }
 

@@ -29,13 +29,18 @@ public sealed partial class ConversationTurns(
     /// </summary>
     public static string LockKey(string conversation) => "conversation:" + conversation;
 
-    /// <summary>True when a <c>conversation</c> value is meant as a Conversations API id rather than a hermes-style name.</summary>
-    public static bool IsConversationId(string? conversation) => conversation?.StartsWith(IdPrefix, StringComparison.Ordinal) == true;
+    /// <summary>
+    /// True when a <c>conversation</c> value on /v1/responses is a Conversations API id rather than a hermes-style name: it has
+    /// the shape of the ids this server issues (<c>conv_</c> and 32 hex digits). Any other value, <c>conv_chat</c> included,
+    /// keeps the meaning it had before this API existed.
+    /// </summary>
+    public static bool IsConversationId(string? conversation) =>
+        conversation is { Length: 37 } && conversation.StartsWith(IdPrefix, StringComparison.Ordinal) && !conversation.AsSpan(5).ContainsAnyExcept("0123456789abcdef");
 
     /// <summary>The caller's conversation with this id; a malformed id is a 400, an unknown one (or another owner's) a 404.</summary>
     public async Task<ConversationRecord> FindAsync(string id, Owner owner, string param, CancellationToken cancellationToken)
     {
-        if (!IsConversationId(id) || id.Length > 256)
+        if (!id.StartsWith(IdPrefix, StringComparison.Ordinal) || id.Length > 256)
             throw ApiException.BadRequest($"Invalid '{param}': '{(id.Length > 64 ? id[..64] + "…" : id)}'. Expected an id that begins with '{IdPrefix}'.",
                 param, "invalid_value");
         var record = await store.GetAsync(id, cancellationToken);
@@ -51,7 +56,7 @@ public sealed partial class ConversationTurns(
 
     /// <summary>
     /// For /v1/responses, called holding <see cref="LockKey"/>: the conversation a <c>conv_</c> value names and its history.
-    /// Null when the value is a hermes-style name: one without the prefix, or a <c>conv_</c> name hermes-style turns already used.
+    /// Null when the value is a hermes-style name: one not shaped like an issued id, or one hermes-style turns already used.
     /// </summary>
     /// <param name="inputBytes">What this turn's input adds; a conversation it would take past the cap is refused before the turn.</param>
     public async Task<ConversationHistory?> LoadAsync(string conversation, Owner owner, long inputBytes, CancellationToken cancellationToken)

@@ -64,6 +64,7 @@ public static class ConversationsEndpoints
         group.MapGet("/{conversation_id}/items/{item_id}", GetItemAsync)
             .WithName("GetConversationItem")
             .WithSummary("Gets one item of a conversation.")
+            .Produces<OutputItem>(StatusCodes.Status200OK, "application/json")
             .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
         group.MapDelete("/{conversation_id}/items/{item_id}", DeleteItemAsync)
             .WithName("DeleteConversationItem")

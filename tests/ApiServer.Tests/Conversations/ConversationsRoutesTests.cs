@@ -190,8 +190,13 @@ public sealed class ConversationsRoutesTests
     public async Task ResponsesWithConversationId_UnknownIsA404NamingConversation()
     {
         await using var server = await TestServer.StartAsync();
-        using var response = await server.Client.PostAsync("/v1/responses", TestJson.Body(new { input = "hi", conversation = "conv_nope" }));
+        using var response = await server.Client.PostAsync("/v1/responses",
+            TestJson.Body(new { input = "hi", conversation = "conv_0123456789abcdef0123456789abcdef" }));
         await response.AssertErrorAsync(404, "not_found", "conversation");
+
+        // A value not shaped like an issued id is a hermes-style name, as before this API existed.
+        using var named = await server.Client.PostAsync("/v1/responses", TestJson.Body(new { input = "hi", conversation = "conv_chat" }));
+        Assert.Equal("conv_chat", (await OkAsync(named)).GetProperty("conversation").GetProperty("id").GetString());
     }
 
     [Fact]

@@ -124,13 +124,23 @@ public sealed class OpenApiContractTests
                 var target = path;
                 if (path.Contains("{job_id}", StringComparison.Ordinal))
                     target = path.Replace("{job_id}", await CreateJobFromExampleAsync(server, document), StringComparison.Ordinal);
+                if (path.Contains("{conversation_id}", StringComparison.Ordinal))
+                    target = path.Replace("{conversation_id}", await CreateConversationFromExampleAsync(server, document), StringComparison.Ordinal);
                 using var request = new HttpRequestMessage(new HttpMethod(method.ToUpperInvariant()), target) { Content = TestJson.Body(example!.ToJsonString()) };
                 using var response = await server.Client.SendAsync(request);
                 Assert.True(response.IsSuccessStatusCode, $"{method} {path} example answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
                 examples++;
             }
         }
-        Assert.Equal(5, examples);
+        Assert.Equal(8, examples);
+    }
+
+    private static async Task<string> CreateConversationFromExampleAsync(TestServer server, JsonNode document)
+    {
+        var example = document["paths"]!["/v1/conversations"]!["post"]!["requestBody"]!["content"]!["application/json"]!["example"]!;
+        using var response = await server.Client.PostAsync("/v1/conversations", TestJson.Body(example.ToJsonString()));
+        response.EnsureSuccessStatusCode();
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!["id"]!.GetValue<string>();
     }
 
     private static async Task<string> CreateJobFromExampleAsync(TestServer server, JsonNode document)

@@ -132,16 +132,8 @@ public static class ConversationsEndpoints
     {
         var query = context.Request.Query;
         RejectInclude(query);
-        var limit = ResponsesEndpoints.DefaultPageSize;
-        if (query.TryGetValue("limit", out var limitText) && (!int.TryParse(limitText, out limit) || limit is < 1 or > 100))
-            throw ApiException.BadRequest("'limit' must be an integer from 1 to 100.", "limit", "invalid_value");
-        // OpenAI lists conversation items newest first unless asked otherwise.
-        var order = query["order"].ToString() switch
-        {
-            "" or "desc" => ListOrder.Desc,
-            "asc" => ListOrder.Asc,
-            _ => throw ApiException.BadRequest("'order' must be 'asc' or 'desc'.", "order", "invalid_value"),
-        };
+        // OpenAI lists conversation items newest first unless asked otherwise, as it lists a response's input items.
+        var (limit, order) = ResponsesEndpoints.PageQuery(query);
         var after = query["after"].ToString() is { Length: > 0 } cursor ? cursor : null;
         var record = await conversations.FindAsync(id, Owner.Of(context), "conversation_id", context.RequestAborted);
         var page = await store.ListItemsAsync(record.Id, limit, order, after, context.RequestAborted);

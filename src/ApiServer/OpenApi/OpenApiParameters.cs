@@ -42,18 +42,10 @@ public static class OpenApiParameters
                     "\"true\" adds named 'agent.tool' events (server-side tool progress) to a stream. Strict clients reject unknown events, so it is off by default.",
                     new OpenApiSchema { Type = JsonSchemaType.String, Enum = ["true", "false"] });
                 break;
-            case "ListInputItems":
+            case "ListInputItems" or "ListConversationItems":
                 Add(operation, "limit", ParameterLocation.Query, "Items per page, 1 to 100.",
                     new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1", Maximum = "100", Default = System.Text.Json.Nodes.JsonValue.Create(ResponsesEndpoints.DefaultPageSize) });
                 Add(operation, "order", ParameterLocation.Query, "desc (newest first, the default) or asc.",
-                    new OpenApiSchema { Type = JsonSchemaType.String, Enum = ["asc", "desc"], Default = "desc" });
-                Add(operation, "after", ParameterLocation.Query, "An item id from the previous page (its last_id): the page continues after it.",
-                    new OpenApiSchema { Type = JsonSchemaType.String });
-                break;
-            case "ListConversationItems":
-                Add(operation, "limit", ParameterLocation.Query, "Items per page, 1 to 100.",
-                    new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1", Maximum = "100", Default = System.Text.Json.Nodes.JsonValue.Create(ResponsesEndpoints.DefaultPageSize) });
-                Add(operation, "order", ParameterLocation.Query, "desc (newest first, the default) or asc (the order they were added).",
                     new OpenApiSchema { Type = JsonSchemaType.String, Enum = ["asc", "desc"], Default = "desc" });
                 Add(operation, "after", ParameterLocation.Query, "An item id from the previous page (its last_id): the page continues after it.",
                     new OpenApiSchema { Type = JsonSchemaType.String });

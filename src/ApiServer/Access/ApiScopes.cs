@@ -21,6 +21,7 @@ public static class ApiScopes
     [
         ("/v1/chat", Chat),
         ("/v1/responses", Responses),
+        ("/v1/conversations", Responses),
         ("/v1/runs", Runs),
         ("/api/jobs", Jobs),
         ("/v1/tools", Tools),

@@ -80,6 +80,10 @@ public sealed class ApiServerOptions
     [Range(0, long.MaxValue)]
     public long ChainCacheMaxBytes { get; set; } = 32L * 1024 * 1024;
 
+    /// <summary>Bytes of items one stored conversation (Conversations API) may hold; appends past it are refused.</summary>
+    [Range(1024, long.MaxValue)]
+    public long ConversationMaxBytes { get; set; } = 16L * 1024 * 1024;
+
     /// <summary>Bytes of encoded events one run's log keeps for replay; later non-terminal events are dropped (see RunEventLog).</summary>
     [Range(1024, long.MaxValue)]
     public long RunEventsMaxBytes { get; set; } = 4L * 1024 * 1024;

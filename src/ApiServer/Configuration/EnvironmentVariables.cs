@@ -41,6 +41,7 @@ public static class EnvironmentVariables
         ("API_SERVER_JOB_HISTORY", $"{Jobs.JobsOptions.SectionName}:{nameof(Jobs.JobsOptions.HistoryPerJob)}"),
         ("API_SERVER_JOB_SLOT_WAIT_SECONDS", $"{Jobs.JobsOptions.SectionName}:{nameof(Jobs.JobsOptions.SlotWaitSeconds)}"),
         ("API_SERVER_CHAIN_CACHE_MAX_BYTES", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.ChainCacheMaxBytes)}"),
+        ("API_SERVER_CONVERSATION_MAX_BYTES", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.ConversationMaxBytes)}"),
         ("API_SERVER_RUN_EVENTS_MAX_BYTES", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.RunEventsMaxBytes)}"),
         ("API_SERVER_PENDING_TOOL_TURNS_MAX_BYTES", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.PendingToolTurnsMaxBytes)}"),
         ("API_SERVER_SSE_MAX_QUEUED_BYTES", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.SseMaxQueuedBytes)}"),

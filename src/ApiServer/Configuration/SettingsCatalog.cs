@@ -45,6 +45,7 @@ public static class SettingsCatalog
         new("API_SERVER_JOB_MIN_INTERVAL_SECONDS", "shortest period a job's schedule may have (intervals, cron)"),
         new("API_SERVER_JOB_HISTORY", "firings kept per job, newest first"),
         new("API_SERVER_JOB_SLOT_WAIT_SECONDS", "how long a due firing waits for a free run slot before it is recorded as `skipped`"),
+        new("API_SERVER_CONVERSATION_MAX_BYTES", "bytes of items one stored conversation (`/v1/conversations`) may hold; adding items past it, or starting a turn that would, is a 400 `conversation_too_large`"),
         new("API_SERVER_CHAIN_CACHE_MAX_BYTES", "bytes of decoded `previous_response_id` chains kept in memory, least recently used first; `0` turns the cache off (chains are then read from SQLite each turn)"),
         new("API_SERVER_RUN_EVENTS_MAX_BYTES", "bytes of events one run keeps for replay; past it later non-terminal events are dropped after one `run.events_truncated` event, and the terminal event (with the whole output) is always kept"),
         new("API_SERVER_PENDING_TOOL_TURNS_MAX_BYTES", "bytes of server-side tool turns kept for chat clients answering client tool calls (oldest go first)"),

@@ -1,5 +1,6 @@
 using ApiServer.Agent;
 using ApiServer.ChatCompletions;
+using ApiServer.Conversations;
 using ApiServer.RequestParsing;
 using ApiServer.Configuration;
 using ApiServer.Data;
@@ -49,6 +50,7 @@ public static class ServerFeatures
         services.AddHostedService<SessionRecovery>();
         services.AddChatCompletions();
         services.AddResponses();
+        services.AddConversations();
         services.AddSingleton<Idempotency.IIdempotencyStore>(Idempotency.SqliteIdempotencyStore.Create);
         services.AddRuns();
         services.AddJobs();
@@ -61,6 +63,7 @@ public static class ServerFeatures
     {
         app.MapChatCompletions();
         app.MapResponses();
+        app.MapConversations();
         app.MapRuns();
         app.MapJobs();
         app.MapMcp();

@@ -15,6 +15,7 @@ public static class OpenApiParameters
     [
         new() { Name = "Chat", Description = "OpenAI chat completions, answered by the agent (server-side tools run inside the turn)." },
         new() { Name = "Responses", Description = "OpenAI Responses API: stored responses chained with previous_response_id or conversation." },
+        new() { Name = "Conversations", Description = "OpenAI Conversations API: stored conversations whose items are the history of responses created with conversation: \"conv_…\"." },
         new() { Name = "Runs", Description = "Agent runs that go on without a connection, watched as Server-Sent Events." },
         new() { Name = "Models", Description = "The model this server advertises." },
         new() { Name = "Health", Description = "Liveness and detailed status. Always open, no key." },
@@ -41,7 +42,7 @@ public static class OpenApiParameters
                     "\"true\" adds named 'agent.tool' events (server-side tool progress) to a stream. Strict clients reject unknown events, so it is off by default.",
                     new OpenApiSchema { Type = JsonSchemaType.String, Enum = ["true", "false"] });
                 break;
-            case "ListInputItems":
+            case "ListInputItems" or "ListConversationItems":
                 Add(operation, "limit", ParameterLocation.Query, "Items per page, 1 to 100.",
                     new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1", Maximum = "100", Default = System.Text.Json.Nodes.JsonValue.Create(ResponsesEndpoints.DefaultPageSize) });
                 Add(operation, "order", ParameterLocation.Query, "desc (newest first, the default) or asc.",

@@ -28,6 +28,11 @@ public static class OpenApiShapes
         ["CreateJob"] = (null, null,
             """{"name":"Morning summary","schedule":"every monday at 9:00","prompt":"Summarise what changed in the workspace since last week.","timezone":"UTC"}"""),
         ["UpdateJob"] = (null, null, """{"schedule":"weekdays at 9am","enabled":true}"""),
+        ["CreateConversation"] = ("CreateConversationRequest", null,
+            """{"metadata":{"topic":"demo"},"items":[{"type":"message","role":"user","content":"Hello!"}]}"""),
+        ["UpdateConversation"] = ("UpdateConversationRequest", null, """{"metadata":{"topic":"project-x"}}"""),
+        ["CreateConversationItems"] = ("CreateConversationItemsRequest", null,
+            """{"items":[{"type":"message","role":"user","content":[{"type":"input_text","text":"Hello!"}]},{"type":"message","role":"assistant","content":"Hi there."}]}"""),
     };
 
     private static readonly string[] PassthroughHosts = ["CreateChatCompletionRequest", "CreateResponseRequest", "CreateRunRequest"];

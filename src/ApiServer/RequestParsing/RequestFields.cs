@@ -25,6 +25,13 @@ public static class RequestFields
         "model", "input", "instructions", "previous_response_id", "conversation_history", "session_id", "store", "temperature", "top_p",
         "max_output_tokens", "tools", "tool_choice", "stream", "text", "reasoning");
 
+    /// <summary>The Conversations API's bodies: nothing there reaches a model, so nothing is passed through or ignored.</summary>
+    public static readonly FrozenSet<string> ConversationCreate = FrozenSet.Create(StringComparer.Ordinal, "items", "metadata");
+
+    public static readonly FrozenSet<string> ConversationUpdate = FrozenSet.Create(StringComparer.Ordinal, "metadata");
+
+    public static readonly FrozenSet<string> ConversationItems = FrozenSet.Create(StringComparer.Ordinal, "items");
+
     /// <summary>
     /// OpenAI settings about OpenAI-side storage. They change nothing about the answer, and clients send them by default, so
     /// they are accepted on every endpoint; /v1/responses acts on them itself (it stores, and echoes the metadata).
@@ -41,6 +48,16 @@ public static class RequestFields
     /// <summary>Whether some endpoint acts on the name itself (a passthrough parameter may not shadow it).</summary>
     public static bool IsHandled(string name) =>
         Chat.Contains(name) || Responses.Contains(name) || Runs.Contains(name) || NoEffect.Contains(name) || Forwarded.Contains(name);
+
+    /// <summary>Refuses the first field <paramref name="known"/> does not list (a body that reaches no model).</summary>
+    public static void RejectUnknown(JsonElement body, FrozenSet<string> known)
+    {
+        foreach (var property in body.EnumerateObject())
+        {
+            if (!known.Contains(property.Name))
+                throw ApiException.BadRequest($"Unrecognized request argument supplied: '{property.Name}'.", property.Name, "unknown_parameter");
+        }
+    }
 
     /// <summary>Refuses the first field that is neither known to <paramref name="known"/>, without effect, nor passed through.</summary>
     public static void RejectUnknown(JsonElement body, FrozenSet<string> known, PassthroughParameters passthrough)

@@ -33,14 +33,15 @@ public static class ChainResolver
     /// <param name="instructions">The request's own instructions; without them the previous response's are inherited.
     /// System messages of the input are layered after them.</param>
     /// <param name="owner">Whose stored items the input may name (item_reference).</param>
+    /// <param name="storedHistory">A stored conversation's history (Conversations API), used like a chain's.</param>
     public static async Task<ResolvedConversation> ResolveAsync(IResponseStore store, Access.Owner owner, string? previousResponseId, string? conversationId,
-        ResponsesInput input, string? instructions, CancellationToken cancellationToken)
+        ResponsesInput input, string? instructions, CancellationToken cancellationToken, IReadOnlyList<ChatMessage>? storedHistory = null)
     {
         if (conversationId is not null)
             previousResponseId = await store.GetConversationHeadAsync(conversationId, cancellationToken);
 
         var explicitHistory = input.ConversationHistory;
-        IReadOnlyList<ChatMessage> history = [];
+        IReadOnlyList<ChatMessage> history = storedHistory ?? [];
         string? sessionId = null;
         if (previousResponseId is not null)
         {
@@ -58,7 +59,7 @@ public static class ChainResolver
 
         var chainParentId = explicitHistory is null ? previousResponseId : null;
         var items = await InputReferences.ResolveAsync(store, owner, input.Items, chainParentId, cancellationToken);
-        var inputMessages = PendingApprovals.Settle(history, ResponsesInput.ToMessages(items, input.Approvals.Count > 0), input.Approvals);
+        var inputMessages = PendingApprovals.Settle(history, ResponsesInput.ToMessages(items, validate: input.Approvals.Count == 0), input.Approvals);
         ValidateToolOutputs(history, inputMessages);
         var instructionParts = new[] { instructions }.Concat(input.SystemTexts).Where(s => !string.IsNullOrEmpty(s)).ToList();
         return new ResolvedConversation(previousResponseId, [.. history, .. inputMessages],

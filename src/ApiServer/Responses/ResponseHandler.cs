@@ -23,23 +23,35 @@ public sealed partial class ResponseHandler(
     KeyedLock locks,
     TurnStreamer streamer,
     Mcp.McpHub mcp,
+    Conversations.ConversationTurns conversations,
     IOptions<Mcp.McpOptions> mcpOptions,
     ILogger<ResponseHandler> logger)
 {
     public async Task HandleAsync(HttpContext context)
     {
         ResponseRequest call;
+        IReadOnlyList<Conversations.ConversationItem>? conversationInput = null;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
+        {
             call = JsonRequest.Parse(document, body => ResponseRequest.Parse(body, context.RequestServices.GetRequiredService<PassthroughParameters>()));
+            // The input as a conversation keeps it, should the name turn out to be a stored conversation.
+            if (Conversations.ConversationTurns.IsConversationId(call.ConversationId))
+                conversationInput = JsonRequest.Parse(document, body => Conversations.ConversationItems.FromInput(body.GetProperty("input")));
+        }
         ToolParsing.RejectServerNameClashes(call.Tools, agent.ServerToolNames);
         UpstreamParameters.RejectStructuredOutputOffline(call.Settings, agentInfo, "text.format");
 
         // Turns of one named conversation run one at a time: each must build on the head the previous one stored.
         using var conversationLock = call.ConversationId is { } conversationId
-            ? await locks.AcquireAsync("conversation:" + conversationId, context.RequestAborted)
+            ? await locks.AcquireAsync(Conversations.ConversationTurns.LockKey(conversationId), context.RequestAborted)
             : null;
         var owner = Access.Owner.Of(context);
-        var conversation = await ChainResolver.ResolveAsync(store, owner, call.PreviousResponseId, call.ConversationId, call.Input, call.Instructions, context.RequestAborted);
+        var stored = conversationInput is null
+            ? null
+            : await conversations.LoadAsync(call.ConversationId!, owner, conversationInput.Sum(i => i.Bytes), context.RequestAborted);
+        var conversation = stored is null
+            ? await ChainResolver.ResolveAsync(store, owner, call.PreviousResponseId, call.ConversationId, call.Input, call.Instructions, context.RequestAborted)
+            : await ResolveStoredAsync(call, stored, owner, context.RequestAborted);
         var messages = call.TruncateAuto ? ChainResolver.Truncate(conversation.Messages, options.Value.MaxHistoryMessages) : conversation.Messages;
         var sessionId = SessionHeader(context) ?? conversation.SessionId ?? "sess_" + Guid.NewGuid().ToString("N");
         context.Response.Headers[SessionIds.Header] = sessionId;
@@ -60,9 +72,9 @@ public sealed partial class ResponseHandler(
             ApprovalGate = DeferringApprovalGate.Instance,
             ApprovalAnswers = conversation.ApprovalAnswers,
         };
-        var turn = new PendingTurn(call, conversation, sessionId, owner.Name);
-        // The first turn of a chain says which tools each MCP server offers, as OpenAI's mcp_list_tools items do.
-        var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, scope, conversation.PreviousResponseId is null);
+        var turn = new PendingTurn(call, conversation, sessionId, owner.Name) { Stored = stored, StoredInput = conversationInput };
+        // The first turn of a chain (or of a stored conversation) says which tools each MCP server offers, as OpenAI's mcp_list_tools items do.
+        var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, scope, conversation.PreviousResponseId is null && stored?.IsEmpty != false);
         var renderer = new ResponsesTurnRenderer(template, rendering, call.Stream, time, (response, newMessages) => StoreAsync(turn, response, newMessages), serverToolLists);
         if (call.Stream)
         {
@@ -73,7 +85,22 @@ public sealed partial class ResponseHandler(
         await CompleteAsync(context, request, renderer, cancellation.Token);
     }
 
-    private sealed record PendingTurn(ResponseRequest Call, ResolvedConversation Conversation, string SessionId, string Owner);
+    private sealed record PendingTurn(ResponseRequest Call, ResolvedConversation Conversation, string SessionId, string Owner)
+    {
+        /// <summary>The stored conversation (Conversations API) this turn is on, and its input as that conversation keeps it.</summary>
+        public Conversations.ConversationHistory? Stored { get; init; }
+
+        public IReadOnlyList<Conversations.ConversationItem>? StoredInput { get; init; }
+    }
+
+    /// <summary>A turn on a stored conversation: its items are the history, their system messages layer after the instructions.</summary>
+    private async Task<ResolvedConversation> ResolveStoredAsync(ResponseRequest call, Conversations.ConversationHistory stored, Access.Owner owner, CancellationToken cancellationToken)
+    {
+        if (call.Input.ConversationHistory is not null)
+            throw ApiException.BadRequest("'conversation_history' cannot be used with a stored conversation: its items are the history.", "conversation_history", "invalid_value");
+        var instructions = string.Join("\n\n", new[] { call.Instructions }.Concat(stored.SystemTexts).Where(s => !string.IsNullOrEmpty(s)));
+        return await ChainResolver.ResolveAsync(store, owner, null, null, call.Input, instructions.Length == 0 ? null : instructions, cancellationToken, stored.Messages);
+    }
 
     private static string? SessionHeader(HttpContext context) =>
         context.Request.Headers.TryGetValue(SessionIds.Header, out var value) && value.ToString() is { Length: > 0 } id ? SessionIds.Validate(id) : null;
@@ -150,11 +177,15 @@ public sealed partial class ResponseHandler(
 
     private async Task StoreAsync(PendingTurn turn, ResponseObject response, IReadOnlyList<ChatMessage> newMessages)
     {
+        // A stored conversation keeps its turns whatever `store` says: it is the state the client asked the server to keep.
+        if (turn.Stored is not null)
+            await conversations.AppendTurnAsync(turn.Stored.Id, turn.StoredInput!, response);
         if (!turn.Call.Store)
             return;
+        // A stored conversation is not a hermes-style name: the response store must not record a head for it.
         var stored = ResponseItems.ToStoredResponse(response, turn.Conversation.ChainParentId,
             turn.Conversation.StoredInput, newMessages,
-            turn.Call.ConversationId, turn.SessionId, turn.Conversation.Instructions, turn.Owner);
+            turn.Stored is null ? turn.Call.ConversationId : null, turn.SessionId, turn.Conversation.Instructions, turn.Owner);
         try
         {
             // No token: a client that left, or a server that is stopping, still gets the partial response stored.

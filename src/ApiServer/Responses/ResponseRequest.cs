@@ -150,7 +150,7 @@ public sealed record ResponseRequest
         }
     }
 
-    private static IReadOnlyDictionary<string, string> ParseMetadata(JsonElement body)
+    internal static IReadOnlyDictionary<string, string> ParseMetadata(JsonElement body)
     {
         var metadata = new Dictionary<string, string>();
         if (body.GetObject("metadata") is not { } element)

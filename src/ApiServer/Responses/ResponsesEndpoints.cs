@@ -38,6 +38,21 @@ public static class ResponsesEndpoints
         return app;
     }
 
+    /// <summary>The <c>limit</c> (1-100, default 20) and <c>order</c> (default desc) of a listing, as OpenAI's item lists take them.</summary>
+    public static (int Limit, ListOrder Order) PageQuery(IQueryCollection query)
+    {
+        var limit = DefaultPageSize;
+        if (query.TryGetValue("limit", out var limitText) && (!int.TryParse(limitText, out limit) || limit is < 1 or > 100))
+            throw ApiException.BadRequest("'limit' must be an integer from 1 to 100.", "limit", "invalid_value");
+        var order = query["order"].ToString() switch
+        {
+            "" or "desc" => ListOrder.Desc,
+            "asc" => ListOrder.Asc,
+            _ => throw ApiException.BadRequest("'order' must be 'asc' or 'desc'.", "order", "invalid_value"),
+        };
+        return (limit, order);
+    }
+
     private static ApiException NotFound(string id) => ApiException.NotFound($"Response '{id}' was not found.", "response_not_found", "response_id");
 
     private static async Task<ContentHttpResult> GetAsync(string id, HttpRequest request, IResponseStore store, CancellationToken cancellationToken)
@@ -59,15 +74,7 @@ public static class ResponsesEndpoints
 
     private static async Task<Ok<ItemList>> ListInputItemsAsync(string id, HttpRequest request, IResponseStore store, CancellationToken cancellationToken)
     {
-        var limit = DefaultPageSize;
-        if (request.Query.TryGetValue("limit", out var limitText) && (!int.TryParse(limitText, out limit) || limit is < 1 or > 100))
-            throw ApiException.BadRequest("'limit' must be an integer from 1 to 100.", "limit", "invalid_value");
-        var order = request.Query["order"].ToString() switch
-        {
-            "" or "desc" => ListOrder.Desc,
-            "asc" => ListOrder.Asc,
-            _ => throw ApiException.BadRequest("'order' must be 'asc' or 'desc'.", "order", "invalid_value"),
-        };
+        var (limit, order) = PageQuery(request.Query);
         // The store pages by row: an item, or a message of a response stored before items were, which can list as several
         // items (parallel calls). A page holds whole rows only, so a cursor naming any item of a message continues after it.
         var after = request.Query["after"].ToString() is { Length: > 0 } cursor ? ResponseItems.StoredIdOf(cursor) : null;

@@ -37,9 +37,10 @@ public sealed record ResponsesInput(
 
     /// <summary>
     /// The messages resolved input items add to the conversation, checked as a turn's input: not empty, and ending in a user
-    /// message or a tool output. Input that answers approval requests continues the turn that asked, so it may be empty.
+    /// message or a tool output, unless <paramref name="validate"/> is false: input that answers approval requests continues
+    /// the turn that asked (so it may be empty), and a stored conversation's items are history, not a turn's input.
     /// </summary>
-    public static List<ChatMessage> ToMessages(IReadOnlyList<InputItem> items, bool answersApprovals = false)
+    public static List<ChatMessage> ToMessages(IReadOnlyList<InputItem> items, bool validate = true)
     {
         var messages = new List<ChatMessage>();
         var lastParam = "input";
@@ -56,8 +57,8 @@ public sealed record ResponsesInput(
             if (item.Call is not null || item.Message is not null)
                 lastParam = item.Param;
         }
-        if (answersApprovals)
-            return messages; // ChainResolver checks what they answer
+        if (!validate)
+            return messages;
         if (messages.Count == 0)
             throw ApiException.BadRequest("'input' has no user message or tool output.", "input", "empty_input");
         var lastItem = messages[^1];
@@ -82,11 +83,24 @@ public sealed record ResponsesInput(
         if (input.ValueKind != JsonValueKind.Array)
             throw JsonRequest.WrongType("input", "a string or an array of input items");
 
+        var items = ParseItems(input, "input", systemTexts, approvals);
+        // Without references the input is complete now: check it before anything else is looked up.
+        if (!items.Any(i => i.ReferenceId is not null))
+            ToMessages(items, validate: approvals.Count == 0);
+        return items;
+    }
+
+    /// <summary>
+    /// An array of input items; <paramref name="name"/> prefixes the param of an error (<c>input[3].role</c>). The one parser
+    /// of the item shapes: /v1/responses input and the Conversations API's items both come through here.
+    /// </summary>
+    public static List<InputItem> ParseItems(JsonElement array, string name, List<string> systemTexts, List<(ApprovalAnswer, string)>? approvals = null)
+    {
         var items = new List<InputItem>();
         var index = 0;
-        foreach (var item in input.EnumerateArray())
+        foreach (var item in array.EnumerateArray())
         {
-            var param = $"input[{index++}]";
+            var param = $"{name}[{index++}]";
             if (item.ValueKind == JsonValueKind.String)
             {
                 items.Add(InputItem.Of(new ChatMessage { Role = ChatRole.User, Content = ContentParser.Parse(item, param) }, param));
@@ -97,9 +111,6 @@ public sealed record ResponsesInput(
             if (ParseItem(item, param, systemTexts, approvals) is { } parsed)
                 items.Add(parsed);
         }
-        // Without references the input is complete now: check it before anything else is looked up.
-        if (!items.Any(i => i.ReferenceId is not null))
-            ToMessages(items, approvals.Count > 0);
         return items;
     }
 

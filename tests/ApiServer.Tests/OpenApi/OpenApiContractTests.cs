@@ -124,6 +124,8 @@ public sealed class OpenApiContractTests
                 var target = path;
                 if (path.Contains("{job_id}", StringComparison.Ordinal))
                     target = path.Replace("{job_id}", await CreateJobFromExampleAsync(server, document), StringComparison.Ordinal);
+                if (path.Contains("{conversation_id}", StringComparison.Ordinal))
+                    target = path.Replace("{conversation_id}", await CreateConversationFromExampleAsync(server, document), StringComparison.Ordinal);
                 using var request = new HttpRequestMessage(new HttpMethod(method.ToUpperInvariant()), target) { Content = TestJson.Body(example!.ToJsonString()) };
                 using var response = await server.Client.SendAsync(request);
                 examples++;
@@ -137,7 +139,15 @@ public sealed class OpenApiContractTests
                 Assert.True(response.IsSuccessStatusCode, $"{method} {path} example answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
             }
         }
-        Assert.Equal(6, examples);
+        Assert.Equal(9, examples);
+    }
+
+    private static async Task<string> CreateConversationFromExampleAsync(TestServer server, JsonNode document)
+    {
+        var example = document["paths"]!["/v1/conversations"]!["post"]!["requestBody"]!["content"]!["application/json"]!["example"]!;
+        using var response = await server.Client.PostAsync("/v1/conversations", TestJson.Body(example.ToJsonString()));
+        response.EnsureSuccessStatusCode();
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!["id"]!.GetValue<string>();
     }
 
     private static async Task<string> CreateJobFromExampleAsync(TestServer server, JsonNode document)

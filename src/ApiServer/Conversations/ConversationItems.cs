@@ -1,0 +1,120 @@
+using System.Text;
+using System.Text.Json;
+using ApiServer.Agent;
+using ApiServer.Http;
+using ApiServer.Json;
+using ApiServer.Access;
+using ApiServer.Responses;
+using ApiServer.Responses.Store;
+
+namespace ApiServer.Conversations;
+
+/// <summary>
+/// Conversation items as stored and listed: input items in their Responses input shape (given an id, a type, a status and
+/// array content), and a turn's output items exactly as the Response showed them. Read back, they go through the Responses
+/// input parser (<see cref="ResponsesInput.ParseItems"/>), so an item means the same thing in a conversation as in <c>input</c>.
+/// </summary>
+public static class ConversationItems
+{
+    /// <summary>OpenAI's limit on items added by one request.</summary>
+    public const int MaxItemsPerRequest = 20;
+
+    /// <summary>The <c>items</c> of a create or append request: checked by the Responses input parser, then given new ids.</summary>
+    public static IReadOnlyList<ConversationItem> FromRequest(JsonElement items, string name)
+    {
+        if (items.ValueKind != JsonValueKind.Array)
+            throw JsonRequest.WrongType(name, "an array of input items");
+        if (items.GetArrayLength() > MaxItemsPerRequest)
+            throw JsonRequest.InvalidValue(name, $"At most {MaxItemsPerRequest} items can be added at a time; got {items.GetArrayLength()}.");
+        ResponsesInput.ParseItems(items, name, []);
+        return [.. items.EnumerateArray().Select(Canonical)];
+    }
+
+    /// <summary>A turn's <c>input</c> (already validated by the request parser) as items: a string is one user message.</summary>
+    public static IReadOnlyList<ConversationItem> FromInput(JsonElement input) =>
+        input.ValueKind == JsonValueKind.Array ? [.. input.EnumerateArray().Select(Canonical)] : [Canonical(input)];
+
+    /// <summary>A Response's output items, ids and all, as the conversation keeps them.</summary>
+    public static IReadOnlyList<ConversationItem> FromOutput(IEnumerable<OutputItem> output) =>
+        [.. output.Select(item => new ConversationItem(item.Id, JsonSerializer.Serialize(item, ApiJsonContext.Default.OutputItem)))];
+
+    /// <summary>
+    /// The items as the history a turn builds on, and the texts of their system and developer messages (which layer after the
+    /// instructions, as system messages of <c>input</c> do).
+    /// </summary>
+    public static async Task<(IReadOnlyList<ChatMessage> Messages, IReadOnlyList<string> SystemTexts)> ToHistoryAsync(
+        IReadOnlyList<ConversationItem> items, IResponseStore responses, Owner owner, CancellationToken cancellationToken)
+    {
+        if (items.Count == 0)
+            return ([], []);
+        var json = new StringBuilder("[");
+        foreach (var item in items)
+            json.Append(json.Length > 1 ? "," : "").Append(item.Json);
+        using var document = JsonDocument.Parse(json.Append(']').ToString());
+        var systemTexts = new List<string>();
+        var parsed = ResponsesInput.ParseItems(document.RootElement, "conversation.items", systemTexts);
+        // Items that name stored items (item_reference, an mcp_call kept without its output) mean what they meant when added.
+        var resolved = await InputReferences.ResolveAsync(responses, owner, parsed, chainHeadId: null, cancellationToken);
+        return (ResponsesInput.ToMessages(resolved, validate: false), systemTexts);
+    }
+
+    private static string IdPrefix(string type) => type switch
+    {
+        "message" => "msg",
+        "function_call" => "fc",
+        "function_call_output" => "fco",
+        "mcp_call" => "mcp",
+        "mcp_list_tools" => "mcpl",
+        "reasoning" => "rs",
+        _ => "item",
+    };
+
+    /// <summary>One input item in its full shape under a new id; everything the client sent is kept.</summary>
+    private static ConversationItem Canonical(JsonElement item)
+    {
+        var type = item.ValueKind == JsonValueKind.Object && item.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String
+            ? t.GetString()!
+            : "message";
+        var id = ResponseRenderer.NewId(IdPrefix(type));
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("id", id);
+            writer.WriteString("type", type);
+            if (item.ValueKind == JsonValueKind.String)
+            {
+                writer.WriteString("status", "completed");
+                writer.WriteString("role", "user");
+                WriteTextContent(writer, "input_text", item.GetString()!);
+            }
+            else
+            {
+                var role = item.TryGetProperty("role", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+                if (type is "message" or "function_call" or "function_call_output" && !item.TryGetProperty("status", out _))
+                    writer.WriteString("status", "completed");
+                foreach (var property in item.EnumerateObject())
+                {
+                    if (property.NameEquals("id") || property.NameEquals("type"))
+                        continue;
+                    if (type == "message" && property.NameEquals("content") && property.Value.ValueKind == JsonValueKind.String)
+                        WriteTextContent(writer, role == "assistant" ? "output_text" : "input_text", property.Value.GetString()!);
+                    else
+                        property.WriteTo(writer);
+                }
+            }
+            writer.WriteEndObject();
+        }
+        return new ConversationItem(id, Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+    }
+
+    private static void WriteTextContent(Utf8JsonWriter writer, string partType, string text)
+    {
+        writer.WriteStartArray("content");
+        writer.WriteStartObject();
+        writer.WriteString("type", partType);
+        writer.WriteString("text", text);
+        writer.WriteEndObject();
+        writer.WriteEndArray();
+    }
+}

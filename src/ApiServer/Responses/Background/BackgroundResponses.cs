@@ -53,9 +53,10 @@ public sealed partial class BackgroundResponses(
         var accepted = JsonSerializer.Serialize(turn.WithStatus("queued"), ApiJsonContext.Default.ResponseObject);
         await records.InsertAsync(new BackgroundRecord(turn.Id, turn.Owner, "queued", accepted), time.GetUtcNow(), context.RequestAborted);
         Run run;
+        AdmissionResult admission;
         try
         {
-            run = coordinator.Start(spec).Run;
+            (run, admission) = coordinator.Start(spec);
         }
         catch (ApiException)
         {
@@ -68,7 +69,9 @@ public sealed partial class BackgroundResponses(
             await RunEventStream.WriteAsync(context, run, after: 0, Keepalive);
             return;
         }
-        await WriteJsonAsync(context, run.ResponseSnapshot()!);
+        // Admitted with a slot, it is running even if its task has not marked it started yet.
+        var snapshot = run.ResponseSnapshot()!;
+        await WriteJsonAsync(context, admission == AdmissionResult.Started && snapshot.Status == "queued" ? turn.WithStatus("in_progress") : snapshot);
     }
 
     /// <summary>The caller's background response with this id; another owner's is not found, exactly like an unknown id.</summary>

@@ -81,9 +81,9 @@ internal static class RunsTestKit
 internal sealed class EventSubscriber : IAsyncDisposable
 {
     private readonly HttpResponseMessage _response;
-    private readonly StreamReader _reader;
+    private readonly SseBlockReader _reader;
 
-    private EventSubscriber(HttpResponseMessage response, StreamReader reader)
+    private EventSubscriber(HttpResponseMessage response, SseBlockReader reader)
     {
         _response = response;
         _reader = reader;
@@ -95,7 +95,7 @@ internal sealed class EventSubscriber : IAsyncDisposable
     {
         var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, $"/v1/runs/{runId}/events"), HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return new EventSubscriber(response, new StreamReader(await response.Content.ReadAsStreamAsync(), Encoding.UTF8));
+        return new EventSubscriber(response, new SseBlockReader(await response.Content.ReadAsStreamAsync()));
     }
 
     /// <summary>Reads until an event named <paramref name="name"/> arrives; fails if the stream ends first.</summary>
@@ -120,24 +120,11 @@ internal sealed class EventSubscriber : IAsyncDisposable
 
     private async Task<ReceivedEvent?> NextAsync()
     {
-        var frame = new StringBuilder();
-        while (await _reader.ReadLineAsync() is { } line)
-        {
-            if (line.Length > 0)
-            {
-                frame.Append(line).Append('\n');
-                continue;
-            }
-            if (frame.Length == 0 || frame[0] == ':')
-            {
-                frame.Clear();
-                continue;
-            }
-            var parsed = RunsTestKit.Parse(frame.ToString().TrimEnd('\n') + "\n\n").Single();
-            Received.Add(parsed);
-            return parsed;
-        }
-        return null;
+        if (await _reader.NextAsync() is not { } block)
+            return null;
+        var parsed = RunsTestKit.Parse(block).Single();
+        Received.Add(parsed);
+        return parsed;
     }
 
     public ValueTask DisposeAsync()

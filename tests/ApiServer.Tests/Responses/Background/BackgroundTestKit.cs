@@ -53,9 +53,9 @@ internal static class BackgroundTestKit
 internal sealed class EventReader : IAsyncDisposable
 {
     private readonly HttpResponseMessage _response;
-    private readonly StreamReader _reader;
+    private readonly SseBlockReader _reader;
 
-    private EventReader(HttpResponseMessage response, StreamReader reader)
+    private EventReader(HttpResponseMessage response, SseBlockReader reader)
     {
         _response = response;
         _reader = reader;
@@ -82,7 +82,7 @@ internal sealed class EventReader : IAsyncDisposable
         {
             var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            return new EventReader(response, new StreamReader(await response.Content.ReadAsStreamAsync(), Encoding.UTF8));
+            return new EventReader(response, new SseBlockReader(await response.Content.ReadAsStreamAsync()));
         }
     }
 
@@ -107,24 +107,11 @@ internal sealed class EventReader : IAsyncDisposable
 
     public async Task<SseEvent?> NextAsync()
     {
-        var block = new StringBuilder();
-        while (await _reader.ReadLineAsync() is { } line)
-        {
-            if (line.Length > 0)
-            {
-                block.Append(line).Append('\n');
-                continue;
-            }
-            if (block.Length == 0 || block[0] == ':')
-            {
-                block.Clear();
-                continue;
-            }
-            var parsed = SseStream.Parse(block.Append('\n').ToString()).Events.Single();
-            Received.Add(parsed);
-            return parsed;
-        }
-        return null;
+        if (await _reader.NextAsync() is not { } block)
+            return null;
+        var parsed = SseStream.Parse(block).Events.Single();
+        Received.Add(parsed);
+        return parsed;
     }
 
     public ValueTask DisposeAsync()

@@ -49,20 +49,9 @@ internal static class BackgroundTestKit
     public static long Sequence(this SseEvent e) => e.Data["sequence_number"]!.GetValue<long>();
 }
 
-/// <summary>Reads an event stream one event at a time, so a test can act (or hang up) after a given event.</summary>
-internal sealed class EventReader : IAsyncDisposable
+/// <summary>Reads a background response's event stream one event at a time, so a test can act (or hang up) after a given event.</summary>
+internal sealed class EventReader(HttpResponseMessage response, SseBlockReader reader) : SseSubscriber<SseEvent>(response, reader)
 {
-    private readonly HttpResponseMessage _response;
-    private readonly SseBlockReader _reader;
-
-    private EventReader(HttpResponseMessage response, SseBlockReader reader)
-    {
-        _response = response;
-        _reader = reader;
-    }
-
-    public List<SseEvent> Received { get; } = [];
-
     public static Task<EventReader> GetAsync(HttpClient client, string id, string query = "") =>
         OpenAsync(client, new HttpRequestMessage(HttpMethod.Get, $"/v1/responses/{id}?stream=true{query}"));
 
@@ -76,6 +65,10 @@ internal sealed class EventReader : IAsyncDisposable
         return OpenAsync(client, request);
     }
 
+    protected override SseEvent Parse(string block) => SseStream.Parse(block).Events.Single();
+
+    protected override string NameOf(SseEvent received) => received.Type;
+
     private static async Task<EventReader> OpenAsync(HttpClient client, HttpRequestMessage request)
     {
         using (request)
@@ -84,40 +77,5 @@ internal sealed class EventReader : IAsyncDisposable
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             return new EventReader(response, new SseBlockReader(await response.Content.ReadAsStreamAsync()));
         }
-    }
-
-    /// <summary>Reads until an event of <paramref name="type"/> arrives; fails if the stream ends first.</summary>
-    public async Task<SseEvent> WaitForAsync(string type)
-    {
-        while (await NextAsync() is { } next)
-        {
-            if (next.Type == type)
-                return next;
-        }
-        throw new Xunit.Sdk.XunitException($"Stream ended without {type}; got {string.Join(", ", Received.Select(e => e.Type))}");
-    }
-
-    public async Task<IReadOnlyList<SseEvent>> ReadToEndAsync()
-    {
-        while (await NextAsync() is not null)
-        {
-        }
-        return Received;
-    }
-
-    public async Task<SseEvent?> NextAsync()
-    {
-        if (await _reader.NextAsync() is not { } block)
-            return null;
-        var parsed = SseStream.Parse(block).Events.Single();
-        Received.Add(parsed);
-        return parsed;
-    }
-
-    public ValueTask DisposeAsync()
-    {
-        _reader.Dispose();
-        _response.Dispose();
-        return ValueTask.CompletedTask;
     }
 }

@@ -50,6 +50,13 @@ public static class OpenApiParameters
                 Add(operation, "after", ParameterLocation.Query, "An item id from the previous page (its last_id): the page continues after it.",
                     new OpenApiSchema { Type = JsonSchemaType.String });
                 break;
+            case "GetResponse":
+                Add(operation, "stream", ParameterLocation.Query,
+                    "true streams a background response's events (text/event-stream): from the start, or after starting_after, then live until its terminal event.",
+                    new OpenApiSchema { Type = JsonSchemaType.Boolean, Default = false });
+                Add(operation, "starting_after", ParameterLocation.Query, "With stream=true: the sequence_number after which to resume.",
+                    new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "0" });
+                break;
             case "StreamRunEvents":
                 Add(operation, RunEventStream.LastEventIdHeader, ParameterLocation.Header,
                     "Resume after this event id (what EventSource sends when it reconnects). Wins over the query parameters.",

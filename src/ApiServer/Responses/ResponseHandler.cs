@@ -25,6 +25,7 @@ public sealed partial class ResponseHandler(
     Mcp.McpHub mcp,
     Conversations.ConversationTurns conversations,
     IOptions<Mcp.McpOptions> mcpOptions,
+    Background.BackgroundResponses background,
     ILogger<ResponseHandler> logger)
 {
     public async Task HandleAsync(HttpContext context)
@@ -75,7 +76,16 @@ public sealed partial class ResponseHandler(
         var turn = new PendingTurn(call, conversation, sessionId, owner.Name) { Stored = stored, StoredInput = conversationInput };
         // The first turn of a chain (or of a stored conversation) says which tools each MCP server offers, as OpenAI's mcp_list_tools items do.
         var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, scope, conversation.PreviousResponseId is null && stored?.IsEmpty != false);
-        var renderer = new ResponsesTurnRenderer(template, rendering, call.Stream, time, (response, newMessages) => StoreAsync(turn, response, newMessages), serverToolLists);
+        Func<ResponseObject, IReadOnlyList<ChatMessage>, Task> storeTurn = (response, newMessages) => StoreAsync(turn, response, newMessages);
+        if (call.Background)
+        {
+            // Always rendered as events: whoever watches, now or later (GET ?stream=true), reads them from the run's log.
+            var backgroundTemplate = template with { Background = true };
+            await background.StartAsync(context, call.Stream, request, backgroundTemplate,
+                new ResponsesTurnRenderer(backgroundTemplate, rendering, streaming: true, time, storeTurn, serverToolLists), storeTurn, sessionId);
+            return;
+        }
+        var renderer = new ResponsesTurnRenderer(template, rendering, call.Stream, time, storeTurn, serverToolLists);
         if (call.Stream)
         {
             await streamer.StreamAsync(context, renderer, token => agent.RunAsync(request, token));

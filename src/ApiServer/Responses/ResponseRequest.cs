@@ -23,6 +23,9 @@ public sealed record ResponseRequest
     public required bool Store { get; init; }
     public required bool Stream { get; init; }
 
+    /// <summary>Run the turn on the server, detached from this request (see Responses/Background).</summary>
+    public bool Background { get; init; }
+
     /// <summary>This turn's input items, explicit history and system texts.</summary>
     public required ResponsesInput Input { get; init; }
 
@@ -58,8 +61,10 @@ public sealed record ResponseRequest
     public static ResponseRequest Parse(JsonElement body, PassthroughParameters passthrough)
     {
         RequestFields.RejectUnknown(body, RequestFields.Responses, passthrough);
-        if (body.GetBool("background") == true)
-            throw ApiException.BadRequest("background responses are not supported by this server; use POST /v1/runs for long-running work.", "background", "unsupported_value");
+        var background = body.GetBool("background") ?? false;
+        // As OpenAI: a background response is fetched later, so it must be stored.
+        if (background && body.GetBool("store") == false)
+            throw JsonRequest.InvalidValue("background", "A background response must be stored: 'background': true cannot be combined with 'store': false.");
         var previous = body.GetString("previous_response_id");
         var conversation = ParseConversation(body);
         if (conversation is not null && previous is not null)
@@ -85,6 +90,7 @@ public sealed record ResponseRequest
             ConversationId = conversation,
             Store = body.GetBool("store") ?? true,
             Stream = body.GetBool("stream") ?? false,
+            Background = background,
             Input = input,
             TruncateAuto = truncation == "auto",
             Metadata = ParseMetadata(body),

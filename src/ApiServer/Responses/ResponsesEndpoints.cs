@@ -1,6 +1,9 @@
 using ApiServer.Turns;
+using ApiServer.Access;
 using ApiServer.Http;
+using ApiServer.Responses.Background;
 using ApiServer.Responses.Store;
+using ApiServer.Runs;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace ApiServer.Responses;
@@ -10,7 +13,7 @@ public static class ResponsesEndpoints
     public const int DefaultPageSize = 20;
 
     public static IServiceCollection AddResponses(this IServiceCollection services) =>
-        services.AddTurnStreamer().AddSingleton<ResponseHandler>();
+        services.AddTurnStreamer().AddBackgroundResponses().AddSingleton<ResponseHandler>();
 
     public static WebApplication MapResponses(this WebApplication app)
     {
@@ -24,8 +27,9 @@ public static class ResponsesEndpoints
             .ProducesAgentErrors();
         group.MapGet("/{id}", GetAsync)
             .WithName("GetResponse")
-            .WithSummary("Gets a stored response, exactly as it was returned.")
-            .Produces<ResponseObject>(StatusCodes.Status200OK, "application/json")
+            .WithSummary("Gets a stored response, exactly as it was returned; a background response with its live status.")
+            .WithDescription("With stream=true, a background response's events are streamed again: those after starting_after (a sequence_number), then live until its terminal event, while its events are retained (API_SERVER_RUN_RETENTION_SECONDS after it ends).")
+            .Produces<ResponseObject>(StatusCodes.Status200OK, "application/json", "text/event-stream")
             .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
         group.MapDelete("/{id}", DeleteAsync)
             .WithName("DeleteResponse")
@@ -35,6 +39,7 @@ public static class ResponsesEndpoints
             .WithName("ListInputItems")
             .WithSummary("Lists the items that led to a response: the chain's history (tool calls and outputs included) and its input.")
             .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
+        group.MapBackgroundResponses();
         return app;
     }
 
@@ -53,24 +58,30 @@ public static class ResponsesEndpoints
         return (limit, order);
     }
 
-    private static ApiException NotFound(string id) => ApiException.NotFound($"Response '{id}' was not found.", "response_not_found", "response_id");
+    internal static ApiException NotFound(string id) => ApiException.NotFound($"Response '{id}' was not found.", "response_not_found", "response_id");
 
-    private static async Task<ContentHttpResult> GetAsync(string id, HttpRequest request, IResponseStore store, CancellationToken cancellationToken)
+    private static async Task<IResult> GetAsync(string id, HttpContext context, IResponseStore store, CancellationToken cancellationToken)
     {
-        // OpenAI streams a background response again on GET ?stream=true; this server runs none (long work is /v1/runs).
-        var stream = request.Query["stream"].ToString();
-        if (stream is not ("" or "false"))
-            throw ApiException.BadRequest(stream == "true"
-                ? "Streaming a stored response again is not supported: it is for background responses, which this server does not run. GET it without stream, or use /v1/runs and its replayable events."
-                : "'stream' must be true or false.", "stream", stream == "true" ? "unsupported_parameter" : "invalid_value");
+        // A background response answers from its run (live status, replayable events) or its record; anything else is stored.
+        if (await BackgroundEndpoints.TryGetAsync(id, context, store, cancellationToken) is { } background)
+            return background;
         var stored = await store.GetAsync(id, cancellationToken) ?? throw NotFound(id);
         return TypedResults.Content(stored.ResponseJson, "application/json");
     }
 
-    private static async Task<Ok<DeletedResponse>> DeleteAsync(string id, IResponseStore store, CancellationToken cancellationToken) =>
-        await store.DeleteAsync(id, cancellationToken)
-            ? TypedResults.Ok(new DeletedResponse(id, "response", true))
-            : throw NotFound(id);
+    private static async Task<Ok<DeletedResponse>> DeleteAsync(string id, HttpContext context, IResponseStore store, BackgroundResponses background,
+        CancellationToken cancellationToken)
+    {
+        var found = await background.FindAsync(id, Owner.Of(context), cancellationToken);
+        if (found.Hidden)
+            throw NotFound(id);
+        if (found.Live is { } run && !run.State.IsTerminal())
+            throw ApiException.BadRequest($"Background response '{id}' is still {run.ResponseSnapshot()!.Status}; cancel it first, then delete it.", "response_id", "invalid_request");
+        var deleted = await store.DeleteAsync(id, cancellationToken);
+        if (found.Found)
+            deleted = await background.DeleteRecordAsync(id, cancellationToken) || deleted;
+        return deleted ? TypedResults.Ok(new DeletedResponse(id, "response", true)) : throw NotFound(id);
+    }
 
     private static async Task<Ok<ItemList>> ListInputItemsAsync(string id, HttpRequest request, IResponseStore store, CancellationToken cancellationToken)
     {

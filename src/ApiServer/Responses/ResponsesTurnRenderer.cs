@@ -75,12 +75,18 @@ public sealed class ResponsesTurnRenderer : ITurnRenderer
     }
 
     /// <summary>What was produced is kept as an incomplete response, so GET and chaining still work.</summary>
-    public async ValueTask InterruptedAsync(bool serverStopping, List<SseFrame> frames)
+    public ValueTask InterruptedAsync(bool serverStopping, List<SseFrame> frames) => InterruptedAsync(frames, cancelled: false);
+
+    /// <summary>A background response its client cancelled: kept like an interrupted one, with status <c>cancelled</c>.</summary>
+    public ValueTask CancelledAsync(List<SseFrame> frames) => InterruptedAsync(frames, cancelled: true);
+
+    private async ValueTask InterruptedAsync(List<SseFrame> frames, bool cancelled)
     {
         _target = frames;
         EnsureStarted();
         var partial = _text.Length == 0 ? [] : new[] { ChatMessage.Assistant(_text.ToString()) };
-        await EndAsync(_renderer.Interrupt(_usage, _time.GetUtcNow()), partial);
+        var response = _renderer.Interrupt(_usage, _time.GetUtcNow());
+        await EndAsync(cancelled ? response with { Status = "cancelled", IncompleteDetails = null } : response, partial);
     }
 
     public ValueTask AfterCompleteAsync(AgentCompleted done) => ValueTask.CompletedTask;

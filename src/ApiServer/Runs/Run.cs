@@ -1,6 +1,8 @@
 using System.Text.Json;
 using ApiServer.Agent;
 using ApiServer.Responses;
+using ApiServer.Responses.Background;
+using ApiServer.Sse;
 
 namespace ApiServer.Runs;
 
@@ -25,6 +27,9 @@ public sealed record RunSpec
     public JsonElement? TextEcho { get; init; }
 
     public JsonElement? ReasoningEcho { get; init; }
+
+    /// <summary>Set when the run is a background response: its events and result are then in the Responses shape.</summary>
+    public BackgroundTurn? Background { get; init; }
 }
 
 /// <summary>
@@ -44,6 +49,7 @@ public sealed class Run
     private RunError? _error;
     private string? _responseId;
     private int _waitingApprovals;
+    private ResponseObject? _final;
 
     public Run(string id, RunSpec spec, TimeProvider time, CancellationToken stopping, long maxEventBytes = RunEventLog.DefaultMaxBytes)
     {
@@ -53,11 +59,16 @@ public sealed class Run
         CreatedAt = time.GetUtcNow();
         _cancellation = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         CancellationToken = _cancellation.Token;
-        Events = new RunEventLog(sequence => Frame(sequence, "run.events_truncated", w =>
-        {
-            w.WriteNumber("max_events", RunEventLog.DefaultMaxEvents);
-            w.WriteNumber("max_bytes", maxEventBytes);
-        }), maxBytes: maxEventBytes);
+        Events = new RunEventLog(sequence => spec.Background is null
+            ? Frame(sequence, "run.events_truncated", w =>
+            {
+                w.WriteNumber("max_events", RunEventLog.DefaultMaxEvents);
+                w.WriteNumber("max_bytes", maxEventBytes);
+            })
+            : BackgroundFrames.Truncated(sequence - 1, RunEventLog.DefaultMaxEvents, maxEventBytes), maxBytes: maxEventBytes);
+        // A background response's stream opens with the Response as accepted, as OpenAI's does.
+        if (spec.Background is { } background)
+            Events.Append("response.created", sequence => BackgroundFrames.Response(sequence - 1, "response.created", background.WithStatus("queued")));
     }
 
     public static string NewId() => "run_" + Guid.NewGuid().ToString("N");
@@ -112,7 +123,31 @@ public sealed class Run
     public void Publish(string name, Action<Utf8JsonWriter>? fields = null) =>
         Events.Append(name, sequence => Frame(sequence, name, fields));
 
-    internal void MarkQueued(int position) => Publish("run.queued", w => w.WriteNumber("position", position));
+    internal void MarkQueued(int position)
+    {
+        if (Spec.Background is { } background)
+            Events.Append("response.queued", sequence => BackgroundFrames.Response(sequence - 1, "response.queued", background.WithStatus("queued")));
+        else
+            Publish("run.queued", w => w.WriteNumber("position", position));
+    }
+
+    /// <summary>Appends an event the background response's renderer framed, numbered by its place in the log.</summary>
+    public void PublishResponseEvent(SseFrame frame) =>
+        Events.Append(BackgroundFrames.NameOf(frame), sequence => BackgroundFrames.Renumber(frame, sequence - 1));
+
+    /// <summary>
+    /// A background response's Response now: as accepted while it waits, <c>in_progress</c> while it runs, the final
+    /// Response once it ended. Null for a plain run.
+    /// </summary>
+    public ResponseObject? ResponseSnapshot()
+    {
+        if (Spec.Background is not { } background)
+            return null;
+        lock (_lock)
+        {
+            return _final ?? background.WithStatus(_state == RunState.Queued ? "queued" : "in_progress");
+        }
+    }
 
     /// <summary>Queued → running, with its run.started event. False when the run already ended (stopped while queued).</summary>
     internal bool TryMarkStarted()
@@ -123,7 +158,8 @@ public sealed class Run
                 return false;
             _state = RunState.Running;
             _startedAt = _time.GetUtcNow();
-            Publish("run.started");
+            if (Spec.Background is null)
+                Publish("run.started"); // a background response announces itself with response.in_progress
             return true;
         }
     }
@@ -163,14 +199,34 @@ public sealed class Run
                 w.WriteString("response_id", responseId);
         });
 
-    internal bool TryFail(RunError error, TokenUsage? usage) =>
-        TryFinish(RunState.Failed, "run.failed", () =>
+    internal bool TryFail(RunError error, TokenUsage? usage) => Spec.Background is { } background
+        ? TryEnd(background.Failed(error.Code ?? "server_error", error.Message))
+        : TryFinish(RunState.Failed, "run.failed", () =>
         {
             _error = error;
             _usage = usage;
         }, w => RunEventFrames.WriteError(w, error));
 
-    internal bool TryCancel() => TryFinish(RunState.Cancelled, "run.cancelled", static () => { }, null);
+    internal bool TryCancel() => Spec.Background is { } background
+        ? TryEnd(background.EndedBeforeOutput())
+        : TryFinish(RunState.Cancelled, "run.cancelled", static () => { }, fields: null);
+
+    /// <summary>Ends a background response with its final Response, whose terminal event closes the log.</summary>
+    internal bool TryEnd(ResponseObject final)
+    {
+        var state = final.Status switch
+        {
+            "completed" or "incomplete" => RunState.Completed,
+            "cancelled" => RunState.Cancelled,
+            _ => RunState.Failed,
+        };
+        var type = BackgroundFrames.TerminalType(final.Status);
+        return TryFinish(state, type, () =>
+        {
+            _final = final;
+            _responseId = final.Id;
+        }, sequence => BackgroundFrames.Response(sequence - 1, type, final));
+    }
 
     /// <summary>
     /// Cancels the run's token: a running agent stops its upstream call and tools, a waiting run stops waiting. Safe to call
@@ -192,7 +248,10 @@ public sealed class Run
     /// <summary>Drops the link to ApplicationStopping once the run has ended, so retained runs hold no registrations.</summary>
     internal void ReleaseCancellation() => _cancellation.Dispose();
 
-    private bool TryFinish(RunState state, string eventName, Action setResult, Action<Utf8JsonWriter>? fields)
+    private bool TryFinish(RunState state, string eventName, Action setResult, Action<Utf8JsonWriter>? fields) =>
+        TryFinish(state, eventName, setResult, sequence => Frame(sequence, eventName, fields));
+
+    private bool TryFinish(RunState state, string eventName, Action setResult, Func<long, SseFrame> frame)
     {
         lock (_lock)
         {
@@ -201,11 +260,11 @@ public sealed class Run
             _state = state;
             _finishedAt = _time.GetUtcNow();
             setResult();
-            Events.Complete(eventName, sequence => Frame(sequence, eventName, fields));
+            Events.Complete(eventName, frame);
             return true;
         }
     }
 
-    private Sse.SseFrame Frame(long sequence, string name, Action<Utf8JsonWriter>? fields) =>
+    private SseFrame Frame(long sequence, string name, Action<Utf8JsonWriter>? fields) =>
         RunEventFrames.Build(sequence, name, Id, _time.GetUtcNow(), fields);
 }

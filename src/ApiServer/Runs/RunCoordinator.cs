@@ -81,7 +81,8 @@ public sealed partial class RunCoordinator(
     /// </summary>
     public Run? TryStart(RunSpec spec, out AdmissionResult admission)
     {
-        var run = new Run(Run.NewId(), spec, time, lifetime.ApplicationStopping, options.Value.RunEventsMaxBytes);
+        // A background response's run goes by the response's id, so /v1/responses/{id} finds it.
+        var run = new Run(spec.Background?.Id ?? Run.NewId(), spec, time, lifetime.ApplicationStopping, options.Value.RunEventsMaxBytes);
         run.Approvals = new RunApprovalGate(run, approvals, TimeSpan.FromSeconds(mcpOptions.Value.ApprovalTimeoutSeconds), time);
         admission = scheduler.Admit(run);
         if (admission is AdmissionResult.Busy or AdmissionResult.QueueFull)

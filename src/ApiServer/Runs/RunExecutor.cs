@@ -20,6 +20,7 @@ public sealed partial class RunExecutor(
     IOptions<ApiServerOptions> options,
     TimeProvider time,
     ServerActivity activity,
+    Responses.Background.BackgroundResponseRunner background,
     ILogger<RunExecutor> logger)
 {
     public async Task ExecuteAsync(Run run)
@@ -32,7 +33,7 @@ public sealed partial class RunExecutor(
             if (!run.TryMarkStarted())
                 return;
             using (activity.TrackRun())
-                await RunAgentAsync(run, token);
+                await (run.Spec.Background is { } turn ? background.RunAsync(run, turn, token) : RunAgentAsync(run, token));
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
@@ -49,6 +50,8 @@ public sealed partial class RunExecutor(
             // Whatever happened above, the run has ended and released its place; a second Complete is a no-op.
             scheduler.Complete(run, static r => r.TryCancel());
             run.ReleaseCancellation();
+            if (run.Spec.Background is { } ended)
+                await background.RecordEndAsync(run, ended);
         }
     }
 

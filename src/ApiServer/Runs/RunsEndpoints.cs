@@ -135,7 +135,8 @@ public static class RunsEndpoints
         return TypedResults.Accepted($"/v1/runs/{run.Id}", new RunStopping(run.Id, "stopping"));
     }
 
-    private static Run Find(IRunRegistry registry, string runId) => registry.Get(runId) ?? throw NotFound(runId);
+    // A background response is a run too, but it is watched through /v1/responses in its own shape (and its owner's only).
+    private static Run Find(IRunRegistry registry, string runId) => registry.Get(runId) is { Spec.Background: null } run ? run : throw NotFound(runId);
 
     private static ApiException NotFound(string runId) =>
         ApiException.NotFound($"No run with id '{runId}' (unknown, or finished and past its retention).", "run_not_found", "run_id");

@@ -26,7 +26,7 @@ public sealed class StorageHealthTests
             var storage = details.GetProperty("storage");
             Assert.False(storage.GetProperty("persistent").GetBoolean());
             Assert.Equal(System.Text.Json.JsonValueKind.Null, storage.GetProperty("data_dir").ValueKind);
-            Assert.Equal(["conversations", "responses", "sessions"], storage.GetProperty("in_memory").EnumerateArray().Select(e => e.GetString()).Order());
+            Assert.Equal(["background", "conversations", "responses", "sessions"], storage.GetProperty("in_memory").EnumerateArray().Select(e => e.GetString()).Order());
         }
         finally
         {

@@ -78,74 +78,18 @@ internal static class RunsTestKit
 }
 
 /// <summary>Reads a run's event stream one event at a time, so a test can act after a given event arrived.</summary>
-internal sealed class EventSubscriber : IAsyncDisposable
+internal sealed class EventSubscriber(HttpResponseMessage response, SseBlockReader reader) : SseSubscriber<ReceivedEvent>(response, reader)
 {
-    private readonly HttpResponseMessage _response;
-    private readonly StreamReader _reader;
-
-    private EventSubscriber(HttpResponseMessage response, StreamReader reader)
-    {
-        _response = response;
-        _reader = reader;
-    }
-
-    public List<ReceivedEvent> Received { get; } = [];
-
     public static async Task<EventSubscriber> OpenAsync(HttpClient client, string runId)
     {
         var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, $"/v1/runs/{runId}/events"), HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return new EventSubscriber(response, new StreamReader(await response.Content.ReadAsStreamAsync(), Encoding.UTF8));
+        return new EventSubscriber(response, new SseBlockReader(await response.Content.ReadAsStreamAsync()));
     }
 
-    /// <summary>Reads until an event named <paramref name="name"/> arrives; fails if the stream ends first.</summary>
-    public async Task<ReceivedEvent> WaitForAsync(string name)
-    {
-        while (await NextAsync() is { } next)
-        {
-            if (next.Name == name)
-                return next;
-        }
-        throw new Xunit.Sdk.XunitException($"Stream ended without {name}; got {string.Join(", ", Received.Select(e => e.Name))}");
-    }
+    protected override ReceivedEvent Parse(string block) => RunsTestKit.Parse(block).Single();
 
-    /// <summary>Reads to the end of the stream and returns every event received.</summary>
-    public async Task<IReadOnlyList<ReceivedEvent>> ReadToEndAsync()
-    {
-        while (await NextAsync() is not null)
-        {
-        }
-        return Received;
-    }
-
-    private async Task<ReceivedEvent?> NextAsync()
-    {
-        var frame = new StringBuilder();
-        while (await _reader.ReadLineAsync() is { } line)
-        {
-            if (line.Length > 0)
-            {
-                frame.Append(line).Append('\n');
-                continue;
-            }
-            if (frame.Length == 0 || frame[0] == ':')
-            {
-                frame.Clear();
-                continue;
-            }
-            var parsed = RunsTestKit.Parse(frame.ToString().TrimEnd('\n') + "\n\n").Single();
-            Received.Add(parsed);
-            return parsed;
-        }
-        return null;
-    }
-
-    public ValueTask DisposeAsync()
-    {
-        _reader.Dispose();
-        _response.Dispose();
-        return ValueTask.CompletedTask;
-    }
+    protected override string NameOf(ReceivedEvent received) => received.Name;
 }
 
 /// <summary>A server tool that blocks until the test releases it, and records whether it saw cancellation.</summary>

@@ -65,7 +65,7 @@ public sealed partial class JobRunner(
                 Input = new ResponsesInput([ChatMessage.User(job.Prompt)], ConversationHistory: null, SystemTexts: []),
                 Instructions = job.Instructions,
                 Store = true,
-            }, token);
+            }, new Access.Owner(job.Owner, SeesAll: false), token);
             var run = await StartWhenSlotFreeAsync(spec, token);
             if (run is null)
             {

@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Http;
 using ApiServer.Responses.Store;
@@ -29,23 +30,24 @@ public static class ChainResolver
 {
     /// <param name="instructions">The request's own instructions; without them the previous response's are inherited.
     /// System messages of the input are layered after them.</param>
-    public static async Task<ResolvedConversation> ResolveAsync(IResponseStore store, string? previousResponseId, string? conversationId,
+    /// <param name="owner">Who asks: a chain or conversation of another owner is answered as unknown.</param>
+    public static async Task<ResolvedConversation> ResolveAsync(IResponseStore store, Owner owner, string? previousResponseId, string? conversationId,
         ResponsesInput input, string? instructions, CancellationToken cancellationToken)
     {
         if (conversationId is not null)
-            previousResponseId = await store.GetConversationHeadAsync(conversationId, cancellationToken);
+            previousResponseId = await store.GetConversationHeadAsync(conversationId, owner, cancellationToken);
 
         var explicitHistory = input.ConversationHistory;
         IReadOnlyList<ChatMessage> history = [];
         string? sessionId = null;
         if (previousResponseId is not null)
         {
-            var previous = await store.GetAsync(previousResponseId, cancellationToken) ?? throw PreviousNotFound(previousResponseId);
+            var previous = await store.GetAsync(previousResponseId, owner, cancellationToken) ?? throw PreviousNotFound(previousResponseId);
             instructions ??= previous.Instructions;
             sessionId = previous.SessionId;
             if (explicitHistory is null)
             {
-                var chain = await store.GetChainHistoryAsync(previousResponseId, cancellationToken) ?? throw PreviousNotFound(previousResponseId);
+                var chain = await store.GetChainHistoryAsync(previousResponseId, owner, cancellationToken) ?? throw PreviousNotFound(previousResponseId);
                 history = [.. chain.Where(m => m.Role != ChatRole.System)];
             }
         }

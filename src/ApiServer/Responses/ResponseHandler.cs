@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.RequestParsing;
@@ -38,7 +39,8 @@ public sealed partial class ResponseHandler(
         using var conversationLock = call.ConversationId is { } conversationId
             ? await locks.AcquireAsync("conversation:" + conversationId, context.RequestAborted)
             : null;
-        var conversation = await ChainResolver.ResolveAsync(store, call.PreviousResponseId, call.ConversationId, call.Input, call.Instructions, context.RequestAborted);
+        var owner = Owner.Of(context);
+        var conversation = await ChainResolver.ResolveAsync(store, owner, call.PreviousResponseId, call.ConversationId, call.Input, call.Instructions, context.RequestAborted);
         var messages = call.TruncateAuto ? ChainResolver.Truncate(conversation.Messages, options.Value.MaxHistoryMessages) : conversation.Messages;
         var sessionId = SessionHeader(context) ?? conversation.SessionId ?? "sess_" + Guid.NewGuid().ToString("N");
         context.Response.Headers[SessionIds.Header] = sessionId;
@@ -54,7 +56,7 @@ public sealed partial class ResponseHandler(
             ToolChoice = call.Tools.Choice,
             ServerToolFilter = Mcp.McpRequestTools.Narrow(call.ToolsEcho, mcp, mcpOptions.Value),
         };
-        var turn = new PendingTurn(call, conversation, sessionId);
+        var turn = new PendingTurn(call, conversation, sessionId, owner.Name);
         // The first turn of a chain says which tools each MCP server offers, as OpenAI's mcp_list_tools items do.
         var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, request.ServerToolFilter, conversation.PreviousResponseId is null);
         var renderer = new ResponsesTurnRenderer(template, rendering, call.Stream, time, (response, newMessages) => StoreAsync(turn, response, newMessages), serverToolLists);
@@ -67,7 +69,7 @@ public sealed partial class ResponseHandler(
         await CompleteAsync(context, request, renderer, cancellation.Token);
     }
 
-    private sealed record PendingTurn(ResponseRequest Call, ResolvedConversation Conversation, string SessionId);
+    private sealed record PendingTurn(ResponseRequest Call, ResolvedConversation Conversation, string SessionId, string Owner);
 
     private static string? SessionHeader(HttpContext context) =>
         context.Request.Headers.TryGetValue(SessionIds.Header, out var value) && value.ToString() is { Length: > 0 } id ? SessionIds.Validate(id) : null;
@@ -143,7 +145,7 @@ public sealed partial class ResponseHandler(
             return;
         var stored = ResponseItems.ToStoredResponse(response, turn.Conversation.ChainParentId,
             turn.Conversation.StoredInput, newMessages,
-            turn.Call.ConversationId, turn.SessionId, turn.Conversation.Instructions);
+            turn.Call.ConversationId, turn.SessionId, turn.Conversation.Instructions) with { Owner = turn.Owner };
         try
         {
             // No token: a client that left, or a server that is stopping, still gets the partial response stored.

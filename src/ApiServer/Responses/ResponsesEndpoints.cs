@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Turns;
 using ApiServer.Http;
 using ApiServer.Responses.Store;
@@ -48,12 +49,12 @@ public static class ResponsesEndpoints
             throw ApiException.BadRequest(stream == "true"
                 ? "Streaming a stored response again is not supported: it is for background responses, which this server does not run. GET it without stream, or use /v1/runs and its replayable events."
                 : "'stream' must be true or false.", "stream", stream == "true" ? "unsupported_parameter" : "invalid_value");
-        var stored = await store.GetAsync(id, cancellationToken) ?? throw NotFound(id);
+        var stored = await store.GetAsync(id, Owner.Of(request.HttpContext), cancellationToken) ?? throw NotFound(id);
         return TypedResults.Content(stored.ResponseJson, "application/json");
     }
 
-    private static async Task<Ok<DeletedResponse>> DeleteAsync(string id, IResponseStore store, CancellationToken cancellationToken) =>
-        await store.DeleteAsync(id, cancellationToken)
+    private static async Task<Ok<DeletedResponse>> DeleteAsync(string id, HttpContext context, IResponseStore store, CancellationToken cancellationToken) =>
+        await store.DeleteAsync(id, Owner.Of(context), cancellationToken)
             ? TypedResults.Ok(new DeletedResponse(id, "response", true))
             : throw NotFound(id);
 
@@ -71,7 +72,7 @@ public static class ResponsesEndpoints
         // The store pages by message; one message can list as several items (parallel calls). A page therefore holds whole
         // messages only, so a cursor naming any item of a message continues after that whole message.
         var after = request.Query["after"].ToString() is { Length: > 0 } cursor ? ResponseItems.StoredIdOf(cursor) : null;
-        var page = await store.ListInputItemsAsync(id, limit, order, after, cancellationToken) ?? throw NotFound(id);
+        var page = await store.ListInputItemsAsync(id, Owner.Of(request.HttpContext), limit, order, after, cancellationToken) ?? throw NotFound(id);
         if (!page.CursorFound)
             throw ApiException.BadRequest($"'after' names no input item of response '{id}'.", "after", "invalid_value");
         var items = new List<OutputItem>();

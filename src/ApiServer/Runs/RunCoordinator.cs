@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.Http;
@@ -26,9 +27,10 @@ public sealed partial class RunCoordinator(
     /// <c>previous_response_id</c>. With explicit history the stored Response does not chain from previous_response_id
     /// (that would misstate what the model saw); it records the explicit history as part of its own input instead.
     /// </summary>
-    public async Task<RunSpec> PrepareAsync(RunRequest request, CancellationToken cancellationToken)
+    /// <param name="owner">Who starts the run: it chains only from what this owner may see, and owns the run.</param>
+    public async Task<RunSpec> PrepareAsync(RunRequest request, Owner owner, CancellationToken cancellationToken)
     {
-        var conversation = await ChainResolver.ResolveAsync(responses, request.PreviousResponseId, conversationId: null, request.Input,
+        var conversation = await ChainResolver.ResolveAsync(responses, owner, request.PreviousResponseId, conversationId: null, request.Input,
             request.Instructions, cancellationToken);
         return new RunSpec
         {
@@ -45,6 +47,7 @@ public sealed partial class RunCoordinator(
             RecordedInput = conversation.StoredInput,
             TextEcho = request.TextEcho,
             ReasoningEcho = request.ReasoningEcho,
+            Owner = owner.Name,
         };
     }
 

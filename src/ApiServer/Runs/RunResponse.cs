@@ -36,6 +36,6 @@ public static class RunResponse
         // Not the run's token: a stop arriving after the answer is complete must not lose the stored turn.
         return new ResponsesTurnRenderer(template, rendering, streaming: false, time, (response, newMessages) =>
             store.PutAsync(ResponseItems.ToStoredResponse(response, spec.PreviousResponseId, spec.RecordedInput, newMessages,
-                conversationId: null, spec.SessionId, spec.Request.Instructions), CancellationToken.None));
+                conversationId: null, spec.SessionId, spec.Request.Instructions) with { Owner = spec.Owner }, CancellationToken.None));
     }
 }

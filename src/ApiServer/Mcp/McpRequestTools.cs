@@ -16,9 +16,10 @@ public static class McpRequestTools
 
     /// <summary>
     /// The filter for the turn's server tools, or null when the request names no MCP server (then every configured tool is offered).
-    /// Throws a 400 for an unknown label, a client URL the operator did not allow, or a bad field.
+    /// Throws a 400 for an unknown label, a client URL the operator did not allow, or a bad field. A server the calling key may not
+    /// use (<paramref name="serverVisible"/>) is answered exactly as one that is not configured.
     /// </summary>
-    public static Func<string, bool>? Narrow(IReadOnlyList<JsonElement> tools, McpHub hub, McpOptions options)
+    public static Func<string, bool>? Narrow(IReadOnlyList<JsonElement> tools, McpHub hub, McpOptions options, Func<string, bool> serverVisible)
     {
         var allowed = new Dictionary<string, HashSet<string>?>(StringComparer.Ordinal);
         for (var i = 0; i < tools.Count; i++)
@@ -36,9 +37,9 @@ public static class McpRequestTools
             if (tool.Get("headers") is not null)
                 throw ApiException.BadRequest("'headers' only go with 'server_url'; configured servers use the headers in AGENT_MCP_CONFIG.", $"{param}.headers", "unsupported_parameter");
             CheckApproval(tool, $"{param}.require_approval");
-            if (hub.Servers.FirstOrDefault(s => s.Config.Name == label && s.Config.Enabled) is null)
+            if (hub.Servers.FirstOrDefault(s => s.Config.Name == label && s.Config.Enabled && serverVisible(label)) is null)
             {
-                var known = string.Join(", ", hub.Servers.Where(s => s.Config.Enabled).Select(s => s.Config.Name));
+                var known = string.Join(", ", hub.Servers.Where(s => s.Config.Enabled && serverVisible(s.Config.Name)).Select(s => s.Config.Name));
                 throw ApiException.BadRequest(
                     $"No MCP server is configured with server_label '{label}'. {(known.Length == 0 ? "This server has none (AGENT_MCP_CONFIG)." : $"Configured: {known}.")}",
                     $"{param}.server_label", "unknown_mcp_server");

@@ -10,12 +10,13 @@ public static class McpResponseItems
     /// One <c>mcp_list_tools</c> item per ready server whose tools the turn may use, on the first turn of a chain (as OpenAI
     /// does); later turns build on the listing already in the chain. Servers that are down are listed with their error.
     /// </summary>
-    public static IReadOnlyList<McpListToolsItem> ListTools(McpHub hub, Func<string, bool>? filter, bool firstInChain)
+    /// <param name="serverVisible">Whether the calling key may use a server; the others are not listed at all.</param>
+    public static IReadOnlyList<McpListToolsItem> ListTools(McpHub hub, Func<string, bool>? filter, bool firstInChain, Func<string, bool> serverVisible)
     {
         if (!firstInChain)
             return [];
         var items = new List<McpListToolsItem>();
-        foreach (var server in hub.Servers.Where(s => s.Config.Enabled))
+        foreach (var server in hub.Servers.Where(s => s.Config.Enabled && serverVisible(s.Config.Name)))
         {
             var tools = hub.Tools.Where(t => t.ServerLabel == server.Config.Name && (filter?.Invoke(t.Definition.Name) ?? true)).ToList();
             var offered = server.State == McpServerState.Ready;

@@ -24,6 +24,7 @@ public sealed partial class ResponseHandler(
     KeyedLock locks,
     TurnStreamer streamer,
     Mcp.McpHub mcp,
+    Mcp.KeyToolAccess toolAccess,
     IOptions<Mcp.McpOptions> mcpOptions,
     ILogger<ResponseHandler> logger)
 {
@@ -45,6 +46,8 @@ public sealed partial class ResponseHandler(
         var sessionId = SessionHeader(context) ?? conversation.SessionId ?? "sess_" + Guid.NewGuid().ToString("N");
         context.Response.Headers[SessionIds.Header] = sessionId;
 
+        var key = CurrentKey.Of(context);
+        bool serverVisible(string server) => Mcp.KeyToolAccess.AllowsServer(key, server);
         var template = Template(call, conversation, time.GetUtcNow());
         var rendering = call.Rendering ?? (options.Value.ResponsesToolRendering == "hermes" ? ToolRendering.Hermes : ToolRendering.Mcp);
         var request = new AgentRequest
@@ -54,11 +57,12 @@ public sealed partial class ResponseHandler(
             Settings = call.Settings,
             ClientTools = call.Tools.Tools,
             ToolChoice = call.Tools.Choice,
-            ServerToolFilter = Mcp.McpRequestTools.Narrow(call.ToolsEcho, mcp, mcpOptions.Value),
+            ServerToolFilter = Mcp.McpRequestTools.Narrow(call.ToolsEcho, mcp, mcpOptions.Value, serverVisible),
         };
         var turn = new PendingTurn(call, conversation, sessionId, owner.Name);
         // The first turn of a chain says which tools each MCP server offers, as OpenAI's mcp_list_tools items do.
-        var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, request.ServerToolFilter, conversation.PreviousResponseId is null);
+        var listed = key?.Tools is null ? request.ServerToolFilter : name => (request.ServerToolFilter?.Invoke(name) ?? true) && toolAccess.AllowsTool(key, name);
+        var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, listed, conversation.PreviousResponseId is null, serverVisible);
         var renderer = new ResponsesTurnRenderer(template, rendering, call.Stream, time, (response, newMessages) => StoreAsync(turn, response, newMessages), serverToolLists);
         if (call.Stream)
         {

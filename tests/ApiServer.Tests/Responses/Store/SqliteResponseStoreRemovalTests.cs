@@ -288,14 +288,14 @@ public sealed class SqliteResponseStoreRemovalTests
         await kit.PutChainAsync(store, "c", 3);
         Assert.True(await store.DeleteAsync("c1", Owner.Anonymous, None));
         await kit.CloseAsync(store);
-        // Back to schema v1: drop what v2 added, so reopening runs the v2 migration on existing rows.
+        // Back to schema v1: drop what v2 and v3 added, so reopening runs both migrations on existing rows.
         await using (var connection = new SqliteConnection($"Data Source={Path.Combine(kit.DataDir, SqliteResponseStore.FileName)};Pooling=False"))
         {
             connection.Open();
             using var command = connection.CreateCommand();
             command.CommandText = """
                 DROP TRIGGER tr_responses_count_insert; DROP TRIGGER tr_responses_count_delete; DROP TRIGGER tr_responses_count_hide;
-                DROP TABLE response_stats; DELETE FROM schema_migrations WHERE version = 2;
+                DROP TABLE response_stats; ALTER TABLE responses DROP COLUMN owner; DELETE FROM schema_migrations WHERE version >= 2;
                 """;
             command.ExecuteNonQuery();
         }

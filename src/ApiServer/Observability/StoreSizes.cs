@@ -10,12 +10,12 @@ namespace ApiServer.Observability;
 /// The sizes of the stores, for the store-size gauges: bytes of every SQLite file in the data dir (with its write-ahead log),
 /// and rows of the responses, jobs and runs stores. A scrape reads the last figures and, when they are older than
 /// <see cref="MaxAge"/>, starts one refresh in the background: a scrape never waits on a database, and frequent scrapes cost
-/// one small query per store per period.
+/// one small query per store per period. The stores are resolved at the first refresh, not when the metrics are created, so
+/// building the app (--export-openapi) opens no database.
 /// </summary>
 public sealed partial class StoreSizes(
     IOptions<ApiServerOptions> options,
-    IResponseStore responses,
-    IJobStore jobs,
+    IServiceProvider services,
     IRunRegistry runs,
     TimeProvider time,
     ILogger<StoreSizes> logger)
@@ -47,6 +47,8 @@ public sealed partial class StoreSizes(
         {
             var at = time.GetUtcNow();
             var bytes = FileSizes(options.Value.ResolvedDataDir);
+            var responses = services.GetRequiredService<IResponseStore>();
+            var jobs = services.GetRequiredService<IJobStore>();
             IReadOnlyList<(string, long)> rows = [("responses", await responses.CountAsync(CancellationToken.None)), ("jobs", await jobs.CountAsync(CancellationToken.None))];
             _last = new Snapshot(bytes, rows, at);
         }

@@ -26,7 +26,7 @@ internal static class ChainBreakdown
             for (var i = 0; i < samples; i++)
             {
                 var start = Stopwatch.GetTimestamp();
-                var messages = await store.GetChainHistoryAsync(id, CancellationToken.None);
+                var messages = await store.GetChainHistoryAsync(id, ApiServer.Access.Owner.Anonymous, CancellationToken.None);
                 whole.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                 count = messages?.Count ?? 0;
 

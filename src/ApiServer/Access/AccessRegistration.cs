@@ -20,7 +20,8 @@ public static class AccessRegistration
         builder.Services.AddSingleton(sp =>
             new ApiKeyRing(options.Key, options.KeysFile, name => configuration[name], sp.GetRequiredService<ILogger<ApiKeyRing>>()));
         builder.Services.AddSingleton<KeyLimiters>();
-        builder.Services.Decorate<Agent.IAgent>((agent, sp) => new Observability.ObservedAgent(agent, sp.GetRequiredService<KeyLimiters>(), sp.GetRequiredService<TimeProvider>()));
+        builder.Services.Decorate<Agent.IAgent>((agent, sp) => new Observability.ObservedAgent(agent, sp.GetRequiredService<KeyLimiters>(),
+            sp.GetRequiredService<Mcp.KeyToolAccess>(), sp.GetRequiredService<TimeProvider>()));
         return builder;
     }
 }

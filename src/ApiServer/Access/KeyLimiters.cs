@@ -4,14 +4,15 @@ using System.Threading.RateLimiting;
 namespace ApiServer.Access;
 
 /// <summary>
-/// Per-key limiters, created on first use. They are keyed by name and limit together, so a reloaded key file with a new limit
-/// gets a fresh limiter while an unchanged key keeps its count.
+/// Per-key limiters, created on first use. Request and token buckets are keyed by name and limit together, so a reloaded key
+/// file with a new limit gets a fresh bucket while an unchanged key keeps its count. Run permits are keyed by name alone: runs
+/// in flight stay counted across a reload, and a changed <c>concurrent_runs</c> applies to them at once.
 /// </summary>
 public sealed class KeyLimiters(TimeProvider time) : IDisposable
 {
     private readonly ConcurrentDictionary<(string Name, int Limit), TokenBucketRateLimiter> _requests = new();
     private readonly ConcurrentDictionary<(string Name, int Limit), TokenBudget> _tokens = new();
-    private readonly ConcurrentDictionary<(string Name, int Limit), ConcurrencyLimiter> _runs = new();
+    private readonly ConcurrentDictionary<string, RunPermits> _runs = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Requests per minute as a bucket of that many requests refilled one at a time over the minute: a burst of the whole
@@ -31,8 +32,8 @@ public sealed class KeyLimiters(TimeProvider time) : IDisposable
 
     public TokenBudget Tokens(ApiKey key, int perMinute) => _tokens.GetOrAdd((key.Name, perMinute), k => new TokenBudget(k.Limit, time));
 
-    public ConcurrencyLimiter Runs(ApiKey key, int concurrent) =>
-        _runs.GetOrAdd((key.Name, concurrent), static k => new ConcurrencyLimiter(new ConcurrencyLimiterOptions { PermitLimit = k.Limit, QueueLimit = 0 }));
+    /// <summary>The key's run permits, held to <paramref name="concurrent"/> (the limit in force now).</summary>
+    public RunPermits Runs(ApiKey key, int concurrent) => _runs.GetOrAdd(key.Name, static _ => new RunPermits()).WithLimit(concurrent);
 
     /// <summary>Charges a finished upstream call's tokens to the key that asked for it.</summary>
     public void Charge(ApiKey key, int tokens)
@@ -44,8 +45,6 @@ public sealed class KeyLimiters(TimeProvider time) : IDisposable
     public void Dispose()
     {
         foreach (var limiter in _requests.Values)
-            limiter.Dispose();
-        foreach (var limiter in _runs.Values)
             limiter.Dispose();
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.RequestParsing;
@@ -36,15 +37,17 @@ public sealed partial class ChatCompletionHandler(
         UpstreamParameters.RejectStructuredOutputOffline(call.Settings, agentInfo, "response_format");
 
         var (sessionId, continued) = ResolveSessionId(context, call);
+        var owner = Owner.Of(context).Name;
         // A named session's turns run one at a time, locked before its history is read, so a turn queued behind another sees
         // it. A derived session reads no history, and unrelated conversations that open alike share its id: they must not
         // wait for each other.
-        var sessionLock = continued ? await sessionLocks.AcquireAsync(sessionId, context.RequestAborted) : NoLock.Instance;
+        var sessionLock = continued ? await sessionLocks.AcquireAsync(SessionIds.Scoped(owner, sessionId), context.RequestAborted) : NoLock.Instance;
         var handedOff = false;
         try
         {
             context.Response.Headers[SessionIds.Header] = sessionId;
-            handedOff = await RunTurnAsync(context, call, sessionId, continued, sessionLock);
+            handedOff = await RunTurnAsync(context, call, new SessionTurn(sessionId, call.Model ?? options.Value.ModelName, [], call.Input) { Owner = owner },
+                continued, sessionLock);
         }
         finally
         {
@@ -54,9 +57,10 @@ public sealed partial class ChatCompletionHandler(
     }
 
     /// <summary>Runs the turn. Returns true when the session lock was handed to <see cref="SessionWriteBehind"/>.</summary>
-    private async Task<bool> RunTurnAsync(HttpContext context, ChatCompletionRequest call, string sessionId, bool continued, IDisposable sessionLock)
+    /// <param name="session">The session's id and owner, and this turn's input.</param>
+    private async Task<bool> RunTurnAsync(HttpContext context, ChatCompletionRequest call, SessionTurn session, bool continued, IDisposable sessionLock)
     {
-        var (messages, turn) = await LoadConversationAsync(sessionId, continued, call, context.RequestAborted);
+        var (messages, turn) = await LoadConversationAsync(session, continued, call, context.RequestAborted);
 
         var request = new AgentRequest
         {
@@ -101,13 +105,13 @@ public sealed partial class ChatCompletionHandler(
     /// history rather than dropping it. A derived session never loads history: the request's is used as sent, except that
     /// tool results answering a turn that also ran server tools get that turn's full messages back (see <see cref="PendingToolTurns"/>).
     /// </summary>
-    private async Task<(IReadOnlyList<ChatMessage> Messages, SessionTurn Turn)> LoadConversationAsync(string id, bool continued, ChatCompletionRequest call, CancellationToken cancellationToken)
+    private async Task<(IReadOnlyList<ChatMessage> Messages, SessionTurn Turn)> LoadConversationAsync(SessionTurn session, bool continued, ChatCompletionRequest call,
+        CancellationToken cancellationToken)
     {
-        var model = call.Model ?? options.Value.ModelName;
-        if (continued && await sessions.LoadHistoryAsync(id, cancellationToken) is { Count: > 0 } stored)
-            return ([.. stored, .. call.Input], new SessionTurn(id, model, [], call.Input));
-        var history = pendingToolTurns.Restore(id, call.History, call.Input);
-        return ([.. history, .. call.Input], new SessionTurn(id, model, history, call.Input));
+        if (continued && await sessions.LoadHistoryAsync(session.SessionId, session.Owner, cancellationToken) is { Count: > 0 } stored)
+            return ([.. stored, .. call.Input], session);
+        var history = pendingToolTurns.Restore(SessionIds.Scoped(session.Owner, session.SessionId), call.History, call.Input);
+        return ([.. history, .. call.Input], session with { PriorIfNew = history });
     }
 
     /// <summary>Answers with the whole completion and hands the turn's write and the session lock to <see cref="SessionWriteBehind"/>; or throws.</summary>
@@ -123,7 +127,7 @@ public sealed partial class ChatCompletionHandler(
                 switch (agentEvent)
                 {
                     case AgentCompleted done:
-                        pendingToolTurns.Remember(turn.SessionId, done);
+                        pendingToolTurns.Remember(SessionIds.Scoped(turn.Owner, turn.SessionId), done);
                         try
                         {
                             await WriteCompletionAsync(context, Completion(done, id, created, model));
@@ -198,7 +202,7 @@ public sealed partial class ChatCompletionHandler(
     {
         var toolEvents = options.Value.StreamToolEvents || IsTruthy(context.Request.Headers[ToolEventsHeader]);
         await using var recorder = TurnRecorder.Streaming(sessions, turn, time, logger);
-        var renderer = new ChatTurnRenderer(chunks, call.IncludeUsage, toolEvents, recorder, pendingToolTurns, turn.SessionId);
+        var renderer = new ChatTurnRenderer(chunks, call.IncludeUsage, toolEvents, recorder, pendingToolTurns, SessionIds.Scoped(turn.Owner, turn.SessionId));
         await streamer.StreamAsync(context, renderer, token => agent.RunAsync(request, token));
     }
 

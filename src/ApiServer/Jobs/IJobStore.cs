@@ -1,8 +1,11 @@
+using ApiServer.Access;
+
 namespace ApiServer.Jobs;
 
 /// <summary>
 /// Jobs and their firing history. Every firing is claimed with one conditional update keyed on the job's <c>next_run_at</c>,
-/// so two schedulers sharing a database (a later PostgreSQL backend) could never fire the same time twice.
+/// so two schedulers sharing a database (a later PostgreSQL backend) could never fire the same time twice. Reads for the API take
+/// the caller's <see cref="Owner"/>: another owner's job reads as absent; the scheduler's own reads see every job.
 /// </summary>
 public interface IJobStore
 {
@@ -10,10 +13,10 @@ public interface IJobStore
 
     Task InsertAsync(JobRecord job, CancellationToken cancellationToken);
 
-    Task<JobRecord?> GetAsync(string id, CancellationToken cancellationToken);
+    Task<JobRecord?> GetAsync(string id, Owner owner, CancellationToken cancellationToken);
 
     /// <summary>Enabled, unfinished jobs; with <paramref name="includeDisabled"/> also paused and finished ones. Oldest first.</summary>
-    Task<IReadOnlyList<JobRecord>> ListAsync(bool includeDisabled, CancellationToken cancellationToken);
+    Task<IReadOnlyList<JobRecord>> ListAsync(Owner owner, bool includeDisabled, CancellationToken cancellationToken);
 
     /// <summary>
     /// Writes the editable fields, schedule state and next time of <paramref name="updated"/>, only if the job's scheduling state
@@ -22,7 +25,7 @@ public interface IJobStore
     Task<bool> UpdateAsync(JobRecord original, JobRecord updated, CancellationToken cancellationToken);
 
     /// <summary>Deletes the job and its history. False when there was no such job.</summary>
-    Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
+    Task<bool> DeleteAsync(string id, Owner owner, CancellationToken cancellationToken);
 
     /// <summary>Enabled, unfinished jobs whose next time is at or before <paramref name="now"/>, earliest first.</summary>
     Task<IReadOnlyList<JobRecord>> DueAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken);

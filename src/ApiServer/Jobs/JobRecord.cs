@@ -45,6 +45,9 @@ public sealed record JobRecord
     /// <summary>True while a firing of the job is waiting for a slot or running.</summary>
     public bool Running { get; init; }
 
+    /// <summary>The name of the key that created the job (see <see cref="Access.Owner"/>); its firings run and store as this owner.</summary>
+    public string Owner { get; init; } = "";
+
     public TimeZoneInfo Zone => TimeZoneInfo.FindSystemTimeZoneById(Timezone);
 
     public string State => Finished ? "finished" : !Enabled ? "paused" : Running ? "running" : "scheduled";

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Responses;
 using ApiServer.Runs;
@@ -15,6 +16,7 @@ public sealed partial class JobRunner(
     RunCoordinator coordinator,
     RunScheduler runs,
     WebhookDelivery webhooks,
+    ApiKeyRing keys,
     IOptions<JobsOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -60,12 +62,22 @@ public sealed partial class JobRunner(
         var token = active.Cancellation.Token;
         try
         {
+            // A firing runs as the key that created the job: its tool policy applies and its responses are that key's. A key
+            // revoked since then no longer runs anything.
+            var owner = keys.Keys.FirstOrDefault(k => k.Name == job.Owner);
+            if (owner is null && job.Owner.Length > 0)
+            {
+                await FinishAsync(job, firing, FiringStatus.Failed, null, null,
+                    $"The key '{job.Owner}' that created this job is no longer configured, so the job does not run.");
+                return;
+            }
+            CurrentKey.Set(owner);
             var spec = await coordinator.PrepareAsync(new RunRequest
             {
                 Input = ResponsesInput.Of(ChatMessage.User(job.Prompt)),
                 Instructions = job.Instructions,
                 Store = true,
-            }, Access.Owner.Anonymous, token);
+            }, new Owner(job.Owner, SeesAll: false), token);
             var run = await StartWhenSlotFreeAsync(spec, token);
             if (run is null)
             {

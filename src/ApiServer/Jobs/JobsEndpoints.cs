@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Data;
 using ApiServer.Configuration;
 using ApiServer.Http;
@@ -79,7 +80,7 @@ public static class JobsEndpoints
     private static async Task<Ok<JobList>> ListAsync(HttpContext context, [FromServices] IJobStore store)
     {
         var includeDisabled = JobQuery.Bool(context.Request, "include_disabled");
-        var jobs = await store.ListAsync(includeDisabled, context.RequestAborted);
+        var jobs = await store.ListAsync(Owner.Of(context), includeDisabled, context.RequestAborted);
         return TypedResults.Ok(new JobList([.. jobs.Select(JobJson.View)]));
     }
 
@@ -89,51 +90,53 @@ public static class JobsEndpoints
         JobRequest request;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
             request = JsonRequest.Parse(document, body => JobRequest.Parse(body, create: true, options.Value));
-        var job = JobEditor.Create(request, options.Value, time.GetUtcNow());
+        var owner = Owner.Of(context);
+        var job = JobEditor.Create(request, options.Value, time.GetUtcNow()) with { Owner = owner.Name };
         if (await store.CountAsync(context.RequestAborted) >= options.Value.MaxJobs)
             throw new ApiException(StatusCodes.Status409Conflict, $"This server keeps at most {options.Value.MaxJobs} jobs; delete one first.", code: "too_many_jobs");
         await store.InsertAsync(job, context.RequestAborted);
         scheduler.Wake();
-        return TypedResults.Ok(new JobEnvelope(JobJson.View((await store.GetAsync(job.Id, context.RequestAborted))!)));
+        return TypedResults.Ok(new JobEnvelope(JobJson.View((await store.GetAsync(job.Id, owner, context.RequestAborted))!)));
     }
 
-    private static async Task<Ok<JobEnvelope>> GetAsync([FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store, CancellationToken cancellationToken) =>
-        TypedResults.Ok(new JobEnvelope(JobJson.View(await FindAsync(store, jobId, cancellationToken))));
+    private static async Task<Ok<JobEnvelope>> GetAsync(HttpContext context, [FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store) =>
+        TypedResults.Ok(new JobEnvelope(JobJson.View(await FindAsync(store, jobId, Owner.Of(context), context.RequestAborted))));
 
     private static async Task<Ok<JobEnvelope>> UpdateAsync(HttpContext context, [FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store,
         [FromServices] JobScheduler scheduler, [FromServices] IOptions<JobsOptions> options, [FromServices] TimeProvider time)
     {
         var token = context.RequestAborted;
-        await FindAsync(store, jobId, token);
+        var owner = Owner.Of(context);
+        await FindAsync(store, jobId, owner, token);
         JobRequest request;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, token))
             request = JsonRequest.Parse(document, body => JobRequest.Parse(body, create: false, options.Value));
-        return TypedResults.Ok(new JobEnvelope(JobJson.View(await ChangeAsync(store, scheduler, jobId, job => JobEditor.Apply(job, request, options.Value, time.GetUtcNow()), token))));
+        return TypedResults.Ok(new JobEnvelope(JobJson.View(await ChangeAsync(store, scheduler, jobId, owner, job => JobEditor.Apply(job, request, options.Value, time.GetUtcNow()), token))));
     }
 
-    private static async Task<Ok<JobDeleted>> DeleteAsync([FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store, [FromServices] JobRunner runner,
-        [FromServices] JobScheduler scheduler, CancellationToken cancellationToken)
+    private static async Task<Ok<JobDeleted>> DeleteAsync(HttpContext context, [FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store,
+        [FromServices] JobRunner runner, [FromServices] JobScheduler scheduler)
     {
         JobRequestId.Check(jobId);
-        if (!await store.DeleteAsync(jobId, cancellationToken))
+        if (!await store.DeleteAsync(jobId, Owner.Of(context), context.RequestAborted))
             throw NotFound(jobId);
         runner.StopJob(jobId);
         scheduler.Wake();
         return TypedResults.Ok(new JobDeleted(jobId, true));
     }
 
-    private static Task<Ok<JobEnvelope>> PauseAsync([FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store, [FromServices] JobScheduler scheduler,
-        [FromServices] TimeProvider time, CancellationToken cancellationToken) =>
-        SetEnabledAsync(store, scheduler, jobId, enabled: false, time, cancellationToken);
+    private static Task<Ok<JobEnvelope>> PauseAsync(HttpContext context, [FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store,
+        [FromServices] JobScheduler scheduler, [FromServices] TimeProvider time) =>
+        SetEnabledAsync(store, scheduler, jobId, Owner.Of(context), enabled: false, time, context.RequestAborted);
 
-    private static Task<Ok<JobEnvelope>> ResumeAsync([FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store, [FromServices] JobScheduler scheduler,
-        [FromServices] TimeProvider time, CancellationToken cancellationToken) =>
-        SetEnabledAsync(store, scheduler, jobId, enabled: true, time, cancellationToken);
+    private static Task<Ok<JobEnvelope>> ResumeAsync(HttpContext context, [FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store,
+        [FromServices] JobScheduler scheduler, [FromServices] TimeProvider time) =>
+        SetEnabledAsync(store, scheduler, jobId, Owner.Of(context), enabled: true, time, context.RequestAborted);
 
-    private static async Task<Ok<JobEnvelope>> SetEnabledAsync(IJobStore store, JobScheduler scheduler, string jobId, bool enabled, TimeProvider time,
+    private static async Task<Ok<JobEnvelope>> SetEnabledAsync(IJobStore store, JobScheduler scheduler, string jobId, Owner owner, bool enabled, TimeProvider time,
         CancellationToken cancellationToken)
     {
-        var job = await ChangeAsync(store, scheduler, jobId, job =>
+        var job = await ChangeAsync(store, scheduler, jobId, owner, job =>
         {
             if (job.Enabled == enabled)
                 return job;
@@ -144,21 +147,23 @@ public static class JobsEndpoints
         return TypedResults.Ok(new JobEnvelope(JobJson.View(job)));
     }
 
-    private static async Task<Accepted<JobRunStarted>> RunNowAsync([FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store,
-        [FromServices] JobRunner runner, [FromServices] TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<Accepted<JobRunStarted>> RunNowAsync(HttpContext context, [FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store,
+        [FromServices] JobRunner runner, [FromServices] TimeProvider time)
     {
-        var job = await FindAsync(store, jobId, cancellationToken);
+        var cancellationToken = context.RequestAborted;
+        var owner = Owner.Of(context);
+        var job = await FindAsync(store, jobId, owner, cancellationToken);
         var firing = await store.StartManualAsync(jobId, time.GetUtcNow(), cancellationToken)
             ?? throw new ApiException(StatusCodes.Status409Conflict, $"Job '{jobId}' is already running; a job never overlaps itself.", "job_id", "job_running");
         runner.Launch(job, firing);
-        var current = await FindAsync(store, jobId, cancellationToken);
+        var current = await FindAsync(store, jobId, owner, cancellationToken);
         return TypedResults.Accepted($"/api/jobs/{jobId}/runs", new JobRunStarted(JobJson.View(current), JobJson.View(firing, job.Zone)));
     }
 
     private static async Task<Ok<FiringList>> ListRunsAsync(HttpContext context, [FromRoute(Name = "job_id")] string jobId, [FromServices] IJobStore store)
     {
         var token = context.RequestAborted;
-        var job = await FindAsync(store, jobId, token);
+        var job = await FindAsync(store, jobId, Owner.Of(context), token);
         var limit = JobQuery.Int(context.Request, "limit", 1, 100) ?? 20;
         var before = JobQuery.Long(context.Request, "before");
         var page = await store.FiringsAsync(jobId, before, limit + 1, token);
@@ -167,28 +172,30 @@ public static class JobsEndpoints
     }
 
     /// <summary>Read, change, write with the store's optimistic check; a firing claimed in between makes it read again.</summary>
-    private static async Task<JobRecord> ChangeAsync(IJobStore store, JobScheduler scheduler, string jobId, Func<JobRecord, JobRecord> change, CancellationToken token)
+    private static async Task<JobRecord> ChangeAsync(IJobStore store, JobScheduler scheduler, string jobId, Owner owner, Func<JobRecord, JobRecord> change,
+        CancellationToken token)
     {
         for (var attempt = 0; ; attempt++)
         {
-            var job = await FindAsync(store, jobId, token);
+            var job = await FindAsync(store, jobId, owner, token);
             var updated = change(job);
             if (ReferenceEquals(updated, job))
                 return job;
             if (await store.UpdateAsync(job, updated, token))
             {
                 scheduler.Wake();
-                return await FindAsync(store, jobId, token);
+                return await FindAsync(store, jobId, owner, token);
             }
             if (attempt == 5)
                 throw new ApiException(StatusCodes.Status409Conflict, $"Job '{jobId}' kept changing while it was being updated; try again.", "job_id", "job_busy");
         }
     }
 
-    private static async Task<JobRecord> FindAsync(IJobStore store, string jobId, CancellationToken token)
+    /// <summary>The job, when this caller may see it: another owner's job is answered exactly as an unknown id.</summary>
+    private static async Task<JobRecord> FindAsync(IJobStore store, string jobId, Owner owner, CancellationToken token)
     {
         JobRequestId.Check(jobId);
-        return await store.GetAsync(jobId, token) ?? throw NotFound(jobId);
+        return await store.GetAsync(jobId, owner, token) ?? throw NotFound(jobId);
     }
 
     private static ApiException NotFound(string jobId) => ApiException.NotFound($"No job with id '{jobId}'.", "job_not_found", "job_id");

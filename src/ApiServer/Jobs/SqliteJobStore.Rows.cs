@@ -26,6 +26,7 @@ public sealed partial class SqliteJobStore
         public long CreatedAt { get; set; }
         public long UpdatedAt { get; set; }
         public bool Running { get; set; }
+        public string Owner { get; set; } = "";
 
         public static JobRow From(JobRecord job) => new()
         {
@@ -34,7 +35,7 @@ public sealed partial class SqliteJobStore
             RunCount = job.RunCount, Enabled = job.Enabled, Finished = job.Finished, DeliverType = job.Deliver.Type, DeliverUrl = job.Deliver.Url,
             Anchor = job.Anchor.ToUnixTimeMilliseconds(), NextRunAt = Millis(job.NextRunAt), LastRunAt = Millis(job.LastRunAt),
             LastStatus = job.LastStatus, LastError = job.LastError, CreatedAt = job.CreatedAt.ToUnixTimeMilliseconds(),
-            UpdatedAt = job.UpdatedAt.ToUnixTimeMilliseconds(),
+            UpdatedAt = job.UpdatedAt.ToUnixTimeMilliseconds(), Owner = job.Owner,
         };
 
         public JobRecord ToRecord() => new()
@@ -44,6 +45,7 @@ public sealed partial class SqliteJobStore
             Finished = Finished, Deliver = new JobDelivery(DeliverType, DeliverUrl), Anchor = DateTimeOffset.FromUnixTimeMilliseconds(Anchor),
             NextRunAt = Time(NextRunAt), LastRunAt = Time(LastRunAt), LastStatus = LastStatus, LastError = LastError,
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt), UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(UpdatedAt), Running = Running,
+            Owner = Owner,
         };
     }
 

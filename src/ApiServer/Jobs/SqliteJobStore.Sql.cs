@@ -46,28 +46,34 @@ public sealed partial class SqliteJobStore
         CREATE INDEX ix_job_runs_job ON job_runs (job_id, id);
         CREATE INDEX ix_job_runs_active ON job_runs (job_id) WHERE status = 'running';
         """,
+        // v2. The name of the key that created each job (Access/Owner.cs); its firings run as that owner. Jobs from before keys
+        // owned objects belong to the anonymous owner ''.
+        "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
     ];
+
+    // Whether the caller (@owner, or @all for an admin key) may see a job: another owner's job reads as absent.
+    private const string Visible = "(@all OR owner = @owner)";
 
     private const string JobColumns = """
         id AS Id, name AS Name, schedule AS Schedule, schedule_kind AS ScheduleKind, schedule_value AS ScheduleValue, timezone AS Timezone,
         prompt AS Prompt, instructions AS Instructions, repeat AS Repeat, run_count AS RunCount, enabled AS Enabled, finished AS Finished,
         deliver_type AS DeliverType, deliver_url AS DeliverUrl, anchor AS Anchor, next_run_at AS NextRunAt, last_run_at AS LastRunAt,
-        last_status AS LastStatus, last_error AS LastError, created_at AS CreatedAt, updated_at AS UpdatedAt,
+        last_status AS LastStatus, last_error AS LastError, created_at AS CreatedAt, updated_at AS UpdatedAt, owner AS Owner,
         EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id AND r.status = 'running') AS Running
         """;
 
-    private const string SelectJob = "SELECT " + JobColumns + " FROM jobs WHERE id = @id;";
-    private const string SelectEnabledJobs = "SELECT " + JobColumns + " FROM jobs WHERE enabled = 1 AND finished = 0 ORDER BY created_at, id;";
-    private const string SelectAllJobs = "SELECT " + JobColumns + " FROM jobs ORDER BY created_at, id;";
+    private const string SelectJob = "SELECT " + JobColumns + " FROM jobs WHERE id = @id AND " + Visible + ";";
+    private const string SelectEnabledJobs = "SELECT " + JobColumns + " FROM jobs WHERE enabled = 1 AND finished = 0 AND " + Visible + " ORDER BY created_at, id;";
+    private const string SelectAllJobs = "SELECT " + JobColumns + " FROM jobs WHERE " + Visible + " ORDER BY created_at, id;";
     private const string SelectDueJobs = "SELECT " + JobColumns + " FROM jobs WHERE enabled = 1 AND finished = 0 AND next_run_at <= @now ORDER BY next_run_at LIMIT @limit;";
     private const string SelectNextDue = "SELECT MIN(next_run_at) FROM jobs WHERE enabled = 1 AND finished = 0;";
     private const string CountJobs = "SELECT COUNT(*) FROM jobs;";
 
     private const string InsertJob = """
         INSERT INTO jobs (id, name, schedule, schedule_kind, schedule_value, timezone, prompt, instructions, repeat, run_count, enabled, finished,
-                          deliver_type, deliver_url, anchor, next_run_at, created_at, updated_at)
+                          deliver_type, deliver_url, anchor, next_run_at, created_at, updated_at, owner)
         VALUES (@Id, @Name, @Schedule, @ScheduleKind, @ScheduleValue, @Timezone, @Prompt, @Instructions, @Repeat, 0, @Enabled, @Finished,
-                @DeliverType, @DeliverUrl, @Anchor, @NextRunAt, @CreatedAt, @UpdatedAt);
+                @DeliverType, @DeliverUrl, @Anchor, @NextRunAt, @CreatedAt, @UpdatedAt, @Owner);
         """;
 
     // The WHERE clause is the optimistic check: a claim that happened since the job was read changes next_run_at or run_count.
@@ -78,8 +84,8 @@ public sealed partial class SqliteJobStore
         WHERE id = @Id AND next_run_at IS @OriginalNext AND run_count = @OriginalCount AND enabled = @OriginalEnabled AND finished = @OriginalFinished;
         """;
 
-    private const string DeleteJob = "DELETE FROM jobs WHERE id = @id;";
-    private const string DeleteJobRuns = "DELETE FROM job_runs WHERE job_id = @id;";
+    private const string DeleteJob = "DELETE FROM jobs WHERE id = @id AND " + Visible + ";";
+    private const string DeleteJobRuns = "DELETE FROM job_runs WHERE job_id = (SELECT id FROM jobs WHERE id = @id AND " + Visible + ");";
 
     private const string HasActiveFiring = "SELECT COUNT(*) FROM job_runs WHERE job_id = @jobId AND status = 'running';";
 

@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Data;
 using Dapper;
 
@@ -18,17 +19,19 @@ public sealed partial class SqliteJobStore(SqliteDatabase database, int historyP
     public Task InsertAsync(JobRecord job, CancellationToken cancellationToken) =>
         database.WriteAsync((c, t) => c.ExecuteAsync(new CommandDefinition(InsertJob, JobRow.From(job), t, cancellationToken: cancellationToken)), cancellationToken);
 
-    public async Task<JobRecord?> GetAsync(string id, CancellationToken cancellationToken)
+    public async Task<JobRecord?> GetAsync(string id, Owner owner, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<JobRow>(new CommandDefinition(SelectJob, new { id }, cancellationToken: cancellationToken));
+        var row = await connection.QuerySingleOrDefaultAsync<JobRow>(new CommandDefinition(SelectJob, new { id, owner = owner.Name, all = owner.SeesAll },
+            cancellationToken: cancellationToken));
         return row?.ToRecord();
     }
 
-    public async Task<IReadOnlyList<JobRecord>> ListAsync(bool includeDisabled, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<JobRecord>> ListAsync(Owner owner, bool includeDisabled, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<JobRow>(new CommandDefinition(includeDisabled ? SelectAllJobs : SelectEnabledJobs, cancellationToken: cancellationToken));
+        var rows = await connection.QueryAsync<JobRow>(new CommandDefinition(includeDisabled ? SelectAllJobs : SelectEnabledJobs,
+            new { owner = owner.Name, all = owner.SeesAll }, cancellationToken: cancellationToken));
         return [.. rows.Select(r => r.ToRecord())];
     }
 
@@ -44,11 +47,12 @@ public sealed partial class SqliteJobStore(SqliteDatabase database, int historyP
             return await c.ExecuteAsync(new CommandDefinition(UpdateJob, parameters, t, cancellationToken: cancellationToken)) == 1;
         }, cancellationToken);
 
-    public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) =>
+    public Task<bool> DeleteAsync(string id, Owner owner, CancellationToken cancellationToken) =>
         database.WriteAsync(async (c, t) =>
         {
-            await c.ExecuteAsync(new CommandDefinition(DeleteJobRuns, new { id }, t, cancellationToken: cancellationToken));
-            return await c.ExecuteAsync(new CommandDefinition(DeleteJob, new { id }, t, cancellationToken: cancellationToken)) == 1;
+            var parameters = new { id, owner = owner.Name, all = owner.SeesAll };
+            await c.ExecuteAsync(new CommandDefinition(DeleteJobRuns, parameters, t, cancellationToken: cancellationToken));
+            return await c.ExecuteAsync(new CommandDefinition(DeleteJob, parameters, t, cancellationToken: cancellationToken)) == 1;
         }, cancellationToken);
 
     public async Task<IReadOnlyList<JobRecord>> DueAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)

@@ -24,6 +24,7 @@ public static class McpEndpoints
         builder.Services.AddOptions<McpOptions>().BindConfiguration(McpOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(servers);
         builder.Services.AddSingleton<McpHub>();
+        builder.Services.AddSingleton<KeyToolAccess>();
         builder.Services.AddSingleton<IDynamicAgentToolSource>(sp => sp.GetRequiredService<McpHub>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<McpHub>());
         return builder;
@@ -46,11 +47,13 @@ public static class McpEndpoints
             s.LastError,
             s.Tools.Count))];
 
-    private static Ok<ToolList> ListTools(ToolRegistry registry, McpHub hub)
+    /// <summary>What the calling key may use: tools and MCP servers its policy leaves out are not listed.</summary>
+    private static Ok<ToolList> ListTools(HttpContext context, ToolRegistry registry, McpHub hub, KeyToolAccess access)
     {
-        var tools = registry.All.Where(t => !ToolRegistry.IsInternal(t.Definition.Name)).Select(t => t is McpTool mcp
+        var key = Access.CurrentKey.Of(context);
+        var tools = registry.All.Where(t => !ToolRegistry.IsInternal(t.Definition.Name) && access.AllowsTool(key, t.Definition.Name)).Select(t => t is McpTool mcp
             ? new ToolInfo(t.Definition.Name, t.Definition.Description, t.Definition.Parameters, "mcp", mcp.ServerLabel, mcp.RequiresApproval)
             : new ToolInfo(t.Definition.Name, t.Definition.Description, t.Definition.Parameters, "built-in", null, false));
-        return TypedResults.Ok(new ToolList("list", [.. tools], Describe(hub)));
+        return TypedResults.Ok(new ToolList("list", [.. tools], [.. Describe(hub).Where(s => KeyToolAccess.AllowsServer(key, s.Name))]));
     }
 }

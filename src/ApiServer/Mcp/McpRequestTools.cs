@@ -16,9 +16,11 @@ public static class McpRequestTools
 
     /// <summary>
     /// The turn's server-tool filter (null when the request names no MCP server: every configured tool is offered) and the
-    /// tools it wants approved on top of the operator's config. Throws a 400 for an unknown label, a client URL, or a bad field.
+    /// tools it wants approved on top of the operator's config. Throws a 400 for an unknown label, a client URL the operator did
+    /// not allow, or a bad field. A server the calling key may not use (<paramref name="serverVisible"/>) is answered exactly as
+    /// one that is not configured.
     /// </summary>
-    public static McpRequestScope Parse(IReadOnlyList<JsonElement> tools, McpHub hub, McpOptions options)
+    public static McpRequestScope Parse(IReadOnlyList<JsonElement> tools, McpHub hub, McpOptions options, Func<string, bool> serverVisible)
     {
         var allowed = new Dictionary<string, HashSet<string>?>(StringComparer.Ordinal);
         var approval = new Dictionary<string, McpApprovalPolicy>(StringComparer.Ordinal);
@@ -37,9 +39,9 @@ public static class McpRequestTools
             if (tool.Get("headers") is not null)
                 throw ApiException.BadRequest("'headers' only go with 'server_url'; configured servers use the headers in AGENT_MCP_CONFIG.", $"{param}.headers", "unsupported_parameter");
             var policy = ParseApproval(tool, $"{param}.require_approval");
-            if (hub.Servers.FirstOrDefault(s => s.Config.Name == label && s.Config.Enabled) is null)
+            if (hub.Servers.FirstOrDefault(s => s.Config.Name == label && s.Config.Enabled && serverVisible(label)) is null)
             {
-                var known = string.Join(", ", hub.Servers.Where(s => s.Config.Enabled).Select(s => s.Config.Name));
+                var known = string.Join(", ", hub.Servers.Where(s => s.Config.Enabled && serverVisible(s.Config.Name)).Select(s => s.Config.Name));
                 throw ApiException.BadRequest(
                     $"No MCP server is configured with server_label '{label}'. {(known.Length == 0 ? "This server has none (AGENT_MCP_CONFIG)." : $"Configured: {known}.")}",
                     $"{param}.server_label", "unknown_mcp_server");

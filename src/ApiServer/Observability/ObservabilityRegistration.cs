@@ -42,6 +42,7 @@ public static class ObservabilityRegistration
                 .AddHttpClientInstrumentation()
                 .AddOtlpExporter());
         }
+        builder.Services.AddSingleton<StoreSizes>();
         builder.Services.AddSingleton<ServerMetrics>();
         return builder;
     }

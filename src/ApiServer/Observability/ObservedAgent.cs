@@ -12,15 +12,15 @@ namespace ApiServer.Observability;
 /// its metrics, token usage is charged to the key that asked (its tokens-per-minute budget), and the key's tool policy
 /// limits the server tools the turn may use.
 /// </summary>
-public sealed class ObservedAgent(IAgent inner, KeyLimiters limiters, TimeProvider time) : IAgent
+public sealed class ObservedAgent(IAgent inner, KeyLimiters limiters, Mcp.KeyToolAccess toolAccess, TimeProvider time) : IAgent
 {
     public IReadOnlyCollection<string> ServerToolNames => inner.ServerToolNames;
 
     public async IAsyncEnumerable<AgentEvent> RunAsync(AgentRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var key = CurrentKey.Key;
-        if (key?.Tools?.AllowedTools is { } allowed)
-            request = request with { AllowedServerTools = allowed };
+        // The key's policy narrows whatever the request already narrowed; it never widens it.
+        request = request with { AllowedServerTools = toolAccess.Allowed(key, inner.ServerToolNames, request.AllowedServerTools) };
         using var turn = AgentTelemetry.Source.StartActivity("invoke_agent", ActivityKind.Internal);
         turn?.SetTag("gen_ai.operation.name", "invoke_agent");
         if (key is not null)

@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Http;
 using ApiServer.Responses.Store;
@@ -32,25 +33,25 @@ public static class ChainResolver
 {
     /// <param name="instructions">The request's own instructions; without them the previous response's are inherited.
     /// System messages of the input are layered after them.</param>
-    /// <param name="owner">Whose stored items the input may name (item_reference).</param>
+    /// <param name="owner">Who asks: a chain, conversation or item (item_reference) of another owner is answered as unknown.</param>
     /// <param name="storedHistory">A stored conversation's history (Conversations API), used like a chain's.</param>
-    public static async Task<ResolvedConversation> ResolveAsync(IResponseStore store, Access.Owner owner, string? previousResponseId, string? conversationId,
+    public static async Task<ResolvedConversation> ResolveAsync(IResponseStore store, Owner owner, string? previousResponseId, string? conversationId,
         ResponsesInput input, string? instructions, CancellationToken cancellationToken, IReadOnlyList<ChatMessage>? storedHistory = null)
     {
         if (conversationId is not null)
-            previousResponseId = await store.GetConversationHeadAsync(conversationId, cancellationToken);
+            previousResponseId = await store.GetConversationHeadAsync(conversationId, owner, cancellationToken);
 
         var explicitHistory = input.ConversationHistory;
         IReadOnlyList<ChatMessage> history = storedHistory ?? [];
         string? sessionId = null;
         if (previousResponseId is not null)
         {
-            var previous = await store.GetAsync(previousResponseId, cancellationToken) ?? throw PreviousNotFound(previousResponseId);
+            var previous = await store.GetAsync(previousResponseId, owner, cancellationToken) ?? throw PreviousNotFound(previousResponseId);
             instructions ??= previous.Instructions;
             sessionId = previous.SessionId;
             if (explicitHistory is null)
             {
-                var chain = await store.GetChainHistoryAsync(previousResponseId, cancellationToken) ?? throw PreviousNotFound(previousResponseId);
+                var chain = await store.GetChainHistoryAsync(previousResponseId, owner, cancellationToken) ?? throw PreviousNotFound(previousResponseId);
                 history = [.. chain.Where(m => m.Role != ChatRole.System)];
             }
         }

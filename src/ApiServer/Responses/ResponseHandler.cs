@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.RequestParsing;
@@ -24,6 +25,7 @@ public sealed partial class ResponseHandler(
     TurnStreamer streamer,
     Mcp.McpHub mcp,
     Conversations.ConversationTurns conversations,
+    Mcp.KeyToolAccess toolAccess,
     IOptions<Mcp.McpOptions> mcpOptions,
     Background.BackgroundResponses background,
     ILogger<ResponseHandler> logger)
@@ -46,7 +48,7 @@ public sealed partial class ResponseHandler(
         using var conversationLock = call.ConversationId is { } conversationId
             ? await locks.AcquireAsync(Conversations.ConversationTurns.LockKey(conversationId), context.RequestAborted)
             : null;
-        var owner = Access.Owner.Of(context);
+        var owner = Owner.Of(context);
         var stored = conversationInput is null
             ? null
             : await conversations.LoadAsync(call.ConversationId!, owner, conversationInput.Sum(i => i.Bytes), context.RequestAborted);
@@ -57,9 +59,11 @@ public sealed partial class ResponseHandler(
         var sessionId = SessionHeader(context) ?? conversation.SessionId ?? "sess_" + Guid.NewGuid().ToString("N");
         context.Response.Headers[SessionIds.Header] = sessionId;
 
+        var key = CurrentKey.Of(context);
+        bool serverVisible(string server) => Mcp.KeyToolAccess.AllowsServer(key, server);
         var template = Template(call, conversation, time.GetUtcNow());
         var rendering = call.Rendering ?? (options.Value.ResponsesToolRendering == "hermes" ? ToolRendering.Hermes : ToolRendering.Mcp);
-        var scope = Mcp.McpRequestTools.Parse(call.ToolsEcho, mcp, mcpOptions.Value);
+        var scope = Mcp.McpRequestTools.Parse(call.ToolsEcho, mcp, mcpOptions.Value, serverVisible);
         var request = new AgentRequest
         {
             Instructions = conversation.Instructions,
@@ -75,7 +79,8 @@ public sealed partial class ResponseHandler(
         };
         var turn = new PendingTurn(call, conversation, sessionId, owner.Name) { Stored = stored, StoredInput = conversationInput };
         // The first turn of a chain (or of a stored conversation) says which tools each MCP server offers, as OpenAI's mcp_list_tools items do.
-        var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, scope, conversation.PreviousResponseId is null && stored?.IsEmpty != false);
+        Func<string, bool>? toolVisible = key?.Tools is null ? null : name => toolAccess.AllowsTool(key, name);
+        var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, scope, conversation.PreviousResponseId is null && stored?.IsEmpty != false, serverVisible, toolVisible);
         Func<ResponseObject, IReadOnlyList<ChatMessage>, Task> storeTurn = (response, newMessages) => StoreAsync(turn, response, newMessages);
         if (call.Background)
         {

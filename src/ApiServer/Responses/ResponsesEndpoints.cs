@@ -1,5 +1,5 @@
-using ApiServer.Turns;
 using ApiServer.Access;
+using ApiServer.Turns;
 using ApiServer.Http;
 using ApiServer.Responses.Background;
 using ApiServer.Responses.Store;
@@ -65,7 +65,7 @@ public static class ResponsesEndpoints
         // A background response answers from its run (live status, replayable events) or its record; anything else is stored.
         if (await BackgroundEndpoints.TryGetAsync(id, context, store, cancellationToken) is { } background)
             return background;
-        var stored = await store.GetAsync(id, cancellationToken) ?? throw NotFound(id);
+        var stored = await store.GetAsync(id, Owner.Of(context), cancellationToken) ?? throw NotFound(id);
         return TypedResults.Content(stored.ResponseJson, "application/json");
     }
 
@@ -77,7 +77,7 @@ public static class ResponsesEndpoints
             throw NotFound(id);
         if (found.Live is { } run && !run.State.IsTerminal())
             throw ApiException.BadRequest($"Background response '{id}' is still {run.ResponseSnapshot()!.Status}; cancel it first, then delete it.", "response_id", "invalid_request");
-        var deleted = await store.DeleteAsync(id, cancellationToken);
+        var deleted = await store.DeleteAsync(id, Owner.Of(context), cancellationToken);
         if (found.Found)
             deleted = await background.DeleteRecordAsync(id, cancellationToken) || deleted;
         return deleted ? TypedResults.Ok(new DeletedResponse(id, "response", true)) : throw NotFound(id);
@@ -89,7 +89,7 @@ public static class ResponsesEndpoints
         // The store pages by row: an item, or a message of a response stored before items were, which can list as several
         // items (parallel calls). A page holds whole rows only, so a cursor naming any item of a message continues after it.
         var after = request.Query["after"].ToString() is { Length: > 0 } cursor ? ResponseItems.StoredIdOf(cursor) : null;
-        var page = await store.ListInputItemsAsync(id, limit, order, after, cancellationToken) ?? throw NotFound(id);
+        var page = await store.ListInputItemsAsync(id, Owner.Of(request.HttpContext), limit, order, after, cancellationToken) ?? throw NotFound(id);
         if (!page.CursorFound)
             throw ApiException.BadRequest($"'after' names no input item of response '{id}'.", "after", "invalid_value");
         var items = new List<OutputItem>();

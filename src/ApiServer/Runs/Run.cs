@@ -14,14 +14,14 @@ public sealed record RunSpec
     public required bool Store { get; init; }
     public string? SessionId { get; init; }
 
+    /// <summary>The name of the key that started the run (see <see cref="Access.Owner"/>); it owns the run and its stored Response.</summary>
+    public string Owner { get; init; } = "";
+
     /// <summary>The response this run's stored Response chains from (null when explicit history replaced the chain).</summary>
     public string? PreviousResponseId { get; init; }
 
     /// <summary>The messages recorded as this turn's input: everything the client sent that no stored response holds yet.</summary>
     public required StoredTurnInput RecordedInput { get; init; }
-
-    /// <summary>The key that started the run (<see cref="Access.Owner"/>): owner of its stored Response's items and the only one (or an admin) that may answer its approvals.</summary>
-    public string Owner { get; init; } = "";
 
     /// <summary>The request's <c>text</c> and <c>reasoning</c> objects, echoed on the stored Response.</summary>
     public JsonElement? TextEcho { get; init; }
@@ -76,6 +76,9 @@ public sealed class Run
     public string Id { get; }
     public RunSpec Spec { get; }
     public string? SessionId => Spec.SessionId;
+
+    /// <summary>The queue a run waits in behind its session: session ids are namespaced by owner, so two keys never share one.</summary>
+    internal string? SessionLine => SessionId is null ? null : Sessions.SessionIds.Scoped(Spec.Owner, SessionId);
     public DateTimeOffset CreatedAt { get; }
     public RunEventLog Events { get; }
 

@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.Http;
@@ -28,7 +29,8 @@ public sealed partial class RunCoordinator(
     /// <c>previous_response_id</c>. With explicit history the stored Response does not chain from previous_response_id
     /// (that would misstate what the model saw); it records the explicit history as part of its own input instead.
     /// </summary>
-    public async Task<RunSpec> PrepareAsync(RunRequest request, Access.Owner owner, CancellationToken cancellationToken)
+    /// <param name="owner">Who starts the run: it chains only from what this owner may see, and owns the run.</param>
+    public async Task<RunSpec> PrepareAsync(RunRequest request, Owner owner, CancellationToken cancellationToken)
     {
         var conversation = await ChainResolver.ResolveAsync(responses, owner, request.PreviousResponseId, conversationId: null, request.Input,
             request.Instructions, cancellationToken);
@@ -46,9 +48,9 @@ public sealed partial class RunCoordinator(
             SessionId = request.SessionId ?? conversation.SessionId,
             PreviousResponseId = conversation.ChainParentId,
             RecordedInput = conversation.StoredInput,
-            Owner = owner.Name,
             TextEcho = request.TextEcho,
             ReasoningEcho = request.ReasoningEcho,
+            Owner = owner.Name,
         };
     }
 

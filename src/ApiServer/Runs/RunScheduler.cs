@@ -62,7 +62,7 @@ public sealed class RunScheduler(int maxConcurrent, int maxQueued)
     {
         lock (_lock)
         {
-            if (run.SessionId is { } session && _sessions.TryGetValue(session, out var line))
+            if (run.SessionLine is { } session && _sessions.TryGetValue(session, out var line))
             {
                 if (_queued >= maxQueued)
                     return AdmissionResult.QueueFull;
@@ -74,7 +74,7 @@ public sealed class RunScheduler(int maxConcurrent, int maxQueued)
             }
             if (_running >= maxConcurrent || _readyForSlot.Count > 0)
                 return AdmissionResult.Busy;
-            if (run.SessionId is { } newSession)
+            if (run.SessionLine is { } newSession)
                 _sessions[newSession] = new LinkedList<Run>([run]);
             GrantSlotLocked(run);
         }
@@ -126,7 +126,7 @@ public sealed class RunScheduler(int maxConcurrent, int maxQueued)
             _readyForSlot.Remove(run);
         }
 
-        if (run.SessionId is { } session && _sessions.TryGetValue(session, out var line))
+        if (run.SessionLine is { } session && _sessions.TryGetValue(session, out var line))
         {
             var wasFirst = line.First?.Value == run;
             line.Remove(run);

@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.RequestParsing;
@@ -88,10 +89,7 @@ public static class RunsEndpoints
                     body.GetString("choice", "choice") ?? throw ApiException.BadRequest("'choice' is required.", "choice", "missing_required_parameter"),
                     body.GetString("reason", "reason"));
             });
-        var run = Find(registry, runId);
-        // Another key's run is answered exactly as one that does not exist.
-        if (!Access.Owner.Of(context).Owns(run.Spec.Owner))
-            throw NotFound(runId);
+        var run = Find(registry, runId, Owner.Of(context));
         if (run.State.IsTerminal() || run.Approvals is null)
             throw new ApiException(StatusCodes.Status409Conflict, $"Run '{runId}' has already ended ({run.State.ToWire()}); it waits for no approval.",
                 param: "run_id", code: "run_not_active");
@@ -106,7 +104,7 @@ public static class RunsEndpoints
             request = JsonRequest.Parse(document, body => RunRequest.Parse(body, context.Request.Headers[SessionIds.Header].ToString(),
                 context.RequestServices.GetRequiredService<PassthroughParameters>()));
         UpstreamParameters.RejectStructuredOutputOffline(request.Settings, agentInfo, "text.format");
-        var spec = await coordinator.PrepareAsync(request, Access.Owner.Of(context), context.RequestAborted);
+        var spec = await coordinator.PrepareAsync(request, Owner.Of(context), context.RequestAborted);
         var (run, admission) = coordinator.Start(spec);
         if (run.SessionId is { } sessionId)
             context.Response.Headers[SessionIds.Header] = sessionId;
@@ -114,29 +112,33 @@ public static class RunsEndpoints
         return TypedResults.Accepted($"/v1/runs/{run.Id}", new RunCreated(run.Id, status.ToWire()));
     }
 
-    private static Ok<RunStatusResponse> GetRun([FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry) =>
-        TypedResults.Ok(Find(registry, runId).Snapshot());
+    private static Ok<RunStatusResponse> GetRun(HttpContext context, [FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry) =>
+        TypedResults.Ok(Find(registry, runId, Owner.Of(context)).Snapshot());
 
     private static Task StreamEventsAsync(HttpContext context, [FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry,
         [FromServices] IOptions<ApiServerOptions> options)
     {
-        var run = Find(registry, runId);
+        var run = Find(registry, runId, Owner.Of(context));
         var after = RunEventStream.ResumePoint(context.Request);
         return RunEventStream.WriteAsync(context, run, after, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds));
     }
 
-    private static Accepted<RunStopping> Stop([FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry,
+    private static Accepted<RunStopping> Stop(HttpContext context, [FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry,
         [FromServices] RunCoordinator coordinator)
     {
-        var run = Find(registry, runId);
+        var run = Find(registry, runId, Owner.Of(context));
         if (!coordinator.Stop(run))
             throw new ApiException(StatusCodes.Status409Conflict, $"Run '{runId}' has already ended ({run.State.ToWire()}); there is nothing to stop.",
                 code: "run_not_active");
         return TypedResults.Accepted($"/v1/runs/{run.Id}", new RunStopping(run.Id, "stopping"));
     }
 
-    // A background response is a run too, but it is watched through /v1/responses in its own shape (and its owner's only).
-    private static Run Find(IRunRegistry registry, string runId) => registry.Get(runId) is { Spec.Background: null } run ? run : throw NotFound(runId);
+    /// <summary>
+    /// The run, when this caller may see it: another owner's run is answered exactly as an unknown id. A background response
+    /// is a run too, but it is watched through /v1/responses in its own shape.
+    /// </summary>
+    private static Run Find(IRunRegistry registry, string runId, Owner owner) =>
+        registry.Get(runId) is { Spec.Background: null } run && owner.Owns(run.Spec.Owner) ? run : throw NotFound(runId);
 
     private static ApiException NotFound(string runId) =>
         ApiException.NotFound($"No run with id '{runId}' (unknown, or finished and past its retention).", "run_not_found", "run_id");

@@ -20,6 +20,12 @@ public sealed partial class SessionIds(byte[] secret)
         return "sess_" + Convert.ToHexStringLower(mac)[..32];
     }
 
+    /// <summary>
+    /// The key of a session in memory (its lock, its run queue, its pending tool turns): session ids are namespaced by owner,
+    /// so two keys that name the same id never share anything. A newline can't occur in a valid id, so keys can't collide.
+    /// </summary>
+    public static string Scoped(string owner, string sessionId) => owner.Length == 0 ? sessionId : owner + "\n" + sessionId;
+
     /// <summary>Validates a client-supplied id: 1–128 characters of letters, digits and <c>_ - . :</c>, starting alphanumeric.</summary>
     public static string Validate(string value, string param = Header)
     {

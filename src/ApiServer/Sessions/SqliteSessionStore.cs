@@ -40,20 +40,42 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
         DROP INDEX ix_session_messages_session;
         CREATE INDEX ix_session_messages_turn ON session_messages (session_id, COALESCE(turn_id, id));
         """,
+        // v3. A session belongs to the key that made it (Access/Owner.cs) and its id is namespaced by that owner, so the key is
+        // (owner, id). Sessions from before keys owned objects belong to the anonymous owner ''.
+        """
+        CREATE TABLE sessions_v3 (
+            owner TEXT NOT NULL DEFAULT '',
+            id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            model TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (owner, id)
+        );
+        INSERT INTO sessions_v3 (owner, id, created_at, updated_at, title, model, input_tokens, output_tokens)
+            SELECT '', id, created_at, updated_at, title, model, input_tokens, output_tokens FROM sessions;
+        DROP TABLE sessions;
+        ALTER TABLE sessions_v3 RENAME TO sessions;
+        ALTER TABLE session_messages ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+        DROP INDEX ix_session_messages_turn;
+        CREATE INDEX ix_session_messages_turn ON session_messages (owner, session_id, COALESCE(turn_id, id));
+        """,
     ];
 
     private const int TitleLength = 80;
 
     private const string InsertSession = """
-        INSERT INTO sessions (id, created_at, updated_at, title, model) VALUES (@id, @now, @now, @title, @model)
-        ON CONFLICT (id) DO NOTHING;
+        INSERT INTO sessions (owner, id, created_at, updated_at, title, model) VALUES (@owner, @id, @now, @now, @title, @model)
+        ON CONFLICT (owner, id) DO NOTHING;
         """;
 
-    private const string TouchSession = "UPDATE sessions SET updated_at = @now, model = @model WHERE id = @id;";
+    private const string TouchSession = "UPDATE sessions SET updated_at = @now, model = @model WHERE owner = @owner AND id = @id;";
 
     private const string InsertMessage = """
-        INSERT INTO session_messages (session_id, turn_id, message, status, created_at, updated_at)
-        VALUES (@sessionId, @turn, @message, @status, @now, @now) RETURNING id;
+        INSERT INTO session_messages (owner, session_id, turn_id, message, status, created_at, updated_at)
+        VALUES (@owner, @sessionId, @turn, @message, @status, @now, @now) RETURNING id;
         """;
 
     private const string UpdateDraft = "UPDATE session_messages SET message = @message, updated_at = @now WHERE id = @id AND status = 'streaming';";
@@ -61,17 +83,20 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
     private const string DeleteDraft = "DELETE FROM session_messages WHERE id = @id RETURNING COALESCE(turn_id, id);";
     private const string DeleteTurn = """
         DELETE FROM session_messages
-        WHERE session_id = @sessionId AND COALESCE(turn_id, id) = (SELECT COALESCE(turn_id, id) FROM session_messages WHERE id = @draftId);
+        WHERE owner = @owner AND session_id = @sessionId AND COALESCE(turn_id, id) = (SELECT COALESCE(turn_id, id) FROM session_messages WHERE id = @draftId);
         """;
-    private const string DeleteEmptySession = "DELETE FROM sessions WHERE id = @sessionId AND NOT EXISTS (SELECT 1 FROM session_messages WHERE session_id = @sessionId);";
+    private const string DeleteEmptySession = """
+        DELETE FROM sessions WHERE owner = @owner AND id = @sessionId
+          AND NOT EXISTS (SELECT 1 FROM session_messages WHERE owner = @owner AND session_id = @sessionId);
+        """;
     private const string InterruptDraft = "UPDATE session_messages SET message = @message, status = 'interrupted', updated_at = @now WHERE id = @id;";
-    private const string AddUsage = "UPDATE sessions SET input_tokens = input_tokens + @input, output_tokens = output_tokens + @output, updated_at = @now WHERE id = @id;";
-    internal const string SelectHistory = "SELECT message FROM session_messages WHERE session_id = @sessionId AND status <> 'streaming' ORDER BY COALESCE(turn_id, id), id;";
-    private const string SelectMessages = "SELECT id, message, status FROM session_messages WHERE session_id = @sessionId ORDER BY COALESCE(turn_id, id), id;";
+    private const string AddUsage = "UPDATE sessions SET input_tokens = input_tokens + @input, output_tokens = output_tokens + @output, updated_at = @now WHERE owner = @owner AND id = @id;";
+    internal const string SelectHistory = "SELECT message FROM session_messages WHERE owner = @owner AND session_id = @sessionId AND status <> 'streaming' ORDER BY COALESCE(turn_id, id), id;";
+    private const string SelectMessages = "SELECT id, message, status FROM session_messages WHERE owner = @owner AND session_id = @sessionId ORDER BY COALESCE(turn_id, id), id;";
     private const string SelectSession = """
         SELECT id, created_at AS createdAt, updated_at AS updatedAt, title, model, input_tokens AS inputTokens, output_tokens AS outputTokens,
-               (SELECT COUNT(*) FROM session_messages m WHERE m.session_id = s.id) AS messageCount
-        FROM sessions s WHERE id = @sessionId;
+               (SELECT COUNT(*) FROM session_messages m WHERE m.owner = s.owner AND m.session_id = s.id) AS messageCount
+        FROM sessions s WHERE owner = @owner AND id = @sessionId;
         """;
     private const string RecoverStreaming = "UPDATE session_messages SET status = 'interrupted', updated_at = @now WHERE status = 'streaming';";
 
@@ -83,7 +108,7 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
         {
             var now = Now;
             var turnId = await StoreInputAsync(w, turn, now);
-            return await InsertAsync(w, turn.SessionId, ChatMessage.Assistant(""), StoredMessageStatus.Streaming, now, turnId);
+            return await InsertAsync(w, turn.SessionId, turn.Owner, ChatMessage.Assistant(""), StoredMessageStatus.Streaming, now, turnId);
         }, cancellationToken);
 
     public Task AppendTurnAsync(SessionTurn turn, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) =>
@@ -91,8 +116,8 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
         {
             var now = Now;
             var turnId = await StoreInputAsync(w, turn, now);
-            await InsertAllAsync(w, turn.SessionId, newMessages, now, turnId);
-            return await AddUsageAsync(w, turn.SessionId, usage, now);
+            await InsertAllAsync(w, turn.SessionId, turn.Owner, newMessages, now, turnId);
+            return await AddUsageAsync(w, turn.SessionId, turn.Owner, usage, now);
         }, cancellationToken);
 
     /// <summary>
@@ -102,46 +127,46 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
     private static async Task<long?> StoreInputAsync(SqliteWrite w, SessionTurn turn, long now)
     {
         var title = Title([.. turn.PriorIfNew, .. turn.Input]);
-        var created = await w.ExecuteAsync(InsertSession, ("@id", turn.SessionId), ("@now", now), ("@title", title), ("@model", turn.Model));
+        var created = await w.ExecuteAsync(InsertSession, ("@owner", turn.Owner), ("@id", turn.SessionId), ("@now", now), ("@title", title), ("@model", turn.Model));
         if (created == 1)
-            await InsertAllAsync(w, turn.SessionId, turn.PriorIfNew, now, turnId: null);
+            await InsertAllAsync(w, turn.SessionId, turn.Owner, turn.PriorIfNew, now, turnId: null);
         else
-            await w.ExecuteAsync(TouchSession, ("@id", turn.SessionId), ("@now", now), ("@model", turn.Model));
-        return await InsertAllAsync(w, turn.SessionId, turn.Input, now, turnId: null);
+            await w.ExecuteAsync(TouchSession, ("@owner", turn.Owner), ("@id", turn.SessionId), ("@now", now), ("@model", turn.Model));
+        return await InsertAllAsync(w, turn.SessionId, turn.Owner, turn.Input, now, turnId: null);
     }
 
     /// <summary>Stores complete messages in the turn <paramref name="turnId"/>, or starts a turn with the first. Returns the turn's id.</summary>
-    private static async Task<long?> InsertAllAsync(SqliteWrite w, string sessionId, IReadOnlyList<ChatMessage> messages, long now, long? turnId)
+    private static async Task<long?> InsertAllAsync(SqliteWrite w, string sessionId, string owner, IReadOnlyList<ChatMessage> messages, long now, long? turnId)
     {
         foreach (var message in messages)
         {
-            var id = await InsertAsync(w, sessionId, message, StoredMessageStatus.Complete, now, turnId);
+            var id = await InsertAsync(w, sessionId, owner, message, StoredMessageStatus.Complete, now, turnId);
             turnId ??= id;
         }
         return turnId;
     }
 
     /// <summary>Stores one message of the turn <paramref name="turnId"/> (null for the turn's first row). Returns its id.</summary>
-    private static async Task<long> InsertAsync(SqliteWrite w, string sessionId, ChatMessage message, StoredMessageStatus status, long now, long? turnId) =>
-        await w.ScalarAsync(InsertMessage, ("@sessionId", sessionId), ("@turn", turnId), ("@message", StoredMessageJson.Serialize(message)),
+    private static async Task<long> InsertAsync(SqliteWrite w, string sessionId, string owner, ChatMessage message, StoredMessageStatus status, long now, long? turnId) =>
+        await w.ScalarAsync(InsertMessage, ("@owner", owner), ("@sessionId", sessionId), ("@turn", turnId), ("@message", StoredMessageJson.Serialize(message)),
                 ("@status", StatusText(status)), ("@now", now))
             ?? throw new InvalidOperationException("INSERT … RETURNING id returned no row.");
 
-    private static Task<int> AddUsageAsync(SqliteWrite w, string sessionId, TokenUsage usage, long now) =>
-        w.ExecuteAsync(AddUsage, ("@id", sessionId), ("@input", usage.InputTokens), ("@output", usage.OutputTokens), ("@now", now));
+    private static Task<int> AddUsageAsync(SqliteWrite w, string sessionId, string owner, TokenUsage usage, long now) =>
+        w.ExecuteAsync(AddUsage, ("@owner", owner), ("@id", sessionId), ("@input", usage.InputTokens), ("@output", usage.OutputTokens), ("@now", now));
 
     public Task UpdateDraftAsync(long draftId, string text, CancellationToken cancellationToken) =>
         database.WriteAsync(w => w.ExecuteAsync(UpdateDraft, ("@id", draftId), ("@message", StoredMessageJson.Serialize(ChatMessage.Assistant(text))), ("@now", Now)),
             cancellationToken);
 
-    public Task CompleteTurnAsync(string sessionId, long draftId, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) =>
+    public Task CompleteTurnAsync(string sessionId, string owner, long draftId, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) =>
         database.WriteAsync(async w =>
         {
             var now = Now;
             // The answer takes the draft's place in its turn, ahead of any rows other turns wrote meanwhile.
             var turnId = await w.ScalarAsync(DeleteDraft, ("@id", draftId)) ?? draftId;
-            await InsertAllAsync(w, sessionId, newMessages, now, turnId);
-            return await AddUsageAsync(w, sessionId, usage, now);
+            await InsertAllAsync(w, sessionId, owner, newMessages, now, turnId);
+            return await AddUsageAsync(w, sessionId, owner, usage, now);
         }, cancellationToken);
 
     public Task AbandonTurnAsync(long draftId, string partialText, CancellationToken cancellationToken) =>
@@ -150,32 +175,32 @@ public sealed class SqliteSessionStore(SqliteDatabase database, TimeProvider tim
             : w.ExecuteAsync(InterruptDraft, ("@id", draftId), ("@message", StoredMessageJson.Serialize(ChatMessage.Assistant(partialText))), ("@now", Now)),
             cancellationToken);
 
-    public Task DiscardTurnAsync(string sessionId, long draftId, CancellationToken cancellationToken) =>
+    public Task DiscardTurnAsync(string sessionId, string owner, long draftId, CancellationToken cancellationToken) =>
         database.WriteAsync(async w =>
         {
-            await w.ExecuteAsync(DeleteTurn, ("@sessionId", sessionId), ("@draftId", draftId));
-            return await w.ExecuteAsync(DeleteEmptySession, ("@sessionId", sessionId));
+            await w.ExecuteAsync(DeleteTurn, ("@owner", owner), ("@sessionId", sessionId), ("@draftId", draftId));
+            return await w.ExecuteAsync(DeleteEmptySession, ("@owner", owner), ("@sessionId", sessionId));
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, string owner, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<string>(new CommandDefinition(SelectHistory, new { sessionId }, cancellationToken: cancellationToken));
+        var rows = await connection.QueryAsync<string>(new CommandDefinition(SelectHistory, new { sessionId, owner }, cancellationToken: cancellationToken));
         return [.. rows.Select(StoredMessageJson.Deserialize)];
     }
 
-    public async Task<SessionSummary?> GetAsync(string sessionId, CancellationToken cancellationToken)
+    public async Task<SessionSummary?> GetAsync(string sessionId, string owner, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<SessionRow>(new CommandDefinition(SelectSession, new { sessionId }, cancellationToken: cancellationToken));
+        var row = await connection.QuerySingleOrDefaultAsync<SessionRow>(new CommandDefinition(SelectSession, new { sessionId, owner }, cancellationToken: cancellationToken));
         return row is null ? null : new SessionSummary(row.Id, DateTimeOffset.FromUnixTimeSeconds(row.CreatedAt), DateTimeOffset.FromUnixTimeSeconds(row.UpdatedAt),
             row.Title, row.Model, row.InputTokens, row.OutputTokens, (int)row.MessageCount);
     }
 
-    public async Task<IReadOnlyList<SessionMessage>> GetMessagesAsync(string sessionId, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<SessionMessage>> GetMessagesAsync(string sessionId, string owner, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<(long Id, string Message, string Status)>(new CommandDefinition(SelectMessages, new { sessionId }, cancellationToken: cancellationToken));
+        var rows = await connection.QueryAsync<(long Id, string Message, string Status)>(new CommandDefinition(SelectMessages, new { sessionId, owner }, cancellationToken: cancellationToken));
         return [.. rows.Select(r => new SessionMessage(r.Id, StoredMessageJson.Deserialize(r.Message), Enum.Parse<StoredMessageStatus>(r.Status, ignoreCase: true)))];
     }
 

@@ -80,7 +80,7 @@ public sealed partial class TurnRecorder : IAsyncDisposable
         await Guard(async () =>
         {
             if (_draftId is { } draftId)
-                await _store.CompleteTurnAsync(_turn.SessionId, draftId, newMessages, usage, CancellationToken.None);
+                await _store.CompleteTurnAsync(_turn.SessionId, _turn.Owner, draftId, newMessages, usage, CancellationToken.None);
             else
                 await _store.AppendTurnAsync(_turn, newMessages, usage, CancellationToken.None);
         });
@@ -115,7 +115,7 @@ public sealed partial class TurnRecorder : IAsyncDisposable
         _finished = true;
         await StopFlushingAsync();
         if (_draftId is { } draftId)
-            await Guard(() => _store.DiscardTurnAsync(_turn.SessionId, draftId, CancellationToken.None));
+            await Guard(() => _store.DiscardTurnAsync(_turn.SessionId, _turn.Owner, draftId, CancellationToken.None));
     }
 
     public async ValueTask DisposeAsync() => await AbandonAsync();

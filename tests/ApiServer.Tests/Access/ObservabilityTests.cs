@@ -12,6 +12,7 @@ using static ApiServer.Tests.Access.AccessKit;
 
 namespace ApiServer.Tests.Access;
 
+[Collection(MetricsCollection.Name)]
 public sealed class ObservabilityTests
 {
     private const string UpstreamKey = "sk-upstream-93c1e0f7a2b84d56";

@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using System.Text.Json;
 using ApiServer.Agent;
 using ApiServer.Responses;
@@ -63,7 +64,7 @@ public sealed class RunsChainingTests
 
         var responseId = completed.Data.GetProperty("response_id").GetString()!;
         Assert.Equal(responseId, (await server.Client.GetStatusAsync(runId)).GetProperty("response_id").GetString());
-        var stored = await server.Service<IResponseStore>().GetAsync(responseId, CancellationToken.None);
+        var stored = await server.Service<IResponseStore>().GetAsync(responseId, Owner.Anonymous, CancellationToken.None);
         Assert.NotNull(stored);
         Assert.Equal("resp_parent", stored.PreviousResponseId);
         Assert.Equal("s9", stored.SessionId);
@@ -115,7 +116,7 @@ public sealed class RunsChainingTests
         var responseId = completed.Data.GetProperty("response_id").GetString();
         Assert.False(string.IsNullOrEmpty(responseId), "run.completed has no response_id");
         Assert.Equal(responseId, (await server.Client.GetStatusAsync(runId)).GetProperty("response_id").GetString());
-        var chain = await server.Service<IResponseStore>().GetChainMessagesAsync(responseId!, CancellationToken.None);
+        var chain = await server.Service<IResponseStore>().GetChainMessagesAsync(responseId!, Owner.Anonymous, CancellationToken.None);
         Assert.NotNull(chain);
         Assert.Contains(chain, m => m.Message.Role == ChatRole.User && m.Message.Text == "remember this");
         Assert.Contains(chain, m => m.Message.Role == ChatRole.Assistant && m.Message.Text == "echo: remember this");

@@ -13,12 +13,12 @@ public sealed class SessionPersistenceTests
     private static string Describe(SessionMessage m) =>
         $"{m.Message.Role}:{m.Message.Text}{(m.Message.ToolCalls is { } calls ? "[" + string.Join(",", calls.Select(c => c.Name)) + "]" : "")}:{m.Status}";
 
-    private static async Task<IReadOnlyList<SessionMessage>> WaitForMessagesAsync(ISessionStore store, string sessionId, int count)
+    private static async Task<IReadOnlyList<SessionMessage>> WaitForMessagesAsync(ISessionStore store, string sessionId, int count, string owner = "")
     {
         IReadOnlyList<SessionMessage> messages = [];
         await UpstreamBody.WaitUntilAsync(async () =>
         {
-            messages = await store.GetMessagesAsync(sessionId, default);
+            messages = await store.GetMessagesAsync(sessionId, owner, default);
             return messages.Count >= count && messages.All(m => m.Status != StoredMessageStatus.Streaming);
         }, $"{count} settled messages in {sessionId}");
         return messages;
@@ -48,7 +48,7 @@ public sealed class SessionPersistenceTests
         Assert.Equal("call_ls", messages[2].Message.ToolCallId);
         Assert.Contains("notes.txt", messages[2].Message.Text);
         Assert.Equal("assistant:There is notes.txt:Complete", Describe(messages[3]));
-        var summary = await store.GetAsync(sessionId, default);
+        var summary = await store.GetAsync(sessionId, "", default);
         Assert.Equal(30, summary!.InputTokens);
         Assert.Equal(6, summary.OutputTokens);
     }
@@ -65,13 +65,13 @@ public sealed class SessionPersistenceTests
         var sessionId = response.Headers.GetValues("X-Session-Id").Single();
 
         // The stream is held after "Hello "; the draft must show it without waiting for the end.
-        await UpstreamBody.WaitUntilAsync(async () => (await store.GetMessagesAsync(sessionId, default))
+        await UpstreamBody.WaitUntilAsync(async () => (await store.GetMessagesAsync(sessionId, "", default))
             .Any(m => m.Status == StoredMessageStatus.Streaming && m.Message.Text == "Hello "), "the draft to hold the first delta");
         rest.SetResult();
         var blocks = await SseBlock.ReadAllAsync(response);
 
         Assert.Equal("Hello world", SseBlock.Content(blocks));
-        var messages = await store.GetMessagesAsync(sessionId, default);
+        var messages = await store.GetMessagesAsync(sessionId, "", default);
         Assert.Equal(["user:greet:Complete", "assistant:Hello world:Complete"], messages.Select(Describe));
     }
 
@@ -97,7 +97,7 @@ public sealed class SessionPersistenceTests
 
         var messages = await WaitForMessagesAsync(store, sessionId, 2);
         Assert.Equal("assistant:partial thought:Interrupted", Describe(messages[^1]));
-        var history = await store.LoadHistoryAsync(sessionId, default);
+        var history = await store.LoadHistoryAsync(sessionId, "", default);
         Assert.Equal(["think", "partial thought"], history.Select(m => m.Text));
     }
 
@@ -121,14 +121,14 @@ public sealed class SessionPersistenceTests
         var failing = chat.PostAsync(two, headers, client);
         await chat.FakeUpstream.WaitForRequestAsync(2);
         if (failAfterFirstSave)
-            await UpstreamBody.WaitUntilAsync(async () => (await store.GetMessagesAsync("retried", default)).Any(m => m.Message.Text == "two"), "the turn's first save");
+            await UpstreamBody.WaitUntilAsync(async () => (await store.GetMessagesAsync("retried", "default", default)).Any(m => m.Message.Text == "two"), "the turn's first save");
         fail.SetResult();
         using (var failed = await failing)
             await failed.AssertErrorAsync(502, "upstream_error");
         using (var retried = await chat.PostAsync(two, headers, client))
             await retried.Content.ReadAsStringAsync();
 
-        var messages = await WaitForMessagesAsync(store, "retried", 4);
+        var messages = await WaitForMessagesAsync(store, "retried", 4, owner: "default");
         Assert.Equal(["user:one:Complete", "assistant:first answer:Complete", "user:two:Complete", "assistant:second answer:Complete"], messages.Select(Describe));
         Assert.Equal(["one", "first answer", "two"], chat.FakeUpstream.Requests[2].Messages().Select(m => (string?)m!["content"]));
     }
@@ -150,7 +150,7 @@ public sealed class SessionPersistenceTests
         using var response = await client.SendAsync(request);
 
         await response.AssertErrorAsync(500, "internal_error");
-        Assert.Null(await server.Service<ISessionStore>().GetAsync("silent", default));
+        Assert.Null(await server.Service<ISessionStore>().GetAsync("silent", "default", default));
     }
 
     /// <summary>A broken agent whose run ends without a result or a failure.</summary>
@@ -175,12 +175,12 @@ public sealed class SessionPersistenceTests
             var store = before.Service<ISessionStore>();
             var draft = await store.BeginTurnAsync(turn, default);
             await store.UpdateDraftAsync(draft, "Once upon a", default);
-            Assert.Equal(StoredMessageStatus.Streaming, (await store.GetMessagesAsync(turn.SessionId, default))[^1].Status);
+            Assert.Equal(StoredMessageStatus.Streaming, (await store.GetMessagesAsync(turn.SessionId, "", default))[^1].Status);
         }
 
         await using var after = await TestServer.StartAsync(dataDir: dataDir);
 
-        var messages = await after.Service<ISessionStore>().GetMessagesAsync(turn.SessionId, default);
+        var messages = await after.Service<ISessionStore>().GetMessagesAsync(turn.SessionId, "", default);
         Assert.Equal(["user:tell me a story:Complete", "assistant:Once upon a:Interrupted"], messages.Select(Describe));
         Directory.Delete(dataDir, recursive: true);
     }

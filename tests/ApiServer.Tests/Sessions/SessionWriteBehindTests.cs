@@ -32,12 +32,12 @@ public sealed class SessionWriteBehindTests
         public Task<long> BeginTurnAsync(SessionTurn turn, CancellationToken cancellationToken) => Task.FromResult(0L);
         public Task AppendTurnAsync(SessionTurn turn, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) => Task.CompletedTask;
         public Task UpdateDraftAsync(long draftId, string text, CancellationToken cancellationToken) => Task.CompletedTask;
-        public Task CompleteTurnAsync(string sessionId, long draftId, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task CompleteTurnAsync(string sessionId, string owner, long draftId, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) => Task.CompletedTask;
         public Task AbandonTurnAsync(long draftId, string partialText, CancellationToken cancellationToken) => Task.CompletedTask;
-        public Task DiscardTurnAsync(string sessionId, long draftId, CancellationToken cancellationToken) => Task.CompletedTask;
-        public Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<ChatMessage>>([]);
-        public Task<SessionSummary?> GetAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<SessionSummary?>(null);
-        public Task<IReadOnlyList<SessionMessage>> GetMessagesAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<SessionMessage>>([]);
+        public Task DiscardTurnAsync(string sessionId, string owner, long draftId, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, string owner, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<ChatMessage>>([]);
+        public Task<SessionSummary?> GetAsync(string sessionId, string owner, CancellationToken cancellationToken) => Task.FromResult<SessionSummary?>(null);
+        public Task<IReadOnlyList<SessionMessage>> GetMessagesAsync(string sessionId, string owner, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<SessionMessage>>([]);
         public Task<int> RecoverInterruptedAsync(CancellationToken cancellationToken) => Task.FromResult(0);
     }
 }

@@ -28,15 +28,15 @@ public sealed class SqliteSessionStoreTests : IDisposable
         // A streams a tool-using answer; B starts after it and ends first; C is a whole turn stored while A still runs.
         var a = await store.BeginTurnAsync(Turn("a"), default);
         var b = await store.BeginTurnAsync(Turn("b"), default);
-        await store.CompleteTurnAsync(Session, b, [ChatMessage.Assistant("b answer")], default, default);
+        await store.CompleteTurnAsync(Session, "", b, [ChatMessage.Assistant("b answer")], default, default);
         await store.AppendTurnAsync(Turn("c"), [ChatMessage.Assistant("c answer")], default, default);
-        await store.CompleteTurnAsync(Session, a,
+        await store.CompleteTurnAsync(Session, "", a,
             [ChatMessage.Assistant("", [new ToolCall("call_1", "list_dir", "{}")]), ChatMessage.ToolResult("call_1", "list_dir", "x.txt"), ChatMessage.Assistant("a answer")],
             default, default);
 
         string[] expected = ["user:a", "assistant:[list_dir]", "tool:x.txt", "assistant:a answer", "user:b", "assistant:b answer", "user:c", "assistant:c answer"];
-        Assert.Equal(expected, (await store.LoadHistoryAsync(Session, default)).Select(Describe));
-        Assert.Equal(expected, (await store.GetMessagesAsync(Session, default)).Select(m => Describe(m.Message)));
+        Assert.Equal(expected, (await store.LoadHistoryAsync(Session, "", default)).Select(Describe));
+        Assert.Equal(expected, (await store.GetMessagesAsync(Session, "", default)).Select(m => Describe(m.Message)));
     }
 
     [Fact]
@@ -47,7 +47,7 @@ public sealed class SqliteSessionStoreTests : IDisposable
         await store.AppendTurnAsync(Turn("b"), [ChatMessage.Assistant("b answer")], default, default);
         await store.AbandonTurnAsync(a, "half an", default);
 
-        Assert.Equal(["user:a", "assistant:half an", "user:b", "assistant:b answer"], (await store.LoadHistoryAsync(Session, default)).Select(Describe));
+        Assert.Equal(["user:a", "assistant:half an", "user:b", "assistant:b answer"], (await store.LoadHistoryAsync(Session, "", default)).Select(Describe));
     }
 
     [Fact]
@@ -58,13 +58,13 @@ public sealed class SqliteSessionStoreTests : IDisposable
         var failed = await store.BeginTurnAsync(first, default);
         var b = await store.BeginTurnAsync(Turn("b"), default); // another conversation on the same derived id, started meanwhile
 
-        await store.DiscardTurnAsync(Session, failed, default);
+        await store.DiscardTurnAsync(Session, "", failed, default);
         var retry = await store.BeginTurnAsync(first, default);
-        await store.CompleteTurnAsync(Session, retry, [ChatMessage.Assistant("x answer")], default, default);
-        await store.CompleteTurnAsync(Session, b, [ChatMessage.Assistant("b answer")], default, default);
+        await store.CompleteTurnAsync(Session, "", retry, [ChatMessage.Assistant("x answer")], default, default);
+        await store.CompleteTurnAsync(Session, "", b, [ChatMessage.Assistant("b answer")], default, default);
 
         Assert.Equal(["user:p", "assistant:p answer", "user:b", "assistant:b answer", "user:x", "assistant:x answer"],
-            (await store.LoadHistoryAsync(Session, default)).Select(Describe));
+            (await store.LoadHistoryAsync(Session, "", default)).Select(Describe));
     }
 
     [Fact]
@@ -72,10 +72,10 @@ public sealed class SqliteSessionStoreTests : IDisposable
     {
         await using var store = Open();
 
-        await store.DiscardTurnAsync(Session, await store.BeginTurnAsync(Turn("a"), default), default);
+        await store.DiscardTurnAsync(Session, "", await store.BeginTurnAsync(Turn("a"), default), default);
 
-        Assert.Null(await store.GetAsync(Session, default));
-        Assert.Empty(await store.GetMessagesAsync(Session, default));
+        Assert.Null(await store.GetAsync(Session, "", default));
+        Assert.Empty(await store.GetMessagesAsync(Session, "", default));
     }
 
     [Fact]
@@ -93,9 +93,9 @@ public sealed class SqliteSessionStoreTests : IDisposable
 
         await using var store = Open();
         var a = await store.BeginTurnAsync(Turn("new"), default);
-        await store.CompleteTurnAsync(Session, a, [ChatMessage.Assistant("new answer")], default, default);
+        await store.CompleteTurnAsync(Session, "", a, [ChatMessage.Assistant("new answer")], default, default);
 
-        Assert.Equal(["user:old question", "assistant:old answer", "user:new", "assistant:new answer"], (await store.LoadHistoryAsync(Session, default)).Select(Describe));
+        Assert.Equal(["user:old question", "assistant:old answer", "user:new", "assistant:new answer"], (await store.LoadHistoryAsync(Session, "", default)).Select(Describe));
     }
 
     [Fact]

@@ -254,7 +254,7 @@ public sealed class TurnRecorderTests
                 _drafts.Add(text);
         }
 
-        public Task CompleteTurnAsync(string sessionId, long draftId, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken)
+        public Task CompleteTurnAsync(string sessionId, string owner, long draftId, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken)
         {
             Assert.Equal(7L, draftId);
             Completed++;
@@ -268,7 +268,7 @@ public sealed class TurnRecorderTests
             return Task.CompletedTask;
         }
 
-        public Task DiscardTurnAsync(string sessionId, long draftId, CancellationToken cancellationToken)
+        public Task DiscardTurnAsync(string sessionId, string owner, long draftId, CancellationToken cancellationToken)
         {
             Assert.Equal(7L, draftId);
             Discarded++;
@@ -281,9 +281,9 @@ public sealed class TurnRecorderTests
             return Task.CompletedTask;
         }
 
-        public Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<ChatMessage>>([]);
-        public Task<SessionSummary?> GetAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<SessionSummary?>(null);
-        public Task<IReadOnlyList<SessionMessage>> GetMessagesAsync(string sessionId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<SessionMessage>>([]);
+        public Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, string owner, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<ChatMessage>>([]);
+        public Task<SessionSummary?> GetAsync(string sessionId, string owner, CancellationToken cancellationToken) => Task.FromResult<SessionSummary?>(null);
+        public Task<IReadOnlyList<SessionMessage>> GetMessagesAsync(string sessionId, string owner, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<SessionMessage>>([]);
         public Task<int> RecoverInterruptedAsync(CancellationToken cancellationToken) => Task.FromResult(0);
     }
 }

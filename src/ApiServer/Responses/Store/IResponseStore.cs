@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Agent;
 
 namespace ApiServer.Responses.Store;
@@ -45,10 +46,10 @@ public sealed record StoredResponse
     /// <summary>How many of <see cref="Items"/> were this turn's input; the rest are its output.</summary>
     public int InputItemCount { get; init; }
 
-    /// <summary>The key that stored the response (<see cref="Access.Owner"/>); only its items are found by another request of that owner.</summary>
-    public string Owner { get; init; } = "";
-
     public required DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>The name of the key that stored it (see <see cref="Access.Owner"/>); "" when no key is configured.</summary>
+    public string Owner { get; init; } = "";
 }
 
 public enum ListOrder
@@ -66,31 +67,34 @@ public sealed record InputItemRow(string ItemId, StoredItem? Item, ChatMessage? 
 /// <summary>A page of input item rows. <see cref="CursorFound"/> is false when the <c>after</c> item is not among the response's input items.</summary>
 public sealed record MessagePage(IReadOnlyList<InputItemRow> Items, bool HasMore, bool CursorFound = true);
 
-/// <summary>Stored Responses API state: responses, their chains, and named conversations.</summary>
+/// <summary>
+/// Stored Responses API state: responses, their chains, and named conversations. Every read takes the caller's
+/// <see cref="Access.Owner"/>: a response another owner stored reads exactly like one that does not exist.
+/// </summary>
 public interface IResponseStore
 {
     /// <summary>Stores a response, updates its conversation's head when it has one, and evicts beyond capacity.</summary>
     Task PutAsync(StoredResponse response, CancellationToken cancellationToken);
 
     /// <summary>The response, or null. Counts as an access for LRU eviction.</summary>
-    Task<StoredResponse?> GetAsync(string id, CancellationToken cancellationToken);
+    Task<StoredResponse?> GetAsync(string id, Owner owner, CancellationToken cancellationToken);
 
     /// <summary>
     /// Every message of the chain that ends at <paramref name="id"/>, oldest first, including this response's own messages
     /// (tool calls and tool results included). Null when the response is unknown.
     /// </summary>
-    Task<IReadOnlyList<StoredMessage>?> GetChainMessagesAsync(string id, CancellationToken cancellationToken);
+    Task<IReadOnlyList<StoredMessage>?> GetChainMessagesAsync(string id, Owner owner, CancellationToken cancellationToken);
 
     /// <summary>The same chain as <see cref="GetChainMessagesAsync"/>, as the messages alone: what a new turn sends the model.</summary>
-    Task<IReadOnlyList<ChatMessage>?> GetChainHistoryAsync(string id, CancellationToken cancellationToken);
+    Task<IReadOnlyList<ChatMessage>?> GetChainHistoryAsync(string id, Owner owner, CancellationToken cancellationToken);
 
     /// <summary>
     /// The input items of a response: the chain's messages up to and including this response's input, without its output.
     /// Null when the response is unknown.
     /// </summary>
-    Task<MessagePage?> ListInputItemsAsync(string id, int limit, ListOrder order, string? after, CancellationToken cancellationToken);
+    Task<MessagePage?> ListInputItemsAsync(string id, Owner owner, int limit, ListOrder order, string? after, CancellationToken cancellationToken);
 
-    Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
+    Task<bool> DeleteAsync(string id, Owner owner, CancellationToken cancellationToken);
 
     /// <summary>
     /// The stored item with this id (from any visible response's input or output), or null when there is none that
@@ -102,7 +106,7 @@ public interface IResponseStore
     Task<IReadOnlySet<string>> FindChainItemsAsync(string id, IReadOnlyCollection<string> itemIds, CancellationToken cancellationToken);
 
     /// <summary>The newest response of a conversation, or null when the conversation has none yet.</summary>
-    Task<string?> GetConversationHeadAsync(string conversationId, CancellationToken cancellationToken);
+    Task<string?> GetConversationHeadAsync(string conversationId, Owner owner, CancellationToken cancellationToken);
 
     Task<long> CountAsync(CancellationToken cancellationToken);
 }

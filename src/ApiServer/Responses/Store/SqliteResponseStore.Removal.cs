@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Data;
 using Dapper;
 using Microsoft.Data.Sqlite;
@@ -17,12 +18,12 @@ public sealed partial class SqliteResponseStore
     /// next turn continues without the deleted turn; with no visible ancestor the conversation is forgotten.</item>
     /// </list>
     /// </summary>
-    public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken)
+    public async Task<bool> DeleteAsync(string id, Owner owner, CancellationToken cancellationToken)
     {
         return await _database.WriteAsync(async (connection, transaction) =>
         {
             var row = await connection.QuerySingleOrDefaultAsync<DeleteRow>(
-                new CommandDefinition(SelectForDelete, new { id }, transaction, cancellationToken: cancellationToken));
+                new CommandDefinition(SelectForDelete, new { id, owner = owner.Name, all = owner.SeesAll }, transaction, cancellationToken: cancellationToken));
             if (row is null)
                 return false;
 

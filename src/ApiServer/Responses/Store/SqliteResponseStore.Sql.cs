@@ -72,16 +72,23 @@ public sealed partial class SqliteResponseStore
         CREATE INDEX ix_response_items_item_id ON response_items (item_id, response_seq);
         ALTER TABLE responses ADD COLUMN items_stored INTEGER NOT NULL DEFAULT 0;
         """,
+
+        // v4. The name of the key that stored each response (Access/Owner.cs); rows from before keys owned objects belong to
+        // the anonymous owner ''.
+        "ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
     ];
+
+    // Whether the caller (@owner, or @all for an admin key) may see a response row: another owner's row reads as absent.
+    private const string Visible = "(@all OR owner = @owner)";
 
     private const string SelectParent = "SELECT seq AS Seq, depth AS Depth FROM responses WHERE id = @id;";
 
     private const string InsertResponse =
         """
         INSERT INTO responses (id, parent_seq, previous_response_id, depth, conversation_id, session_id, instructions,
-                               response_json, input_message_count, created_at, last_accessed_at, items_stored)
+                               response_json, input_message_count, created_at, last_accessed_at, items_stored, owner)
         VALUES (@Id, @ParentSeq, @PreviousResponseId, @Depth, @ConversationId, @SessionId, @Instructions,
-                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt, @ItemsStored)
+                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt, @ItemsStored, @Owner)
         ON CONFLICT (id) DO NOTHING
         RETURNING seq;
         """;
@@ -109,21 +116,23 @@ public sealed partial class SqliteResponseStore
         ORDER BY i.response_seq LIMIT 1;
         """;
 
+    // Only the owner of a conversation's head moves it: another key naming the same conversation never redirects its history.
     private const string UpsertConversationHead =
         """
         INSERT INTO conversations (conversation_id, head_seq) VALUES (@conversationId, @seq)
-        ON CONFLICT (conversation_id) DO UPDATE SET head_seq = excluded.head_seq;
+        ON CONFLICT (conversation_id) DO UPDATE SET head_seq = excluded.head_seq
+        WHERE (SELECT owner FROM responses WHERE seq = conversations.head_seq) = @owner;
         """;
 
     private const string SelectVisibleResponse =
         """
         SELECT seq AS Seq, id AS Id, previous_response_id AS PreviousResponseId, conversation_id AS ConversationId,
                session_id AS SessionId, instructions AS Instructions, response_json AS ResponseJson,
-               input_message_count AS InputMessageCount, created_at AS CreatedAt
-        FROM responses WHERE id = @id AND deleted = 0;
-        """;
+               input_message_count AS InputMessageCount, created_at AS CreatedAt, owner AS Owner
+        FROM responses WHERE id = @id AND deleted = 0 AND
+        """ + Visible + ";";
 
-    private const string SelectVisibleSeq = "SELECT seq FROM responses WHERE id = @id AND deleted = 0;";
+    private const string SelectVisibleSeq = "SELECT seq FROM responses WHERE id = @id AND deleted = 0 AND " + Visible + ";";
 
     private const string SelectOwnMessages =
         "SELECT item_id AS ItemId, body AS Body FROM response_messages WHERE response_seq = @seq ORDER BY ordinal;";
@@ -195,7 +204,7 @@ public sealed partial class SqliteResponseStore
     private const string SelectConversationHead =
         """
         SELECT r.id FROM conversations c JOIN responses r ON r.seq = c.head_seq
-        WHERE c.conversation_id = @conversationId AND r.deleted = 0;
+        WHERE c.conversation_id = @conversationId AND r.deleted = 0 AND (@all OR r.owner = @owner);
         """;
 
     private const string CountVisible = "SELECT visible FROM response_stats WHERE id = 1;";
@@ -209,7 +218,7 @@ public sealed partial class SqliteResponseStore
         """;
 
     private const string SelectForDelete =
-        "SELECT seq AS Seq, parent_seq AS ParentSeq, child_count AS ChildCount FROM responses WHERE id = @id AND deleted = 0;";
+        "SELECT seq AS Seq, parent_seq AS ParentSeq, child_count AS ChildCount FROM responses WHERE id = @id AND deleted = 0 AND " + Visible + ";";
 
     private const string Hide = "UPDATE responses SET deleted = 1 WHERE seq = @seq;";
 

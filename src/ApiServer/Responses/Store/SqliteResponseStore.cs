@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Data;
 using ApiServer.Health;
@@ -97,7 +98,8 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
                 ("@InputMessageCount", response.InputMessageCount),
                 ("@CreatedAt", response.CreatedAt.ToUnixTimeMilliseconds()),
                 ("@LastAccessedAt", now),
-                ("@ItemsStored", response.Items.Count > 0 ? 1 : 0))
+                ("@ItemsStored", response.Items.Count > 0 ? 1 : 0),
+                ("@Owner", response.Owner))
                 ?? throw new InvalidOperationException($"Response '{response.Id}' is already stored.");
 
             if (parent is not null)
@@ -113,7 +115,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
                     ("@IsInput", i < response.InputItemCount ? 1 : 0), ("@Body", response.Items[i].Body), ("@Owner", response.Owner));
             }
             if (response.ConversationId is not null)
-                await w.ExecuteAsync(UpsertConversationHead, ("@conversationId", response.ConversationId), ("@seq", seq));
+                await w.ExecuteAsync(UpsertConversationHead, ("@conversationId", response.ConversationId), ("@seq", seq), ("@owner", response.Owner));
 
             return (await EvictAsync(w, keep: seq), seq, parent?.Seq);
         }, cancellationToken);
@@ -123,14 +125,14 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             LogEvicted(_logger, evicted, _maxStoredResponses);
     }
 
-    public async Task<StoredResponse?> GetAsync(string id, CancellationToken cancellationToken)
+    public async Task<StoredResponse?> GetAsync(string id, Owner owner, CancellationToken cancellationToken)
     {
         ResponseRow? row;
         List<ItemRow> items;
         await using (var connection = await _database.OpenConnectionAsync(cancellationToken))
         {
             row = await connection.QuerySingleOrDefaultAsync<ResponseRow>(
-                new CommandDefinition(SelectVisibleResponse, new { id }, cancellationToken: cancellationToken));
+                new CommandDefinition(SelectVisibleResponse, new { id, owner = owner.Name, all = owner.SeesAll }, cancellationToken: cancellationToken));
             if (row is null)
                 return null;
             items = (await connection.QueryAsync<ItemRow>(
@@ -149,23 +151,24 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             NewMessages = ToMessages(items),
             InputMessageCount = (int)row.InputMessageCount,
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(row.CreatedAt),
+            Owner = row.Owner,
         };
     }
 
-    public async Task<IReadOnlyList<StoredMessage>?> GetChainMessagesAsync(string id, CancellationToken cancellationToken) =>
-        await ReadChainAsync(id, static (chains, seq) => chains.TryGet(seq), static chain => chain, cancellationToken);
+    public async Task<IReadOnlyList<StoredMessage>?> GetChainMessagesAsync(string id, Owner owner, CancellationToken cancellationToken) =>
+        await ReadChainAsync(id, owner, static (chains, seq) => chains.TryGet(seq), static chain => chain, cancellationToken);
 
-    public async Task<IReadOnlyList<ChatMessage>?> GetChainHistoryAsync(string id, CancellationToken cancellationToken) =>
-        await ReadChainAsync(id, static (chains, seq) => chains.TryGetMessages(seq), static chain => [.. chain.Select(m => m.Message)], cancellationToken);
+    public async Task<IReadOnlyList<ChatMessage>?> GetChainHistoryAsync(string id, Owner owner, CancellationToken cancellationToken) =>
+        await ReadChainAsync(id, owner, static (chains, seq) => chains.TryGetMessages(seq), static chain => [.. chain.Select(m => m.Message)], cancellationToken);
 
     /// <summary>The chain from the cache, or read with one recursive query (and then cached). Null when the response is not visible.</summary>
-    private async Task<T[]?> ReadChainAsync<T>(string id, Func<ChainCache, long, T[]?> cached, Func<StoredMessage[], T[]> fromRows, CancellationToken cancellationToken)
+    private async Task<T[]?> ReadChainAsync<T>(string id, Owner owner, Func<ChainCache, long, T[]?> cached, Func<StoredMessage[], T[]> fromRows, CancellationToken cancellationToken)
     {
         long seq;
         List<ItemRow> items;
         await using (var connection = await _database.OpenConnectionAsync(cancellationToken))
         {
-            var found = await FindVisibleAsync(connection, id, cancellationToken);
+            var found = await FindVisibleAsync(connection, id, owner, cancellationToken);
             if (found is null)
                 return null;
             seq = found.Value;
@@ -181,7 +184,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         return fromRows(chain);
     }
 
-    public async Task<MessagePage?> ListInputItemsAsync(string id, int limit, ListOrder order, string? after, CancellationToken cancellationToken)
+    public async Task<MessagePage?> ListInputItemsAsync(string id, Owner owner, int limit, ListOrder order, string? after, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, MaxPageSize);
@@ -190,7 +193,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         List<ItemRow> items;
         await using (var connection = await _database.OpenConnectionAsync(cancellationToken))
         {
-            var found = await FindVisibleAsync(connection, id, cancellationToken);
+            var found = await FindVisibleAsync(connection, id, owner, cancellationToken);
             if (found is null)
                 return null;
             seq = found.Value;
@@ -233,11 +236,11 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         return found.ToHashSet(StringComparer.Ordinal);
     }
 
-    public async Task<string?> GetConversationHeadAsync(string conversationId, CancellationToken cancellationToken)
+    public async Task<string?> GetConversationHeadAsync(string conversationId, Owner owner, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenConnectionAsync(cancellationToken);
         return await connection.ExecuteScalarAsync<string?>(
-            new CommandDefinition(SelectConversationHead, new { conversationId }, cancellationToken: cancellationToken));
+            new CommandDefinition(SelectConversationHead, new { conversationId, owner = owner.Name, all = owner.SeesAll }, cancellationToken: cancellationToken));
     }
 
     /// <summary>Responses visible to GET: deleted responses kept only for their descendants' history are not counted.</summary>
@@ -325,8 +328,9 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             _pendingAccess.AddOrUpdate(seq, at, (_, newer) => Math.Max(newer, at));
     }
 
-    private static Task<long?> FindVisibleAsync(SqliteConnection connection, string id, CancellationToken cancellationToken) =>
-        connection.ExecuteScalarAsync<long?>(new CommandDefinition(SelectVisibleSeq, new { id }, cancellationToken: cancellationToken));
+    private static Task<long?> FindVisibleAsync(SqliteConnection connection, string id, Owner owner, CancellationToken cancellationToken) =>
+        connection.ExecuteScalarAsync<long?>(new CommandDefinition(SelectVisibleSeq, new { id, owner = owner.Name, all = owner.SeesAll },
+            cancellationToken: cancellationToken));
 
     private static Task<int> Execute(SqliteConnection connection, SqliteTransaction transaction, string sql, object? parameters, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(new CommandDefinition(sql, parameters, transaction, cancellationToken: cancellationToken));
@@ -359,6 +363,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         public string ResponseJson { get; set; } = "";
         public long InputMessageCount { get; set; }
         public long CreatedAt { get; set; }
+        public string Owner { get; set; } = "";
     }
 
     private sealed class ItemRow

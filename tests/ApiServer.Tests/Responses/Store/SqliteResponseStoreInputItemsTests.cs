@@ -36,7 +36,7 @@ public sealed class SqliteResponseStoreInputItemsTests
         await using var kit = new StoreTestKit();
         var store = await ThreeToolTurnsAsync(kit);
 
-        var page = await store.ListInputItemsAsync("r3", 100, ListOrder.Asc, null, None);
+        var page = await store.ListInputItemsAsync("r3", Owner.Anonymous, 100, ListOrder.Asc, null, None);
 
         Assert.NotNull(page);
         Assert.Equal(ExpectedAsc, page.Items.Select(i => i.ItemId));
@@ -51,7 +51,7 @@ public sealed class SqliteResponseStoreInputItemsTests
         await using var kit = new StoreTestKit();
         var store = await ThreeToolTurnsAsync(kit);
 
-        var page = await store.ListInputItemsAsync("r3", 100, ListOrder.Desc, null, None);
+        var page = await store.ListInputItemsAsync("r3", Owner.Anonymous, 100, ListOrder.Desc, null, None);
 
         Assert.Equal(ExpectedAsc.Reverse(), page!.Items.Select(i => i.ItemId));
         Assert.False(page.HasMore);
@@ -63,9 +63,9 @@ public sealed class SqliteResponseStoreInputItemsTests
         await using var kit = new StoreTestKit();
         var store = await ThreeToolTurnsAsync(kit);
 
-        var first = await store.ListInputItemsAsync("r3", 3, ListOrder.Asc, null, None);
-        var second = await store.ListInputItemsAsync("r3", 3, ListOrder.Asc, first!.Items[^1].ItemId, None);
-        var third = await store.ListInputItemsAsync("r3", 3, ListOrder.Asc, second!.Items[^1].ItemId, None);
+        var first = await store.ListInputItemsAsync("r3", Owner.Anonymous, 3, ListOrder.Asc, null, None);
+        var second = await store.ListInputItemsAsync("r3", Owner.Anonymous, 3, ListOrder.Asc, first!.Items[^1].ItemId, None);
+        var third = await store.ListInputItemsAsync("r3", Owner.Anonymous, 3, ListOrder.Asc, second!.Items[^1].ItemId, None);
 
         Assert.Equal(ExpectedAsc[..3], first.Items.Select(i => i.ItemId));
         Assert.True(first.HasMore);
@@ -83,7 +83,7 @@ public sealed class SqliteResponseStoreInputItemsTests
         await using var kit = new StoreTestKit();
         var store = await ThreeToolTurnsAsync(kit);
 
-        var page = await store.ListInputItemsAsync("r1", 3, ListOrder.Asc, after, None);
+        var page = await store.ListInputItemsAsync("r1", Owner.Anonymous, 3, ListOrder.Asc, after, None);
 
         Assert.Empty(page!.Items);
         Assert.False(page.CursorFound);
@@ -95,7 +95,7 @@ public sealed class SqliteResponseStoreInputItemsTests
         await using var kit = new StoreTestKit();
         var store = await ThreeToolTurnsAsync(kit);
 
-        var page = await store.ListInputItemsAsync("r3", 3, ListOrder.Asc, ExpectedAsc[^1], None);
+        var page = await store.ListInputItemsAsync("r3", Owner.Anonymous, 3, ListOrder.Asc, ExpectedAsc[^1], None);
 
         Assert.Empty(page!.Items);
         Assert.False(page.HasMore);
@@ -108,7 +108,7 @@ public sealed class SqliteResponseStoreInputItemsTests
         await using var kit = new StoreTestKit();
         var store = await ThreeToolTurnsAsync(kit);
 
-        var page = await store.ListInputItemsAsync("r3", 2, ListOrder.Desc, "msg_r2_1", None);
+        var page = await store.ListInputItemsAsync("r3", Owner.Anonymous, 2, ListOrder.Desc, "msg_r2_1", None);
 
         Assert.Equal(["msg_r2_0", "msg_r1_2"], page!.Items.Select(i => i.ItemId));
         Assert.True(page.HasMore);
@@ -120,7 +120,7 @@ public sealed class SqliteResponseStoreInputItemsTests
         await using var kit = new StoreTestKit();
         var store = await ThreeToolTurnsAsync(kit);
 
-        var page = await store.ListInputItemsAsync("r3", 7, ListOrder.Asc, null, None);
+        var page = await store.ListInputItemsAsync("r3", Owner.Anonymous, 7, ListOrder.Asc, null, None);
 
         Assert.Equal(7, page!.Items.Count);
         Assert.False(page.HasMore);
@@ -133,7 +133,7 @@ public sealed class SqliteResponseStoreInputItemsTests
         var store = await ThreeToolTurnsAsync(kit);
 
         // r3's own output is not an input item, so it is not a valid cursor either.
-        var page = await store.ListInputItemsAsync("r3", 10, ListOrder.Asc, "msg_r3_1", None);
+        var page = await store.ListInputItemsAsync("r3", Owner.Anonymous, 10, ListOrder.Asc, "msg_r3_1", None);
 
         Assert.Empty(page!.Items);
         Assert.False(page.HasMore);
@@ -147,7 +147,7 @@ public sealed class SqliteResponseStoreInputItemsTests
         await using var kit = new StoreTestKit();
         var store = await ThreeToolTurnsAsync(kit);
 
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.ListInputItemsAsync("r3", limit, ListOrder.Asc, null, None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.ListInputItemsAsync("r3", Owner.Anonymous, limit, ListOrder.Asc, null, None));
     }
 
     [Fact]

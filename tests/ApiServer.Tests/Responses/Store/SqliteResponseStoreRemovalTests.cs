@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Responses.Store;
 using Microsoft.Data.Sqlite;
 using static ApiServer.Tests.Responses.Store.StoreTestKit;
@@ -21,14 +22,14 @@ public sealed class SqliteResponseStoreRemovalTests
         }
 
         kit.Time.Advance(TimeSpan.FromSeconds(1));
-        Assert.NotNull(await store.GetAsync("a", None));
+        Assert.NotNull(await store.GetAsync("a", Owner.Anonymous, None));
         kit.Time.Advance(TimeSpan.FromSeconds(1));
         await store.PutAsync(Simple("d"), None);
 
-        Assert.Null(await store.GetAsync("b", None));
-        Assert.NotNull(await store.GetAsync("a", None));
-        Assert.NotNull(await store.GetAsync("c", None));
-        Assert.NotNull(await store.GetAsync("d", None));
+        Assert.Null(await store.GetAsync("b", Owner.Anonymous, None));
+        Assert.NotNull(await store.GetAsync("a", Owner.Anonymous, None));
+        Assert.NotNull(await store.GetAsync("c", Owner.Anonymous, None));
+        Assert.NotNull(await store.GetAsync("d", Owner.Anonymous, None));
         Assert.Equal(3, await store.CountAsync(None));
     }
 
@@ -38,13 +39,13 @@ public sealed class SqliteResponseStoreRemovalTests
         await using var kit = new StoreTestKit();
         var store = kit.Open(maxStoredResponses: 2);
         await PutAThenBAsync(kit, store);
-        Assert.NotNull(await store.GetChainMessagesAsync("a", None));
+        Assert.NotNull(await store.GetChainMessagesAsync("a", Owner.Anonymous, None));
         kit.Time.Advance(TimeSpan.FromSeconds(1));
 
         await store.PutAsync(Simple("c"), None);
 
-        Assert.Null(await store.GetAsync("b", None));
-        Assert.NotNull(await store.GetAsync("a", None));
+        Assert.Null(await store.GetAsync("b", Owner.Anonymous, None));
+        Assert.NotNull(await store.GetAsync("a", Owner.Anonymous, None));
     }
 
     [Fact]
@@ -61,12 +62,12 @@ public sealed class SqliteResponseStoreRemovalTests
         await kit.PutChainAsync(store, "c", 10);
 
         for (var i = 0; i < 5; i++)
-            Assert.Null(await store.GetAsync($"u{i}", None));
+            Assert.Null(await store.GetAsync($"u{i}", Owner.Anonymous, None));
         // Documented behaviour: every chain member is the tip or an ancestor of it, so nothing is evictable and the count
         // stays above capacity (bounded by the live chain) rather than breaking the chain.
         Assert.Equal(10, await store.CountAsync(None));
         for (var i = 0; i < 10; i++)
-            Assert.Equal(2 * (i + 1), (await store.GetChainMessagesAsync($"c{i}", None))!.Count);
+            Assert.Equal(2 * (i + 1), (await store.GetChainMessagesAsync($"c{i}", Owner.Anonymous, None))!.Count);
     }
 
     [Fact]
@@ -82,10 +83,10 @@ public sealed class SqliteResponseStoreRemovalTests
         // The idle tip is the least recently used leaf; removing it makes its parent a leaf, and so on, back to capacity.
         Assert.Equal(3, await store.CountAsync(None));
         for (var i = 2; i < 10; i++)
-            Assert.Null(await store.GetAsync($"c{i}", None));
-        var prefix = await store.GetChainMessagesAsync("c1", None);
+            Assert.Null(await store.GetAsync($"c{i}", Owner.Anonymous, None));
+        var prefix = await store.GetChainMessagesAsync("c1", Owner.Anonymous, None);
         Assert.Equal(["msg_c0_0", "msg_c0_1", "msg_c1_0", "msg_c1_1"], prefix!.Select(m => m.ItemId));
-        Assert.NotNull(await store.GetAsync("late", None));
+        Assert.NotNull(await store.GetAsync("late", Owner.Anonymous, None));
     }
 
     [Fact]
@@ -105,9 +106,9 @@ public sealed class SqliteResponseStoreRemovalTests
         await store.PutAsync(Simple("x"), None);
 
         // root is the oldest but has children, so the oldest leaf goes instead.
-        Assert.Null(await store.GetAsync("left", None));
-        Assert.NotNull(await store.GetAsync("root", None));
-        AssertSameMessages([.. root.NewMessages, .. right.NewMessages], await store.GetChainMessagesAsync("right", None));
+        Assert.Null(await store.GetAsync("left", Owner.Anonymous, None));
+        Assert.NotNull(await store.GetAsync("root", Owner.Anonymous, None));
+        AssertSameMessages([.. root.NewMessages, .. right.NewMessages], await store.GetChainMessagesAsync("right", Owner.Anonymous, None));
     }
 
     [Fact]
@@ -120,8 +121,8 @@ public sealed class SqliteResponseStoreRemovalTests
 
         await store.PutAsync(Simple("b"), None);
 
-        Assert.Null(await store.GetAsync("a", None));
-        Assert.Null(await store.GetConversationHeadAsync("conv", None));
+        Assert.Null(await store.GetAsync("a", Owner.Anonymous, None));
+        Assert.Null(await store.GetConversationHeadAsync("conv", Owner.Anonymous, None));
     }
 
     [Fact]
@@ -131,11 +132,11 @@ public sealed class SqliteResponseStoreRemovalTests
         var store = kit.Open();
         await store.PutAsync(Simple("a"), None);
 
-        Assert.True(await store.DeleteAsync("a", None));
+        Assert.True(await store.DeleteAsync("a", Owner.Anonymous, None));
 
-        Assert.Null(await store.GetAsync("a", None));
-        Assert.False(await store.DeleteAsync("a", None));
-        Assert.False(await store.DeleteAsync("never", None));
+        Assert.Null(await store.GetAsync("a", Owner.Anonymous, None));
+        Assert.False(await store.DeleteAsync("a", Owner.Anonymous, None));
+        Assert.False(await store.DeleteAsync("never", Owner.Anonymous, None));
         Assert.Equal(0, await store.CountAsync(None));
         Assert.Equal(0, await store.PayloadBytesAsync(None));
     }
@@ -149,14 +150,14 @@ public sealed class SqliteResponseStoreRemovalTests
         foreach (var response in chain)
             await store.PutAsync(response, None);
 
-        Assert.True(await store.DeleteAsync("r2", None));
+        Assert.True(await store.DeleteAsync("r2", Owner.Anonymous, None));
 
-        Assert.Null(await store.GetAsync("r2", None));
-        Assert.Null(await store.GetChainMessagesAsync("r2", None));
-        Assert.Null(await store.ListInputItemsAsync("r2", 10, ListOrder.Asc, null, None));
-        Assert.False(await store.DeleteAsync("r2", None));
+        Assert.Null(await store.GetAsync("r2", Owner.Anonymous, None));
+        Assert.Null(await store.GetChainMessagesAsync("r2", Owner.Anonymous, None));
+        Assert.Null(await store.ListInputItemsAsync("r2", Owner.Anonymous, 10, ListOrder.Asc, null, None));
+        Assert.False(await store.DeleteAsync("r2", Owner.Anonymous, None));
         Assert.Equal(2, await store.CountAsync(None));
-        AssertSameMessages([.. chain.SelectMany(r => r.NewMessages)], await store.GetChainMessagesAsync("r3", None));
+        AssertSameMessages([.. chain.SelectMany(r => r.NewMessages)], await store.GetChainMessagesAsync("r3", Owner.Anonymous, None));
     }
 
     [Fact]
@@ -167,11 +168,11 @@ public sealed class SqliteResponseStoreRemovalTests
         await store.PutAsync(Simple("r1"), None);
         await store.PutAsync(Simple("r2", "r1"), None);
         await store.PutAsync(Simple("r3", "r2"), None);
-        Assert.True(await store.DeleteAsync("r1", None));
-        Assert.True(await store.DeleteAsync("r2", None));
+        Assert.True(await store.DeleteAsync("r1", Owner.Anonymous, None));
+        Assert.True(await store.DeleteAsync("r2", Owner.Anonymous, None));
         Assert.NotEqual(0, await store.PayloadBytesAsync(None));
 
-        Assert.True(await store.DeleteAsync("r3", None));
+        Assert.True(await store.DeleteAsync("r3", Owner.Anonymous, None));
 
         Assert.Equal(0, await store.PayloadBytesAsync(None));
     }
@@ -187,11 +188,11 @@ public sealed class SqliteResponseStoreRemovalTests
         await store.PutAsync(Simple("left", "root"), None);
         await store.PutAsync(right, None);
 
-        Assert.True(await store.DeleteAsync("root", None));
-        Assert.True(await store.DeleteAsync("left", None));
+        Assert.True(await store.DeleteAsync("root", Owner.Anonymous, None));
+        Assert.True(await store.DeleteAsync("left", Owner.Anonymous, None));
 
-        AssertSameMessages([.. root.NewMessages, .. right.NewMessages], await store.GetChainMessagesAsync("right", None));
-        Assert.True(await store.DeleteAsync("right", None));
+        AssertSameMessages([.. root.NewMessages, .. right.NewMessages], await store.GetChainMessagesAsync("right", Owner.Anonymous, None));
+        Assert.True(await store.DeleteAsync("right", Owner.Anonymous, None));
         Assert.Equal(0, await store.PayloadBytesAsync(None));
     }
 
@@ -202,13 +203,13 @@ public sealed class SqliteResponseStoreRemovalTests
         var store = kit.Open(maxStoredResponses: 1);
         await store.PutAsync(Simple("r1"), None);
         await store.PutAsync(Simple("r2", "r1"), None);
-        Assert.True(await store.DeleteAsync("r1", None));
+        Assert.True(await store.DeleteAsync("r1", Owner.Anonymous, None));
         kit.Time.Advance(TimeSpan.FromSeconds(1));
 
         await store.PutAsync(Simple("x"), None);
 
-        Assert.Null(await store.GetAsync("r2", None));
-        Assert.True(await store.DeleteAsync("x", None));
+        Assert.Null(await store.GetAsync("r2", Owner.Anonymous, None));
+        Assert.True(await store.DeleteAsync("x", Owner.Anonymous, None));
         Assert.Equal(0, await store.PayloadBytesAsync(None));
     }
 
@@ -221,12 +222,12 @@ public sealed class SqliteResponseStoreRemovalTests
         await store.PutAsync(Simple("c2", "c1", "conv"), None);
         await store.PutAsync(Simple("c3", "c2", "conv"), None);
 
-        Assert.True(await store.DeleteAsync("c2", None));
-        Assert.Equal("c3", await store.GetConversationHeadAsync("conv", None));
-        Assert.True(await store.DeleteAsync("c3", None));
-        Assert.Equal("c1", await store.GetConversationHeadAsync("conv", None));
-        Assert.True(await store.DeleteAsync("c1", None));
-        Assert.Null(await store.GetConversationHeadAsync("conv", None));
+        Assert.True(await store.DeleteAsync("c2", Owner.Anonymous, None));
+        Assert.Equal("c3", await store.GetConversationHeadAsync("conv", Owner.Anonymous, None));
+        Assert.True(await store.DeleteAsync("c3", Owner.Anonymous, None));
+        Assert.Equal("c1", await store.GetConversationHeadAsync("conv", Owner.Anonymous, None));
+        Assert.True(await store.DeleteAsync("c1", Owner.Anonymous, None));
+        Assert.Null(await store.GetConversationHeadAsync("conv", Owner.Anonymous, None));
     }
     [Fact]
     public async Task Reopen_ReadBeforeRestart_StillCountsAsAccess()
@@ -234,15 +235,15 @@ public sealed class SqliteResponseStoreRemovalTests
         await using var kit = new StoreTestKit();
         var store = kit.Open(maxStoredResponses: 2);
         await PutAThenBAsync(kit, store);
-        Assert.NotNull(await store.GetAsync("a", None));
+        Assert.NotNull(await store.GetAsync("a", Owner.Anonymous, None));
         await kit.CloseAsync(store);
 
         var reopened = kit.Open(maxStoredResponses: 2);
         kit.Time.Advance(TimeSpan.FromSeconds(1));
         await reopened.PutAsync(Simple("c"), None);
 
-        Assert.Null(await reopened.GetAsync("b", None));
-        Assert.NotNull(await reopened.GetAsync("a", None));
+        Assert.Null(await reopened.GetAsync("b", Owner.Anonymous, None));
+        Assert.NotNull(await reopened.GetAsync("a", Owner.Anonymous, None));
     }
 
     [Fact]
@@ -251,14 +252,14 @@ public sealed class SqliteResponseStoreRemovalTests
         await using var kit = new StoreTestKit();
         var store = kit.Open(maxStoredResponses: 2);
         await PutAThenBAsync(kit, store);
-        Assert.NotNull(await store.GetChainMessagesAsync("a", None));
+        Assert.NotNull(await store.GetChainMessagesAsync("a", Owner.Anonymous, None));
 
         await Assert.ThrowsAsync<PreviousResponseNotFoundException>(() => store.PutAsync(Simple("orphan", "missing"), None));
         kit.Time.Advance(TimeSpan.FromSeconds(1));
         await store.PutAsync(Simple("c"), None);
 
-        Assert.Null(await store.GetAsync("b", None));
-        Assert.NotNull(await store.GetAsync("a", None));
+        Assert.Null(await store.GetAsync("b", Owner.Anonymous, None));
+        Assert.NotNull(await store.GetAsync("a", Owner.Anonymous, None));
     }
 
     [Fact]
@@ -269,8 +270,8 @@ public sealed class SqliteResponseStoreRemovalTests
         await kit.PutChainAsync(store, "c", 3);
         await store.PutAsync(Simple("x"), None);
         await store.PutAsync(Simple("y", "x"), None);
-        Assert.True(await store.DeleteAsync("c1", None)); // hidden: c2 still needs its messages
-        Assert.True(await store.DeleteAsync("y", None)); // a leaf: purged
+        Assert.True(await store.DeleteAsync("c1", Owner.Anonymous, None)); // hidden: c2 still needs its messages
+        Assert.True(await store.DeleteAsync("y", Owner.Anonymous, None)); // a leaf: purged
         kit.Time.Advance(TimeSpan.FromSeconds(1));
         for (var i = 0; i < 3; i++)
             await store.PutAsync(Simple($"n{i}"), None); // evicts past 4
@@ -285,17 +286,16 @@ public sealed class SqliteResponseStoreRemovalTests
         await using var kit = new StoreTestKit();
         var store = kit.Open();
         await kit.PutChainAsync(store, "c", 3);
-        Assert.True(await store.DeleteAsync("c1", None));
+        Assert.True(await store.DeleteAsync("c1", Owner.Anonymous, None));
         await kit.CloseAsync(store);
-        // Back to schema v1: drop what v2 (and v3) added, so reopening runs the v2 migration on existing rows.
+        // Back to schema v1: drop what v2, v3 and v4 added, so reopening runs both migrations on existing rows.
         await using (var connection = new SqliteConnection($"Data Source={Path.Combine(kit.DataDir, SqliteResponseStore.FileName)};Pooling=False"))
         {
             connection.Open();
             using var command = connection.CreateCommand();
             command.CommandText = """
                 DROP TRIGGER tr_responses_count_insert; DROP TRIGGER tr_responses_count_delete; DROP TRIGGER tr_responses_count_hide;
-                DROP TABLE response_stats; DROP TABLE response_items; ALTER TABLE responses DROP COLUMN items_stored;
-                DELETE FROM schema_migrations WHERE version IN (2, 3);
+                DROP TABLE response_stats; DROP TABLE response_items; ALTER TABLE responses DROP COLUMN items_stored; ALTER TABLE responses DROP COLUMN owner; DELETE FROM schema_migrations WHERE version >= 2;
                 """;
             command.ExecuteNonQuery();
         }

@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Responses.Store;
 using Microsoft.Data.Sqlite;
@@ -48,7 +49,7 @@ public sealed class SqliteResponseStoreTests
         };
 
         await store.PutAsync(response, None);
-        var stored = await store.GetAsync("resp_shapes", None);
+        var stored = await store.GetAsync("resp_shapes", Owner.Anonymous, None);
 
         Assert.NotNull(stored);
         Assert.Equal(response.Id, stored.Id);
@@ -60,7 +61,7 @@ public sealed class SqliteResponseStoreTests
         Assert.Equal(input.Length, stored.InputMessageCount);
         Assert.Equal(response.CreatedAt, stored.CreatedAt);
         AssertSameMessages(response.NewMessages, stored.NewMessages);
-        AssertSameMessages(response.NewMessages, await store.GetChainMessagesAsync("resp_shapes", None));
+        AssertSameMessages(response.NewMessages, await store.GetChainMessagesAsync("resp_shapes", Owner.Anonymous, None));
     }
 
     [Fact]
@@ -78,9 +79,9 @@ public sealed class SqliteResponseStoreTests
         await store.PutAsync(second, None);
         await store.PutAsync(third, None);
 
-        AssertSameMessages([.. first.NewMessages, .. second.NewMessages, .. third.NewMessages], await store.GetChainMessagesAsync("resp_3", None));
-        AssertSameMessages([.. first.NewMessages, .. second.NewMessages], await store.GetChainMessagesAsync("resp_2", None));
-        Assert.Equal("resp_2", (await store.GetAsync("resp_3", None))!.PreviousResponseId);
+        AssertSameMessages([.. first.NewMessages, .. second.NewMessages, .. third.NewMessages], await store.GetChainMessagesAsync("resp_3", Owner.Anonymous, None));
+        AssertSameMessages([.. first.NewMessages, .. second.NewMessages], await store.GetChainMessagesAsync("resp_2", Owner.Anonymous, None));
+        Assert.Equal("resp_2", (await store.GetAsync("resp_3", Owner.Anonymous, None))!.PreviousResponseId);
     }
 
     [Fact]
@@ -98,8 +99,8 @@ public sealed class SqliteResponseStoreTests
         await store.PutAsync(right, None);
         await store.PutAsync(leftChild, None);
 
-        AssertSameMessages([.. root.NewMessages, .. left.NewMessages, .. leftChild.NewMessages], await store.GetChainMessagesAsync("left_child", None));
-        AssertSameMessages([.. root.NewMessages, .. right.NewMessages], await store.GetChainMessagesAsync("right", None));
+        AssertSameMessages([.. root.NewMessages, .. left.NewMessages, .. leftChild.NewMessages], await store.GetChainMessagesAsync("left_child", Owner.Anonymous, None));
+        AssertSameMessages([.. root.NewMessages, .. right.NewMessages], await store.GetChainMessagesAsync("right", Owner.Anonymous, None));
     }
 
     [Fact]
@@ -108,9 +109,9 @@ public sealed class SqliteResponseStoreTests
         await using var kit = new StoreTestKit();
         var store = kit.Open();
 
-        Assert.Null(await store.GetAsync("resp_missing", None));
-        Assert.Null(await store.GetChainMessagesAsync("resp_missing", None));
-        Assert.Null(await store.ListInputItemsAsync("resp_missing", 20, ListOrder.Asc, null, None));
+        Assert.Null(await store.GetAsync("resp_missing", Owner.Anonymous, None));
+        Assert.Null(await store.GetChainMessagesAsync("resp_missing", Owner.Anonymous, None));
+        Assert.Null(await store.ListInputItemsAsync("resp_missing", Owner.Anonymous, 20, ListOrder.Asc, null, None));
     }
 
     [Fact]
@@ -122,7 +123,7 @@ public sealed class SqliteResponseStoreTests
         var ex = await Assert.ThrowsAsync<PreviousResponseNotFoundException>(() => store.PutAsync(Simple("child", "resp_gone"), None));
 
         Assert.Equal("resp_gone", ex.PreviousResponseId);
-        Assert.Null(await store.GetAsync("child", None));
+        Assert.Null(await store.GetAsync("child", Owner.Anonymous, None));
         Assert.Equal(0, await store.CountAsync(None));
     }
 
@@ -135,7 +136,7 @@ public sealed class SqliteResponseStoreTests
 
         await Assert.ThrowsAsync<InvalidOperationException>(() => store.PutAsync(Simple("dup") with { ResponseJson = "{}" }, None));
 
-        Assert.NotEqual("{}", (await store.GetAsync("dup", None))!.ResponseJson);
+        Assert.NotEqual("{}", (await store.GetAsync("dup", Owner.Anonymous, None))!.ResponseJson);
         Assert.Equal(1, await store.CountAsync(None));
     }
 
@@ -148,9 +149,9 @@ public sealed class SqliteResponseStoreTests
         await store.PutAsync(Simple("other", conversationId: "conv_b"), None);
         await store.PutAsync(Simple("c2", "c1", "conv_a"), None);
 
-        Assert.Equal("c2", await store.GetConversationHeadAsync("conv_a", None));
-        Assert.Equal("other", await store.GetConversationHeadAsync("conv_b", None));
-        Assert.Null(await store.GetConversationHeadAsync("conv_none", None));
+        Assert.Equal("c2", await store.GetConversationHeadAsync("conv_a", Owner.Anonymous, None));
+        Assert.Equal("other", await store.GetConversationHeadAsync("conv_b", Owner.Anonymous, None));
+        Assert.Null(await store.GetConversationHeadAsync("conv_none", Owner.Anonymous, None));
     }
 
     [Fact]
@@ -168,9 +169,9 @@ public sealed class SqliteResponseStoreTests
 
         Assert.True((await reopened.ProbeAsync(None)).Persistent);
         Assert.Equal(2, await reopened.CountAsync(None));
-        Assert.Equal(second.ResponseJson, (await reopened.GetAsync("r2", None))!.ResponseJson);
-        AssertSameMessages([.. first.NewMessages, .. second.NewMessages], await reopened.GetChainMessagesAsync("r2", None));
-        Assert.Equal("r2", await reopened.GetConversationHeadAsync("conv", None));
+        Assert.Equal(second.ResponseJson, (await reopened.GetAsync("r2", Owner.Anonymous, None))!.ResponseJson);
+        AssertSameMessages([.. first.NewMessages, .. second.NewMessages], await reopened.GetChainMessagesAsync("r2", Owner.Anonymous, None));
+        Assert.Equal("r2", await reopened.GetConversationHeadAsync("conv", Owner.Anonymous, None));
     }
 
     [Fact]
@@ -187,7 +188,7 @@ public sealed class SqliteResponseStoreTests
 
         Assert.False(store.IsPersistent);
         Assert.Equal(new ApiServer.Health.StoreHealth(true, 1, false, null), health);
-        Assert.NotNull(await store.GetAsync("r1", None));
+        Assert.NotNull(await store.GetAsync("r1", Owner.Anonymous, None));
         Assert.Contains(kit.Logger.Entries, e => e.Level == LogLevel.Critical && e.Message.Contains("IN-MEMORY", StringComparison.Ordinal));
     }
 
@@ -202,12 +203,12 @@ public sealed class SqliteResponseStoreTests
         var writers = Enumerable.Range(0, 50).Select(i => Task.Run(async () =>
         {
             await store.PutAsync(Simple($"w{i}", i % 2 == 0 ? "root" : null), None);
-            Assert.NotNull(await store.GetChainMessagesAsync($"w{i}", None));
+            Assert.NotNull(await store.GetChainMessagesAsync($"w{i}", Owner.Anonymous, None));
         }));
         await Task.WhenAll(writers);
 
         Assert.Equal(51, await store.CountAsync(None));
-        Assert.Equal(4, (await store.GetChainMessagesAsync("w48", None))!.Count);
+        Assert.Equal(4, (await store.GetChainMessagesAsync("w48", Owner.Anonymous, None))!.Count);
     }
 
     [Fact]
@@ -226,7 +227,7 @@ public sealed class SqliteResponseStoreTests
         // Re-storing history would make 200 turns cost ~4x 100 turns; linear storage costs ~2x.
         Assert.InRange((double)payloadAt200 / payloadAt100, 1.8, 2.2);
         Assert.InRange((double)fileAt200 / fileAt100, 1.0, 2.2);
-        Assert.Equal(400, (await store.GetChainMessagesAsync("u99", None))!.Count);
+        Assert.Equal(400, (await store.GetChainMessagesAsync("u99", Owner.Anonymous, None))!.Count);
     }
 
     [Fact]
@@ -236,12 +237,12 @@ public sealed class SqliteResponseStoreTests
         var store = kit.Open();
         await kit.PutChainAsync(store, "r", 1000);
 
-        var chain = await store.GetChainMessagesAsync("r999", None);
+        var chain = await store.GetChainMessagesAsync("r999", Owner.Anonymous, None);
 
         Assert.NotNull(chain);
         Assert.Equal(2000, chain.Count);
         Assert.Equal(Enumerable.Range(0, 1000).SelectMany(i => new[] { $"msg_r{i}_0", $"msg_r{i}_1" }), chain.Select(m => m.ItemId));
-        Assert.Equal(chain.Select(m => m.Message), await store.GetChainHistoryAsync("r999", None));
+        Assert.Equal(chain.Select(m => m.Message), await store.GetChainHistoryAsync("r999", Owner.Anonymous, None));
     }
 
     [Theory]
@@ -258,12 +259,12 @@ public sealed class SqliteResponseStoreTests
         await store.PutAsync(Simple("fork", $"r{forkAt}"), None);
         await store.PutAsync(Simple("fork2", "fork"), None);
 
-        var history = await store.GetChainHistoryAsync("fork2", None);
+        var history = await store.GetChainHistoryAsync("fork2", Owner.Anonymous, None);
 
         var expected = Enumerable.Range(0, forkAt + 1).Select(i => $"r{i}").Append("fork").Append("fork2")
             .SelectMany(id => new[] { $"question {id}", $"answer {id}" });
         Assert.Equal(expected, history!.Select(m => m.Text));
-        Assert.Equal(1200, (await store.GetChainHistoryAsync("r599", None))!.Count);
+        Assert.Equal(1200, (await store.GetChainHistoryAsync("r599", Owner.Anonymous, None))!.Count);
     }
 
     [Fact]
@@ -310,15 +311,15 @@ public sealed class SqliteResponseStoreTests
         await using var kit = new StoreTestKit();
         var store = kit.Open();
         await kit.PutChainAsync(store, "h", 4);
-        var expected = (await store.GetChainMessagesAsync("h3", None))!.Select(m => m.Message).ToList();
+        var expected = (await store.GetChainMessagesAsync("h3", Owner.Anonymous, None))!.Select(m => m.Message).ToList();
         Assert.Equal(8, expected.Count);
 
-        Assert.Equal(expected, await store.GetChainHistoryAsync("h3", None)); // from the chain cache
+        Assert.Equal(expected, await store.GetChainHistoryAsync("h3", Owner.Anonymous, None)); // from the chain cache
         await kit.CloseAsync(store);
         var reopened = kit.Open();
-        var cold = await reopened.GetChainHistoryAsync("h3", None); // read from the database
+        var cold = await reopened.GetChainHistoryAsync("h3", Owner.Anonymous, None); // read from the database
         Assert.Equal(expected.Select(m => (m.Role, m.Text)), cold!.Select(m => (m.Role, m.Text)));
-        Assert.Equal(expected.Take(6).Select(m => m.Text), (await reopened.GetChainHistoryAsync("h2", None))!.Select(m => m.Text));
-        Assert.Null(await reopened.GetChainHistoryAsync("missing", None));
+        Assert.Equal(expected.Take(6).Select(m => m.Text), (await reopened.GetChainHistoryAsync("h2", Owner.Anonymous, None))!.Select(m => m.Text));
+        Assert.Null(await reopened.GetChainHistoryAsync("missing", Owner.Anonymous, None));
     }
 }

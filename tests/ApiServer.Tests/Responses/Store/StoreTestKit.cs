@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Responses.Store;
 using Microsoft.Data.Sqlite;
@@ -62,7 +63,7 @@ internal sealed class StoreTestKit : IAsyncDisposable
         for (var i = 0; i < turns; i++)
         {
             if (previous is not null)
-                Assert.NotNull(await store.GetChainMessagesAsync(previous, CancellationToken.None));
+                Assert.NotNull(await store.GetChainMessagesAsync(previous, Owner.Anonymous, CancellationToken.None));
             Time.Advance(TimeSpan.FromSeconds(1));
             var id = $"{prefix}{i}";
             await store.PutAsync(Simple(id, previous), CancellationToken.None);

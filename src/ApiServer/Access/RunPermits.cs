@@ -1,0 +1,67 @@
+using System.Threading.RateLimiting;
+
+namespace ApiServer.Access;
+
+/// <summary>
+/// One key's runs in flight against its <c>concurrent_runs</c>. Unlike a <see cref="ConcurrencyLimiter"/>, whose limit is fixed
+/// when it is made, the limit here can change under held permits: a key file reload that lowers it refuses new runs until
+/// enough running ones end, and one that raises it admits more at once, without forgetting the runs already executing.
+/// </summary>
+public sealed class RunPermits
+{
+    private readonly Lock _lock = new();
+    private int _inFlight;
+    private int _limit;
+
+    public int InFlight
+    {
+        get { lock (_lock) return _inFlight; }
+    }
+
+    internal RunPermits WithLimit(int limit)
+    {
+        lock (_lock)
+            _limit = limit;
+        return this;
+    }
+
+    /// <summary>A permit, or a refused lease when the key already has its limit of runs in flight. Disposing the lease releases it.</summary>
+    public RateLimitLease AttemptAcquire()
+    {
+        lock (_lock)
+        {
+            if (_inFlight >= _limit)
+                return Lease.Refused;
+            _inFlight++;
+        }
+        return new Lease(this);
+    }
+
+    private void Release()
+    {
+        lock (_lock)
+            _inFlight--;
+    }
+
+    private sealed class Lease(RunPermits? owner) : RateLimitLease
+    {
+        public static readonly Lease Refused = new(null);
+        private RunPermits? _owner = owner;
+
+        public override bool IsAcquired { get; } = owner is not null;
+
+        public override IEnumerable<string> MetadataNames => [];
+
+        public override bool TryGetMetadata(string metadataName, out object? metadata)
+        {
+            metadata = null;
+            return false;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            // Once only: the run's end and the request's own cleanup may both dispose it.
+            Interlocked.Exchange(ref _owner, null)?.Release();
+        }
+    }
+}

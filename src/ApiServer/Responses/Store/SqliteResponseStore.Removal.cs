@@ -1,6 +1,7 @@
 using ApiServer.Data;
 using Dapper;
 using Microsoft.Data.Sqlite;
+using static ApiServer.Responses.Store.ResponseStoreSql;
 
 namespace ApiServer.Responses.Store;
 

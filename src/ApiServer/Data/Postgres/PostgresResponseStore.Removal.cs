@@ -1,5 +1,6 @@
 using Dapper;
 using Npgsql;
+using static ApiServer.Responses.Store.ResponseStoreSql;
 
 namespace ApiServer.Data.Postgres;
 

@@ -1,3 +1,5 @@
+using ApiServer.Responses.Store;
+
 namespace ApiServer.Data.Postgres;
 
 public sealed partial class PostgresResponseStore
@@ -42,6 +44,25 @@ public sealed partial class PostgresResponseStore
         CREATE INDEX ix_conversations_head ON conversations (head_seq);
         """;
 
+    /// <summary>
+    /// Items with the ids they were given once (the SQLite store's v3, see SqliteResponseStore.Sql.cs for why). items_stored
+    /// false marks rows written before this step: their items are still derived from their messages when listed.
+    /// </summary>
+    internal const string ItemsSchema =
+        """
+        CREATE TABLE response_items (
+            response_seq BIGINT NOT NULL,
+            ordinal BIGINT NOT NULL,
+            item_id TEXT NOT NULL,
+            is_input BOOLEAN NOT NULL,
+            body TEXT NOT NULL,
+            owner TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (response_seq, ordinal)
+        );
+        CREATE INDEX ix_response_items_item_id ON response_items (item_id, response_seq);
+        ALTER TABLE responses ADD COLUMN items_stored BOOLEAN NOT NULL DEFAULT FALSE;
+        """;
+
     // FOR UPDATE: a delete or eviction of the parent waits for this put (and then sees its child), or runs first (and the put
     // finds no parent). Either way no child is stored under a purged parent.
     private const string SelectParent = "SELECT seq AS Seq, depth AS Depth FROM responses WHERE id = @id FOR UPDATE;";
@@ -49,9 +70,9 @@ public sealed partial class PostgresResponseStore
     private const string InsertResponse =
         """
         INSERT INTO responses (id, parent_seq, previous_response_id, depth, conversation_id, session_id, instructions,
-                               response_json, input_message_count, created_at, last_accessed_at)
+                               response_json, input_message_count, created_at, last_accessed_at, items_stored)
         VALUES (@Id, @ParentSeq, @PreviousResponseId, @Depth, @ConversationId, @SessionId, @Instructions,
-                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt)
+                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt, @ItemsStored)
         ON CONFLICT (id) DO NOTHING
         RETURNING seq;
         """;
@@ -63,6 +84,13 @@ public sealed partial class PostgresResponseStore
         INSERT INTO response_messages (response_seq, ordinal, item_id, is_input, body)
         SELECT @seq, m.ordinal - 1, m.item_id, m.ordinal <= @inputCount, m.body
         FROM unnest(@itemIds, @bodies) WITH ORDINALITY AS m (item_id, body, ordinal);
+        """;
+
+    private const string InsertItems =
+        """
+        INSERT INTO response_items (response_seq, ordinal, item_id, is_input, body, owner)
+        SELECT @seq, i.ordinal - 1, i.item_id, i.ordinal <= @inputCount, i.body, @owner
+        FROM unnest(@itemIds, @bodies) WITH ORDINALITY AS i (item_id, body, ordinal);
         """;
 
     private const string UpsertConversationHead =
@@ -91,50 +119,7 @@ public sealed partial class PostgresResponseStore
         FROM unnest(@seqs, @ats) AS v (seq, at) WHERE r.seq = v.seq;
         """;
 
-    private const string ChainCte =
-        """
-        WITH RECURSIVE chain (seq, parent_seq, depth) AS (
-            SELECT seq, parent_seq, depth FROM responses WHERE seq = @seq
-            UNION ALL
-            SELECT r.seq, r.parent_seq, r.depth FROM responses r JOIN chain c ON r.seq = c.parent_seq
-        )
-        """;
-
-    private const string SelectChainMessages =
-        ChainCte +
-        """
-        SELECT m.item_id AS ItemId, m.body AS Body
-        FROM chain c JOIN response_messages m ON m.response_seq = c.seq
-        ORDER BY c.depth, m.ordinal;
-        """;
-
-    private const string InputItemsCte =
-        ChainCte +
-        """
-        , items AS MATERIALIZED (
-            SELECT m.item_id, m.body, ROW_NUMBER() OVER (ORDER BY c.depth, m.ordinal) AS pos
-            FROM chain c JOIN response_messages m ON m.response_seq = c.seq
-            WHERE c.seq <> @seq OR m.is_input
-        )
-        """;
-
-    private const string SelectInputItemsAsc =
-        InputItemsCte +
-        """
-        SELECT item_id AS ItemId, body AS Body FROM items
-        WHERE @after::text IS NULL OR pos > (SELECT pos FROM items WHERE item_id = @after::text LIMIT 1)
-        ORDER BY pos LIMIT @take;
-        """;
-
-    private const string SelectInputItemsDesc =
-        InputItemsCte +
-        """
-        SELECT item_id AS ItemId, body AS Body FROM items
-        WHERE @after::text IS NULL OR pos < (SELECT pos FROM items WHERE item_id = @after::text LIMIT 1)
-        ORDER BY pos DESC LIMIT @take;
-        """;
-
-    private const string InputItemExists = InputItemsCte + "SELECT EXISTS (SELECT 1 FROM items WHERE item_id = @after::text);";
+    private const string SelectChainItemIds = ResponseStoreSql.SelectChainItemIdsWhereItemId + "= ANY(@itemIds);";
 
     private const string SelectConversationHead =
         """
@@ -174,8 +159,13 @@ public sealed partial class PostgresResponseStore
 
     private const string DeleteResponseRow = "DELETE FROM responses WHERE seq = @seq RETURNING parent_seq;";
 
-    private const string DeleteMessages = "DELETE FROM response_messages WHERE response_seq = @seq;";
-
     private const string DecrementChildCount =
         "UPDATE responses SET child_count = child_count - 1 WHERE seq = @seq RETURNING child_count AS ChildCount, deleted AS Deleted;";
+
+    private const string SelectPayloadBytes =
+        """
+        SELECT (SELECT COALESCE(SUM(octet_length(body)), 0) FROM response_messages)
+             + (SELECT COALESCE(SUM(octet_length(body)), 0) FROM response_items)
+             + (SELECT COALESCE(SUM(octet_length(response_json)), 0) FROM responses);
+        """;
 }

@@ -4,6 +4,7 @@ using ApiServer.Health;
 using ApiServer.Responses.Store;
 using Dapper;
 using Npgsql;
+using static ApiServer.Responses.Store.ResponseStoreSql;
 
 namespace ApiServer.Data.Postgres;
 
@@ -40,6 +41,8 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
         ArgumentNullException.ThrowIfNull(response);
         if (response.InputMessageCount < 0 || response.InputMessageCount > response.NewMessages.Count)
             throw new ArgumentOutOfRangeException(nameof(response), response.InputMessageCount, "InputMessageCount must be between 0 and NewMessages.Count.");
+        if (response.InputItemCount < 0 || response.InputItemCount > response.Items.Count)
+            throw new ArgumentOutOfRangeException(nameof(response), response.InputItemCount, "InputItemCount must be between 0 and Items.Count.");
 
         var itemIds = response.NewMessages.Select(m => m.ItemId).ToArray();
         var bodies = response.NewMessages.Select(m => StoredMessageJson.Serialize(m.Message)).ToArray();
@@ -58,13 +61,19 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
             {
                 response.Id, ParentSeq = parent?.Seq, response.PreviousResponseId, Depth = parent is null ? 0 : parent.Depth + 1, response.ConversationId,
                 response.SessionId, response.Instructions, response.ResponseJson, InputMessageCount = (long)response.InputMessageCount,
-                CreatedAt = response.CreatedAt.ToUnixTimeMilliseconds(), LastAccessedAt = now,
+                CreatedAt = response.CreatedAt.ToUnixTimeMilliseconds(), LastAccessedAt = now, ItemsStored = response.Items.Count > 0,
             }, t, cancellationToken: cancellationToken)) ?? throw new InvalidOperationException($"Response '{response.Id}' is already stored.");
             if (parent is not null)
                 await c.ExecuteAsync(new CommandDefinition(IncrementChildCount, new { seq = parent.Seq }, t, cancellationToken: cancellationToken));
             if (itemIds.Length > 0)
                 await c.ExecuteAsync(new CommandDefinition(InsertMessages, new { seq = stored, inputCount = (long)response.InputMessageCount, itemIds, bodies }, t,
                     cancellationToken: cancellationToken));
+            if (response.Items.Count > 0)
+                await c.ExecuteAsync(new CommandDefinition(InsertItems, new
+                {
+                    seq = stored, inputCount = (long)response.InputItemCount, itemIds = response.Items.Select(i => i.Id).ToArray(),
+                    bodies = response.Items.Select(i => i.Body).ToArray(), owner = response.Owner,
+                }, t, cancellationToken: cancellationToken));
             if (response.ConversationId is not null)
                 await c.ExecuteAsync(new CommandDefinition(UpsertConversationHead, new { conversationId = response.ConversationId, seq = stored }, t,
                     cancellationToken: cancellationToken));
@@ -98,7 +107,7 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
             SessionId = row.SessionId,
             Instructions = row.Instructions,
             ResponseJson = row.ResponseJson,
-            NewMessages = ToMessages(items),
+            NewMessages = StoredItemReads.ToMessages(items),
             InputMessageCount = (int)row.InputMessageCount,
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(row.CreatedAt),
         };
@@ -124,7 +133,7 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
                 return hit;
             items = (await connection.QueryAsync<ItemRow>(new CommandDefinition(SelectChainMessages, new { seq }, cancellationToken: cancellationToken))).AsList();
         }
-        var chain = ToMessages(items);
+        var chain = StoredItemReads.ToMessages(items);
         _chains.AddChain(seq, chain);
         return fromRows(chain);
     }
@@ -147,10 +156,30 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
                 return new MessagePage([], HasMore: false, CursorFound: false);
         }
         RecordAccess(seq);
-        var hasMore = items.Count > limit;
-        if (hasMore)
-            items.RemoveAt(items.Count - 1);
-        return new MessagePage(ToMessages(items), hasMore);
+        return StoredItemReads.ToPage(items, limit);
+    }
+
+    public async Task<StoredItem?> GetItemAsync(string itemId, Access.Owner owner, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
+        return await StoredItemReads.GetItemAsync(connection, itemId, owner, cancellationToken);
+    }
+
+    public async Task<IReadOnlySet<string>> FindChainItemsAsync(string id, IReadOnlyCollection<string> itemIds, CancellationToken cancellationToken)
+    {
+        if (itemIds.Count == 0)
+            return StoredItemReads.NoItems;
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
+        return await FindVisibleAsync(connection, id, cancellationToken) is { } seq
+            ? await StoredItemReads.ChainItemIdsAsync(connection, SelectChainItemIds, seq, [.. itemIds], cancellationToken)
+            : StoredItemReads.NoItems;
+    }
+
+    /// <summary>Bytes of stored payload (message and item bodies, response JSON), as the SQLite store counts them.</summary>
+    internal async Task<long> PayloadBytesAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(SelectPayloadBytes, cancellationToken: cancellationToken));
     }
 
     public async Task<string?> GetConversationHeadAsync(string conversationId, CancellationToken cancellationToken)
@@ -182,9 +211,6 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
     private static Task<long?> FindVisibleAsync(NpgsqlConnection connection, string id, CancellationToken cancellationToken) =>
         connection.ExecuteScalarAsync<long?>(new CommandDefinition(SelectVisibleSeq, new { id }, cancellationToken: cancellationToken));
 
-    private static StoredMessage[] ToMessages(List<ItemRow> items) =>
-        [.. items.Select(i => new StoredMessage(i.ItemId, StoredMessageJson.Deserialize(i.Body)))];
-
     [LoggerMessage(Level = LogLevel.Debug, Message = "Evicted {Count} least recently used responses (capacity {Capacity}).")]
     private static partial void LogEvicted(ILogger logger, int count, int capacity);
 
@@ -205,11 +231,5 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
         public string ResponseJson { get; set; } = "";
         public long InputMessageCount { get; set; }
         public long CreatedAt { get; set; }
-    }
-
-    private sealed class ItemRow
-    {
-        public string ItemId { get; set; } = "";
-        public string Body { get; set; } = "";
     }
 }

@@ -16,5 +16,6 @@ public static class PostgresSchema
         new("idempotency", PostgresIdempotencyStore.Schema),
         new("jobs", PostgresJobStore.Schema),
         new("replicas", PostgresReplicaHeartbeat.Schema),
+        new("response items", PostgresResponseStore.ItemsSchema),
     ];
 }

@@ -2,6 +2,7 @@ using ApiServer.Access;
 using ApiServer.Data;
 using Dapper;
 using Microsoft.Data.Sqlite;
+using static ApiServer.Responses.Store.ResponseStoreSql;
 
 namespace ApiServer.Responses.Store;
 

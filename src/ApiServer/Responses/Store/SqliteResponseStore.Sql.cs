@@ -107,15 +107,6 @@ public sealed partial class SqliteResponseStore
         VALUES (@ResponseSeq, @Ordinal, @ItemId, @IsInput, @Body, @Owner);
         """;
 
-    // Walks ix_response_items_item_id; the oldest visible row first, so an item carried into later turns is found where it began.
-    private const string SelectItemById =
-        """
-        SELECT i.item_id AS ItemId, i.body AS Body
-        FROM response_items i JOIN responses r ON r.seq = i.response_seq
-        WHERE i.item_id = @itemId AND r.deleted = 0 AND (@seesAll OR i.owner = @owner)
-        ORDER BY i.response_seq LIMIT 1;
-        """;
-
     // Only the owner of a conversation's head moves it: another key naming the same conversation never redirects its history.
     private const string UpsertConversationHead =
         """
@@ -139,67 +130,7 @@ public sealed partial class SqliteResponseStore
 
     private const string Touch = "UPDATE responses SET last_accessed_at = @now WHERE seq = @seq;";
 
-    // Walks parent links from @seq to the root: one primary-key lookup per hop, all inside one statement. Hidden (deleted)
-    // ancestors are walked too: their messages are still part of every descendant's history.
-    private const string ChainCte =
-        """
-        WITH RECURSIVE chain (seq, parent_seq, depth) AS (
-            SELECT seq, parent_seq, depth FROM responses WHERE seq = @seq
-            UNION ALL
-            SELECT r.seq, r.parent_seq, r.depth FROM responses r JOIN chain c ON r.seq = c.parent_seq
-        )
-        """;
-
-    private const string SelectChainMessages =
-        ChainCte +
-        """
-        SELECT m.item_id AS ItemId, m.body AS Body
-        FROM chain c JOIN response_messages m ON m.response_seq = c.seq
-        ORDER BY c.depth, m.ordinal;
-        """;
-
-    private const string SelectChainItemIds =
-        ChainCte +
-        """
-        SELECT DISTINCT i.item_id FROM chain c JOIN response_items i ON i.response_seq = c.seq WHERE i.item_id IN @itemIds;
-        """;
-
-    // The input items: the whole chain except this response's own output. pos numbers them in chain order so an item id
-    // cursor becomes a position; an unknown cursor compares with NULL and yields an empty page. A response stored before
-    // items were (items_stored = 0) contributes its message rows instead (is_item = 0), listed as items derived from them.
-    private const string InputItemsCte =
-        ChainCte +
-        """
-        , rows AS (
-            SELECT c.depth, i.ordinal, i.item_id, i.body, 1 AS is_item
-            FROM chain c JOIN response_items i ON i.response_seq = c.seq
-            WHERE c.seq <> @seq OR i.is_input = 1
-            UNION ALL
-            SELECT c.depth, m.ordinal, m.item_id, m.body, 0 AS is_item
-            FROM chain c JOIN responses r ON r.seq = c.seq JOIN response_messages m ON m.response_seq = c.seq
-            WHERE r.items_stored = 0 AND (c.seq <> @seq OR m.is_input = 1)
-        ), items AS MATERIALIZED (
-            SELECT item_id, body, is_item, ROW_NUMBER() OVER (ORDER BY depth, ordinal) AS pos FROM rows
-        )
-        """;
-
-    private const string SelectInputItemsAsc =
-        InputItemsCte +
-        """
-        SELECT item_id AS ItemId, body AS Body, is_item AS IsItem FROM items
-        WHERE @after IS NULL OR pos > (SELECT pos FROM items WHERE item_id = @after LIMIT 1)
-        ORDER BY pos LIMIT @take;
-        """;
-
-    private const string SelectInputItemsDesc =
-        InputItemsCte +
-        """
-        SELECT item_id AS ItemId, body AS Body, is_item AS IsItem FROM items
-        WHERE @after IS NULL OR pos < (SELECT pos FROM items WHERE item_id = @after LIMIT 1)
-        ORDER BY pos DESC LIMIT @take;
-        """;
-
-    private const string InputItemExists = InputItemsCte + "SELECT EXISTS (SELECT 1 FROM items WHERE item_id = @after);";
+    private const string SelectChainItemIds = ResponseStoreSql.SelectChainItemIdsWhereItemId + "IN @itemIds;";
 
     private const string SelectConversationHead =
         """
@@ -238,9 +169,6 @@ public sealed partial class SqliteResponseStore
     private const string DeleteConversationsWithHead = "DELETE FROM conversations WHERE head_seq = @seq;";
 
     private const string SelectParentSeq = "SELECT parent_seq FROM responses WHERE seq = @seq;";
-
-    private const string DeleteMessages =
-        "DELETE FROM response_messages WHERE response_seq = @seq; DELETE FROM response_items WHERE response_seq = @seq;";
 
     private const string DeleteResponseRow = "DELETE FROM responses WHERE seq = @seq;";
 

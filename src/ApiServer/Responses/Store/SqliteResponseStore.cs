@@ -5,6 +5,7 @@ using ApiServer.Data;
 using ApiServer.Health;
 using Dapper;
 using Microsoft.Data.Sqlite;
+using static ApiServer.Responses.Store.ResponseStoreSql;
 
 namespace ApiServer.Responses.Store;
 
@@ -148,7 +149,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
             SessionId = row.SessionId,
             Instructions = row.Instructions,
             ResponseJson = row.ResponseJson,
-            NewMessages = ToMessages(items),
+            NewMessages = StoredItemReads.ToMessages(items),
             InputMessageCount = (int)row.InputMessageCount,
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(row.CreatedAt),
             Owner = row.Owner,
@@ -179,7 +180,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
                 new CommandDefinition(SelectChainMessages, new { seq }, cancellationToken: cancellationToken))).AsList();
         }
 
-        var chain = ToMessages(items);
+        var chain = StoredItemReads.ToMessages(items);
         _chains.AddChain(seq, chain);
         return fromRows(chain);
     }
@@ -208,32 +209,23 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         }
 
         RecordAccess(seq);
-        var hasMore = items.Count > limit;
-        if (hasMore)
-            items.RemoveAt(items.Count - 1);
-        return new MessagePage([.. items.Select(static i => i.IsItem != 0
-            ? new InputItemRow(i.ItemId, new StoredItem(i.ItemId, i.Body), null)
-            : new InputItemRow(i.ItemId, null, StoredMessageJson.Deserialize(i.Body)))], hasMore);
+        return StoredItemReads.ToPage(items, limit);
     }
 
     public async Task<StoredItem?> GetItemAsync(string itemId, Access.Owner owner, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<ItemRow>(new CommandDefinition(SelectItemById,
-            new { itemId, seesAll = owner.SeesAll, owner = owner.Name }, cancellationToken: cancellationToken));
-        return row is null ? null : new StoredItem(row.ItemId, row.Body);
+        return await StoredItemReads.GetItemAsync(connection, itemId, owner, cancellationToken);
     }
 
     public async Task<IReadOnlySet<string>> FindChainItemsAsync(string id, IReadOnlyCollection<string> itemIds, CancellationToken cancellationToken)
     {
         if (itemIds.Count == 0)
-            return new HashSet<string>();
+            return StoredItemReads.NoItems;
         await using var connection = await _database.OpenConnectionAsync(cancellationToken);
-        if (await FindVisibleAsync(connection, id, cancellationToken) is not { } seq)
-            return new HashSet<string>();
-        var found = await connection.QueryAsync<string>(
-            new CommandDefinition(SelectChainItemIds, new { seq, itemIds }, cancellationToken: cancellationToken));
-        return found.ToHashSet(StringComparer.Ordinal);
+        return await FindVisibleAsync(connection, id, cancellationToken) is { } seq
+            ? await StoredItemReads.ChainItemIdsAsync(connection, SelectChainItemIds, seq, [.. itemIds], cancellationToken)
+            : StoredItemReads.NoItems;
     }
 
     public async Task<string?> GetConversationHeadAsync(string conversationId, Owner owner, CancellationToken cancellationToken)
@@ -335,9 +327,6 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
     private static Task<int> Execute(SqliteConnection connection, SqliteTransaction transaction, string sql, object? parameters, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(new CommandDefinition(sql, parameters, transaction, cancellationToken: cancellationToken));
 
-    private static StoredMessage[] ToMessages(List<ItemRow> items) =>
-        [.. items.Select(i => new StoredMessage(i.ItemId, StoredMessageJson.Deserialize(i.Body)))];
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write {Count} last-access times at shutdown ({Reason}); eviction order may be less accurate.")]
     private static partial void LogAccessTimesLost(ILogger logger, int count, string reason);
 
@@ -364,13 +353,6 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         public long InputMessageCount { get; set; }
         public long CreatedAt { get; set; }
         public string Owner { get; set; } = "";
-    }
-
-    private sealed class ItemRow
-    {
-        public string ItemId { get; set; } = "";
-        public string Body { get; set; } = "";
-        public long IsItem { get; set; }
     }
 
     private sealed record MessageRow(int Ordinal, string ItemId, int IsInput, string Body);

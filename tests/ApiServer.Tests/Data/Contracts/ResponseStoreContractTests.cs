@@ -1,4 +1,6 @@
+using ApiServer.Access;
 using ApiServer.Agent;
+using ApiServer.Data.Postgres;
 using ApiServer.Responses.Store;
 using ApiServer.Tests.Responses.Store;
 
@@ -141,4 +143,80 @@ public sealed class ResponseStoreContractTests
         Assert.Null(await store.GetAsync("a", None)); // the only other leaf; c is d's parent
         Assert.Equal(4, (await store.GetChainMessagesAsync("d", None))!.Count);
     }
+
+    [Theory, MemberData(nameof(Backends))]
+    public async Task A_stored_item_is_found_only_by_its_owner_or_an_admin_and_input_items_list_it(string backendName)
+    {
+        await using var backend = await StoreBackend.OpenAsync(backendName);
+        var store = backend.Responses();
+        await store.PutAsync(WithItems(StoreTestKit.Simple("r1"), "alice", 1, Item("msg_in", "in"), Item("msg_out", "out")), None);
+
+        Assert.Equal(Item("msg_out", "out"), await store.GetItemAsync("msg_out", new Owner("alice", SeesAll: false), None));
+        Assert.Null(await store.GetItemAsync("msg_out", new Owner("bob", SeesAll: false), None));
+        Assert.Null(await store.GetItemAsync("msg_out", Owner.Anonymous, None));
+        Assert.Equal(Item("msg_in", "in"), await store.GetItemAsync("msg_in", new Owner("root", SeesAll: true), None));
+        Assert.Null(await store.GetItemAsync("msg_missing", new Owner("root", SeesAll: true), None));
+        Assert.Null(await store.GetItemAsync("msg_r1_0", new Owner("root", SeesAll: true), None)); // a message id is no stored item
+
+        var page = await store.ListInputItemsAsync("r1", 10, ListOrder.Asc, after: null, None);
+        Assert.Equal(Item("msg_in", "in"), Assert.Single(page!.Items).Item);
+    }
+
+    [Theory, MemberData(nameof(Backends))]
+    public async Task An_item_carried_along_a_chain_is_found_where_it_began_and_a_deleted_responses_items_are_hidden(string backendName)
+    {
+        await using var backend = await StoreBackend.OpenAsync(backendName);
+        var store = backend.Responses();
+        var alice = new Owner("alice", SeesAll: false);
+        await store.PutAsync(WithItems(StoreTestKit.Simple("r1"), "alice", 1, Item("msg_q1", "q1"), Item("msg_a", "first")), None);
+        // r2 carries msg_a along as input (as an item_reference would), then answers.
+        await store.PutAsync(WithItems(StoreTestKit.Simple("r2", "r1"), "alice", 1, Item("msg_a", "carried"), Item("msg_b", "b")), None);
+
+        Assert.Equal(Item("msg_a", "first"), await store.GetItemAsync("msg_a", alice, None));
+        Assert.Equal(new HashSet<string> { "msg_a", "msg_b", "msg_q1" },
+            await store.FindChainItemsAsync("r2", ["msg_a", "msg_b", "msg_q1", "msg_elsewhere"], None));
+        Assert.Equal(new HashSet<string> { "msg_a" }, await store.FindChainItemsAsync("r1", ["msg_a", "msg_b"], None)); // r2 is no part of r1's chain
+        Assert.Empty(await store.FindChainItemsAsync("r2", [], None));
+        Assert.Empty(await store.FindChainItemsAsync("r_missing", ["msg_a"], None));
+
+        // r1 is hidden (r2 chains from it): its own rows are no longer found, but r2's chain still holds them.
+        Assert.True(await store.DeleteAsync("r1", None));
+        Assert.Equal(Item("msg_a", "carried"), await store.GetItemAsync("msg_a", alice, None));
+        Assert.Null(await store.GetItemAsync("msg_q1", alice, None));
+        Assert.Empty(await store.FindChainItemsAsync("r1", ["msg_a"], None));
+        Assert.Equal(new HashSet<string> { "msg_q1" }, await store.FindChainItemsAsync("r2", ["msg_q1"], None));
+
+        Assert.True(await store.DeleteAsync("r2", None));
+        Assert.Null(await store.GetItemAsync("msg_a", new Owner("root", SeesAll: true), None));
+        Assert.Equal(0, await PayloadBytesAsync(store)); // purging removed the item rows too
+    }
+
+    [Theory, MemberData(nameof(Backends))]
+    public async Task Input_items_of_a_chain_begun_before_items_were_stored_list_derived_then_stored_items(string backendName)
+    {
+        await using var backend = await StoreBackend.OpenAsync(backendName);
+        var store = backend.Responses();
+        await store.PutAsync(StoreTestKit.Simple("old"), None); // no Items: a row as stored before items were
+        await store.PutAsync(WithItems(StoreTestKit.Simple("new", "old"), "", 1, Item("msg_in", "in"), Item("msg_out", "out")), None);
+
+        var page = await store.ListInputItemsAsync("new", 10, ListOrder.Asc, after: null, None);
+        Assert.Equal(["msg_old_0", "msg_old_1", "msg_in"], page!.Items.Select(i => i.ItemId));
+        Assert.Equal("question old", page.Items[0].Message!.Text);
+        Assert.Equal([false, false, true], page.Items.Select(i => i.Item is not null));
+        var newest = await store.ListInputItemsAsync("new", 1, ListOrder.Desc, after: "msg_in", None);
+        Assert.Equal(["msg_old_1"], newest!.Items.Select(i => i.ItemId));
+        Assert.False((await store.ListInputItemsAsync("new", 1, ListOrder.Asc, after: "msg_out", None))!.CursorFound);
+    }
+
+    private static StoredItem Item(string id, string text) => new(id, $$"""{"type":"message","id":"{{id}}","text":"{{text}}"}""");
+
+    private static StoredResponse WithItems(StoredResponse turn, string owner, int inputItemCount, params StoredItem[] items) =>
+        turn with { Items = items, InputItemCount = inputItemCount, Owner = owner };
+
+    private static Task<long> PayloadBytesAsync(IResponseStore store) => store switch
+    {
+        SqliteResponseStore sqlite => sqlite.PayloadBytesAsync(None),
+        PostgresResponseStore postgres => postgres.PayloadBytesAsync(None),
+        _ => throw new ArgumentException($"no payload count for {store.GetType().Name}", nameof(store)),
+    };
 }

@@ -102,7 +102,7 @@ public sealed class RateLimitMiddleware(RequestDelegate next, KeyLimiters limite
 
     private static bool IsRunStart(HttpRequest request) =>
         HttpMethods.IsPost(request.Method)
-        && string.Equals(request.Path.Value?.TrimEnd('/'), "/v1/runs", StringComparison.OrdinalIgnoreCase); // routing also takes "/v1/runs/"
+        && string.Equals(request.Path.Value?.TrimEnd('/'), TurnRoutes.Runs, StringComparison.OrdinalIgnoreCase); // routing also takes "/v1/runs/"
 
     private static Task RefuseAsync(HttpContext context, TimeSpan wait, string message, string code)
     {

@@ -89,7 +89,7 @@ public sealed partial class ChatCompletionHandler(
     /// </summary>
     private (string Id, bool Continued) ResolveSessionId(HttpContext context, ChatCompletionRequest call)
     {
-        if (context.Request.Headers.TryGetValue(SessionIds.Header, out var header) && header.ToString() is { Length: > 0 } supplied)
+        if (SessionIds.Supplied(context.Request) is { } supplied)
         {
             if (!options.Value.AuthEnabled)
                 throw new ApiException(StatusCodes.Status403Forbidden,

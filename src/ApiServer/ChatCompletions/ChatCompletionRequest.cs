@@ -67,7 +67,7 @@ public sealed record ChatCompletionRequest
             Model = body.GetString("model"),
             Stream = body.GetBool("stream") ?? false,
             IncludeUsage = streamOptions?.GetBool("include_usage", "stream_options.include_usage") ?? false,
-            Instructions = system.Count == 0 ? null : string.Join("\n\n", system.Where(s => s.Length > 0)),
+            Instructions = InstructionText.Join(system),
             Messages = messages,
             InputCount = inputCount,
             Settings = new GenerationSettings

@@ -16,7 +16,7 @@ public static class ChatCompletionsEndpoints
 
     public static WebApplication MapChatCompletions(this WebApplication app)
     {
-        app.MapPost("/v1/chat/completions", (HttpContext context, ChatCompletionHandler handler) => handler.HandleAsync(context))
+        app.MapPost(TurnRoutes.ChatCompletions, (HttpContext context, ChatCompletionHandler handler) => handler.HandleAsync(context))
             .WithName("CreateChatCompletion")
             .WithTags("Chat")
             .WithSummary("Creates a chat completion. With stream=true, answers with chat.completion.chunk Server-Sent Events ending in data: [DONE].")

@@ -13,7 +13,7 @@ public readonly record struct IdempotencyScope(string Route, string Principal)
     public const string Anonymous = "anonymous";
 
     /// <summary>The POST routes whose answers are recorded, as their route patterns.</summary>
-    public static readonly IReadOnlySet<string> Routes = new HashSet<string>(["/v1/chat/completions", "/v1/responses", "/v1/runs"], StringComparer.Ordinal);
+    public static readonly IReadOnlySet<string> Routes = TurnRoutes.All;
 
     /// <summary>The scope of a POST to an idempotent route, or null for any other request.</summary>
     public static IdempotencyScope? For(HttpContext context)

@@ -41,7 +41,7 @@ public static class OpenApiSetup
                 Access.AccessOpenApi.ApplyOperation(operation, route);
                 if (context.Description.HttpMethod == "POST" && Idempotency.IdempotencyScope.Routes.Contains(route))
                     AddIdempotencyHeaders(operation);
-                if (context.Description.HttpMethod == "POST" && route is "/v1/chat/completions" or "/v1/responses" or "/v1/runs")
+                if (context.Description.HttpMethod == "POST" && TurnRoutes.All.Contains(route))
                     AddHeader(operation, Sessions.SessionIds.Header,
                         "Continues a stored chat session (requires API_SERVER_KEY) or names the session of a response or run. Every answer carries the session id in this header.");
                 return Task.CompletedTask;

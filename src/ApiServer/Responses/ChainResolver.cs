@@ -62,9 +62,8 @@ public static class ChainResolver
         var items = await InputReferences.ResolveAsync(store, owner, input.Items, chainParentId, cancellationToken);
         var inputMessages = PendingApprovals.Settle(history, ResponsesInput.ToMessages(items, validate: input.Approvals.Count == 0), input.Approvals);
         ValidateToolOutputs(history, inputMessages);
-        var instructionParts = new[] { instructions }.Concat(input.SystemTexts).Where(s => !string.IsNullOrEmpty(s)).ToList();
         return new ResolvedConversation(previousResponseId, [.. history, .. inputMessages],
-            instructionParts.Count == 0 ? null : string.Join("\n\n", instructionParts), sessionId)
+            InstructionText.Join([instructions, .. input.SystemTexts]), sessionId)
         {
             ChainParentId = chainParentId,
             StoredInput = new StoredTurnInput(

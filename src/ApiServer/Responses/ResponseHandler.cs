@@ -56,7 +56,7 @@ public sealed partial class ResponseHandler(
             ? await ChainResolver.ResolveAsync(store, owner, call.PreviousResponseId, call.ConversationId, call.Input, call.Instructions, context.RequestAborted)
             : await ResolveStoredAsync(call, stored, owner, context.RequestAborted);
         var messages = call.TruncateAuto ? ChainResolver.Truncate(conversation.Messages, options.Value.MaxHistoryMessages) : conversation.Messages;
-        var sessionId = SessionHeader(context) ?? conversation.SessionId ?? "sess_" + Guid.NewGuid().ToString("N");
+        var sessionId = SessionIds.FromRequest(context.Request) ?? conversation.SessionId ?? "sess_" + Guid.NewGuid().ToString("N");
         context.Response.Headers[SessionIds.Header] = sessionId;
 
         var key = CurrentKey.Of(context);
@@ -113,12 +113,9 @@ public sealed partial class ResponseHandler(
     {
         if (call.Input.ConversationHistory is not null)
             throw ApiException.BadRequest("'conversation_history' cannot be used with a stored conversation: its items are the history.", "conversation_history", "invalid_value");
-        var instructions = string.Join("\n\n", new[] { call.Instructions }.Concat(stored.SystemTexts).Where(s => !string.IsNullOrEmpty(s)));
-        return await ChainResolver.ResolveAsync(store, owner, null, null, call.Input, instructions.Length == 0 ? null : instructions, cancellationToken, stored.Messages);
+        var instructions = InstructionText.Join([call.Instructions, .. stored.SystemTexts]);
+        return await ChainResolver.ResolveAsync(store, owner, null, null, call.Input, instructions, cancellationToken, stored.Messages);
     }
-
-    private static string? SessionHeader(HttpContext context) =>
-        context.Request.Headers.TryGetValue(SessionIds.Header, out var value) && value.ToString() is { Length: > 0 } id ? SessionIds.Validate(id) : null;
 
     private ResponseObject Template(ResponseRequest call, ResolvedConversation conversation, DateTimeOffset now) => new()
     {

@@ -17,7 +17,7 @@ public static class ResponsesEndpoints
 
     public static WebApplication MapResponses(this WebApplication app)
     {
-        var group = app.MapGroup("/v1/responses").WithTags("Responses");
+        var group = app.MapGroup(TurnRoutes.Responses).WithTags("Responses");
         group.MapPost("", (HttpContext context, ResponseHandler handler) => handler.HandleAsync(context))
             .WithName("CreateResponse")
             .WithSummary("Creates a model response. With stream=true, answers with the Responses event stream (response.created … response.completed).")

@@ -40,7 +40,7 @@ public static class RunsEndpoints
 
     public static WebApplication MapRuns(this WebApplication app)
     {
-        var group = app.MapGroup("/v1/runs").WithTags("Runs");
+        var group = app.MapGroup(TurnRoutes.Runs).WithTags("Runs");
         group.MapPost("", StartAsync)
             .WithName("CreateRun")
             .WithSummary("Starts an agent run on the server and answers 202 at once with its id; the run goes on without any connection.")
@@ -101,7 +101,7 @@ public static class RunsEndpoints
     {
         RunRequest request;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
-            request = JsonRequest.Parse(document, body => RunRequest.Parse(body, context.Request.Headers[SessionIds.Header].ToString(),
+            request = JsonRequest.Parse(document, body => RunRequest.Parse(body, SessionIds.Supplied(context.Request),
                 context.RequestServices.GetRequiredService<PassthroughParameters>()));
         UpstreamParameters.RejectStructuredOutputOffline(request.Settings, agentInfo, "text.format");
         var spec = await coordinator.PrepareAsync(request, Owner.Of(context), context.RequestAborted);

@@ -26,6 +26,13 @@ public sealed partial class SessionIds(byte[] secret)
     /// </summary>
     public static string Scoped(string owner, string sessionId) => owner.Length == 0 ? sessionId : owner + "\n" + sessionId;
 
+    /// <summary>The X-Session-Id the request sent, as sent (null when absent or empty); <see cref="Validate"/> checks it.</summary>
+    public static string? Supplied(HttpRequest request) =>
+        request.Headers.TryGetValue(Header, out var value) && value.ToString() is { Length: > 0 } id ? id : null;
+
+    /// <summary>The request's X-Session-Id, validated, or null when it sent none.</summary>
+    public static string? FromRequest(HttpRequest request) => Supplied(request) is { } id ? Validate(id) : null;
+
     /// <summary>Validates a client-supplied id: 1–128 characters of letters, digits and <c>_ - . :</c>, starting alphanumeric.</summary>
     public static string Validate(string value, string param = Header)
     {

@@ -24,6 +24,15 @@ public sealed class OwnershipRouteTests
         ["GET /v1/runs/{run_id}"] = "run",
         ["GET /v1/runs/{run_id}/events"] = "run",
         ["POST /v1/runs/{run_id}/stop"] = "run",
+        ["POST /v1/runs/{run_id}/approval"] = "run",
+        ["POST /v1/responses/{id}/cancel"] = "response",
+        ["GET /v1/conversations/{conversation_id}"] = "conversation",
+        ["POST /v1/conversations/{conversation_id}"] = "conversation",
+        ["DELETE /v1/conversations/{conversation_id}"] = "conversation",
+        ["GET /v1/conversations/{conversation_id}/items"] = "conversation",
+        ["POST /v1/conversations/{conversation_id}/items"] = "conversation",
+        ["GET /v1/conversations/{conversation_id}/items/{item_id}"] = "conversation",
+        ["DELETE /v1/conversations/{conversation_id}/items/{item_id}"] = "conversation",
         ["GET /api/jobs/{job_id}"] = "job",
         ["PATCH /api/jobs/{job_id}"] = "job",
         ["DELETE /api/jobs/{job_id}"] = "job",
@@ -40,6 +49,16 @@ public sealed class OwnershipRouteTests
         ["response"] = "resp_00000000000000000000000000000000",
         ["run"] = "run_00000000000000000000000000000000",
         ["job"] = "000000000000",
+        ["conversation"] = "conv_00000000000000000000000000000000",
+    };
+
+    /// <summary>Bodies valid enough to reach the id lookup (a route checks its body before it looks the id up).</summary>
+    private static string BodyFor(string method, string pattern) => pattern switch
+    {
+        "/v1/runs/{run_id}/approval" => """{"approval_id":"mcpr_0","choice":"once"}""",
+        "/v1/conversations/{conversation_id}" => """{"metadata":{"k":"v"}}""",
+        "/v1/conversations/{conversation_id}/items" => """{"items":[{"type":"message","role":"user","content":"hi"}]}""",
+        _ => method == "PATCH" ? """{"name":"taken over"}""" : "{}",
     };
 
     [Fact]
@@ -75,6 +94,7 @@ public sealed class OwnershipRouteTests
         Assert.Equal(HttpStatusCode.OK, (await root.GetAsync($"/v1/responses/{owned["response"]}")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await root.GetAsync($"/v1/runs/{owned["run"]}")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await root.GetAsync($"/api/jobs/{owned["job"]}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await root.GetAsync($"/v1/conversations/{owned["conversation"]}")).StatusCode);
     }
 
     [Fact]
@@ -170,7 +190,12 @@ public sealed class OwnershipRouteTests
         var runId = (await started.ReadJsonAsync()).GetProperty("run_id").GetString()!;
         await UpstreamBody.WaitUntilAsync(async () =>
             (await (await client.GetAsync($"/v1/runs/{runId}")).ReadJsonAsync()).GetProperty("status").GetString() == "completed", "the run to end");
-        return new() { ["response"] = responseId, ["run"] = runId, ["job"] = await CreateJobAsync(client, "nightly") };
+        using var conversation = await client.PostAsync("/v1/conversations", TestJson.Body(new { items = new[] { new { type = "message", role = "user", content = "hello" } } }));
+        var conversationId = (await conversation.ReadJsonAsync()).GetProperty("id").GetString()!;
+        return new()
+        {
+            ["response"] = responseId, ["run"] = runId, ["job"] = await CreateJobAsync(client, "nightly"), ["conversation"] = conversationId,
+        };
     }
 
     private static async Task<string> CreateJobAsync(HttpClient client, string name)
@@ -185,7 +210,7 @@ public sealed class OwnershipRouteTests
         var path = System.Text.RegularExpressions.Regex.Replace(pattern, @"\{[^}]+\}", id);
         using var request = new HttpRequestMessage(new HttpMethod(method), path);
         if (method is "POST" or "PATCH")
-            request.Content = TestJson.Body(method == "PATCH" ? """{"name":"taken over"}""" : "{}");
+            request.Content = TestJson.Body(BodyFor(method, pattern));
         using var response = await client.SendAsync(request);
         return ((int)response.StatusCode, (await response.Content.ReadAsStringAsync()).Replace(id, "{id}"));
     }

@@ -92,7 +92,7 @@ public sealed class KeyToolPolicyTests
         {
             using var alice = chat.Server.AuthorizedClient(AliceKey);
             var (runId, _) = await alice.StartRunAsync(new { input = "go" });
-            await UpstreamBody.WaitUntilAsync(async () => (await alice.GetStatusAsync(runId)).GetProperty("status").GetString() == "completed", "the run to end");
+            await Eventually.TrueAsync(async () => (await alice.GetStatusAsync(runId)).GetProperty("status").GetString() == "completed", "the run to end");
 
             var offered = OfferedTools(chat.FakeUpstream.Requests[0]);
             Assert.Contains("one_fail", offered);

@@ -155,17 +155,9 @@ public sealed class ObservabilityTests
     }
 
     /// <summary>The firing ends after its run-now POST answered; its counter appears in the scrape once it has.</summary>
-    private static async Task<string> ScrapeAfterFiringAsync(HttpClient ops)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (true)
-        {
-            var scrape = await ops.GetStringAsync("/metrics", timeout.Token);
-            if (scrape.Contains("apiserver_job_firings_total{"))
-                return scrape;
-            await Task.Delay(20, timeout.Token);
-        }
-    }
+    private static Task<string> ScrapeAfterFiringAsync(HttpClient ops) =>
+        Eventually.ValueAsync(async () => await ops.GetStringAsync("/metrics") is var scrape && scrape.Contains("apiserver_job_firings_total{") ? scrape : null,
+            "the job firing's counter in the scrape", timeoutMs: 30_000);
 }
 
 /// <summary>Runs <c>promtool check metrics</c> (Debian package prometheus; .ci/run installs it) on a scrape.</summary>

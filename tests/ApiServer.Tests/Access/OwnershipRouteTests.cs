@@ -143,9 +143,9 @@ public sealed class OwnershipRouteTests
         var store = chat.Server.Service<ApiServer.Sessions.ISessionStore>();
 
         await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("alice's secret")), session, alice);
-        await UpstreamBody.WaitUntilAsync(async () => (await store.LoadHistoryAsync("shared-name", "alice", default)).Count >= 2, "alice's turn to be stored");
+        await Eventually.TrueAsync(async () => (await store.LoadHistoryAsync("shared-name", "alice", default)).Count >= 2, "alice's turn to be stored");
         await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("bob here")), session, bob);
-        await UpstreamBody.WaitUntilAsync(async () => (await store.LoadHistoryAsync("shared-name", "bob", default)).Count >= 2, "bob's turn to be stored");
+        await Eventually.TrueAsync(async () => (await store.LoadHistoryAsync("shared-name", "bob", default)).Count >= 2, "bob's turn to be stored");
         await chat.CompleteAsync(ChatHarness.Body(ChatHarness.User("alice again")), session, alice);
 
         Assert.Equal(["user:bob here"], chat.FakeUpstream.Requests[1].Messages().Select(m => $"{m!["role"]}:{m["content"]}"));
@@ -188,7 +188,7 @@ public sealed class OwnershipRouteTests
         var responseId = (await created.ReadJsonAsync()).GetProperty("id").GetString()!;
         using var started = await client.PostAsync("/v1/runs", TestJson.Body(new { input = "hello" }));
         var runId = (await started.ReadJsonAsync()).GetProperty("run_id").GetString()!;
-        await UpstreamBody.WaitUntilAsync(async () =>
+        await Eventually.TrueAsync(async () =>
             (await (await client.GetAsync($"/v1/runs/{runId}")).ReadJsonAsync()).GetProperty("status").GetString() == "completed", "the run to end");
         using var conversation = await client.PostAsync("/v1/conversations", TestJson.Body(new { items = new[] { new { type = "message", role = "user", content = "hello" } } }));
         var conversationId = (await conversation.ReadJsonAsync()).GetProperty("id").GetString()!;

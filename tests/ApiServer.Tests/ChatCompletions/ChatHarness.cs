@@ -121,16 +121,4 @@ public static class UpstreamBody
 
     public static string Roles(this RecordedRequest request) =>
         string.Join(",", request.Body.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("role").GetString()));
-
-    /// <summary>Waits for a condition with a bounded poll, for state that has no signal (e.g. a row written after the response).</summary>
-    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, int timeoutMs = 10_000)
-    {
-        var deadline = Environment.TickCount64 + timeoutMs;
-        while (!await condition())
-        {
-            if (Environment.TickCount64 > deadline)
-                Assert.Fail($"Timed out waiting for {what}");
-            await Task.Delay(20);
-        }
-    }
 }

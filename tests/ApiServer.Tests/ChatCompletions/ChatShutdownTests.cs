@@ -51,7 +51,7 @@ public sealed class ChatShutdownTests
             var pending = chat.PostAsync(new { stream, messages = new[] { ChatHarness.User("hi") } }, headers, client);
             var upstreamCall = await chat.FakeUpstream.WaitForRequestAsync(1);
             if (afterFirstSave)
-                await UpstreamBody.WaitUntilAsync(async () => await chat.Server.Service<ISessionStore>().GetAsync("stopping", "default", default) is not null, "the turn's first save");
+                await Eventually.TrueAsync(async () => await chat.Server.Service<ISessionStore>().GetAsync("stopping", "default", default) is not null, "the turn's first save");
             chat.Server.Service<IHostApplicationLifetime>().StopApplication();
             using var response = await pending;
 

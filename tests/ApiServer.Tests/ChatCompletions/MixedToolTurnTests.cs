@@ -130,7 +130,7 @@ public sealed class MixedToolTurnTests
         var sessionId = response.Headers.GetValues("X-Session-Id").Single();
 
         IReadOnlyList<ApiServer.Sessions.SessionMessage> messages = [];
-        await UpstreamBody.WaitUntilAsync(async () => (messages = await store.GetMessagesAsync(sessionId, "", default)).Count >= 3, "the turn to be stored");
+        await Eventually.TrueAsync(async () => (messages = await store.GetMessagesAsync(sessionId, "", default)).Count >= 3, "the turn to be stored");
 
         Assert.Equal(["call_srv", "call_cli"], messages[1].Message.ToolCalls!.Select(c => c.Id));
         Assert.Equal("call_srv", messages[2].Message.ToolCallId);

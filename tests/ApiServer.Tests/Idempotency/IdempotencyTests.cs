@@ -168,8 +168,7 @@ public sealed class IdempotencyTests : IAsyncLifetime
         using var first = await server.Client.SendAsync(Post("/v1/chat/completions", Chat, "k6"));
         // The answer reaches the client a moment before the server records it as finished; the TTL counts from there.
         var store = server.Service<ApiServer.Idempotency.IIdempotencyStore>();
-        for (var i = 0; i < 200 && await store.CountFinishedAsync(CancellationToken.None) == 0; i++)
-            await Task.Delay(10);
+        await Eventually.TrueAsync(async () => await store.CountFinishedAsync(CancellationToken.None) > 0, "the first request to be recorded as finished");
         Assert.Equal(1, await store.CountFinishedAsync(CancellationToken.None));
 
         time.Advance(TimeSpan.FromSeconds(6));

@@ -17,7 +17,7 @@ public sealed class JobsEndToEndTests
         Assert.Equal(HttpStatusCode.OK, created.StatusCode);
 
         System.Text.Json.JsonElement runs = default;
-        await UpstreamBody.WaitUntilAsync(async () =>
+        await Eventually.TrueAsync(async () =>
         {
             using var response = await server.Client.GetAsync($"/api/jobs/{id}/runs");
             runs = (await response.ReadJsonAsync()).GetProperty("runs");

@@ -99,7 +99,7 @@ public sealed class JobsExecutionTests
         {
             jobs.Clock.Advance(TimeSpan.FromHours(1));
             var expected = i;
-            await UpstreamBody.WaitUntilAsync(async () => (await jobs.GetJobAsync(id)).GetProperty("run_count").GetInt32() == expected
+            await Eventually.TrueAsync(async () => (await jobs.GetJobAsync(id)).GetProperty("run_count").GetInt32() == expected
                 && Status((await jobs.RunsAsync(id))[0]) == "completed", $"firing {i}");
         }
         var runs = await jobs.RunsAsync(id);

@@ -78,7 +78,7 @@ internal sealed class JobsHarness : IAsyncDisposable
     public async Task<IReadOnlyList<JsonElement>> WaitForRunsAsync(string id, Func<IReadOnlyList<JsonElement>, bool> condition, string what)
     {
         IReadOnlyList<JsonElement> runs = [];
-        await UpstreamBody.WaitUntilAsync(async () => condition(runs = await RunsAsync(id)), what);
+        await Eventually.TrueAsync(async () => condition(runs = await RunsAsync(id)), what);
         return runs;
     }
 

@@ -31,7 +31,7 @@ public sealed class JobsWebhookTests
         Assert.Equal(receiver.Url, job.GetProperty("deliver").GetProperty("url").GetString());
 
         jobs.Clock.Advance(TimeSpan.FromHours(1));
-        await UpstreamBody.WaitUntilAsync(() => Task.FromResult(receiver.Attempts.Count >= 1), "the first attempt");
+        await Eventually.TrueAsync(() => Task.FromResult(receiver.Attempts.Count >= 1), "the first attempt");
         await jobs.AdvanceUntilAsync(TimeSpan.FromSeconds(5), () => Task.FromResult(receiver.Attempts.Count >= 2), "the first retry");
         await jobs.AdvanceUntilAsync(TimeSpan.FromSeconds(10), () => Task.FromResult(receiver.Attempts.Count >= 3), "the second retry");
         var runs = await jobs.WaitForRunsAsync(id, r => r[0].GetProperty("delivery").ValueKind == JsonValueKind.String, "the delivery outcome");

@@ -123,14 +123,6 @@ public sealed class StreamLifecycleTests
     }
 
     /// <summary>The interrupted turn is stored after the server notices the disconnect; wait for it, bounded.</summary>
-    private static async Task<JsonNode> PollUntilStoredAsync(ResponsesHarness harness, string id)
-    {
-        for (var attempt = 0; attempt < 200; attempt++)
-        {
-            if (await harness.GetAsync(id) is { } stored)
-                return stored;
-            await Task.Delay(50);
-        }
-        throw new Xunit.Sdk.XunitException($"Response {id} was never stored after the client disconnected.");
-    }
+    private static Task<JsonNode> PollUntilStoredAsync(ResponsesHarness harness, string id) =>
+        Eventually.ValueAsync(() => harness.GetAsync(id), $"response {id} to be stored after the client disconnected");
 }

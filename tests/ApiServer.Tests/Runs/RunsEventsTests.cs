@@ -114,7 +114,7 @@ public sealed class RunsEventsTests
 
         // Nothing signals "the server noticed the disconnect", so wait for the stream count to drop before going on.
         var activity = server.Service<ServerActivity>();
-        await WaitUntilAsync(() => activity.ActiveStreams == 0);
+        await Eventually.TrueAsync(() => activity.ActiveStreams == 0, "the event stream to be released");
         Assert.False(tool.Cancelled.Task.IsCompleted);
         tool.Release.SetResult();
 
@@ -143,10 +143,4 @@ public sealed class RunsEventsTests
         await response.AssertErrorAsync(400, "invalid_value", "Last-Event-ID");
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while (!condition())
-            await Task.Delay(10, timeout.Token);
-    }
 }

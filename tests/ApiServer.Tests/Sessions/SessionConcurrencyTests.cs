@@ -23,7 +23,7 @@ public sealed class SessionConcurrencyTests
         await chat.FakeUpstream.WaitForRequestAsync(1);
         var second = chat.PostAsync(new { stream = true, messages = new[] { ChatHarness.User("two") } }, headers, client);
         // The second request has reached the server and queues behind the first on the session's lock.
-        await UpstreamBody.WaitUntilAsync(() => Task.FromResult(locks.QueueLength(SessionIds.Scoped("default", "shared")) == 2), "the second turn to queue");
+        await Eventually.TrueAsync(() => Task.FromResult(locks.QueueLength(SessionIds.Scoped("default", "shared")) == 2), "the second turn to queue");
 
         Assert.Equal(1, chat.FakeUpstream.CallCount);
         Assert.False(second.IsCompleted);

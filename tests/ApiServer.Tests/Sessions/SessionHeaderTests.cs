@@ -42,7 +42,7 @@ public sealed class SessionHeaderTests
         // A non-streamed turn is stored just after the answer is sent.
         var store = chat.Server.Service<ApiServer.Sessions.ISessionStore>();
         IReadOnlyList<ApiServer.Agent.ChatMessage> stored = [];
-        await UpstreamBody.WaitUntilAsync(async () => (stored = await store.LoadHistoryAsync("brand-new", "default", default)).Count >= 4, "the turn to be stored");
+        await Eventually.TrueAsync(async () => (stored = await store.LoadHistoryAsync("brand-new", "default", default)).Count >= 4, "the turn to be stored");
         Assert.Equal(["a", "b", "c", "echo: c"], stored.Select(m => m.Text));
     }
 

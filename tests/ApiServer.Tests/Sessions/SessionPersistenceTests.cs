@@ -16,7 +16,7 @@ public sealed class SessionPersistenceTests
     private static async Task<IReadOnlyList<SessionMessage>> WaitForMessagesAsync(ISessionStore store, string sessionId, int count, string owner = "")
     {
         IReadOnlyList<SessionMessage> messages = [];
-        await UpstreamBody.WaitUntilAsync(async () =>
+        await Eventually.TrueAsync(async () =>
         {
             messages = await store.GetMessagesAsync(sessionId, owner, default);
             return messages.Count >= count && messages.All(m => m.Status != StoredMessageStatus.Streaming);
@@ -65,7 +65,7 @@ public sealed class SessionPersistenceTests
         var sessionId = response.Headers.GetValues("X-Session-Id").Single();
 
         // The stream is held after "Hello "; the draft must show it without waiting for the end.
-        await UpstreamBody.WaitUntilAsync(async () => (await store.GetMessagesAsync(sessionId, "", default))
+        await Eventually.TrueAsync(async () => (await store.GetMessagesAsync(sessionId, "", default))
             .Any(m => m.Status == StoredMessageStatus.Streaming && m.Message.Text == "Hello "), "the draft to hold the first delta");
         rest.SetResult();
         var blocks = await SseBlock.ReadAllAsync(response);
@@ -121,7 +121,7 @@ public sealed class SessionPersistenceTests
         var failing = chat.PostAsync(two, headers, client);
         await chat.FakeUpstream.WaitForRequestAsync(2);
         if (failAfterFirstSave)
-            await UpstreamBody.WaitUntilAsync(async () => (await store.GetMessagesAsync("retried", "default", default)).Any(m => m.Message.Text == "two"), "the turn's first save");
+            await Eventually.TrueAsync(async () => (await store.GetMessagesAsync("retried", "default", default)).Any(m => m.Message.Text == "two"), "the turn's first save");
         fail.SetResult();
         using (var failed = await failing)
             await failed.AssertErrorAsync(502, "upstream_error");

@@ -62,7 +62,7 @@ public sealed partial class ResponseHandler(
         var key = CurrentKey.Of(context);
         bool serverVisible(string server) => Mcp.KeyToolAccess.AllowsServer(key, server);
         var template = Template(call, conversation, time.GetUtcNow());
-        var rendering = call.Rendering ?? (options.Value.ResponsesToolRendering == "hermes" ? ToolRendering.Hermes : ToolRendering.Mcp);
+        var rendering = ResponseTemplate.Rendering(options.Value, call.Rendering);
         var scope = Mcp.McpRequestTools.Parse(call.ToolsEcho, mcp, mcpOptions.Value, serverVisible);
         var request = new AgentRequest
         {
@@ -117,25 +117,15 @@ public sealed partial class ResponseHandler(
         return await ChainResolver.ResolveAsync(store, owner, null, null, call.Input, instructions, cancellationToken, stored.Messages);
     }
 
-    private ResponseObject Template(ResponseRequest call, ResolvedConversation conversation, DateTimeOffset now) => new()
+    private ResponseObject Template(ResponseRequest call, ResolvedConversation conversation, DateTimeOffset now) =>
+        ResponseTemplate.InProgress(now, call.Model ?? options.Value.ModelName, conversation.Instructions, call.Settings,
+            conversation.PreviousResponseId, call.TextEcho, call.ReasoningEcho) with
     {
-        Id = ResponseRenderer.NewId("resp"),
-        CreatedAt = now.ToUnixTimeSeconds(),
-        Status = "in_progress",
-        Instructions = conversation.Instructions,
-        MaxOutputTokens = call.Settings.MaxTokens,
-        Model = call.Model ?? options.Value.ModelName,
-        Output = [],
         ParallelToolCalls = call.Settings.ParallelToolCalls ?? true,
-        PreviousResponseId = conversation.PreviousResponseId,
         Conversation = call.ConversationId is null ? null : new ConversationRef(call.ConversationId),
         Store = call.Store,
-        Temperature = call.Settings.Temperature,
-        Text = call.TextEcho ?? TextConfig.Plain,
-        Reasoning = call.ReasoningEcho,
         ToolChoice = call.ToolChoiceEcho,
         Tools = call.ToolsEcho,
-        TopP = call.Settings.TopP,
         Truncation = call.TruncateAuto ? "auto" : "disabled",
         User = call.Settings.User,
         Metadata = call.Metadata,

@@ -16,23 +16,12 @@ public static class RunResponse
     public static ResponsesTurnRenderer Renderer(Run run, ApiServerOptions options, TimeProvider time, IResponseStore store)
     {
         var spec = run.Spec;
-        var template = new ResponseObject
+        var template = ResponseTemplate.InProgress(run.CreatedAt, spec.Model, spec.Request.Instructions, spec.Request.Settings,
+            spec.PreviousResponseId, spec.TextEcho, spec.ReasoningEcho) with
         {
-            Id = ResponseRenderer.NewId("resp"),
-            CreatedAt = run.CreatedAt.ToUnixTimeSeconds(),
-            Status = "in_progress",
-            Instructions = spec.Request.Instructions,
-            MaxOutputTokens = spec.Request.Settings.MaxTokens,
-            Model = spec.Model,
-            Output = [],
-            PreviousResponseId = spec.PreviousResponseId,
-            Temperature = spec.Request.Settings.Temperature,
-            Text = spec.TextEcho ?? TextConfig.Plain,
-            Reasoning = spec.ReasoningEcho,
-            TopP = spec.Request.Settings.TopP,
             ToolChoice = JsonSerializer.SerializeToElement("auto", ApiJsonContext.Default.String),
         };
-        var rendering = options.ResponsesToolRendering == "hermes" ? ToolRendering.Hermes : ToolRendering.Mcp;
+        var rendering = ResponseTemplate.Rendering(options);
         // Not the run's token: a stop arriving after the answer is complete must not lose the stored turn.
         return new ResponsesTurnRenderer(template, rendering, streaming: false, time, (response, newMessages) =>
             store.PutAsync(ResponseItems.ToStoredResponse(response, spec.PreviousResponseId, spec.RecordedInput, newMessages,

@@ -21,6 +21,15 @@ public sealed class OwnershipRouteTests
         ["GET /v1/responses/{id}"] = "response",
         ["DELETE /v1/responses/{id}"] = "response",
         ["GET /v1/responses/{id}/input_items"] = "response",
+        ["POST /v1/responses/{id}/cancel"] = "response",
+        ["GET /v1/conversations/{conversation_id}"] = "conversation",
+        ["POST /v1/conversations/{conversation_id}"] = "conversation",
+        ["DELETE /v1/conversations/{conversation_id}"] = "conversation",
+        ["GET /v1/conversations/{conversation_id}/items"] = "conversation",
+        ["POST /v1/conversations/{conversation_id}/items"] = "conversation",
+        ["GET /v1/conversations/{conversation_id}/items/{item_id}"] = "conversation",
+        ["DELETE /v1/conversations/{conversation_id}/items/{item_id}"] = "conversation",
+        ["POST /v1/runs/{run_id}/approval"] = "run",
         ["GET /v1/runs/{run_id}"] = "run",
         ["GET /v1/runs/{run_id}/events"] = "run",
         ["POST /v1/runs/{run_id}/stop"] = "run",
@@ -39,6 +48,7 @@ public sealed class OwnershipRouteTests
     {
         ["response"] = "resp_00000000000000000000000000000000",
         ["run"] = "run_00000000000000000000000000000000",
+        ["conversation"] = "conv_00000000000000000000000000000000",
         ["job"] = "000000000000",
     };
 
@@ -170,7 +180,9 @@ public sealed class OwnershipRouteTests
         var runId = (await started.ReadJsonAsync()).GetProperty("run_id").GetString()!;
         await UpstreamBody.WaitUntilAsync(async () =>
             (await (await client.GetAsync($"/v1/runs/{runId}")).ReadJsonAsync()).GetProperty("status").GetString() == "completed", "the run to end");
-        return new() { ["response"] = responseId, ["run"] = runId, ["job"] = await CreateJobAsync(client, "nightly") };
+        using var conversation = await client.PostAsync("/v1/conversations", TestJson.Body(new { }));
+        var conversationId = (await conversation.ReadJsonAsync()).GetProperty("id").GetString()!;
+        return new() { ["response"] = responseId, ["run"] = runId, ["job"] = await CreateJobAsync(client, "nightly"), ["conversation"] = conversationId };
     }
 
     private static async Task<string> CreateJobAsync(HttpClient client, string name)
@@ -185,10 +197,20 @@ public sealed class OwnershipRouteTests
         var path = System.Text.RegularExpressions.Regex.Replace(pattern, @"\{[^}]+\}", id);
         using var request = new HttpRequestMessage(new HttpMethod(method), path);
         if (method is "POST" or "PATCH")
-            request.Content = TestJson.Body(method == "PATCH" ? """{"name":"taken over"}""" : "{}");
+            request.Content = TestJson.Body(BodyFor(method, pattern));
         using var response = await client.SendAsync(request);
         return ((int)response.StatusCode, (await response.Content.ReadAsStringAsync()).Replace(id, "{id}"));
     }
+
+    /// <summary>A valid body for the route, so what answers is the id's lookup, not the body's validation.</summary>
+    private static string BodyFor(string method, string pattern) => (method, pattern) switch
+    {
+        ("PATCH", _) => """{"name":"taken over"}""",
+        (_, "/v1/conversations/{conversation_id}") => """{"metadata":{"taken":"over"}}""",
+        (_, "/v1/conversations/{conversation_id}/items") => """{"items":[{"type":"message","role":"user","content":"taken over"}]}""",
+        (_, "/v1/runs/{run_id}/approval") => """{"approval_id":"mcpr_0","choice":"once"}""",
+        _ => "{}",
+    };
 
     private static async Task<(int Status, string Body)> PostAsync(HttpClient client, string path, object body)
     {

@@ -75,13 +75,19 @@ internal sealed class ResponsesHarness : IAsyncDisposable
         if (!response.IsSuccessStatusCode)
             Assert.Fail($"Streaming POST answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        // Read as it arrives, so onEvent can act between events; then parsed whole and strictly by the shared parser.
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         var raw = new System.Text.StringBuilder();
+        var block = new System.Text.StringBuilder();
         while (await reader.ReadLineAsync() is { } line)
         {
             raw.Append(line).Append('\n');
-            if (onEvent is not null && line.StartsWith("data: "))
-                onEvent(JsonNode.Parse(line["data: ".Length..])!.AsObject());
+            block.Append(line).Append('\n');
+            if (line.Length > 0)
+                continue;
+            if (onEvent is not null && block.Length > 1 && SseBlock.Parse(block.ToString())[0] is { IsComment: false, Data: { } data })
+                onEvent(JsonNode.Parse(data)!.AsObject());
+            block.Clear();
         }
         return SseStream.Parse(raw.ToString());
     }

@@ -58,13 +58,11 @@ public sealed class StreamLifecycleTests
         string? id = null;
         using (var request = StreamRequest(new { model = "agent", input = "start and leave", store = true }))
         using (var response = await harness.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
-        using (var reader = new StreamReader(await response.Content.ReadAsStreamAsync()))
+        using (var reader = new SseBlockReader(await response.Content.ReadAsStreamAsync()))
         {
-            while (await reader.ReadLineAsync() is { } line)
+            while (await reader.NextAsync() is { } block)
             {
-                if (!line.StartsWith("data: "))
-                    continue;
-                var data = JsonNode.Parse(line["data: ".Length..])!;
+                var data = JsonNode.Parse(SseBlock.Parse(block)[0].Data!)!;
                 id ??= data["response"]?["id"]?.GetValue<string>();
                 if (data["type"]!.GetValue<string>() == "response.output_text.delta")
                     break; // leaving here closes the connection mid-stream

@@ -1,40 +1,18 @@
 using System.Collections.Concurrent;
-using ApiServer.Data;
 using ApiServer.Mcp;
-using Dapper;
 
 namespace ApiServer.Approvals;
 
 /// <summary>
 /// Approvals that outlive one call: <c>session</c> ones (in memory, for the rest of that session's runs) and <c>always</c>
-/// ones (in approvals.db). An <c>always</c> approval records the server's <c>require_approval</c> config as it was; when the
-/// operator changes that config the approval no longer applies, which is how it is revoked (see README, Approvals).
+/// ones (in an <see cref="IToolApprovalStore"/>: approvals.db, or PostgreSQL). An <c>always</c> approval records the server's
+/// <c>require_approval</c> config as it was; when the operator changes that config the approval no longer applies, which is how
+/// it is revoked (see README, Approvals).
 /// </summary>
-public sealed class ToolApprovalMemory(SqliteDatabase database, McpHub hub)
+public sealed class ToolApprovalMemory(IToolApprovalStore store, McpHub hub)
 {
     /// <summary>Most remembered session approvals; past it the oldest half is forgotten (they are a convenience, not a right).</summary>
     public const int MaxSessionApprovals = 10_000;
-
-    public static readonly IReadOnlyList<string> Migrations =
-    [
-        """
-        CREATE TABLE tool_approvals (
-            owner TEXT NOT NULL DEFAULT '',
-            server_label TEXT NOT NULL,
-            tool TEXT NOT NULL,
-            policy TEXT NOT NULL,
-            approved_at INTEGER NOT NULL,
-            PRIMARY KEY (owner, server_label, tool)
-        );
-        """,
-    ];
-
-    private const string Upsert = """
-        INSERT INTO tool_approvals (owner, server_label, tool, policy, approved_at) VALUES (@owner, @server, @tool, @policy, @now)
-        ON CONFLICT (owner, server_label, tool) DO UPDATE SET policy = excluded.policy, approved_at = excluded.approved_at;
-        """;
-
-    private const string SelectOne = "SELECT policy FROM tool_approvals WHERE owner = @owner AND server_label = @server AND tool = @tool;";
 
     private readonly ConcurrentDictionary<(string Owner, string Session, string Tool), long> _session = new();
     private long _order;
@@ -56,18 +34,14 @@ public sealed class ToolApprovalMemory(SqliteDatabase database, McpHub hub)
     {
         if (Find(tool) is not { } found)
             return;
-        await database.WriteAsync(async (connection, transaction) => await connection.ExecuteAsync(new CommandDefinition(Upsert,
-            new { owner, server = found.Server, tool = found.Tool, policy = found.Policy, now = now.ToUnixTimeSeconds() }, transaction,
-            cancellationToken: cancellationToken)), cancellationToken);
+        await store.SaveAsync(owner, found.Server, found.Tool, found.Policy, now, cancellationToken);
     }
 
     public async Task<bool> IsApprovedAlwaysAsync(string owner, string tool, CancellationToken cancellationToken)
     {
         if (Find(tool) is not { } found)
             return false;
-        await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var policy = await connection.QueryFirstOrDefaultAsync<string>(new CommandDefinition(SelectOne,
-            new { owner, server = found.Server, tool = found.Tool }, cancellationToken: cancellationToken));
+        var policy = await store.PolicyAsync(owner, found.Server, found.Tool, cancellationToken);
         return policy == found.Policy;
     }
 

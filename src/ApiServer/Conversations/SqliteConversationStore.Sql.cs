@@ -31,7 +31,7 @@ public sealed partial class SqliteConversationStore
 
     private const string UpdateMetadata = "UPDATE conversations SET metadata = @metadata WHERE id = @id;";
 
-    private const string DeleteItems = "DELETE FROM conversation_items WHERE conversation_id = @id;";
+    internal const string DeleteItems = "DELETE FROM conversation_items WHERE conversation_id = @id;";
 
     private const string DeleteConversation = "DELETE FROM conversations WHERE id = @id;";
 
@@ -41,23 +41,22 @@ public sealed partial class SqliteConversationStore
 
     private const string InsertItem = "INSERT INTO conversation_items (conversation_id, item_id, body) VALUES (@ConversationId, @ItemId, @Body);";
 
-    private const string SelectCursor = "SELECT seq FROM conversation_items WHERE conversation_id = @id AND item_id = @after;";
+    internal const string SelectCursor = "SELECT seq FROM conversation_items WHERE conversation_id = @id AND item_id = @after;";
 
-    // One more row than asked tells whether there is a next page.
-    private const string SelectPageAsc = """
+    internal const string SelectPageAsc = """
         SELECT item_id AS Id, body AS Json FROM conversation_items
         WHERE conversation_id = @id AND seq > @cursor ORDER BY seq LIMIT @take;
         """;
 
-    private const string SelectPageDesc = """
+    internal const string SelectPageDesc = """
         SELECT item_id AS Id, body AS Json FROM conversation_items
         WHERE conversation_id = @id AND seq < @cursor ORDER BY seq DESC LIMIT @take;
         """;
 
-    private const string SelectAllItems =
+    internal const string SelectAllItems =
         "SELECT item_id AS Id, body AS Json FROM conversation_items WHERE conversation_id = @id ORDER BY seq;";
 
-    private const string SelectItem =
+    internal const string SelectItem =
         "SELECT item_id AS Id, body AS Json FROM conversation_items WHERE conversation_id = @id AND item_id = @itemId;";
 
     private const string DeleteItem =

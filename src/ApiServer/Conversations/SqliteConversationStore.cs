@@ -32,10 +32,7 @@ public sealed partial class SqliteConversationStore(SqliteDatabase database) : I
     public async Task<ConversationRecord?> GetAsync(string id, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<ConversationRow>(new CommandDefinition(SelectConversation, new { id }, cancellationToken: cancellationToken));
-        return row is null
-            ? null
-            : new ConversationRecord(row.Id, row.Owner, DateTimeOffset.FromUnixTimeSeconds(row.CreatedAt), DeserializeMetadata(row.Metadata), row.Bytes);
+        return await ConversationReads.GetAsync(connection, SelectConversation, id, cancellationToken);
     }
 
     public async Task<bool> UpdateMetadataAsync(string id, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken) =>
@@ -71,31 +68,19 @@ public sealed partial class SqliteConversationStore(SqliteDatabase database) : I
     public async Task<ConversationItemPage> ListItemsAsync(string id, int limit, ListOrder order, string? after, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        long cursor = order == ListOrder.Asc ? 0 : long.MaxValue;
-        if (after is not null)
-        {
-            if (await connection.ExecuteScalarAsync<long?>(new CommandDefinition(SelectCursor, new { id, after }, cancellationToken: cancellationToken)) is not { } seq)
-                return new ConversationItemPage([], HasMore: false, CursorFound: false);
-            cursor = seq;
-        }
-        var rows = (await connection.QueryAsync<ItemRow>(new CommandDefinition(order == ListOrder.Asc ? SelectPageAsc : SelectPageDesc,
-            new { id, cursor, take = limit + 1 }, cancellationToken: cancellationToken))).ToList();
-        var hasMore = rows.Count > limit;
-        return new ConversationItemPage([.. rows.Take(limit).Select(r => r.ToItem())], hasMore);
+        return await ConversationReads.ListItemsAsync(connection, id, limit, order, after, cancellationToken);
     }
 
     public async Task<IReadOnlyList<ConversationItem>> GetItemsAsync(string id, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<ItemRow>(new CommandDefinition(SelectAllItems, new { id }, cancellationToken: cancellationToken));
-        return [.. rows.Select(r => r.ToItem())];
+        return await ConversationReads.GetItemsAsync(connection, id, cancellationToken);
     }
 
     public async Task<ConversationItem?> GetItemAsync(string id, string itemId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<ItemRow>(new CommandDefinition(SelectItem, new { id, itemId }, cancellationToken: cancellationToken));
-        return row?.ToItem();
+        return await ConversationReads.GetItemAsync(connection, id, itemId, cancellationToken);
     }
 
     public Task<bool> DeleteItemAsync(string id, string itemId, CancellationToken cancellationToken) =>
@@ -109,15 +94,15 @@ public sealed partial class SqliteConversationStore(SqliteDatabase database) : I
 
     public ValueTask DisposeAsync() => database.DisposeAsync();
 
-    private static string SerializeMetadata(IReadOnlyDictionary<string, string> metadata) =>
+    internal static string SerializeMetadata(IReadOnlyDictionary<string, string> metadata) =>
         JsonSerializer.Serialize(metadata.ToDictionary(), ConversationsJsonContext.Default.DictionaryStringString);
 
-    private static IReadOnlyDictionary<string, string> DeserializeMetadata(string json) =>
+    internal static IReadOnlyDictionary<string, string> DeserializeMetadata(string json) =>
         JsonSerializer.Deserialize(json, ConversationsJsonContext.Default.DictionaryStringString) ?? [];
 
-    private sealed record ConversationRow(string Id, string Owner, long CreatedAt, string Metadata, long Bytes);
+    internal sealed record ConversationRow(string Id, string Owner, long CreatedAt, string Metadata, long Bytes);
 
-    private sealed record ItemRow(string Id, string Json)
+    internal sealed record ItemRow(string Id, string Json)
     {
         public ConversationItem ToItem() => new(Id, Json);
     }

@@ -16,8 +16,6 @@ namespace ApiServer.Runs;
 /// </summary>
 public static class RunsEndpoints
 {
-    private const string ApprovalsDatabase = "approvals";
-
     public static IServiceCollection AddRuns(this IServiceCollection services)
     {
         services.AddSingleton<IRunRegistry>(sp => new InMemoryRunRegistry(
@@ -28,10 +26,11 @@ public static class RunsEndpoints
             return new RunScheduler(options.MaxConcurrentRuns, options.MaxQueuedRuns);
         });
         services.AddSingleton<RunExecutor>();
-        services.AddKeyedSingleton(ApprovalsDatabase, (sp, _) => Data.SqliteDatabase.Open(
-            sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.ResolvedDataDir, "approvals.db", Approvals.ToolApprovalMemory.Migrations,
-            sp.GetRequiredService<ILogger<Approvals.ToolApprovalMemory>>()));
-        services.AddSingleton(sp => new Approvals.ToolApprovalMemory(sp.GetRequiredKeyedService<Data.SqliteDatabase>(ApprovalsDatabase), sp.GetRequiredService<Mcp.McpHub>()));
+        services.AddSingleton(sp => new Approvals.SqliteToolApprovalStore(Data.SqliteDatabase.Open(
+            sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.ResolvedDataDir, Approvals.SqliteToolApprovalStore.FileName,
+            Approvals.SqliteToolApprovalStore.Migrations, sp.GetRequiredService<ILogger<Approvals.SqliteToolApprovalStore>>())));
+        services.AddSingleton<Approvals.IToolApprovalStore>(sp => sp.GetRequiredService<Approvals.SqliteToolApprovalStore>());
+        services.AddSingleton<Approvals.ToolApprovalMemory>();
         services.AddSingleton<RunCoordinator>();
         services.AddSingleton<RunLifetimeService>();
         services.AddHostedService(sp => sp.GetRequiredService<RunLifetimeService>());

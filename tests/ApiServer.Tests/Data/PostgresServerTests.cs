@@ -81,6 +81,32 @@ public sealed class PostgresServerTests
     }
 
     [PostgresFact]
+    public async Task Replicas_share_conversations_and_background_responses_and_open_no_SQLite_file()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var a = await StartAsync(database.Url());
+        await using var b = await StartAsync(database.Url());
+
+        using var created = await a.Client.PostAsJsonAsync("/v1/conversations", new { items = new[] { new { type = "message", role = "user", content = "from a" } } });
+        var conversation = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
+        using var appended = await b.Client.PostAsJsonAsync($"/v1/conversations/{conversation}/items",
+            new { items = new[] { new { type = "message", role = "user", content = "from b" } } });
+        Assert.Equal(HttpStatusCode.OK, appended.StatusCode);
+        var items = await a.Client.GetStringAsync($"/v1/conversations/{conversation}/items?order=asc");
+        Assert.True(items.IndexOf("from a", StringComparison.Ordinal) is >= 0 and var at && items.IndexOf("from b", StringComparison.Ordinal) > at, items);
+
+        using var started = await a.Client.PostAsJsonAsync("/v1/responses", new { model = "agent", input = "in the background", background = true });
+        var id = JsonDocument.Parse(await started.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
+        // b never ran it: what it answers comes from the shared record.
+        await ChatCompletions.UpstreamBody.WaitUntilAsync(async () =>
+            JsonDocument.Parse(await b.Client.GetStringAsync($"/v1/responses/{id}")).RootElement.GetProperty("status").GetString() == "completed",
+            "the background response to be completed as b reads it");
+
+        foreach (var server in new[] { a, b })
+            Assert.False(Directory.Exists(server.DataDir) && Directory.GetFiles(server.DataDir, "*.db").Length > 0, "no SQLite file is opened with a database URL");
+    }
+
+    [PostgresFact]
     public async Task Losing_the_database_answers_503_in_the_envelope_and_health_says_so_until_it_returns()
     {
         await using var database = await TestDatabase.CreateAsync();

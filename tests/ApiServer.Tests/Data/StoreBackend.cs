@@ -1,8 +1,11 @@
+using ApiServer.Approvals;
 using ApiServer.Configuration;
+using ApiServer.Conversations;
 using ApiServer.Data;
 using ApiServer.Data.Postgres;
 using ApiServer.Idempotency;
 using ApiServer.Jobs;
+using ApiServer.Responses.Background;
 using ApiServer.Responses.Store;
 using ApiServer.Sessions;
 using Microsoft.Data.Sqlite;
@@ -83,6 +86,23 @@ public sealed class StoreBackend : IAsyncDisposable
         IsPostgres
             ? new PostgresJobStore(replica ?? Database, historyPerJob, replicaId, Time)
             : Own(new SqliteJobStore(SqliteDatabase.Open(_dataDir, "jobs.db", SqliteJobStore.Migrations, NullLogger.Instance), historyPerJob));
+
+    public IConversationStore Conversations(PostgresDatabase? replica = null) =>
+        IsPostgres
+            ? new PostgresConversationStore(replica ?? Database)
+            : Own(new SqliteConversationStore(SqliteDatabase.Open(_dataDir, SqliteConversationStore.FileName, SqliteConversationStore.Migrations, NullLogger.Instance)));
+
+    /// <summary>A background response store; each call is a new process on the same data (a restart, or another replica).</summary>
+    public IBackgroundResponseStore Background(int capacity = 100, PostgresDatabase? replica = null, string replicaId = "replica-a") =>
+        IsPostgres
+            ? new PostgresBackgroundResponseStore(replica ?? Database, capacity, replicaId, Time)
+            : Own(new SqliteBackgroundResponseStore(SqliteDatabase.Open(_dataDir, SqliteBackgroundResponseStore.FileName, SqliteBackgroundResponseStore.Migrations,
+                NullLogger.Instance), capacity));
+
+    public IToolApprovalStore Approvals(PostgresDatabase? replica = null) =>
+        IsPostgres
+            ? new PostgresToolApprovalStore(replica ?? Database)
+            : Own(new SqliteToolApprovalStore(SqliteDatabase.Open(_dataDir, SqliteToolApprovalStore.FileName, SqliteToolApprovalStore.Migrations, NullLogger.Instance)));
 
     /// <summary>An idempotency store; each call is a new process on the same data (a restart with SQLite, another replica with PostgreSQL).</summary>
     public IIdempotencyStore Idempotency(PostgresDatabase? replica = null) =>

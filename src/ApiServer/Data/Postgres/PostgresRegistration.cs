@@ -1,7 +1,10 @@
+using ApiServer.Approvals;
 using ApiServer.Configuration;
+using ApiServer.Conversations;
 using ApiServer.Health;
 using ApiServer.Idempotency;
 using ApiServer.Jobs;
+using ApiServer.Responses.Background;
 using ApiServer.Responses.Store;
 using ApiServer.Sessions;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -52,6 +55,11 @@ public static class PostgresRegistration
             sp.GetRequiredService<IOptions<ApiServerOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PostgresIdempotencyStore>>())));
         services.Replace(ServiceDescriptor.Singleton<IJobStore>(sp => new PostgresJobStore(sp.GetRequiredService<PostgresDatabase>(),
             sp.GetRequiredService<IOptions<JobsOptions>>().Value.HistoryPerJob, sp.GetRequiredService<ReplicaIdentity>().Id, sp.GetRequiredService<TimeProvider>())));
+        services.Replace(ServiceDescriptor.Singleton<IConversationStore>(sp => new PostgresConversationStore(sp.GetRequiredService<PostgresDatabase>())));
+        services.Replace(ServiceDescriptor.Singleton<IBackgroundResponseStore>(sp => new PostgresBackgroundResponseStore(sp.GetRequiredService<PostgresDatabase>(),
+            sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.MaxStoredResponses, sp.GetRequiredService<ReplicaIdentity>().Id,
+            sp.GetRequiredService<TimeProvider>())));
+        services.Replace(ServiceDescriptor.Singleton<IToolApprovalStore>(sp => new PostgresToolApprovalStore(sp.GetRequiredService<PostgresDatabase>())));
         return builder;
     }
 }

@@ -20,5 +20,8 @@ public static class PostgresSchema
         new("response owners", PostgresResponseStore.OwnerSchema),
         new("job owners", PostgresJobStore.OwnerSchema),
         new("session owners", PostgresSessionStore.OwnerSchema),
+        new("conversations", PostgresConversationStore.Schema),
+        new("background responses", PostgresBackgroundResponseStore.Schema),
+        new("tool approvals", PostgresToolApprovalStore.Schema),
     ];
 }

@@ -98,7 +98,7 @@ public sealed class PostgresServerTests
         using var started = await a.Client.PostAsJsonAsync("/v1/responses", new { model = "agent", input = "in the background", background = true });
         var id = JsonDocument.Parse(await started.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
         // b never ran it: what it answers comes from the shared record.
-        await ChatCompletions.UpstreamBody.WaitUntilAsync(async () =>
+        await Eventually.TrueAsync(async () =>
             JsonDocument.Parse(await b.Client.GetStringAsync($"/v1/responses/{id}")).RootElement.GetProperty("status").GetString() == "completed",
             "the background response to be completed as b reads it");
 

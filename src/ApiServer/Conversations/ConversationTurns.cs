@@ -66,7 +66,7 @@ public sealed partial class ConversationTurns(
         var record = await store.GetAsync(conversation, cancellationToken);
         if (record is null || !owner.Owns(record.Owner))
         {
-            if (await responses.GetConversationHeadAsync(conversation, cancellationToken) is not null)
+            if (await responses.GetConversationHeadAsync(conversation, owner, cancellationToken) is not null)
                 return null;
             throw NotFound(conversation, "conversation");
         }

@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Configuration;
 using ApiServer.Data.Postgres;
 using ApiServer.Health;
@@ -67,12 +68,12 @@ public sealed class PostgresReplicaTests
         var b = backend.Responses(replica: await backend.OpenReplicaAsync());
         await a.PutAsync(StoreTestKit.Simple("r1"), None);
         await b.PutAsync(StoreTestKit.Simple("r2", "r1"), None);
-        Assert.Equal(4, (await a.GetChainMessagesAsync("r2", None))!.Count); // now cached on a
+        Assert.Equal(4, (await a.GetChainMessagesAsync("r2", Owner.Anonymous, None))!.Count); // now cached on a
 
-        Assert.True(await b.DeleteAsync("r2", None));
+        Assert.True(await b.DeleteAsync("r2", Owner.Anonymous, None));
 
-        Assert.Null(await a.GetChainMessagesAsync("r2", None));
-        Assert.Null(await a.GetAsync("r2", None));
+        Assert.Null(await a.GetChainMessagesAsync("r2", Owner.Anonymous, None));
+        Assert.Null(await a.GetAsync("r2", Owner.Anonymous, None));
         Assert.Equal(1, await a.CountAsync(None));
     }
 
@@ -158,7 +159,7 @@ public sealed class PostgresReplicaTests
 
         Assert.Single(claims, c => c is not null);
         Assert.Single(await stores[1].FiringsAsync(job.Id, null, 10, None));
-        Assert.Equal(1, (await stores[2].GetAsync(job.Id, None))!.RunCount);
+        Assert.Equal(1, (await stores[2].GetAsync(job.Id, Owner.Anonymous, None))!.RunCount);
     }
 
     [PostgresFact]

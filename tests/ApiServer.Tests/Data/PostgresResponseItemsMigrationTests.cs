@@ -55,9 +55,9 @@ public sealed class PostgresResponseItemsMigrationTests
                 InputItemCount = 1,
             }, None);
 
-            var old = await store.ListInputItemsAsync("old", 10, ListOrder.Asc, after: null, None);
+            var old = await store.ListInputItemsAsync("old", Owner.Anonymous, 10, ListOrder.Asc, after: null, None);
             Assert.Equal("question", Assert.Single(old!.Items).Message!.Text);
-            var page = await store.ListInputItemsAsync("new", 10, ListOrder.Asc, after: null, None);
+            var page = await store.ListInputItemsAsync("new", Owner.Anonymous, 10, ListOrder.Asc, after: null, None);
             Assert.Equal(["msg_old_q", "msg_old_a", "msg_in"], page!.Items.Select(i => i.ItemId));
             Assert.Equal([false, false, true], page.Items.Select(i => i.Item is not null));
             Assert.Null(await store.GetItemAsync("msg_old_q", new Owner("root", SeesAll: true), None)); // only stored items are found

@@ -48,26 +48,35 @@ public sealed partial class PostgresJobStore
         CREATE INDEX ix_job_runs_active ON job_runs (job_id) WHERE status = 'running';
         """;
 
+    /// <summary>
+    /// The name of the key that created each job (Access/Owner.cs), as SqliteJobStore's v2; its firings run as that owner. Jobs
+    /// from before keys owned objects belong to the anonymous owner ''.
+    /// </summary>
+    internal const string OwnerSchema = "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';";
+
+    // Whether the caller (@owner, or @all for an admin key) may see a job: another owner's job reads as absent.
+    private const string Visible = "(@all OR owner = @owner)";
+
     private const string JobColumns = """
         id AS Id, name AS Name, schedule AS Schedule, schedule_kind AS ScheduleKind, schedule_value AS ScheduleValue, timezone AS Timezone,
         prompt AS Prompt, instructions AS Instructions, repeat AS Repeat, run_count AS RunCount, enabled AS Enabled, finished AS Finished,
         deliver_type AS DeliverType, deliver_url AS DeliverUrl, anchor AS Anchor, next_run_at AS NextRunAt, last_run_at AS LastRunAt,
-        last_status AS LastStatus, last_error AS LastError, created_at AS CreatedAt, updated_at AS UpdatedAt,
+        last_status AS LastStatus, last_error AS LastError, created_at AS CreatedAt, updated_at AS UpdatedAt, owner AS Owner,
         EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id AND r.status = 'running') AS Running
         """;
 
-    private const string SelectJob = "SELECT " + JobColumns + " FROM jobs WHERE id = @id;";
-    private const string SelectEnabledJobs = "SELECT " + JobColumns + " FROM jobs WHERE enabled AND NOT finished ORDER BY created_at, id;";
-    private const string SelectAllJobs = "SELECT " + JobColumns + " FROM jobs ORDER BY created_at, id;";
+    private const string SelectJob = "SELECT " + JobColumns + " FROM jobs WHERE id = @id AND " + Visible + ";";
+    private const string SelectEnabledJobs = "SELECT " + JobColumns + " FROM jobs WHERE enabled AND NOT finished AND " + Visible + " ORDER BY created_at, id;";
+    private const string SelectAllJobs = "SELECT " + JobColumns + " FROM jobs WHERE " + Visible + " ORDER BY created_at, id;";
     private const string SelectDueJobs = "SELECT " + JobColumns + " FROM jobs WHERE enabled AND NOT finished AND next_run_at <= @now ORDER BY next_run_at LIMIT @limit;";
     private const string SelectNextDue = "SELECT MIN(next_run_at) FROM jobs WHERE enabled AND NOT finished;";
     private const string CountJobs = "SELECT COUNT(*)::INTEGER FROM jobs;";
 
     private const string InsertJob = """
         INSERT INTO jobs (id, name, schedule, schedule_kind, schedule_value, timezone, prompt, instructions, repeat, run_count, enabled, finished,
-                          deliver_type, deliver_url, anchor, next_run_at, created_at, updated_at)
+                          deliver_type, deliver_url, anchor, next_run_at, created_at, updated_at, owner)
         VALUES (@Id, @Name, @Schedule, @ScheduleKind, @ScheduleValue, @Timezone, @Prompt, @Instructions, @Repeat, 0, @Enabled, @Finished,
-                @DeliverType, @DeliverUrl, @Anchor, @NextRunAt, @CreatedAt, @UpdatedAt);
+                @DeliverType, @DeliverUrl, @Anchor, @NextRunAt, @CreatedAt, @UpdatedAt, @Owner);
         """;
 
     private const string UpdateJob = """
@@ -78,8 +87,8 @@ public sealed partial class PostgresJobStore
           AND enabled = @OriginalEnabled AND finished = @OriginalFinished;
         """;
 
-    private const string DeleteJob = "DELETE FROM jobs WHERE id = @id;";
-    private const string DeleteJobRuns = "DELETE FROM job_runs WHERE job_id = @id;";
+    private const string DeleteJob = "DELETE FROM jobs WHERE id = @id AND " + Visible + ";";
+    private const string DeleteJobRuns = "DELETE FROM job_runs WHERE job_id = (SELECT id FROM jobs WHERE id = @id AND " + Visible + ");";
 
     // Taken first by every firing: claims and run-now of one job queue on its row, so "is a firing active?" and the insert
     // that makes one active can't interleave with another replica's.

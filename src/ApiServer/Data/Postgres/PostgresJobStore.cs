@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Jobs;
 using Dapper;
 using Npgsql;
@@ -22,17 +23,19 @@ public sealed partial class PostgresJobStore(PostgresDatabase database, int hist
     public Task InsertAsync(JobRecord job, CancellationToken cancellationToken) =>
         ExecuteAsync(InsertJob, JobRow.From(job), cancellationToken);
 
-    public async Task<JobRecord?> GetAsync(string id, CancellationToken cancellationToken)
+    public async Task<JobRecord?> GetAsync(string id, Owner owner, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<JobRow>(new CommandDefinition(SelectJob, new { id }, cancellationToken: cancellationToken));
+        var row = await connection.QuerySingleOrDefaultAsync<JobRow>(new CommandDefinition(SelectJob, new { id, owner = owner.Name, all = owner.SeesAll },
+            cancellationToken: cancellationToken));
         return row?.ToRecord();
     }
 
-    public async Task<IReadOnlyList<JobRecord>> ListAsync(bool includeDisabled, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<JobRecord>> ListAsync(Owner owner, bool includeDisabled, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<JobRow>(new CommandDefinition(includeDisabled ? SelectAllJobs : SelectEnabledJobs, cancellationToken: cancellationToken));
+        var rows = await connection.QueryAsync<JobRow>(new CommandDefinition(includeDisabled ? SelectAllJobs : SelectEnabledJobs,
+            new { owner = owner.Name, all = owner.SeesAll }, cancellationToken: cancellationToken));
         return [.. rows.Select(r => r.ToRecord())];
     }
 
@@ -46,11 +49,12 @@ public sealed partial class PostgresJobStore(PostgresDatabase database, int hist
         return await ExecuteAsync(UpdateJob, parameters, cancellationToken) == 1;
     }
 
-    public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) =>
+    public Task<bool> DeleteAsync(string id, Owner owner, CancellationToken cancellationToken) =>
         database.InTransactionAsync(async (c, t) =>
         {
-            await c.ExecuteAsync(new CommandDefinition(DeleteJobRuns, new { id }, t, cancellationToken: cancellationToken));
-            return await c.ExecuteAsync(new CommandDefinition(DeleteJob, new { id }, t, cancellationToken: cancellationToken)) == 1;
+            var parameters = new { id, owner = owner.Name, all = owner.SeesAll };
+            await c.ExecuteAsync(new CommandDefinition(DeleteJobRuns, parameters, t, cancellationToken: cancellationToken));
+            return await c.ExecuteAsync(new CommandDefinition(DeleteJob, parameters, t, cancellationToken: cancellationToken)) == 1;
         }, cancellationToken);
 
     public async Task<IReadOnlyList<JobRecord>> DueAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using Dapper;
 using Npgsql;
 using static ApiServer.Responses.Store.ResponseStoreSql;
@@ -7,10 +8,10 @@ namespace ApiServer.Data.Postgres;
 public sealed partial class PostgresResponseStore
 {
     /// <summary>Deletes a response for the API, with the SQLite store's rules (see SqliteResponseStore.DeleteAsync).</summary>
-    public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) =>
+    public Task<bool> DeleteAsync(string id, Owner owner, CancellationToken cancellationToken) =>
         _database.InTransactionAsync(async (c, t) =>
         {
-            var row = await c.QuerySingleOrDefaultAsync<DeleteRow>(new CommandDefinition(SelectForDelete, new { id }, t, cancellationToken: cancellationToken));
+            var row = await c.QuerySingleOrDefaultAsync<DeleteRow>(new CommandDefinition(SelectForDelete, new { id, owner = owner.Name, all = owner.SeesAll }, t, cancellationToken: cancellationToken));
             if (row is null)
                 return false;
             var newHead = row.ParentSeq is null

@@ -63,6 +63,15 @@ public sealed partial class PostgresResponseStore
         ALTER TABLE responses ADD COLUMN items_stored BOOLEAN NOT NULL DEFAULT FALSE;
         """;
 
+    /// <summary>
+    /// The name of the key that stored each response (Access/Owner.cs), as the SQLite store's v4; rows from before keys owned
+    /// objects belong to the anonymous owner ''.
+    /// </summary>
+    internal const string OwnerSchema = "ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT '';";
+
+    // Whether the caller (@owner, or @all for an admin key) may see a response row: another owner's row reads as absent.
+    private const string Visible = "(@all OR owner = @owner)";
+
     // FOR UPDATE: a delete or eviction of the parent waits for this put (and then sees its child), or runs first (and the put
     // finds no parent). Either way no child is stored under a purged parent.
     private const string SelectParent = "SELECT seq AS Seq, depth AS Depth FROM responses WHERE id = @id FOR UPDATE;";
@@ -70,9 +79,9 @@ public sealed partial class PostgresResponseStore
     private const string InsertResponse =
         """
         INSERT INTO responses (id, parent_seq, previous_response_id, depth, conversation_id, session_id, instructions,
-                               response_json, input_message_count, created_at, last_accessed_at, items_stored)
+                               response_json, input_message_count, created_at, last_accessed_at, items_stored, owner)
         VALUES (@Id, @ParentSeq, @PreviousResponseId, @Depth, @ConversationId, @SessionId, @Instructions,
-                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt, @ItemsStored)
+                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt, @ItemsStored, @Owner)
         ON CONFLICT (id) DO NOTHING
         RETURNING seq;
         """;
@@ -93,21 +102,23 @@ public sealed partial class PostgresResponseStore
         FROM unnest(@itemIds, @bodies) WITH ORDINALITY AS i (item_id, body, ordinal);
         """;
 
+    // Only the owner of a conversation's head moves it: another key naming the same conversation never redirects its history.
     private const string UpsertConversationHead =
         """
         INSERT INTO conversations (conversation_id, head_seq) VALUES (@conversationId, @seq)
-        ON CONFLICT (conversation_id) DO UPDATE SET head_seq = excluded.head_seq;
+        ON CONFLICT (conversation_id) DO UPDATE SET head_seq = excluded.head_seq
+        WHERE (SELECT owner FROM responses WHERE seq = conversations.head_seq) = @owner;
         """;
 
     private const string SelectVisibleResponse =
         """
         SELECT seq AS Seq, id AS Id, previous_response_id AS PreviousResponseId, conversation_id AS ConversationId,
                session_id AS SessionId, instructions AS Instructions, response_json AS ResponseJson,
-               input_message_count AS InputMessageCount, created_at AS CreatedAt
-        FROM responses WHERE id = @id AND NOT deleted;
-        """;
+               input_message_count AS InputMessageCount, created_at AS CreatedAt, owner AS Owner
+        FROM responses WHERE id = @id AND NOT deleted AND
+        """ + Visible + ";";
 
-    private const string SelectVisibleSeq = "SELECT seq FROM responses WHERE id = @id AND NOT deleted;";
+    private const string SelectVisibleSeq = "SELECT seq FROM responses WHERE id = @id AND NOT deleted AND " + Visible + ";";
 
     private const string SelectOwnMessages =
         "SELECT item_id AS ItemId, body AS Body FROM response_messages WHERE response_seq = @seq ORDER BY ordinal;";
@@ -124,7 +135,7 @@ public sealed partial class PostgresResponseStore
     private const string SelectConversationHead =
         """
         SELECT r.id FROM conversations c JOIN responses r ON r.seq = c.head_seq
-        WHERE c.conversation_id = @conversationId AND NOT r.deleted;
+        WHERE c.conversation_id = @conversationId AND NOT r.deleted AND (@all OR r.owner = @owner);
         """;
 
     private const string CountVisible = "SELECT COUNT(*) FROM responses WHERE NOT deleted;";
@@ -139,7 +150,7 @@ public sealed partial class PostgresResponseStore
         """;
 
     private const string SelectForDelete =
-        "SELECT seq AS Seq, parent_seq AS ParentSeq, child_count AS ChildCount FROM responses WHERE id = @id AND NOT deleted FOR UPDATE;";
+        "SELECT seq AS Seq, parent_seq AS ParentSeq, child_count AS ChildCount FROM responses WHERE id = @id AND NOT deleted AND " + Visible + " FOR UPDATE;";
 
     private const string Hide = "UPDATE responses SET deleted = TRUE WHERE seq = @seq;";
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Health;
 using ApiServer.Responses.Store;
@@ -62,6 +63,7 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
                 response.Id, ParentSeq = parent?.Seq, response.PreviousResponseId, Depth = parent is null ? 0 : parent.Depth + 1, response.ConversationId,
                 response.SessionId, response.Instructions, response.ResponseJson, InputMessageCount = (long)response.InputMessageCount,
                 CreatedAt = response.CreatedAt.ToUnixTimeMilliseconds(), LastAccessedAt = now, ItemsStored = response.Items.Count > 0,
+                response.Owner,
             }, t, cancellationToken: cancellationToken)) ?? throw new InvalidOperationException($"Response '{response.Id}' is already stored.");
             if (parent is not null)
                 await c.ExecuteAsync(new CommandDefinition(IncrementChildCount, new { seq = parent.Seq }, t, cancellationToken: cancellationToken));
@@ -75,7 +77,7 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
                     bodies = response.Items.Select(i => i.Body).ToArray(), owner = response.Owner,
                 }, t, cancellationToken: cancellationToken));
             if (response.ConversationId is not null)
-                await c.ExecuteAsync(new CommandDefinition(UpsertConversationHead, new { conversationId = response.ConversationId, seq = stored }, t,
+                await c.ExecuteAsync(new CommandDefinition(UpsertConversationHead, new { conversationId = response.ConversationId, seq = stored, owner = response.Owner }, t,
                     cancellationToken: cancellationToken));
             return (stored, parent?.Seq);
         }, cancellationToken);
@@ -87,13 +89,13 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
             LogEvicted(_logger, evicted, _maxStoredResponses);
     }
 
-    public async Task<StoredResponse?> GetAsync(string id, CancellationToken cancellationToken)
+    public async Task<StoredResponse?> GetAsync(string id, Owner owner, CancellationToken cancellationToken)
     {
         ResponseRow? row;
         List<ItemRow> items;
         await using (var connection = await _database.OpenConnectionAsync(cancellationToken))
         {
-            row = await connection.QuerySingleOrDefaultAsync<ResponseRow>(new CommandDefinition(SelectVisibleResponse, new { id }, cancellationToken: cancellationToken));
+            row = await connection.QuerySingleOrDefaultAsync<ResponseRow>(new CommandDefinition(SelectVisibleResponse, new { id, owner = owner.Name, all = owner.SeesAll }, cancellationToken: cancellationToken));
             if (row is null)
                 return null;
             items = (await connection.QueryAsync<ItemRow>(new CommandDefinition(SelectOwnMessages, new { seq = row.Seq }, cancellationToken: cancellationToken))).AsList();
@@ -110,22 +112,23 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
             NewMessages = StoredItemReads.ToMessages(items),
             InputMessageCount = (int)row.InputMessageCount,
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(row.CreatedAt),
+            Owner = row.Owner,
         };
     }
 
-    public async Task<IReadOnlyList<StoredMessage>?> GetChainMessagesAsync(string id, CancellationToken cancellationToken) =>
-        await ReadChainAsync(id, static (chains, seq) => chains.TryGet(seq), static chain => chain, cancellationToken);
+    public async Task<IReadOnlyList<StoredMessage>?> GetChainMessagesAsync(string id, Owner owner, CancellationToken cancellationToken) =>
+        await ReadChainAsync(id, owner, static (chains, seq) => chains.TryGet(seq), static chain => chain, cancellationToken);
 
-    public async Task<IReadOnlyList<ChatMessage>?> GetChainHistoryAsync(string id, CancellationToken cancellationToken) =>
-        await ReadChainAsync(id, static (chains, seq) => chains.TryGetMessages(seq), static chain => [.. chain.Select(m => m.Message)], cancellationToken);
+    public async Task<IReadOnlyList<ChatMessage>?> GetChainHistoryAsync(string id, Owner owner, CancellationToken cancellationToken) =>
+        await ReadChainAsync(id, owner, static (chains, seq) => chains.TryGetMessages(seq), static chain => [.. chain.Select(m => m.Message)], cancellationToken);
 
-    private async Task<T[]?> ReadChainAsync<T>(string id, Func<ChainCache, long, T[]?> cached, Func<StoredMessage[], T[]> fromRows, CancellationToken cancellationToken)
+    private async Task<T[]?> ReadChainAsync<T>(string id, Owner owner, Func<ChainCache, long, T[]?> cached, Func<StoredMessage[], T[]> fromRows, CancellationToken cancellationToken)
     {
         long seq;
         List<ItemRow> items;
         await using (var connection = await _database.OpenConnectionAsync(cancellationToken))
         {
-            if (await FindVisibleAsync(connection, id, cancellationToken) is not { } found)
+            if (await FindVisibleAsync(connection, id, owner, cancellationToken) is not { } found)
                 return null;
             seq = found;
             RecordAccess(seq);
@@ -138,7 +141,7 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
         return fromRows(chain);
     }
 
-    public async Task<MessagePage?> ListInputItemsAsync(string id, int limit, ListOrder order, string? after, CancellationToken cancellationToken)
+    public async Task<MessagePage?> ListInputItemsAsync(string id, Owner owner, int limit, ListOrder order, string? after, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, SqliteResponseStore.MaxPageSize);
@@ -146,7 +149,7 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
         List<ItemRow> items;
         await using (var connection = await _database.OpenConnectionAsync(cancellationToken))
         {
-            if (await FindVisibleAsync(connection, id, cancellationToken) is not { } found)
+            if (await FindVisibleAsync(connection, id, owner, cancellationToken) is not { } found)
                 return null;
             seq = found;
             var sql = order == ListOrder.Desc ? SelectInputItemsDesc : SelectInputItemsAsc;
@@ -159,7 +162,7 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
         return StoredItemReads.ToPage(items, limit);
     }
 
-    public async Task<StoredItem?> GetItemAsync(string itemId, Access.Owner owner, CancellationToken cancellationToken)
+    public async Task<StoredItem?> GetItemAsync(string itemId, Owner owner, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenConnectionAsync(cancellationToken);
         return await StoredItemReads.GetItemAsync(connection, itemId, owner, cancellationToken);
@@ -170,7 +173,7 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
         if (itemIds.Count == 0)
             return StoredItemReads.NoItems;
         await using var connection = await _database.OpenConnectionAsync(cancellationToken);
-        return await FindVisibleAsync(connection, id, cancellationToken) is { } seq
+        return await FindVisibleAsync(connection, id, StoredItemReads.AnyOwner, cancellationToken) is { } seq
             ? await StoredItemReads.ChainItemIdsAsync(connection, SelectChainItemIds, seq, [.. itemIds], cancellationToken)
             : StoredItemReads.NoItems;
     }
@@ -182,10 +185,11 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
         return await connection.ExecuteScalarAsync<long>(new CommandDefinition(SelectPayloadBytes, cancellationToken: cancellationToken));
     }
 
-    public async Task<string?> GetConversationHeadAsync(string conversationId, CancellationToken cancellationToken)
+    public async Task<string?> GetConversationHeadAsync(string conversationId, Owner owner, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenConnectionAsync(cancellationToken);
-        return await connection.ExecuteScalarAsync<string?>(new CommandDefinition(SelectConversationHead, new { conversationId }, cancellationToken: cancellationToken));
+        return await connection.ExecuteScalarAsync<string?>(new CommandDefinition(SelectConversationHead,
+            new { conversationId, owner = owner.Name, all = owner.SeesAll }, cancellationToken: cancellationToken));
     }
 
     public async Task<long> CountAsync(CancellationToken cancellationToken)
@@ -208,8 +212,9 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
 
     private void RecordAccess(long seq) => _pendingAccess[seq] = _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private static Task<long?> FindVisibleAsync(NpgsqlConnection connection, string id, CancellationToken cancellationToken) =>
-        connection.ExecuteScalarAsync<long?>(new CommandDefinition(SelectVisibleSeq, new { id }, cancellationToken: cancellationToken));
+    private static Task<long?> FindVisibleAsync(NpgsqlConnection connection, string id, Owner owner, CancellationToken cancellationToken) =>
+        connection.ExecuteScalarAsync<long?>(new CommandDefinition(SelectVisibleSeq, new { id, owner = owner.Name, all = owner.SeesAll },
+            cancellationToken: cancellationToken));
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Evicted {Count} least recently used responses (capacity {Capacity}).")]
     private static partial void LogEvicted(ILogger logger, int count, int capacity);
@@ -231,5 +236,6 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
         public string ResponseJson { get; set; } = "";
         public long InputMessageCount { get; set; }
         public long CreatedAt { get; set; }
+        public string Owner { get; set; } = "";
     }
 }

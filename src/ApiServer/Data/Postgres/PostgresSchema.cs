@@ -17,5 +17,8 @@ public static class PostgresSchema
         new("jobs", PostgresJobStore.Schema),
         new("replicas", PostgresReplicaHeartbeat.Schema),
         new("response items", PostgresResponseStore.ItemsSchema),
+        new("response owners", PostgresResponseStore.OwnerSchema),
+        new("job owners", PostgresJobStore.OwnerSchema),
+        new("session owners", PostgresSessionStore.OwnerSchema),
     ];
 }

@@ -33,16 +33,30 @@ public sealed class PostgresSessionStore(PostgresDatabase database, TimeProvider
         CREATE INDEX ix_session_messages_streaming ON session_messages (status) WHERE status = 'streaming';
         """;
 
-    private const string InsertSession = """
-        INSERT INTO sessions (id, created_at, updated_at, title, model) VALUES (@id, @now, @now, @title, @model)
-        ON CONFLICT (id) DO NOTHING;
+    /// <summary>
+    /// As SqliteSessionStore's v3: a session belongs to the key that made it (Access/Owner.cs) and its id is namespaced by that
+    /// owner, so the key is (owner, id). Sessions from before keys owned objects belong to the anonymous owner ''.
+    /// </summary>
+    internal const string OwnerSchema =
+        """
+        ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+        ALTER TABLE sessions DROP CONSTRAINT sessions_pkey;
+        ALTER TABLE sessions ADD PRIMARY KEY (owner, id);
+        ALTER TABLE session_messages ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+        DROP INDEX ix_session_messages_turn;
+        CREATE INDEX ix_session_messages_turn ON session_messages (owner, session_id, (COALESCE(turn_id, id)), id);
         """;
 
-    private const string TouchSession = "UPDATE sessions SET updated_at = @now, model = @model WHERE id = @id;";
+    private const string InsertSession = """
+        INSERT INTO sessions (owner, id, created_at, updated_at, title, model) VALUES (@owner, @id, @now, @now, @title, @model)
+        ON CONFLICT (owner, id) DO NOTHING;
+        """;
+
+    private const string TouchSession = "UPDATE sessions SET updated_at = @now, model = @model WHERE owner = @owner AND id = @id;";
 
     private const string InsertMessage = """
-        INSERT INTO session_messages (session_id, turn_id, message, status, created_at, updated_at)
-        VALUES (@sessionId, @turn, @message, @status, @now, @now) RETURNING id;
+        INSERT INTO session_messages (owner, session_id, turn_id, message, status, created_at, updated_at)
+        VALUES (@owner, @sessionId, @turn, @message, @status, @now, @now) RETURNING id;
         """;
 
     private const string UpdateDraft = "UPDATE session_messages SET message = @message, updated_at = @now WHERE id = @id AND status = 'streaming';";
@@ -50,17 +64,20 @@ public sealed class PostgresSessionStore(PostgresDatabase database, TimeProvider
     private const string DeleteDraft = "DELETE FROM session_messages WHERE id = @id RETURNING COALESCE(turn_id, id);";
     private const string DeleteTurn = """
         DELETE FROM session_messages
-        WHERE session_id = @sessionId AND COALESCE(turn_id, id) = (SELECT COALESCE(turn_id, id) FROM session_messages WHERE id = @draftId);
+        WHERE owner = @owner AND session_id = @sessionId AND COALESCE(turn_id, id) = (SELECT COALESCE(turn_id, id) FROM session_messages WHERE id = @draftId);
         """;
-    private const string DeleteEmptySession = "DELETE FROM sessions WHERE id = @sessionId AND NOT EXISTS (SELECT 1 FROM session_messages WHERE session_id = @sessionId);";
+    private const string DeleteEmptySession = """
+        DELETE FROM sessions WHERE owner = @owner AND id = @sessionId
+          AND NOT EXISTS (SELECT 1 FROM session_messages WHERE owner = @owner AND session_id = @sessionId);
+        """;
     private const string InterruptDraft = "UPDATE session_messages SET message = @message, status = 'interrupted', updated_at = @now WHERE id = @id;";
-    private const string AddUsage = "UPDATE sessions SET input_tokens = input_tokens + @input, output_tokens = output_tokens + @output, updated_at = @now WHERE id = @id;";
-    private const string SelectHistory = "SELECT message FROM session_messages WHERE session_id = @sessionId AND status <> 'streaming' ORDER BY COALESCE(turn_id, id), id;";
-    private const string SelectMessages = "SELECT id, message, status FROM session_messages WHERE session_id = @sessionId ORDER BY COALESCE(turn_id, id), id;";
+    private const string AddUsage = "UPDATE sessions SET input_tokens = input_tokens + @input, output_tokens = output_tokens + @output, updated_at = @now WHERE owner = @owner AND id = @id;";
+    private const string SelectHistory = "SELECT message FROM session_messages WHERE owner = @owner AND session_id = @sessionId AND status <> 'streaming' ORDER BY COALESCE(turn_id, id), id;";
+    private const string SelectMessages = "SELECT id, message, status FROM session_messages WHERE owner = @owner AND session_id = @sessionId ORDER BY COALESCE(turn_id, id), id;";
     private const string SelectSession = """
         SELECT id AS Id, created_at AS CreatedAt, updated_at AS UpdatedAt, title AS Title, model AS Model, input_tokens AS InputTokens,
-               output_tokens AS OutputTokens, (SELECT COUNT(*) FROM session_messages m WHERE m.session_id = s.id) AS MessageCount
-        FROM sessions s WHERE id = @sessionId;
+               output_tokens AS OutputTokens, (SELECT COUNT(*) FROM session_messages m WHERE m.owner = s.owner AND m.session_id = s.id) AS MessageCount
+        FROM sessions s WHERE owner = @owner AND id = @sessionId;
         """;
 
     // Only drafts no live request is writing: the SQLite store's startup sweep, which on a shared database must not touch
@@ -80,7 +97,7 @@ public sealed class PostgresSessionStore(PostgresDatabase database, TimeProvider
             var w = new Write(c, t, cancellationToken);
             var now = Now;
             var turnId = await StoreInputAsync(w, turn, now);
-            return await InsertAsync(w, turn.SessionId, ChatMessage.Assistant(""), StoredMessageStatus.Streaming, now, turnId);
+            return await InsertAsync(w, turn.SessionId, turn.Owner, ChatMessage.Assistant(""), StoredMessageStatus.Streaming, now, turnId);
         }, cancellationToken);
 
     public Task AppendTurnAsync(SessionTurn turn, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) =>
@@ -89,50 +106,50 @@ public sealed class PostgresSessionStore(PostgresDatabase database, TimeProvider
             var w = new Write(c, t, cancellationToken);
             var now = Now;
             var turnId = await StoreInputAsync(w, turn, now);
-            await InsertAllAsync(w, turn.SessionId, newMessages, now, turnId);
-            return await AddUsageAsync(w, turn.SessionId, usage, now);
+            await InsertAllAsync(w, turn.SessionId, turn.Owner, newMessages, now, turnId);
+            return await AddUsageAsync(w, turn.SessionId, turn.Owner, usage, now);
         }, cancellationToken);
 
     private static async Task<long?> StoreInputAsync(Write w, SessionTurn turn, long now)
     {
         var title = SqliteSessionStore.Title([.. turn.PriorIfNew, .. turn.Input]);
-        var created = await w.ExecuteAsync(InsertSession, new { id = turn.SessionId, now, title, model = turn.Model });
+        var created = await w.ExecuteAsync(InsertSession, new { owner = turn.Owner, id = turn.SessionId, now, title, model = turn.Model });
         if (created == 1)
-            await InsertAllAsync(w, turn.SessionId, turn.PriorIfNew, now, turnId: null);
+            await InsertAllAsync(w, turn.SessionId, turn.Owner, turn.PriorIfNew, now, turnId: null);
         else
-            await w.ExecuteAsync(TouchSession, new { id = turn.SessionId, now, model = turn.Model });
-        return await InsertAllAsync(w, turn.SessionId, turn.Input, now, turnId: null);
+            await w.ExecuteAsync(TouchSession, new { owner = turn.Owner, id = turn.SessionId, now, model = turn.Model });
+        return await InsertAllAsync(w, turn.SessionId, turn.Owner, turn.Input, now, turnId: null);
     }
 
-    private static async Task<long?> InsertAllAsync(Write w, string sessionId, IReadOnlyList<ChatMessage> messages, long now, long? turnId)
+    private static async Task<long?> InsertAllAsync(Write w, string sessionId, string owner, IReadOnlyList<ChatMessage> messages, long now, long? turnId)
     {
         foreach (var message in messages)
         {
-            var id = await InsertAsync(w, sessionId, message, StoredMessageStatus.Complete, now, turnId);
+            var id = await InsertAsync(w, sessionId, owner, message, StoredMessageStatus.Complete, now, turnId);
             turnId ??= id;
         }
         return turnId;
     }
 
-    private static Task<long> InsertAsync(Write w, string sessionId, ChatMessage message, StoredMessageStatus status, long now, long? turnId) =>
+    private static Task<long> InsertAsync(Write w, string sessionId, string owner, ChatMessage message, StoredMessageStatus status, long now, long? turnId) =>
         w.Connection.ExecuteScalarAsync<long>(new CommandDefinition(InsertMessage,
-            new { sessionId, turn = turnId, message = StoredMessageJson.Serialize(message), status = StatusText(status), now }, w.Transaction,
+            new { owner, sessionId, turn = turnId, message = StoredMessageJson.Serialize(message), status = StatusText(status), now }, w.Transaction,
             cancellationToken: w.CancellationToken));
 
-    private static Task<int> AddUsageAsync(Write w, string sessionId, TokenUsage usage, long now) =>
-        w.ExecuteAsync(AddUsage, new { id = sessionId, input = (long)usage.InputTokens, output = (long)usage.OutputTokens, now });
+    private static Task<int> AddUsageAsync(Write w, string sessionId, string owner, TokenUsage usage, long now) =>
+        w.ExecuteAsync(AddUsage, new { owner, id = sessionId, input = (long)usage.InputTokens, output = (long)usage.OutputTokens, now });
 
     public Task UpdateDraftAsync(long draftId, string text, CancellationToken cancellationToken) =>
         ExecuteAsync(UpdateDraft, new { id = draftId, message = StoredMessageJson.Serialize(ChatMessage.Assistant(text)), now = Now }, cancellationToken);
 
-    public Task CompleteTurnAsync(string sessionId, long draftId, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) =>
+    public Task CompleteTurnAsync(string sessionId, string owner, long draftId, IReadOnlyList<ChatMessage> newMessages, TokenUsage usage, CancellationToken cancellationToken) =>
         database.InTransactionAsync(async (c, t) =>
         {
             var w = new Write(c, t, cancellationToken);
             var now = Now;
             var turnId = await c.ExecuteScalarAsync<long?>(new CommandDefinition(DeleteDraft, new { id = draftId }, t, cancellationToken: cancellationToken)) ?? draftId;
-            await InsertAllAsync(w, sessionId, newMessages, now, turnId);
-            return await AddUsageAsync(w, sessionId, usage, now);
+            await InsertAllAsync(w, sessionId, owner, newMessages, now, turnId);
+            return await AddUsageAsync(w, sessionId, owner, usage, now);
         }, cancellationToken);
 
     public Task AbandonTurnAsync(long draftId, string partialText, CancellationToken cancellationToken) =>
@@ -140,32 +157,32 @@ public sealed class PostgresSessionStore(PostgresDatabase database, TimeProvider
             ? ExecuteAsync(DeleteMessage, new { id = draftId }, cancellationToken)
             : ExecuteAsync(InterruptDraft, new { id = draftId, message = StoredMessageJson.Serialize(ChatMessage.Assistant(partialText)), now = Now }, cancellationToken);
 
-    public Task DiscardTurnAsync(string sessionId, long draftId, CancellationToken cancellationToken) =>
+    public Task DiscardTurnAsync(string sessionId, string owner, long draftId, CancellationToken cancellationToken) =>
         database.InTransactionAsync(async (c, t) =>
         {
-            await c.ExecuteAsync(new CommandDefinition(DeleteTurn, new { sessionId, draftId }, t, cancellationToken: cancellationToken));
-            return await c.ExecuteAsync(new CommandDefinition(DeleteEmptySession, new { sessionId }, t, cancellationToken: cancellationToken));
+            await c.ExecuteAsync(new CommandDefinition(DeleteTurn, new { owner, sessionId, draftId }, t, cancellationToken: cancellationToken));
+            return await c.ExecuteAsync(new CommandDefinition(DeleteEmptySession, new { owner, sessionId }, t, cancellationToken: cancellationToken));
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ChatMessage>> LoadHistoryAsync(string sessionId, string owner, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<string>(new CommandDefinition(SelectHistory, new { sessionId }, cancellationToken: cancellationToken));
+        var rows = await connection.QueryAsync<string>(new CommandDefinition(SelectHistory, new { sessionId, owner }, cancellationToken: cancellationToken));
         return [.. rows.Select(StoredMessageJson.Deserialize)];
     }
 
-    public async Task<SessionSummary?> GetAsync(string sessionId, CancellationToken cancellationToken)
+    public async Task<SessionSummary?> GetAsync(string sessionId, string owner, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<SessionRow>(new CommandDefinition(SelectSession, new { sessionId }, cancellationToken: cancellationToken));
+        var row = await connection.QuerySingleOrDefaultAsync<SessionRow>(new CommandDefinition(SelectSession, new { sessionId, owner }, cancellationToken: cancellationToken));
         return row is null ? null : new SessionSummary(row.Id, DateTimeOffset.FromUnixTimeSeconds(row.CreatedAt), DateTimeOffset.FromUnixTimeSeconds(row.UpdatedAt),
             row.Title, row.Model, row.InputTokens, row.OutputTokens, (int)row.MessageCount);
     }
 
-    public async Task<IReadOnlyList<SessionMessage>> GetMessagesAsync(string sessionId, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<SessionMessage>> GetMessagesAsync(string sessionId, string owner, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<(long Id, string Message, string Status)>(new CommandDefinition(SelectMessages, new { sessionId }, cancellationToken: cancellationToken));
+        var rows = await connection.QueryAsync<(long Id, string Message, string Status)>(new CommandDefinition(SelectMessages, new { sessionId, owner }, cancellationToken: cancellationToken));
         return [.. rows.Select(r => new SessionMessage(r.Id, StoredMessageJson.Deserialize(r.Message), Enum.Parse<StoredMessageStatus>(r.Status, ignoreCase: true)))];
     }
 

@@ -69,7 +69,7 @@ public static class BackgroundEndpoints
             "stream", "events_expired");
         if (found.Found)
             throw expired;
-        if (await store.GetAsync(id, cancellationToken) is not { } stored)
+        if (await store.GetAsync(id, Owner.Of(context), cancellationToken) is not { } stored)
             return null;
         if (IsBackground(stored.ResponseJson))
             throw expired;
@@ -85,7 +85,7 @@ public static class BackgroundEndpoints
             throw ResponsesEndpoints.NotFound(id);
         if (found.Found)
             return TypedResults.Content(await background.CancelAsync(found, cancellationToken), "application/json");
-        if (await store.GetAsync(id, cancellationToken) is { } stored)
+        if (await store.GetAsync(id, Owner.Of(context), cancellationToken) is { } stored)
         {
             // A background response whose record was trimmed has ended: like any ended one, it is returned unchanged.
             if (IsBackground(stored.ResponseJson))

@@ -46,7 +46,7 @@ public sealed partial class BackgroundResponses(
             Model = template.Model,
             Store = true,
             SessionId = sessionId,
-            RecordedInput = [],
+            RecordedInput = new StoredTurnInput([], []),
             Background = turn,
         };
         // Recorded before it can start, so a crash at any point after this leaves a row the next start marks failed.

@@ -223,7 +223,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
         if (itemIds.Count == 0)
             return StoredItemReads.NoItems;
         await using var connection = await _database.OpenConnectionAsync(cancellationToken);
-        return await FindVisibleAsync(connection, id, cancellationToken) is { } seq
+        return await FindVisibleAsync(connection, id, StoredItemReads.AnyOwner, cancellationToken) is { } seq
             ? await StoredItemReads.ChainItemIdsAsync(connection, SelectChainItemIds, seq, [.. itemIds], cancellationToken)
             : StoredItemReads.NoItems;
     }

@@ -20,6 +20,12 @@ internal static class StoredItemReads
 {
     public static IReadOnlySet<string> NoItems => FrozenSet<string>.Empty;
 
+    /// <summary>
+    /// Finds a chain's items whoever stored it: the caller of FindChainItemsAsync has already read the response as its owner,
+    /// and an item_reference is then matched only against that chain.
+    /// </summary>
+    public static Access.Owner AnyOwner { get; } = new("", SeesAll: true);
+
     public static StoredMessage[] ToMessages(List<ItemRow> rows) =>
         [.. rows.Select(static r => new StoredMessage(r.ItemId, StoredMessageJson.Deserialize(r.Body)))];
 

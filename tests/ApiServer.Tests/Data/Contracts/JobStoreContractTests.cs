@@ -1,3 +1,4 @@
+using ApiServer.Access;
 using ApiServer.Jobs;
 
 namespace ApiServer.Tests.Data.Contracts;
@@ -37,7 +38,7 @@ public sealed class JobStoreContractTests
         var job = Job("aaaaaaaaaaaa", now, repeat: 3);
         await store.InsertAsync(job, None);
 
-        var read = await store.GetAsync(job.Id, None);
+        var read = await store.GetAsync(job.Id, Owner.Anonymous, None);
         Assert.Equal(job, read! with { Parsed = job.Parsed });
         Assert.Equal(job.Parsed.Normalized, read.Parsed.Normalized);
         Assert.Equal(1, await store.CountAsync(None));
@@ -45,13 +46,13 @@ public sealed class JobStoreContractTests
         var paused = job with { Enabled = false, Name = "renamed", UpdatedAt = now.AddMinutes(1) };
         Assert.True(await store.UpdateAsync(job, paused, None));
         Assert.False(await store.UpdateAsync(job, paused with { Name = "stale" }, None)); // enabled changed since job was read
-        Assert.Empty(await store.ListAsync(includeDisabled: false, None));
-        Assert.Equal("renamed", Assert.Single(await store.ListAsync(includeDisabled: true, None)).Name);
+        Assert.Empty(await store.ListAsync(Owner.Anonymous, includeDisabled: false, None));
+        Assert.Equal("renamed", Assert.Single(await store.ListAsync(Owner.Anonymous, includeDisabled: true, None)).Name);
         Assert.Null(await store.NextDueAtAsync(None));
 
-        Assert.True(await store.DeleteAsync(job.Id, None));
-        Assert.False(await store.DeleteAsync(job.Id, None));
-        Assert.Null(await store.GetAsync(job.Id, None));
+        Assert.True(await store.DeleteAsync(job.Id, Owner.Anonymous, None));
+        Assert.False(await store.DeleteAsync(job.Id, Owner.Anonymous, None));
+        Assert.Null(await store.GetAsync(job.Id, Owner.Anonymous, None));
     }
 
     [Theory, MemberData(nameof(Backends))]
@@ -71,13 +72,13 @@ public sealed class JobStoreContractTests
         Assert.Equal((FiringStatus.Running, "schedule"), (firing.Status, firing.Trigger));
         Assert.Null(await store.ClaimAsync(Due(job, now.AddHours(1)), None)); // the same due time again: lost
 
-        var moved = await store.GetAsync(job.Id, None);
+        var moved = await store.GetAsync(job.Id, Owner.Anonymous, None);
         Assert.Equal((job.NextRunAt!.Value.AddHours(1), 1, true, "running"), (moved!.NextRunAt, moved.RunCount, moved.Running, moved.LastStatus));
         Assert.Null(await store.StartManualAsync(job.Id, now, None)); // a job never overlaps itself
 
         var skipped = await store.ClaimAsync(Due(moved, now.AddHours(2)), None);
         Assert.Equal(FiringStatus.Skipped, skipped!.Status);
-        Assert.Equal(1, (await store.GetAsync(job.Id, None))!.RunCount);
+        Assert.Equal(1, (await store.GetAsync(job.Id, Owner.Anonymous, None))!.RunCount);
 
         await store.MarkStartedAsync(firing.Id, "run_1", now.AddHours(1), None);
         Assert.True(await store.FinishAsync(new FiringOutcome(firing.Id, job.Id, FiringStatus.Completed, now.AddHours(1), "resp_1", "hi", null), None));
@@ -89,7 +90,7 @@ public sealed class JobStoreContractTests
         var done = history[1];
         Assert.Equal(("run_1", FiringStatus.Completed, "resp_1", "hi", "delivered"), (done.RunId, done.Status, done.ResponseId, done.OutputPreview, done.Delivery));
         Assert.Equal([firing.Id], (await store.FiringsAsync(job.Id, before: skipped.Id, 10, None)).Select(f => f.Id));
-        var finished = await store.GetAsync(job.Id, None);
+        var finished = await store.GetAsync(job.Id, Owner.Anonymous, None);
         Assert.Equal((false, FiringStatus.Completed), (finished!.Running, finished.LastStatus));
     }
 
@@ -110,7 +111,7 @@ public sealed class JobStoreContractTests
             await store.FinishAsync(new FiringOutcome(manual!.Id, job.Id, FiringStatus.Failed, now, null, null, "boom"), None);
         }
 
-        var finished = await store.GetAsync(job.Id, None);
+        var finished = await store.GetAsync(job.Id, Owner.Anonymous, None);
         Assert.Equal((true, (DateTimeOffset?)null, "finished"), (finished!.Finished, finished.NextRunAt, finished.State));
         var history = await store.FiringsAsync(job.Id, before: null, 10, None);
         Assert.Equal(2, history.Count);
@@ -132,6 +133,30 @@ public sealed class JobStoreContractTests
 
         var failed = Assert.Single(await restarted.FiringsAsync(job.Id, null, 10, None));
         Assert.Equal((firing!.Id, FiringStatus.Failed, SqliteJobStore.InterruptedError), (failed.Id, failed.Status, failed.Error));
-        Assert.Equal(FiringStatus.Failed, (await restarted.GetAsync(job.Id, None))!.LastStatus);
+        Assert.Equal(FiringStatus.Failed, (await restarted.GetAsync(job.Id, Owner.Anonymous, None))!.LastStatus);
+    }
+
+    [Theory, MemberData(nameof(Backends))]
+    public async Task Another_owners_job_reads_as_absent_and_an_admin_sees_every_owners(string backendName)
+    {
+        await using var backend = await StoreBackend.OpenAsync(backendName);
+        var store = backend.Jobs();
+        var now = backend.Time.GetUtcNow();
+        var (alice, bob, admin) = (new Owner("alice", SeesAll: false), new Owner("bob", SeesAll: false), new Owner("root", SeesAll: true));
+        var job = Job("aaaaaaaaaaaa", now) with { Owner = "alice" };
+        await store.InsertAsync(job, None);
+        await store.InsertAsync(Job("bbbbbbbbbbbb", now) with { Owner = "bob" }, None);
+
+        Assert.Null(await store.GetAsync(job.Id, bob, None));
+        Assert.Null(await store.GetAsync(job.Id, Owner.Anonymous, None));
+        Assert.Equal(["bbbbbbbbbbbb"], (await store.ListAsync(bob, includeDisabled: true, None)).Select(j => j.Id));
+        Assert.False(await store.DeleteAsync(job.Id, bob, None));
+
+        Assert.Equal("alice", (await store.GetAsync(job.Id, alice, None))!.Owner);
+        Assert.Equal(["aaaaaaaaaaaa"], (await store.ListAsync(alice, includeDisabled: false, None)).Select(j => j.Id));
+        Assert.Equal(2, (await store.ListAsync(admin, includeDisabled: false, None)).Count);
+        Assert.Equal(2, (await store.DueAsync(now.AddDays(2), 10, None)).Count); // the scheduler sees every owner's jobs
+        Assert.True(await store.DeleteAsync(job.Id, admin, None));
+        Assert.Equal(1, await store.CountAsync(None));
     }
 }

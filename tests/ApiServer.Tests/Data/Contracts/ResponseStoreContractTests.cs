@@ -24,7 +24,7 @@ public sealed class ResponseStoreContractTests
         };
 
         await store.PutAsync(turn, None);
-        var read = await store.GetAsync("resp_1", None);
+        var read = await store.GetAsync("resp_1", Owner.Anonymous, None);
 
         Assert.NotNull(read);
         Assert.Equal(turn.ResponseJson, read.ResponseJson);
@@ -32,8 +32,8 @@ public sealed class ResponseStoreContractTests
         Assert.Equal(turn.CreatedAt, read.CreatedAt);
         StoreTestKit.AssertSameMessages(turn.NewMessages, read.NewMessages);
         Assert.Equal(1, await store.CountAsync(None));
-        Assert.Equal("resp_1", await store.GetConversationHeadAsync("conv_1", None));
-        Assert.Null(await store.GetAsync("resp_missing", None));
+        Assert.Equal("resp_1", await store.GetConversationHeadAsync("conv_1", Owner.Anonymous, None));
+        Assert.Null(await store.GetAsync("resp_missing", Owner.Anonymous, None));
     }
 
     [Theory, MemberData(nameof(Backends))]
@@ -47,25 +47,25 @@ public sealed class ResponseStoreContractTests
         await store.PutAsync(StoreTestKit.Simple("r2", "r1"), None);
         await store.PutAsync(StoreTestKit.Simple("r3", "r2"), None);
 
-        var chain = await store.GetChainMessagesAsync("r3", None);
+        var chain = await store.GetChainMessagesAsync("r3", Owner.Anonymous, None);
         Assert.NotNull(chain);
         Assert.Equal(["msg_r1_0", "msg_r1_1", "msg_r1_2", "msg_r1_3", "msg_r2_0", "msg_r2_1", "msg_r3_0", "msg_r3_1"], chain.Select(m => m.ItemId));
         Assert.Equal(call, Assert.Single(chain[1].Message.ToolCalls!));
-        var history = await store.GetChainHistoryAsync("r3", None);
+        var history = await store.GetChainHistoryAsync("r3", Owner.Anonymous, None);
         Assert.Equal(chain.Select(m => m.Message.Text), history!.Select(m => m.Text));
 
         // Input items of r3: the whole chain but r3's own output.
-        var first = await store.ListInputItemsAsync("r3", 4, ListOrder.Asc, after: null, None);
+        var first = await store.ListInputItemsAsync("r3", Owner.Anonymous, 4, ListOrder.Asc, after: null, None);
         Assert.Equal(["msg_r1_0", "msg_r1_1", "msg_r1_2", "msg_r1_3"], first!.Items.Select(m => m.ItemId));
         Assert.True(first.HasMore);
-        var rest = await store.ListInputItemsAsync("r3", 10, ListOrder.Asc, after: "msg_r1_3", None);
+        var rest = await store.ListInputItemsAsync("r3", Owner.Anonymous, 10, ListOrder.Asc, after: "msg_r1_3", None);
         Assert.Equal(["msg_r2_0", "msg_r2_1", "msg_r3_0"], rest!.Items.Select(m => m.ItemId));
         Assert.False(rest.HasMore);
-        var newest = await store.ListInputItemsAsync("r3", 2, ListOrder.Desc, after: null, None);
+        var newest = await store.ListInputItemsAsync("r3", Owner.Anonymous, 2, ListOrder.Desc, after: null, None);
         Assert.Equal(["msg_r3_0", "msg_r2_1"], newest!.Items.Select(m => m.ItemId));
-        var unknownCursor = await store.ListInputItemsAsync("r3", 2, ListOrder.Asc, after: "msg_r3_1", None); // r3's output is no input item
+        var unknownCursor = await store.ListInputItemsAsync("r3", Owner.Anonymous, 2, ListOrder.Asc, after: "msg_r3_1", None); // r3's output is no input item
         Assert.False(unknownCursor!.CursorFound);
-        Assert.Null(await store.ListInputItemsAsync("nope", 2, ListOrder.Asc, after: null, None));
+        Assert.Null(await store.ListInputItemsAsync("nope", Owner.Anonymous, 2, ListOrder.Asc, after: null, None));
     }
 
     [Theory, MemberData(nameof(Backends))]
@@ -89,20 +89,20 @@ public sealed class ResponseStoreContractTests
         await store.PutAsync(StoreTestKit.Simple("r1", conversationId: "conv"), None);
         await store.PutAsync(StoreTestKit.Simple("r2", "r1", conversationId: "conv"), None);
 
-        Assert.True(await store.DeleteAsync("r1", None));
-        Assert.False(await store.DeleteAsync("r1", None));
-        Assert.Null(await store.GetAsync("r1", None));
-        Assert.Equal(4, (await store.GetChainMessagesAsync("r2", None))!.Count);
+        Assert.True(await store.DeleteAsync("r1", Owner.Anonymous, None));
+        Assert.False(await store.DeleteAsync("r1", Owner.Anonymous, None));
+        Assert.Null(await store.GetAsync("r1", Owner.Anonymous, None));
+        Assert.Equal(4, (await store.GetChainMessagesAsync("r2", Owner.Anonymous, None))!.Count);
         Assert.Equal(1, await store.CountAsync(None));
         // A child may still be stored under the hidden parent (a turn in flight when it was deleted).
         await store.PutAsync(StoreTestKit.Simple("r3", "r1"), None);
-        Assert.Equal(4, (await store.GetChainMessagesAsync("r3", None))!.Count);
+        Assert.Equal(4, (await store.GetChainMessagesAsync("r3", Owner.Anonymous, None))!.Count);
 
         // Deleting the head moves the conversation back to the nearest visible ancestor; there is none, so it is forgotten.
-        Assert.Equal("r2", await store.GetConversationHeadAsync("conv", None));
-        Assert.True(await store.DeleteAsync("r2", None));
-        Assert.Null(await store.GetConversationHeadAsync("conv", None));
-        Assert.True(await store.DeleteAsync("r3", None));
+        Assert.Equal("r2", await store.GetConversationHeadAsync("conv", Owner.Anonymous, None));
+        Assert.True(await store.DeleteAsync("r2", Owner.Anonymous, None));
+        Assert.Null(await store.GetConversationHeadAsync("conv", Owner.Anonymous, None));
+        Assert.True(await store.DeleteAsync("r3", Owner.Anonymous, None));
         Assert.Equal(0, await store.CountAsync(None));
         await Assert.ThrowsAsync<PreviousResponseNotFoundException>(() => store.PutAsync(StoreTestKit.Simple("r4", "r1"), None));
     }
@@ -115,9 +115,41 @@ public sealed class ResponseStoreContractTests
         await store.PutAsync(StoreTestKit.Simple("r1", conversationId: "conv"), None);
         await store.PutAsync(StoreTestKit.Simple("r2", "r1", conversationId: "conv"), None);
 
-        Assert.True(await store.DeleteAsync("r2", None));
+        Assert.True(await store.DeleteAsync("r2", Owner.Anonymous, None));
 
-        Assert.Equal("r1", await store.GetConversationHeadAsync("conv", None));
+        Assert.Equal("r1", await store.GetConversationHeadAsync("conv", Owner.Anonymous, None));
+    }
+
+    [Theory, MemberData(nameof(Backends))]
+    public async Task Another_owners_response_reads_as_absent_and_an_admin_sees_every_owners(string backendName)
+    {
+        await using var backend = await StoreBackend.OpenAsync(backendName);
+        var store = backend.Responses();
+        var (alice, bob, admin) = (new Owner("alice", SeesAll: false), new Owner("bob", SeesAll: false), new Owner("root", SeesAll: true));
+        await store.PutAsync(StoreTestKit.Simple("r1", conversationId: "conv") with { Owner = "alice" }, None);
+
+        Assert.Null(await store.GetAsync("r1", bob, None));
+        Assert.Null(await store.GetAsync("r1", Owner.Anonymous, None));
+        Assert.Null(await store.GetChainMessagesAsync("r1", bob, None));
+        Assert.Null(await store.GetChainHistoryAsync("r1", bob, None));
+        Assert.Null(await store.ListInputItemsAsync("r1", bob, 10, ListOrder.Asc, after: null, None));
+        Assert.Null(await store.GetConversationHeadAsync("conv", bob, None));
+        Assert.False(await store.DeleteAsync("r1", bob, None));
+
+        Assert.Equal("alice", (await store.GetAsync("r1", alice, None))!.Owner);
+        Assert.Equal("alice", (await store.GetAsync("r1", admin, None))!.Owner);
+        Assert.Equal(2, (await store.GetChainHistoryAsync("r1", admin, None))!.Count);
+        Assert.Equal("r1", await store.GetConversationHeadAsync("conv", admin, None));
+
+        // Another owner naming the same conversation never moves its head.
+        await store.PutAsync(StoreTestKit.Simple("r2", conversationId: "conv") with { Owner = "bob" }, None);
+        Assert.Equal("r1", await store.GetConversationHeadAsync("conv", alice, None));
+        await store.PutAsync(StoreTestKit.Simple("r3", "r1", conversationId: "conv") with { Owner = "alice" }, None);
+        Assert.Equal("r3", await store.GetConversationHeadAsync("conv", alice, None));
+
+        Assert.True(await store.DeleteAsync("r2", admin, None));
+        Assert.True(await store.DeleteAsync("r3", alice, None));
+        Assert.Equal(1, await store.CountAsync(None));
     }
 
     [Theory, MemberData(nameof(Backends))]
@@ -131,17 +163,17 @@ public sealed class ResponseStoreContractTests
         backend.Time.Advance(TimeSpan.FromSeconds(1));
         await store.PutAsync(StoreTestKit.Simple("c"), None);
         backend.Time.Advance(TimeSpan.FromSeconds(1));
-        Assert.NotNull(await store.GetAsync("a", None)); // a is now more recent than b
+        Assert.NotNull(await store.GetAsync("a", Owner.Anonymous, None)); // a is now more recent than b
         backend.Time.Advance(TimeSpan.FromSeconds(1));
 
         await store.PutAsync(StoreTestKit.Simple("d", "c"), None); // c gets a child: no longer a leaf
 
         Assert.Equal(3, await store.CountAsync(None));
-        Assert.Null(await store.GetAsync("b", None));
+        Assert.Null(await store.GetAsync("b", Owner.Anonymous, None));
         backend.Time.Advance(TimeSpan.FromSeconds(1));
         await store.PutAsync(StoreTestKit.Simple("e"), None);
-        Assert.Null(await store.GetAsync("a", None)); // the only other leaf; c is d's parent
-        Assert.Equal(4, (await store.GetChainMessagesAsync("d", None))!.Count);
+        Assert.Null(await store.GetAsync("a", Owner.Anonymous, None)); // the only other leaf; c is d's parent
+        Assert.Equal(4, (await store.GetChainMessagesAsync("d", Owner.Anonymous, None))!.Count);
     }
 
     [Theory, MemberData(nameof(Backends))]
@@ -158,7 +190,7 @@ public sealed class ResponseStoreContractTests
         Assert.Null(await store.GetItemAsync("msg_missing", new Owner("root", SeesAll: true), None));
         Assert.Null(await store.GetItemAsync("msg_r1_0", new Owner("root", SeesAll: true), None)); // a message id is no stored item
 
-        var page = await store.ListInputItemsAsync("r1", 10, ListOrder.Asc, after: null, None);
+        var page = await store.ListInputItemsAsync("r1", new Owner("alice", SeesAll: false), 10, ListOrder.Asc, after: null, None);
         Assert.Equal(Item("msg_in", "in"), Assert.Single(page!.Items).Item);
     }
 
@@ -180,13 +212,13 @@ public sealed class ResponseStoreContractTests
         Assert.Empty(await store.FindChainItemsAsync("r_missing", ["msg_a"], None));
 
         // r1 is hidden (r2 chains from it): its own rows are no longer found, but r2's chain still holds them.
-        Assert.True(await store.DeleteAsync("r1", None));
+        Assert.True(await store.DeleteAsync("r1", alice, None));
         Assert.Equal(Item("msg_a", "carried"), await store.GetItemAsync("msg_a", alice, None));
         Assert.Null(await store.GetItemAsync("msg_q1", alice, None));
         Assert.Empty(await store.FindChainItemsAsync("r1", ["msg_a"], None));
         Assert.Equal(new HashSet<string> { "msg_q1" }, await store.FindChainItemsAsync("r2", ["msg_q1"], None));
 
-        Assert.True(await store.DeleteAsync("r2", None));
+        Assert.True(await store.DeleteAsync("r2", alice, None));
         Assert.Null(await store.GetItemAsync("msg_a", new Owner("root", SeesAll: true), None));
         Assert.Equal(0, await PayloadBytesAsync(store)); // purging removed the item rows too
     }
@@ -199,13 +231,13 @@ public sealed class ResponseStoreContractTests
         await store.PutAsync(StoreTestKit.Simple("old"), None); // no Items: a row as stored before items were
         await store.PutAsync(WithItems(StoreTestKit.Simple("new", "old"), "", 1, Item("msg_in", "in"), Item("msg_out", "out")), None);
 
-        var page = await store.ListInputItemsAsync("new", 10, ListOrder.Asc, after: null, None);
+        var page = await store.ListInputItemsAsync("new", Owner.Anonymous, 10, ListOrder.Asc, after: null, None);
         Assert.Equal(["msg_old_0", "msg_old_1", "msg_in"], page!.Items.Select(i => i.ItemId));
         Assert.Equal("question old", page.Items[0].Message!.Text);
         Assert.Equal([false, false, true], page.Items.Select(i => i.Item is not null));
-        var newest = await store.ListInputItemsAsync("new", 1, ListOrder.Desc, after: "msg_in", None);
+        var newest = await store.ListInputItemsAsync("new", Owner.Anonymous, 1, ListOrder.Desc, after: "msg_in", None);
         Assert.Equal(["msg_old_1"], newest!.Items.Select(i => i.ItemId));
-        Assert.False((await store.ListInputItemsAsync("new", 1, ListOrder.Asc, after: "msg_out", None))!.CursorFound);
+        Assert.False((await store.ListInputItemsAsync("new", Owner.Anonymous, 1, ListOrder.Asc, after: "msg_out", None))!.CursorFound);
     }
 
     private static StoredItem Item(string id, string text) => new(id, $$"""{"type":"message","id":"{{id}}","text":"{{text}}"}""");

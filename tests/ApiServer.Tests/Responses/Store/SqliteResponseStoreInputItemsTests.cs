@@ -163,7 +163,7 @@ public sealed class SqliteResponseStoreInputItemsTests
             Owner = "alice",
         }, None);
 
-        var page = await store.ListInputItemsAsync("new", 10, ListOrder.Asc, null, None);
+        var page = await store.ListInputItemsAsync("new", new Owner("alice", SeesAll: false), 10, ListOrder.Asc, null, None);
 
         Assert.Equal(["msg_old_0", "msg_old_1", "msg_in"], page!.Items.Select(i => i.ItemId));
         Assert.Equal([false, false, true], page.Items.Select(i => i.Item is not null));

@@ -1,3 +1,4 @@
+using ApiServer.Http;
 using Microsoft.OpenApi;
 
 namespace ApiServer.OpenApi;

@@ -1,6 +1,7 @@
 using ApiServer.Access;
 using ApiServer.Agent;
 using ApiServer.Http;
+using ApiServer.RequestParsing;
 using ApiServer.Responses.Store;
 
 namespace ApiServer.Responses;

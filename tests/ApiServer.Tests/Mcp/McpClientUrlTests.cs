@@ -41,7 +41,7 @@ public sealed class McpClientUrlTests
     [Fact]
     public async Task Create_AllowedServerUrl_ListsAndCallsItsToolsUnderTheLabel_SendsHeaders_AndEndsTheSession()
     {
-        await using var mcp = await InProcessMcpServer.StartAsync();
+        await using var mcp = await InProcessMcpServer.StartAsync(stateful: true);
         await using var harness = await StartAsync($"http://127.0.0.1:{mcp.Port}/");
         harness.Upstream.Enqueue(EchoThenAnswer());
 
@@ -69,7 +69,7 @@ public sealed class McpClientUrlTests
     [Fact]
     public async Task Stream_AllowedServerUrl_RendersListAndCallItems()
     {
-        await using var mcp = await InProcessMcpServer.StartAsync();
+        await using var mcp = await InProcessMcpServer.StartAsync(stateful: true);
         await using var harness = await StartAsync($"http://127.0.0.1:{mcp.Port}/");
         harness.Upstream.Enqueue(EchoThenAnswer());
 

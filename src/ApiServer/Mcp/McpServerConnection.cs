@@ -176,7 +176,9 @@ public sealed partial class McpServerConnection(
                 InitializationTimeout = Config.Timeout,
             }, loggerFactory, timeout.Token);
         }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        // Our limit and the SDK's InitializationTimeout are the same length: whichever fires first, the reason reads the same.
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested
+            && (ex is TimeoutException || (ex is OperationCanceledException && timeout.IsCancellationRequested)))
         {
             throw new TimeoutException($"no answer to initialize within {Config.Timeout.TotalSeconds:0} s");
         }

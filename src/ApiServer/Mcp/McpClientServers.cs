@@ -53,8 +53,9 @@ public sealed class McpClientServers : IAsyncDisposable
                 $"Could not connect to the MCP server '{failed.Config.Name}' at its server_url and list its tools: {failed.LastError}" +
                 " (redirects are not followed).", "tools", "mcp_server_unreachable", "external_connector_error");
         }
-        catch (OperationCanceledException)
+        catch (Exception)
         {
+            // The client left or the server is stopping: close what did connect, and let the cancellation answer.
             await new McpClientServers(http, servers).DisposeAsync();
             throw;
         }

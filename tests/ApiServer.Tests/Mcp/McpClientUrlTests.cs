@@ -113,15 +113,14 @@ public sealed class McpClientUrlTests
         await using var mcp = await InProcessMcpServer.StartAsync();
         await using var harness = await StartAsync($"http://127.0.0.1:{mcp.Port}/");
 
-        using var response = await harness.Client.PostAsync("/v1/responses", TestJson.Body(new
+        var (status, error) = await ErrorAsync(harness, new
         {
             model = "m",
             input = "hi",
             tools = new[] { new { type = "mcp", server_label = "x", server_url = $"http://localhost:{mcp.Port}/mcp" } },
-        }));
+        });
 
-        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
-        Assert.Equal(400, (int)response.StatusCode);
+        Assert.Equal(400, status);
         Assert.Equal("server_url_not_allowed", error["code"]!.GetValue<string>());
         Assert.Equal("tools[0].server_url", error["param"]!.GetValue<string>());
     }
@@ -134,16 +133,15 @@ public sealed class McpClientUrlTests
         var port = FreePort();
         await using var harness = await StartAsync("http://127.0.0.1:");
 
-        using var response = await harness.Client.PostAsync("/v1/responses", TestJson.Body(new
+        var (status, error) = await ErrorAsync(harness, new
         {
             model = "m",
             input = "hi",
             stream,
             tools = new[] { new { type = "mcp", server_label = "gone", server_url = $"http://127.0.0.1:{port}/mcp" } },
-        }));
+        });
 
-        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
-        Assert.Equal(424, (int)response.StatusCode);
+        Assert.Equal(424, status);
         Assert.Equal("mcp_server_unreachable", error["code"]!.GetValue<string>());
         Assert.Contains("'gone'", error["message"]!.GetValue<string>());
         Assert.Equal(0, harness.Upstream.CallCount);
@@ -156,15 +154,14 @@ public sealed class McpClientUrlTests
         var config = await McpTestServers.WriteConfigAsync(new Dictionary<string, object> { ["local"] = new { url = mcp.Url, type = "http" } });
         await using var harness = await StartAsync($"http://127.0.0.1:{mcp.Port}/", config);
 
-        using var response = await harness.Client.PostAsync("/v1/responses", TestJson.Body(new
+        var (status, error) = await ErrorAsync(harness, new
         {
             model = "m",
             input = "hi",
             tools = new[] { McpTool(mcp, label: "local") },
-        }));
+        });
 
-        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
-        Assert.Equal(400, (int)response.StatusCode);
+        Assert.Equal(400, status);
         Assert.Equal("duplicate_server_label", error["code"]!.GetValue<string>());
     }
 
@@ -174,16 +171,21 @@ public sealed class McpClientUrlTests
         await using var mcp = await InProcessMcpServer.StartAsync();
         await using var harness = await StartAsync($"http://127.0.0.1:{mcp.Port}/");
 
-        using var response = await harness.Client.PostAsync("/v1/responses", TestJson.Body(new
+        var (status, error) = await ErrorAsync(harness, new
         {
             model = "m",
             input = "hi",
             tools = Enumerable.Range(0, 5).Select(i => McpTool(mcp, label: $"s{i}")).ToArray(),
-        }));
+        });
 
-        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
-        Assert.Equal(400, (int)response.StatusCode);
+        Assert.Equal(400, status);
         Assert.Equal("too_many_mcp_servers", error["code"]!.GetValue<string>());
+    }
+
+    private static async Task<(int Status, JsonNode Error)> ErrorAsync(ResponsesHarness harness, object body)
+    {
+        using var response = await harness.Client.PostAsync("/v1/responses", TestJson.Body(body));
+        return ((int)response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!);
     }
 
     private static int FreePort()

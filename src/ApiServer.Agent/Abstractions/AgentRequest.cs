@@ -77,6 +77,12 @@ public sealed record AgentRequest
     /// </summary>
     public IReadOnlySet<string>? AllowedServerTools { get; init; }
 
+    /// <summary>
+    /// Server tools only this turn has (the tools of an MCP server a Responses request named by <c>server_url</c>), offered and
+    /// run like the registry's; the caller owns them and ends them when the run is over.
+    /// </summary>
+    public IReadOnlyList<Tools.IAgentTool> TurnTools { get; init; } = [];
+
     /// <summary>Asks a person about calls that need approval; null: such calls are not run (the model is told why).</summary>
     public IToolApprovalGate? ApprovalGate { get; init; }
 

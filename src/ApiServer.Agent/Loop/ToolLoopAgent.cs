@@ -52,7 +52,7 @@ internal sealed partial class ToolLoopAgent(
     {
         try
         {
-            var run = new AgentRun(request, _options, model, tools, events, time);
+            var run = new AgentRun(request, _options, model, tools.WithTurnTools(request.TurnTools), events, time);
             await run.ExecuteAsync(cancellationToken);
             events.TryComplete();
         }

@@ -16,6 +16,7 @@ public sealed partial class ToolRegistry
     private readonly Dictionary<string, IAgentTool> _tools = new(StringComparer.Ordinal);
     private readonly IReadOnlyList<ToolDefinition> _staticDefinitions;
     private readonly IDynamicAgentToolSource[] _dynamic;
+    private readonly IReadOnlyList<IAgentTool> _turnTools = [];
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _time;
     private readonly ILogger<ToolRegistry> _logger;
@@ -40,8 +41,23 @@ public sealed partial class ToolRegistry
         _logger = logger;
     }
 
+    // A copy that also holds one turn's own tools; the built-in and dynamic ones are shared with the original.
+    private ToolRegistry(ToolRegistry source, IReadOnlyList<IAgentTool> turnTools)
+    {
+        _tools = source._tools;
+        _staticDefinitions = source._staticDefinitions;
+        _dynamic = source._dynamic;
+        _timeout = source._timeout;
+        _time = source._time;
+        _logger = source._logger;
+        _turnTools = turnTools;
+    }
+
+    /// <summary>This registry plus tools only one turn has (an MCP server a request named by URL); they run the same way.</summary>
+    public ToolRegistry WithTurnTools(IReadOnlyList<IAgentTool> turnTools) => turnTools.Count == 0 ? this : new(this, turnTools);
+
     /// <summary>What the model is offered now: the built-in tools, then the dynamic ones that do not clash with them.</summary>
-    public IReadOnlyList<ToolDefinition> Definitions => _dynamic.Length == 0
+    public IReadOnlyList<ToolDefinition> Definitions => _dynamic.Length == 0 && _turnTools.Count == 0
         ? _staticDefinitions
         : [.. _staticDefinitions, .. DynamicTools().Select(t => t.Definition)];
 
@@ -59,7 +75,7 @@ public sealed partial class ToolRegistry
     }
 
     private IEnumerable<IAgentTool> DynamicTools() =>
-        _dynamic.SelectMany(s => s.CurrentTools).Where(t => !_tools.ContainsKey(t.Definition.Name));
+        _dynamic.SelectMany(s => s.CurrentTools).Concat(_turnTools).Where(t => !_tools.ContainsKey(t.Definition.Name));
 
     /// <summary>Internal tools run but are never surfaced as tool events.</summary>
     public static bool IsInternal(string name) => name.StartsWith('_');

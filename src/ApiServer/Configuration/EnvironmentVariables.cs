@@ -59,6 +59,7 @@ public static class EnvironmentVariables
         ("AGENT_WORKSPACE_DENY", $"{AgentOptions.SectionName}:{nameof(AgentOptions.WorkspaceDeny)}"),
         ("AGENT_MCP_CONFIG", $"{Mcp.McpOptions.SectionName}:{nameof(Mcp.McpOptions.Config)}"),
         ("AGENT_MCP_CLIENT_URLS", $"{Mcp.McpOptions.SectionName}:{nameof(Mcp.McpOptions.ClientUrls)}"),
+        ("AGENT_MCP_CLIENT_TIMEOUT_SECONDS", $"{Mcp.McpOptions.SectionName}:{nameof(Mcp.McpOptions.ClientTimeoutSeconds)}"),
         ("AGENT_APPROVAL_TIMEOUT_SECONDS", $"{Mcp.McpOptions.SectionName}:{nameof(Mcp.McpOptions.ApprovalTimeoutSeconds)}"),
     ];
 

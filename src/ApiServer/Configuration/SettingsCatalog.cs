@@ -62,7 +62,8 @@ public static class SettingsCatalog
         new("AGENT_WORKSPACE", "root folder of the read-only tools `list_dir`, `read_file`, `grep`, `find_files`; must exist", "(empty: file tools off)"),
         new("AGENT_WORKSPACE_DENY", "names the workspace tools hide, as a comma list of name patterns (`*`, `?`, case-insensitive) that replaces the default list; `default` in the list stands for the defaults (`default,*.sqlite` extends them), `none` alone hides nothing. See [Workspace tools](#workspace-tools)", "(empty: the default list)"),
         new("AGENT_MCP_CONFIG", "path of a JSON file in the `{\"mcpServers\": {…}}` shape naming MCP tool servers (stdio or remote); a bad file stops startup. See [MCP tool servers](#mcp-tool-servers)", "(empty: no MCP servers)"),
-        new("AGENT_MCP_CLIENT_URLS", "comma list of URL prefixes a client may name as `server_url` in an `mcp` tool on `/v1/responses`", "(empty: client URLs refused)"),
+        new("AGENT_MCP_CLIENT_URLS", "comma list of URL prefixes a client may name as `server_url` in an `mcp` tool on `/v1/responses` (end each with `/`); see [MCP tool servers](#mcp-tool-servers)", "(empty: client URLs refused)"),
+        new("AGENT_MCP_CLIENT_TIMEOUT_SECONDS", "seconds to connect to a client-named MCP server and list its tools, and the limit of each call to its tools (1 to 600)", "30"),
         new("AGENT_APPROVAL_TIMEOUT_SECONDS", "seconds a run waits for an answer to an `approval.request` before treating it as a denial (1 or more)", "600"),
         new("LLM_PASSTHROUGH_PARAMS", "more request fields to forward to the upstream as given, comma-separated `name` or `name:type` (type `number`, `integer`, `boolean`, `string` or `any`, the default), e.g. `chat_template_kwargs,guided_regex:string`; see [Passthrough parameters](#passthrough-parameters-and-unknown-fields)", "(empty)"),
     ];

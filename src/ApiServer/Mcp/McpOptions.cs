@@ -14,6 +14,13 @@ public sealed class McpOptions
     /// </summary>
     public string ClientUrls { get; set; } = "";
 
+    /// <summary>
+    /// Seconds to connect to a client-named MCP server and list its tools, and the limit of each of its tool calls
+    /// (AGENT_MCP_CLIENT_TIMEOUT_SECONDS).
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 600)]
+    public int ClientTimeoutSeconds { get; set; } = 30;
+
     /// <summary>How long a run waits for an answer to an approval request before it counts as a denial (AGENT_APPROVAL_TIMEOUT_SECONDS).</summary>
     [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
     public int ApprovalTimeoutSeconds { get; set; } = 600;

@@ -5,7 +5,7 @@ namespace ApiServer.Mcp;
 
 /// <summary>
 /// The <c>{"type": "mcp", …}</c> entries of a Responses request's <c>tools</c>: they narrow the turn to the named configured
-/// servers (and their <c>allowed_tools</c>). Function tools are parsed elsewhere (ToolParsing skips these).
+/// servers (and their <c>allowed_tools</c>), and name servers to connect to for this turn by <c>server_url</c> (McpClientUrls). Function tools are parsed elsewhere (ToolParsing skips these).
 /// </summary>
 public static class McpRequestTools
 {
@@ -15,8 +15,17 @@ public static class McpRequestTools
         tool.ValueKind == JsonValueKind.Object && tool.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "mcp";
 
     /// <summary>
+    /// The request's tools as the Response echoes (and stores) them: an mcp tool's <c>headers</c> are left out, they usually
+    /// carry a token for that server only.
+    /// </summary>
+    public static IReadOnlyList<JsonElement> WithoutHeaders(IReadOnlyList<JsonElement> tools) =>
+        [.. tools.Select(t => IsMcp(t) && t.TryGetProperty("headers", out _)
+            ? JsonSerializer.SerializeToElement(t.EnumerateObject().Where(p => p.Name != "headers").ToDictionary(p => p.Name, p => p.Value), McpRequestJson.Default.DictionaryStringJsonElement)
+            : t)];
+
+    /// <summary>
     /// The turn's server-tool filter (null when the request names no MCP server: every configured tool is offered) and the
-    /// tools it wants approved on top of the operator's config. Throws a 400 for an unknown label, a client URL the operator did
+    /// tools it wants approved on top of the operator's config, and the servers named by URL. Throws a 400 for an unknown label, a client URL the operator did
     /// not allow, or a bad field. A server the calling key may not use (<paramref name="serverVisible"/>) is answered exactly as
     /// one that is not configured.
     /// </summary>
@@ -24,6 +33,7 @@ public static class McpRequestTools
     {
         var allowed = new Dictionary<string, HashSet<string>?>(StringComparer.Ordinal);
         var approval = new Dictionary<string, McpApprovalPolicy>(StringComparer.Ordinal);
+        var clients = new List<McpServerConfig>();
         for (var i = 0; i < tools.Count; i++)
         {
             if (!IsMcp(tools[i]))
@@ -34,11 +44,18 @@ public static class McpRequestTools
                 throw ApiException.BadRequest($"Unknown field '{property.Name}' in an mcp tool; known: {string.Join(", ", Keys)}.", $"{param}.{property.Name}", "unknown_parameter");
             var label = tool.GetString("server_label", $"{param}.server_label")
                 ?? throw ApiException.BadRequest($"'{param}.server_label' is required.", $"{param}.server_label", "missing_required_parameter");
+            var policy = ParseApproval(tool, $"{param}.require_approval");
             if (tool.GetString("server_url", $"{param}.server_url") is { } url)
-                RefuseClientUrl(url, options, $"{param}.server_url");
+            {
+                // A key limited to some MCP servers may name a URL only under one of their labels.
+                if (!serverVisible(label))
+                    throw ApiException.BadRequest($"This API key may not use an MCP server labelled '{label}'.", $"{param}.server_label", "server_url_not_allowed");
+                clients.Add(McpClientUrls.Parse(tool, label, url, policy, AllowedTools(tool, $"{param}.allowed_tools"), options, param,
+                    taken: name => hub.Servers.Any(s => s.Config.Name == name) || allowed.ContainsKey(name) || clients.Any(c => c.Name == name)));
+                continue;
+            }
             if (tool.Get("headers") is not null)
                 throw ApiException.BadRequest("'headers' only go with 'server_url'; configured servers use the headers in AGENT_MCP_CONFIG.", $"{param}.headers", "unsupported_parameter");
-            var policy = ParseApproval(tool, $"{param}.require_approval");
             if (hub.Servers.FirstOrDefault(s => s.Config.Name == label && s.Config.Enabled && serverVisible(label)) is null)
             {
                 var known = string.Join(", ", hub.Servers.Where(s => s.Config.Enabled && serverVisible(s.Config.Name)).Select(s => s.Config.Name));
@@ -46,11 +63,17 @@ public static class McpRequestTools
                     $"No MCP server is configured with server_label '{label}'. {(known.Length == 0 ? "This server has none (AGENT_MCP_CONFIG)." : $"Configured: {known}.")}",
                     $"{param}.server_label", "unknown_mcp_server");
             }
+            if (clients.Any(c => c.Name == label))
+                throw McpClientUrls.LabelTaken(label, $"{param}.server_label");
             allowed[label] = AllowedTools(tool, $"{param}.allowed_tools");
-            if (policy is not null)
-                approval[label] = policy;
+            // On a configured server the request can only add approvals: "always", or the tools of its always list.
+            if (ReferenceEquals(policy, McpApprovalPolicy.AlwaysNeeded))
+                approval[label] = McpApprovalPolicy.AlwaysNeeded;
+            else if (policy?.Always.Count > 0)
+                approval[label] = new McpApprovalPolicy(false, policy.Always, new HashSet<string>());
         }
-        if (allowed.Count == 0)
+        McpClientUrls.CheckCount(clients.Count);
+        if (allowed.Count == 0 && clients.Count == 0)
             return McpRequestScope.All;
         Func<string, bool>? needsApproval = approval.Count == 0 ? null : name =>
             hub.Tools.FirstOrDefault(t => t.Definition.Name == name) is { } tool
@@ -59,26 +82,14 @@ public static class McpRequestTools
         {
             var tool = hub.Tools.FirstOrDefault(t => t.Definition.Name == name);
             if (tool is null)
-                return true; // a built-in tool: mcp entries narrow MCP servers only
+                return true; // a built-in tool, or one of a client-named server: mcp entries narrow configured MCP servers only
             return allowed.TryGetValue(tool.ServerLabel, out var names) && (names is null || names.Contains(tool.ToolName));
-        }, needsApproval) { Servers = allowed.Keys.ToHashSet(StringComparer.Ordinal) };
-    }
-
-    private static void RefuseClientUrl(string url, McpOptions options, string param)
-    {
-        if (!options.ClientUrlPrefixes.Any(prefix => url.StartsWith(prefix, StringComparison.Ordinal)))
-            throw ApiException.BadRequest(
-                "This server does not connect to MCP servers a client names: use a server_label the operator configured (GET /v1/tools lists them), or ask the operator to allow the URL in AGENT_MCP_CLIENT_URLS.",
-                param, "server_url_not_allowed");
-        throw ApiException.BadRequest(
-            "The URL is allowed by AGENT_MCP_CLIENT_URLS, but this server connects only to the MCP servers of AGENT_MCP_CONFIG " +
-            "(those are started, watched and reconnected in the background; a per-request connection is not built). " +
-            "Add the server to AGENT_MCP_CONFIG and name it by server_label.", param, "unsupported_parameter");
+        }, needsApproval) { Servers = allowed.Keys.ToHashSet(StringComparer.Ordinal), ClientServers = clients };
     }
 
     /// <summary>
-    /// The request's <c>require_approval</c>, in the shape of the config's. It can only add approvals: "never" or a
-    /// <c>never</c> list leaves the operator's choice as it is, so only what it asks for on top counts.
+    /// The request's <c>require_approval</c>, in the shape of the config's; null when absent. For a configured server it can
+    /// only add approvals; for a client-named server it is the whole policy.
     /// </summary>
     private static McpApprovalPolicy? ParseApproval(JsonElement tool, string param)
     {
@@ -89,13 +100,14 @@ public static class McpRequestTools
             return value.GetString() switch
             {
                 "always" => McpApprovalPolicy.AlwaysNeeded,
-                "never" => null,
+                "never" => McpApprovalPolicy.NeverNeeded,
                 _ => throw JsonRequest.InvalidValue(param, $"'{param}' must be \"always\", \"never\" or {{\"always\": {{\"tool_names\": […]}}, \"never\": {{…}}}}."),
             };
         }
         if (value.ValueKind != JsonValueKind.Object)
             throw JsonRequest.WrongType(param, "\"always\", \"never\" or an object with 'always' and 'never' lists");
         HashSet<string> always = [];
+        HashSet<string> never = [];
         foreach (var property in value.EnumerateObject())
         {
             if (property.Name is not ("always" or "never"))
@@ -103,8 +115,11 @@ public static class McpRequestTools
             var names = AllowedTools(value, $"{param}.{property.Name}", property.Name) ?? [];
             if (property.Name == "always")
                 always = names;
+            else
+                never = names;
         }
-        return always.Count == 0 ? null : new McpApprovalPolicy(false, always, new HashSet<string>());
+        // As in AGENT_MCP_CONFIG: a tool in neither list needs approval.
+        return new McpApprovalPolicy(true, always, never);
     }
 
     private static HashSet<string>? AllowedTools(JsonElement tool, string param, string field = "allowed_tools")
@@ -119,11 +134,17 @@ public static class McpRequestTools
     }
 }
 
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, JsonElement>))]
+internal sealed partial class McpRequestJson : System.Text.Json.Serialization.JsonSerializerContext;
+
 /// <summary>What a request's <c>mcp</c> tools make of a turn: the server tools it may use, and the extra approvals it asks for.</summary>
 public sealed record McpRequestScope(Func<string, bool>? Filter, Func<string, bool>? AlsoNeedsApproval)
 {
     /// <summary>The servers the request named; null when it named none (then every configured server is in the turn).</summary>
     public IReadOnlySet<string>? Servers { get; init; }
+
+    /// <summary>The servers the request named by <c>server_url</c> (allowed prefixes only), to connect for this turn.</summary>
+    public IReadOnlyList<McpServerConfig> ClientServers { get; init; } = [];
 
     public static readonly McpRequestScope All = new(null, null);
 }

@@ -17,7 +17,7 @@ public enum McpServerState
 /// and reconnects with backoff when the server exits or the connection drops. Disposing the client ends a stdio process.
 /// </summary>
 public sealed partial class McpServerConnection(
-    McpServerConfig config, ILoggerFactory loggerFactory, TimeProvider time, Action changed)
+    McpServerConfig config, ILoggerFactory loggerFactory, TimeProvider time, Action changed, HttpClient? http = null)
 {
     private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromMinutes(1);
@@ -113,6 +113,34 @@ public sealed partial class McpServerConnection(
         }
     }
 
+    /// <summary>
+    /// Connects once and lists the tools, for a server one request named (<see cref="McpClientServers"/>): no retries and no
+    /// watching, the turn is short and <see cref="CloseAsync"/> ends it. Throws what the connection failed with.
+    /// </summary>
+    public async Task OpenOnceAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            _client = await ConnectAsync(cancellationToken);
+            await RefreshAsync(_client, cancellationToken);
+            SetState(McpServerState.Ready);
+        }
+        catch (Exception ex)
+        {
+            LastError = ex.Message;
+            SetState(McpServerState.Failed);
+            throw;
+        }
+    }
+
+    /// <summary>Ends a session <see cref="OpenOnceAsync"/> opened (an HTTP DELETE tells the server it is over).</summary>
+    public async ValueTask CloseAsync()
+    {
+        if (Interlocked.Exchange(ref _client, null) is { } client)
+            await client.DisposeAsync();
+        _tools = [];
+    }
+
     private async Task<McpClient> ConnectAsync(CancellationToken cancellationToken)
     {
         IClientTransport transport = Config.IsStdio
@@ -125,7 +153,7 @@ public sealed partial class McpServerConnection(
                 EnvironmentVariables = Config.Env.ToDictionary(p => p.Key, p => (string?)p.Value),
                 StandardErrorLines = line => Log.Stderr(_logger, Config.Name, line),
             }, loggerFactory)
-            : new HttpClientTransport(new HttpClientTransportOptions
+            : Remote(new HttpClientTransportOptions
             {
                 Name = Config.Name,
                 Endpoint = Config.Url!,
@@ -137,7 +165,7 @@ public sealed partial class McpServerConnection(
                     _ => HttpTransportMode.AutoDetect,
                 },
                 ConnectionTimeout = Config.Timeout,
-            }, loggerFactory);
+            });
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Config.Timeout);
         try
@@ -148,11 +176,18 @@ public sealed partial class McpServerConnection(
                 InitializationTimeout = Config.Timeout,
             }, loggerFactory, timeout.Token);
         }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        // Our limit and the SDK's InitializationTimeout are the same length: whichever fires first, the reason reads the same.
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested
+            && (ex is TimeoutException || (ex is OperationCanceledException && timeout.IsCancellationRequested)))
         {
             throw new TimeoutException($"no answer to initialize within {Config.Timeout.TotalSeconds:0} s");
         }
     }
+
+    // A client-named server gets our HttpClient (it follows no redirects); a configured one the SDK's own.
+    private HttpClientTransport Remote(HttpClientTransportOptions options) => http is null
+        ? new HttpClientTransport(options, loggerFactory)
+        : new HttpClientTransport(options, http, loggerFactory, ownsHttpClient: false);
 
     /// <summary>
     /// Waits until the session ends. A stdio process exiting ends it, but an HTTP server that goes away may not (each request

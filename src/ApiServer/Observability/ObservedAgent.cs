@@ -20,7 +20,9 @@ public sealed class ObservedAgent(IAgent inner, KeyLimiters limiters, Mcp.KeyToo
     {
         var key = CurrentKey.Key;
         // The key's policy narrows whatever the request already narrowed; it never widens it.
-        request = request with { AllowedServerTools = toolAccess.Allowed(key, inner.ServerToolNames, request.AllowedServerTools) };
+        // A turn's own tools (client-named MCP servers) fall under the policy too: their server was checked against it already.
+        IReadOnlyCollection<string> serverTools = request.TurnTools.Count == 0 ? inner.ServerToolNames : [.. inner.ServerToolNames, .. request.TurnTools.Select(t => t.Definition.Name)];
+        request = request with { AllowedServerTools = toolAccess.Allowed(key, serverTools, request.AllowedServerTools) };
         using var turn = AgentTelemetry.Source.StartActivity("invoke_agent", ActivityKind.Internal);
         turn?.SetTag("gen_ai.operation.name", "invoke_agent");
         if (key is not null)

@@ -28,6 +28,7 @@ public sealed partial class ResponseHandler(
     Mcp.KeyToolAccess toolAccess,
     IOptions<Mcp.McpOptions> mcpOptions,
     Background.BackgroundResponses background,
+    ILoggerFactory loggerFactory,
     ILogger<ResponseHandler> logger)
 {
     public async Task HandleAsync(HttpContext context)
@@ -64,6 +65,11 @@ public sealed partial class ResponseHandler(
         var template = Template(call, conversation, time.GetUtcNow());
         var rendering = ResponseTemplate.Rendering(options.Value, call.Rendering);
         var scope = Mcp.McpRequestTools.Parse(call.ToolsEcho, mcp, mcpOptions.Value, serverVisible);
+        if (scope.ClientServers.Count > 0 && call.Background)
+            throw ApiException.BadRequest("An mcp tool with 'server_url' cannot be used with 'background': its connection lasts one request. " +
+                "Use a server the operator configured (server_label) for background responses.", "background", "unsupported_parameter");
+        // Connected before anything is written: a server that can't be reached is a 424, never a half-written Response.
+        await using var clientServers = await Mcp.McpClientServers.ConnectAsync(scope.ClientServers, agent.ServerToolNames, loggerFactory, time, context.RequestAborted);
         var request = new AgentRequest
         {
             Instructions = conversation.Instructions,
@@ -76,11 +82,14 @@ public sealed partial class ResponseHandler(
             AlsoNeedsApproval = scope.AlsoNeedsApproval,
             ApprovalGate = DeferringApprovalGate.Instance,
             ApprovalAnswers = conversation.ApprovalAnswers,
+            TurnTools = clientServers.Tools,
         };
         var turn = new PendingTurn(call, conversation, sessionId, owner.Name) { Stored = stored, StoredInput = conversationInput };
         // The first turn of a chain (or of a stored conversation) says which tools each MCP server offers, as OpenAI's mcp_list_tools items do.
         Func<string, bool>? toolVisible = key?.Tools is null ? null : name => toolAccess.AllowsTool(key, name);
-        var serverToolLists = Mcp.McpResponseItems.ListTools(mcp, scope, conversation.PreviousResponseId is null && stored?.IsEmpty != false, serverVisible, toolVisible);
+        IReadOnlyList<McpListToolsItem> serverToolLists = [
+            .. Mcp.McpResponseItems.ListTools(mcp, scope, conversation.PreviousResponseId is null && stored?.IsEmpty != false, serverVisible, toolVisible),
+            .. clientServers.ListTools(toolVisible)];
         Func<ResponseObject, IReadOnlyList<ChatMessage>, Task> storeTurn = (response, newMessages) => StoreAsync(turn, response, newMessages);
         if (call.Background)
         {
@@ -125,7 +134,7 @@ public sealed partial class ResponseHandler(
         Conversation = call.ConversationId is null ? null : new ConversationRef(call.ConversationId),
         Store = call.Store,
         ToolChoice = call.ToolChoiceEcho,
-        Tools = call.ToolsEcho,
+        Tools = Mcp.McpRequestTools.WithoutHeaders(call.ToolsEcho),
         Truncation = call.TruncateAuto ? "auto" : "disabled",
         User = call.Settings.User,
         Metadata = call.Metadata,

@@ -21,15 +21,6 @@ public sealed class OwnershipRouteTests
         ["GET /v1/responses/{id}"] = "response",
         ["DELETE /v1/responses/{id}"] = "response",
         ["GET /v1/responses/{id}/input_items"] = "response",
-        ["POST /v1/responses/{id}/cancel"] = "response",
-        ["GET /v1/conversations/{conversation_id}"] = "conversation",
-        ["POST /v1/conversations/{conversation_id}"] = "conversation",
-        ["DELETE /v1/conversations/{conversation_id}"] = "conversation",
-        ["GET /v1/conversations/{conversation_id}/items"] = "conversation",
-        ["POST /v1/conversations/{conversation_id}/items"] = "conversation",
-        ["GET /v1/conversations/{conversation_id}/items/{item_id}"] = "conversation",
-        ["DELETE /v1/conversations/{conversation_id}/items/{item_id}"] = "conversation",
-        ["POST /v1/runs/{run_id}/approval"] = "run",
         ["GET /v1/runs/{run_id}"] = "run",
         ["GET /v1/runs/{run_id}/events"] = "run",
         ["POST /v1/runs/{run_id}/stop"] = "run",
@@ -205,16 +196,6 @@ public sealed class OwnershipRouteTests
         using var response = await client.SendAsync(request);
         return ((int)response.StatusCode, (await response.Content.ReadAsStringAsync()).Replace(id, "{id}"));
     }
-
-    /// <summary>A valid body for the route, so what answers is the id's lookup, not the body's validation.</summary>
-    private static string BodyFor(string method, string pattern) => (method, pattern) switch
-    {
-        ("PATCH", _) => """{"name":"taken over"}""",
-        (_, "/v1/conversations/{conversation_id}") => """{"metadata":{"taken":"over"}}""",
-        (_, "/v1/conversations/{conversation_id}/items") => """{"items":[{"type":"message","role":"user","content":"taken over"}]}""",
-        (_, "/v1/runs/{run_id}/approval") => """{"approval_id":"mcpr_0","choice":"once"}""",
-        _ => "{}",
-    };
 
     private static async Task<(int Status, string Body)> PostAsync(HttpClient client, string path, object body)
     {

@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ModelContextProtocol.Protocol;
@@ -34,19 +35,39 @@ internal sealed class InProcessMcpServer : IAsyncDisposable
 
     public TaskCompletionSource SlowCancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public static async Task<InProcessMcpServer> StartAsync(int port = 0)
+    /// <summary>Every <c>X-Probe</c> header value the server received (a client-named server's <c>headers</c> reach it).</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Probes { get; } = new();
+
+    /// <summary>
+    /// Set when a client ends its session (Streamable HTTP's DELETE), as the SDK client does when disposed. Only a stateful
+    /// server (<c>stateful: true</c>) has sessions to end.
+    /// </summary>
+    public TaskCompletionSource SessionEnded { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public static async Task<InProcessMcpServer> StartAsync(int port = 0, bool stateful = false)
     {
         var tools = new McpServerPrimitiveCollection<McpServerTool>();
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));
         builder.Logging.ClearProviders();
-        builder.Services.AddMcpServer(o => o.ToolCollection = tools).WithHttpTransport();
+        builder.Services.AddMcpServer(o => o.ToolCollection = tools).WithHttpTransport(o => o.Stateless = !stateful);
         var app = builder.Build();
+        InProcessMcpServer? server = null;
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Headers.TryGetValue("X-Probe", out var probe))
+                server!.Probes.Enqueue(probe.ToString());
+            if (HttpMethods.IsDelete(context.Request.Method))
+                server!.SessionEnded.TrySetResult();
+            await next(context);
+        });
         app.MapMcp("/mcp");
         await app.StartAsync();
-        var server = new InProcessMcpServer(app, new Uri(app.Urls.First()).Port, tools);
+        server = new InProcessMcpServer(app, new Uri(app.Urls.First()).Port, tools);
         tools.Add(McpServerTool.Create(() => new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = "the disk is on fire" }] },
             new McpServerToolCreateOptions { Name = "fail", Description = "Always fails." }));
+        tools.Add(McpServerTool.Create((string message) => $"Echo: {message}",
+            new McpServerToolCreateOptions { Name = "echo", Description = "Says the message back." }));
         tools.Add(McpServerTool.Create(async (CancellationToken cancellationToken) =>
         {
             server.SlowStarted.TrySetResult();

@@ -85,20 +85,6 @@ public sealed class McpResponsesTests
     }
 
     [Fact]
-    public async Task Create_ServerUrlTheOperatorAllowed_Is400SayingWhyItIsNotConnected()
-    {
-        await using var harness = await StartAsync(extra: new Dictionary<string, string?> { ["AGENT_MCP_CLIENT_URLS"] = "https://mcp.example.com/" });
-
-        using var response = await harness.Client.PostAsync("/v1/responses", TestJson.Body(
-            """{"model":"m","input":"hi","tools":[{"type":"mcp","server_label":"x","server_url":"https://mcp.example.com/a"}]}"""));
-        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
-
-        Assert.Equal(400, (int)response.StatusCode);
-        Assert.Equal("tools[0].server_url", error["param"]!.GetValue<string>());
-        Assert.Contains("allowed by AGENT_MCP_CLIENT_URLS", error["message"]!.GetValue<string>());
-    }
-
-    [Fact]
     public async Task OpenAiNode_ReadsMcpListToolsAndMcpCallItems_StreamedAndNot()
     {
         await using var harness = await StartAsync();

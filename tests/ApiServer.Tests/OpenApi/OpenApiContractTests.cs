@@ -84,7 +84,7 @@ public sealed class OpenApiContractTests
         Assert.Equal(["system", "developer", "user", "assistant", "tool"], messageRoles);
         var truncation = Schema(document, "CreateResponseRequest")["properties"]!["truncation"]!;
         Assert.Equal(["auto", "disabled"], truncation["enum"]!.AsArray().Select(n => n!.GetValue<string>()));
-        Assert.Equal(["function"], Schema(document, "ResponseTool")["discriminator"]!["mapping"]!.AsObject().Select(p => p.Key));
+        Assert.Equal(["function", "mcp"], Schema(document, "ResponseTool")["discriminator"]!["mapping"]!.AsObject().Select(p => p.Key));
         Assert.Equal(["text", "json_object", "json_schema"], Schema(document, "ResponseFormat")["discriminator"]!["mapping"]!.AsObject().Select(p => p.Key));
     }
 

@@ -197,6 +197,16 @@ public sealed class OwnershipRouteTests
         return ((int)response.StatusCode, (await response.Content.ReadAsStringAsync()).Replace(id, "{id}"));
     }
 
+    /// <summary>A valid body for the route, so what answers is the id's lookup, not the body's validation.</summary>
+    private static string BodyFor(string method, string pattern) => (method, pattern) switch
+    {
+        ("PATCH", _) => """{"name":"taken over"}""",
+        (_, "/v1/conversations/{conversation_id}") => """{"metadata":{"taken":"over"}}""",
+        (_, "/v1/conversations/{conversation_id}/items") => """{"items":[{"type":"message","role":"user","content":"taken over"}]}""",
+        (_, "/v1/runs/{run_id}/approval") => """{"approval_id":"mcpr_0","choice":"once"}""",
+        _ => "{}",
+    };
+
     private static async Task<(int Status, string Body)> PostAsync(HttpClient client, string path, object body)
     {
         using var response = await client.PostAsync(path, TestJson.Body(body));

@@ -26,29 +26,17 @@ public sealed class RateLimitMiddleware(RequestDelegate next, IKeyRateLimits lim
             return;
         }
         var headers = context.Response.Headers;
-        if (key.Limits.RequestsPerMinute is { } rpm)
+        if (key.Limits.RequestsPerMinute is { } rpm
+            && !Publish(headers, "requests", rpm, await limits.TakeRequestAsync(key, rpm, context.RequestAborted), out var requestsWait))
         {
-            var requests = await limits.TakeRequestAsync(key, rpm, context.RequestAborted);
-            headers["x-ratelimit-limit-requests"] = Text(rpm);
-            headers["x-ratelimit-remaining-requests"] = Text(requests.Remaining);
-            headers["x-ratelimit-reset-requests"] = Duration(requests.UntilFull);
-            if (!requests.Admitted)
-            {
-                await RefuseAsync(context, requests.RetryAfter, $"Rate limit reached for key \"{key.Name}\": {rpm} requests per minute. Retry after the time in Retry-After.", RequestsExceeded);
-                return;
-            }
+            await RefuseAsync(context, requestsWait, $"Rate limit reached for key \"{key.Name}\": {rpm} requests per minute. Retry after the time in Retry-After.", RequestsExceeded);
+            return;
         }
-        if (key.Limits.TokensPerMinute is { } tpm)
+        if (key.Limits.TokensPerMinute is { } tpm
+            && !Publish(headers, "tokens", tpm, await limits.CheckTokensAsync(key, tpm, context.RequestAborted), out var tokensWait))
         {
-            var tokens = await limits.CheckTokensAsync(key, tpm, context.RequestAborted);
-            headers["x-ratelimit-limit-tokens"] = Text(tpm);
-            headers["x-ratelimit-remaining-tokens"] = Text(tokens.Remaining);
-            headers["x-ratelimit-reset-tokens"] = Duration(tokens.UntilFull);
-            if (!tokens.Admitted)
-            {
-                await RefuseAsync(context, tokens.RetryAfter, $"Rate limit reached for key \"{key.Name}\": {tpm} tokens per minute. Retry after the time in Retry-After.", TokensExceeded);
-                return;
-            }
+            await RefuseAsync(context, tokensWait, $"Rate limit reached for key \"{key.Name}\": {tpm} tokens per minute. Retry after the time in Retry-After.", TokensExceeded);
+            return;
         }
         if (key.Limits.ConcurrentRuns is { } concurrent && IsRunStart(context.Request))
         {
@@ -88,6 +76,16 @@ public sealed class RateLimitMiddleware(RequestDelegate next, IKeyRateLimits lim
                 _ = run.Execution.ContinueWith(static (_, state) => ((RateLimitLease)state!).Dispose(), lease, CancellationToken.None,
                     TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
+    }
+
+    /// <summary>Writes OpenAI's <c>x-ratelimit-*-{kind}</c> headers for a bucket; true when it admitted the request.</summary>
+    private static bool Publish(IHeaderDictionary headers, string kind, int limit, LimitState state, out TimeSpan retryAfter)
+    {
+        headers[$"x-ratelimit-limit-{kind}"] = Text(limit);
+        headers[$"x-ratelimit-remaining-{kind}"] = Text(state.Remaining);
+        headers[$"x-ratelimit-reset-{kind}"] = Duration(state.UntilFull);
+        retryAfter = state.RetryAfter;
+        return state.Admitted;
     }
 
     private static bool IsRunStart(HttpRequest request) =>

@@ -18,31 +18,15 @@ public sealed class PostgresKeyLimitTests
     private static ApiKey Key(string name, int? rpm = null, int? tpm = null) =>
         new(name, [], new HashSet<string>(), null, new KeyLimits(rpm, tpm));
 
-    [PostgresFact]
-    public async Task Two_replicas_take_requests_from_one_bucket_that_refills_with_time()
+    /// <summary>Two replicas' buckets (each its own instance, as each process has) on one new schema, on one fake clock.</summary>
+    private static async Task WithTwoReplicasAsync(Func<PostgresKeyLimits, PostgresKeyLimits, FakeTimeProvider, Task> test)
     {
         await using var database = await TestPostgres.NewDatabaseAsync();
         try
         {
             var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-            var a = new PostgresKeyLimits(database, time, NullLogger<PostgresKeyLimits>.Instance);
-            var b = new PostgresKeyLimits(database, time, NullLogger<PostgresKeyLimits>.Instance);
-            var alice = Key("alice", rpm: 2);
-
-            var first = await a.TakeRequestAsync(alice, 2, None);
-            var second = await b.TakeRequestAsync(alice, 2, None);
-            var refused = await a.TakeRequestAsync(alice, 2, None);
-
-            Assert.Equal((true, 1L), (first.Admitted, first.Remaining));
-            Assert.Equal((true, 0L, TimeSpan.FromMinutes(1)), (second.Admitted, second.Remaining, second.UntilFull));
-            Assert.Equal((false, 0L, TimeSpan.FromSeconds(30)), (refused.Admitted, refused.Remaining, refused.RetryAfter));
-            time.Advance(TimeSpan.FromSeconds(30));
-            Assert.True((await b.TakeRequestAsync(alice, 2, None)).Admitted);
-            Assert.False((await a.TakeRequestAsync(alice, 2, None)).Admitted);
-            // Another key, or the same key under a changed limit, has a bucket of its own.
-            Assert.True((await a.TakeRequestAsync(Key("bob", rpm: 2), 2, None)).Admitted);
-            var underNewLimit = await b.TakeRequestAsync(alice with { Limits = new KeyLimits(3) }, 3, None);
-            Assert.Equal((true, 2L), (underNewLimit.Admitted, underNewLimit.Remaining));
+            await test(new PostgresKeyLimits(database, time, NullLogger<PostgresKeyLimits>.Instance),
+                new PostgresKeyLimits(database, time, NullLogger<PostgresKeyLimits>.Instance), time);
         }
         finally
         {
@@ -51,33 +35,44 @@ public sealed class PostgresKeyLimitTests
     }
 
     [PostgresFact]
-    public async Task Tokens_charged_on_one_replica_count_on_the_other()
+    public Task Two_replicas_take_requests_from_one_bucket_that_refills_with_time() => WithTwoReplicasAsync(async (a, b, time) =>
     {
-        await using var database = await TestPostgres.NewDatabaseAsync();
-        try
-        {
-            var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-            var a = new PostgresKeyLimits(database, time, NullLogger<PostgresKeyLimits>.Instance);
-            var b = new PostgresKeyLimits(database, time, NullLogger<PostgresKeyLimits>.Instance);
-            var alice = Key("alice", tpm: 100);
+        var alice = Key("alice", rpm: 2);
 
-            Assert.Equal((true, 100L), ((await b.CheckTokensAsync(alice, 100, None)).Admitted, (await b.CheckTokensAsync(alice, 100, None)).Remaining));
-            await a.ChargeTokensAsync(alice, 90, None);
-            var left = await b.CheckTokensAsync(alice, 100, None);
-            await b.ChargeTokensAsync(alice, 20, None);
-            var overdrawn = await a.CheckTokensAsync(alice, 100, None);
+        var first = await a.TakeRequestAsync(alice, 2, None);
+        var second = await b.TakeRequestAsync(alice, 2, None);
+        var refused = await a.TakeRequestAsync(alice, 2, None);
 
-            Assert.Equal((true, 10L), (left.Admitted, left.Remaining));
-            // 10 below zero: admitted again once 11 tokens are back, 6.6 s at 100 a minute.
-            Assert.Equal((false, 0L, TimeSpan.FromSeconds(6.6)), (overdrawn.Admitted, overdrawn.Remaining, overdrawn.RetryAfter));
-            time.Advance(TimeSpan.FromSeconds(7));
-            Assert.True((await b.CheckTokensAsync(alice, 100, None)).Admitted);
-        }
-        finally
-        {
-            await database.DropSchemaAsync(None);
-        }
-    }
+        Assert.Equal((true, 1L), (first.Admitted, first.Remaining));
+        Assert.Equal((true, 0L, TimeSpan.FromMinutes(1)), (second.Admitted, second.Remaining, second.UntilFull));
+        Assert.Equal((false, 0L, TimeSpan.FromSeconds(30)), (refused.Admitted, refused.Remaining, refused.RetryAfter));
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.True((await b.TakeRequestAsync(alice, 2, None)).Admitted);
+        Assert.False((await a.TakeRequestAsync(alice, 2, None)).Admitted);
+        // Another key, or the same key under a changed limit, has a bucket of its own.
+        Assert.True((await a.TakeRequestAsync(Key("bob", rpm: 2), 2, None)).Admitted);
+        var underNewLimit = await b.TakeRequestAsync(alice with { Limits = new KeyLimits(3) }, 3, None);
+        Assert.Equal((true, 2L), (underNewLimit.Admitted, underNewLimit.Remaining));
+    });
+
+    [PostgresFact]
+    public Task Tokens_charged_on_one_replica_count_on_the_other() => WithTwoReplicasAsync(async (a, b, time) =>
+    {
+        var alice = Key("alice", tpm: 100);
+
+        var fresh = await b.CheckTokensAsync(alice, 100, None);
+        await a.ChargeTokensAsync(alice, 90, None);
+        var left = await b.CheckTokensAsync(alice, 100, None);
+        await b.ChargeTokensAsync(alice, 20, None);
+        var overdrawn = await a.CheckTokensAsync(alice, 100, None);
+
+        Assert.Equal((true, 100L), (fresh.Admitted, fresh.Remaining));
+        Assert.Equal((true, 10L), (left.Admitted, left.Remaining));
+        // 10 below zero: admitted again once 11 tokens are back, 6.6 s at 100 a minute.
+        Assert.Equal((false, 0L, TimeSpan.FromSeconds(6.6)), (overdrawn.Admitted, overdrawn.Remaining, overdrawn.RetryAfter));
+        time.Advance(TimeSpan.FromSeconds(7));
+        Assert.True((await b.CheckTokensAsync(alice, 100, None)).Admitted);
+    });
 
     [PostgresFact]
     public async Task A_keys_requests_per_minute_hold_across_two_servers_with_the_shared_counts_in_the_headers()

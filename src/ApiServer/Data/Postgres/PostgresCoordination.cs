@@ -16,7 +16,12 @@ public static class PostgresCoordination
         services.AddSingleton<PostgresSessionSecret>();
         // Right after the migration (index 0): the secret must be read before anything derives a session id.
         services.Insert(1, ServiceDescriptor.Singleton<IHostedService>(sp => sp.GetRequiredService<PostgresSessionSecret>()));
-        services.Replace(ServiceDescriptor.Singleton(sp => new SessionIds(sp.GetRequiredService<PostgresSessionSecret>().Secret)));
+        // Read when an id is derived, not when SessionIds is made: the host builds every hosted service before starting any.
+        services.Replace(ServiceDescriptor.Singleton(sp =>
+        {
+            var secret = sp.GetRequiredService<PostgresSessionSecret>();
+            return new SessionIds(() => secret.Secret);
+        }));
         // AccessRegistration adds the in-memory buckets only when none are registered.
         services.AddSingleton<IKeyRateLimits, PostgresKeyLimits>();
         return services;

@@ -1,5 +1,6 @@
 using ApiServer.Configuration;
 using ApiServer.Observability;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ApiServer.Access;
@@ -20,7 +21,9 @@ public static class AccessRegistration
         builder.Services.AddSingleton(sp =>
             new ApiKeyRing(options.Key, options.KeysFile, name => configuration[name], sp.GetRequiredService<ILogger<ApiKeyRing>>()));
         builder.Services.AddSingleton<KeyLimiters>();
-        builder.Services.Decorate<Agent.IAgent>((agent, sp) => new Observability.ObservedAgent(agent, sp.GetRequiredService<KeyLimiters>(),
+        // One process: the buckets in memory, unless PostgresRegistration (earlier) registered the database's, shared by every replica.
+        builder.Services.TryAddSingleton<IKeyRateLimits>(sp => sp.GetRequiredService<KeyLimiters>());
+        builder.Services.Decorate<Agent.IAgent>((agent, sp) => new Observability.ObservedAgent(agent, sp.GetRequiredService<IKeyRateLimits>(),
             sp.GetRequiredService<Mcp.KeyToolAccess>(), sp.GetRequiredService<TimeProvider>()));
         return builder;
     }

@@ -8,7 +8,7 @@ namespace ApiServer.Access;
 /// file with a new limit gets a fresh bucket while an unchanged key keeps its count. Run permits are keyed by name alone: runs
 /// in flight stay counted across a reload, and a changed <c>concurrent_runs</c> applies to them at once.
 /// </summary>
-public sealed class KeyLimiters(TimeProvider time) : IDisposable
+public sealed class KeyLimiters(TimeProvider time) : IKeyRateLimits, IDisposable
 {
     private readonly ConcurrentDictionary<(string Name, int Limit), TokenBucketRateLimiter> _requests = new();
     private readonly ConcurrentDictionary<(string Name, int Limit), TokenBudget> _tokens = new();
@@ -40,6 +40,30 @@ public sealed class KeyLimiters(TimeProvider time) : IDisposable
     {
         if (key.Limits.TokensPerMinute is { } limit)
             Tokens(key, limit).Charge(tokens);
+    }
+
+    public ValueTask<LimitState> TakeRequestAsync(ApiKey key, int perMinute, CancellationToken cancellationToken)
+    {
+        var limiter = Requests(key, perMinute);
+        // A token bucket's lease holds nothing: taking it is the whole charge.
+        using var lease = limiter.AttemptAcquire();
+        var available = limiter.GetStatistics()?.CurrentAvailablePermits ?? 0;
+        var retryAfter = lease.IsAcquired ? TimeSpan.Zero
+            : lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : RequestPeriod(perMinute);
+        return ValueTask.FromResult(new LimitState(lease.IsAcquired, available, RequestPeriod(perMinute) * (perMinute - available), retryAfter));
+    }
+
+    public ValueTask<LimitState> CheckTokensAsync(ApiKey key, int perMinute, CancellationToken cancellationToken)
+    {
+        var budget = Tokens(key, perMinute);
+        var wait = budget.UntilAdmitted;
+        return ValueTask.FromResult(new LimitState(wait == TimeSpan.Zero, (long)Math.Max(0, Math.Floor(budget.Remaining)), budget.UntilFull, wait));
+    }
+
+    public ValueTask ChargeTokensAsync(ApiKey key, int tokens, CancellationToken cancellationToken)
+    {
+        Charge(key, tokens);
+        return ValueTask.CompletedTask;
     }
 
     public void Dispose()

@@ -8,8 +8,9 @@ namespace ApiServer.Access;
 /// <summary>
 /// Applies the authenticated key's limits: requests and tokens per minute on every authenticated request (OpenAI's
 /// <c>x-ratelimit-*</c> headers on every answer, 429 with Retry-After past them), and concurrent runs on POST /v1/runs.
+/// Request and token buckets are the cluster's on PostgreSQL (<see cref="IKeyRateLimits"/>); run permits are this replica's.
 /// </summary>
-public sealed class RateLimitMiddleware(RequestDelegate next, KeyLimiters limiters, IRunRegistry runs)
+public sealed class RateLimitMiddleware(RequestDelegate next, IKeyRateLimits limits, KeyLimiters limiters, IRunRegistry runs)
 {
     public const string RequestsExceeded = "rate_limit_exceeded";
     public const string TokensExceeded = "tokens_per_minute_exceeded";
@@ -25,47 +26,24 @@ public sealed class RateLimitMiddleware(RequestDelegate next, KeyLimiters limite
             return;
         }
         var headers = context.Response.Headers;
-        RateLimitLease? requestLease = null;
-        try
+        if (key.Limits.RequestsPerMinute is { } rpm
+            && !Publish(headers, "requests", rpm, await limits.TakeRequestAsync(key, rpm, context.RequestAborted), out var requestsWait))
         {
-            if (key.Limits.RequestsPerMinute is { } rpm)
-            {
-                var limiter = limiters.Requests(key, rpm);
-                requestLease = limiter.AttemptAcquire();
-                var available = limiter.GetStatistics()?.CurrentAvailablePermits ?? 0;
-                headers["x-ratelimit-limit-requests"] = Text(rpm);
-                headers["x-ratelimit-remaining-requests"] = Text(available);
-                headers["x-ratelimit-reset-requests"] = Duration(KeyLimiters.RequestPeriod(rpm) * (rpm - available));
-                if (!requestLease.IsAcquired)
-                {
-                    var wait = requestLease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : KeyLimiters.RequestPeriod(rpm);
-                    await RefuseAsync(context, wait, $"Rate limit reached for key \"{key.Name}\": {rpm} requests per minute. Retry after the time in Retry-After.", RequestsExceeded);
-                    return;
-                }
-            }
-            if (key.Limits.TokensPerMinute is { } tpm)
-            {
-                var budget = limiters.Tokens(key, tpm);
-                headers["x-ratelimit-limit-tokens"] = Text(tpm);
-                headers["x-ratelimit-remaining-tokens"] = Text((long)Math.Max(0, Math.Floor(budget.Remaining)));
-                headers["x-ratelimit-reset-tokens"] = Duration(budget.UntilFull);
-                if (budget.UntilAdmitted is { Ticks: > 0 } wait)
-                {
-                    await RefuseAsync(context, wait, $"Rate limit reached for key \"{key.Name}\": {tpm} tokens per minute. Retry after the time in Retry-After.", TokensExceeded);
-                    return;
-                }
-            }
-            if (key.Limits.ConcurrentRuns is { } concurrent && IsRunStart(context.Request))
-            {
-                await StartRunAsync(context, key, concurrent);
-                return;
-            }
-            await next(context);
+            await RefuseAsync(context, requestsWait, $"Rate limit reached for key \"{key.Name}\": {rpm} requests per minute. Retry after the time in Retry-After.", RequestsExceeded);
+            return;
         }
-        finally
+        if (key.Limits.TokensPerMinute is { } tpm
+            && !Publish(headers, "tokens", tpm, await limits.CheckTokensAsync(key, tpm, context.RequestAborted), out var tokensWait))
         {
-            requestLease?.Dispose();
+            await RefuseAsync(context, tokensWait, $"Rate limit reached for key \"{key.Name}\": {tpm} tokens per minute. Retry after the time in Retry-After.", TokensExceeded);
+            return;
         }
+        if (key.Limits.ConcurrentRuns is { } concurrent && IsRunStart(context.Request))
+        {
+            await StartRunAsync(context, key, concurrent);
+            return;
+        }
+        await next(context);
     }
 
     /// <summary>
@@ -98,6 +76,16 @@ public sealed class RateLimitMiddleware(RequestDelegate next, KeyLimiters limite
                 _ = run.Execution.ContinueWith(static (_, state) => ((RateLimitLease)state!).Dispose(), lease, CancellationToken.None,
                     TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
+    }
+
+    /// <summary>Writes OpenAI's <c>x-ratelimit-*-{kind}</c> headers for a bucket; true when it admitted the request.</summary>
+    private static bool Publish(IHeaderDictionary headers, string kind, int limit, LimitState state, out TimeSpan retryAfter)
+    {
+        headers[$"x-ratelimit-limit-{kind}"] = Text(limit);
+        headers[$"x-ratelimit-remaining-{kind}"] = Text(state.Remaining);
+        headers[$"x-ratelimit-reset-{kind}"] = Duration(state.UntilFull);
+        retryAfter = state.RetryAfter;
+        return state.Admitted;
     }
 
     private static bool IsRunStart(HttpRequest request) =>

@@ -17,7 +17,7 @@ public sealed partial class ChatCompletionHandler(
     IAgentInfo agentInfo,
     ISessionStore sessions,
     SessionIds sessionIds,
-    KeyedLock sessionLocks,
+    ITurnLock sessionLocks,
     PendingToolTurns pendingToolTurns,
     SessionWriteBehind writeBehind,
     IOptions<ApiServerOptions> options,
@@ -52,13 +52,13 @@ public sealed partial class ChatCompletionHandler(
         finally
         {
             if (!handedOff)
-                sessionLock.Dispose();
+                await sessionLock.DisposeAsync();
         }
     }
 
     /// <summary>Runs the turn. Returns true when the session lock was handed to <see cref="SessionWriteBehind"/>.</summary>
     /// <param name="session">The session's id and owner, and this turn's input.</param>
-    private async Task<bool> RunTurnAsync(HttpContext context, ChatCompletionRequest call, SessionTurn session, bool continued, IDisposable sessionLock)
+    private async Task<bool> RunTurnAsync(HttpContext context, ChatCompletionRequest call, SessionTurn session, bool continued, IAsyncDisposable sessionLock)
     {
         var (messages, turn) = await LoadConversationAsync(session, continued, call, context.RequestAborted);
 
@@ -116,7 +116,7 @@ public sealed partial class ChatCompletionHandler(
 
     /// <summary>Answers with the whole completion and hands the turn's write and the session lock to <see cref="SessionWriteBehind"/>; or throws.</summary>
     private async Task CompleteAsync(HttpContext context, AgentRequest request, SessionTurn turn, string id, long created, string model,
-        IDisposable sessionLock, CancellationToken cancellationToken)
+        IAsyncDisposable sessionLock, CancellationToken cancellationToken)
     {
         var recorder = TurnRecorder.Single(sessions, turn, time, logger);
         var handedOff = false;
@@ -208,12 +208,10 @@ public sealed partial class ChatCompletionHandler(
 
     private static bool IsTruthy(string? value) => value is not null && (value == "1" || value.Equals("true", StringComparison.OrdinalIgnoreCase));
 
-    private sealed class NoLock : IDisposable
+    private sealed class NoLock : IAsyncDisposable
     {
         public static readonly NoLock Instance = new();
 
-        public void Dispose()
-        {
-        }
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

@@ -115,11 +115,11 @@ public static class ConversationsEndpoints
     }
 
     private static async Task<Ok<ConversationDeleted>> DeleteAsync(HttpContext context, [FromRoute(Name = "conversation_id")] string id,
-        IConversationStore store, ConversationTurns conversations, Sessions.KeyedLock locks)
+        IConversationStore store, ConversationTurns conversations, Sessions.ITurnLock locks)
     {
         var record = await conversations.FindAsync(id, Owner.Of(context), "conversation_id", context.RequestAborted);
         // After a running turn, so a turn that already read the history can't append to a conversation that is gone.
-        using (await locks.AcquireAsync(ConversationTurns.LockKey(record.Id), context.RequestAborted))
+        await using (await locks.AcquireAsync(ConversationTurns.LockKey(record.Id), context.RequestAborted))
         {
             if (!await store.DeleteAsync(record.Id, context.RequestAborted))
                 throw ConversationTurns.NotFound(id, "conversation_id");

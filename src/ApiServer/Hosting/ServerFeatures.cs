@@ -47,6 +47,7 @@ public static class ServerFeatures
         services.AddSingleton<StorageStatus>();
         services.AddSingleton(sp => new SessionIds(SessionIds.LoadOrCreateSecret(sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.ResolvedDataDir)));
         services.AddSingleton<KeyedLock>();
+        services.AddSingleton<ITurnLock>(sp => sp.GetRequiredService<KeyedLock>());
         services.AddHostedService<SessionRecovery>();
         services.AddChatCompletions();
         services.AddResponses();

@@ -12,7 +12,7 @@ namespace ApiServer.Observability;
 /// its metrics, token usage is charged to the key that asked (its tokens-per-minute budget), and the key's tool policy
 /// limits the server tools the turn may use.
 /// </summary>
-public sealed class ObservedAgent(IAgent inner, KeyLimiters limiters, Mcp.KeyToolAccess toolAccess, TimeProvider time) : IAgent
+public sealed class ObservedAgent(IAgent inner, IKeyRateLimits limits, Mcp.KeyToolAccess toolAccess, TimeProvider time) : IAgent
 {
     public IReadOnlyCollection<string> ServerToolNames => inner.ServerToolNames;
 
@@ -35,7 +35,8 @@ public sealed class ObservedAgent(IAgent inner, KeyLimiters limiters, Mcp.KeyToo
                 switch (item)
                 {
                     case UsageReported reported when key is not null:
-                        limiters.Charge(key, reported.Usage.TotalTokens);
+                        // Charged even when the turn is being cancelled: the upstream spent the tokens.
+                        await limits.ChargeTokensAsync(key, reported.Usage.TotalTokens, CancellationToken.None);
                         break;
                     case ToolCallStarted started:
                         tools[started.CallId] = StartTool(started, turn);

@@ -21,7 +21,7 @@ public sealed partial class ResponseHandler(
     IOptions<ApiServerOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
-    KeyedLock locks,
+    ITurnLock locks,
     TurnStreamer streamer,
     Mcp.McpHub mcp,
     Conversations.ConversationTurns conversations,
@@ -46,7 +46,7 @@ public sealed partial class ResponseHandler(
         UpstreamParameters.RejectStructuredOutputOffline(call.Settings, agentInfo, "text.format");
 
         // Turns of one named conversation run one at a time: each must build on the head the previous one stored.
-        using var conversationLock = call.ConversationId is { } conversationId
+        await using var conversationLock = call.ConversationId is { } conversationId
             ? await locks.AcquireAsync(Conversations.ConversationTurns.LockKey(conversationId), context.RequestAborted)
             : null;
         var owner = Owner.Of(context);

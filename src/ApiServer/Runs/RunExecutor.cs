@@ -21,6 +21,7 @@ public sealed partial class RunExecutor(
     TimeProvider time,
     ServerActivity activity,
     Responses.Background.BackgroundResponseRunner background,
+    Sessions.ITurnLock turns,
     ILogger<RunExecutor> logger)
 {
     public async Task ExecuteAsync(Run run)
@@ -30,6 +31,9 @@ public sealed partial class RunExecutor(
         {
             await run.StartSignal.Task.WaitAsync(token);
             token.ThrowIfCancellationRequested();
+            // A session's turns never overlap, whichever endpoint or replica runs them: a chat turn with the same X-Session-Id,
+            // a run of the session on another replica. (Background responses lock as /v1/responses turns do: not by session.)
+            await using var sessionTurn = run.SessionLine is { } line && run.Spec.Background is null ? await turns.AcquireAsync(line, token) : null;
             if (!run.TryMarkStarted())
                 return;
             using (activity.TrackRun())
@@ -39,6 +43,11 @@ public sealed partial class RunExecutor(
         {
             scheduler.Complete(run, static r => r.TryCancel());
             LogCancelled(logger, run.Id);
+        }
+        catch (Exception ex) when (Data.Postgres.PostgresFailure.IsUnavailable(ex))
+        {
+            LogDatabaseUnavailable(logger, run.Id, Data.Postgres.PostgresFailure.Describe(ex));
+            scheduler.Complete(run, static r => r.TryFail(new RunError("The database is unavailable; start the run again.", "server_error", "database_unavailable"), null));
         }
         catch (Exception ex)
         {
@@ -149,6 +158,9 @@ public sealed partial class RunExecutor(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Run {RunId} crashed")]
     private static partial void LogCrashed(ILogger logger, string runId, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Run {RunId} failed: the database is unavailable ({Reason})")]
+    private static partial void LogDatabaseUnavailable(ILogger logger, string runId, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} finished but could not be stored as a Response")]
     private static partial void LogRecordFailed(ILogger logger, string runId, Exception exception);

@@ -1,7 +1,10 @@
 namespace ApiServer.Sessions;
 
-/// <summary>One async lock per key, created on demand and dropped when nobody holds or waits for it. Waiters are served in order.</summary>
-public sealed class KeyedLock
+/// <summary>
+/// One async lock per key, created on demand and dropped when nobody holds or waits for it. Waiters are served in order. As
+/// <see cref="ITurnLock"/> it is the whole turn lock of a single process; across replicas it stands in front of the database's.
+/// </summary>
+public sealed class KeyedLock : ITurnLock
 {
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
@@ -25,6 +28,9 @@ public sealed class KeyedLock
         }
         return new Holder(this, key, entry);
     }
+
+    async Task<IAsyncDisposable> ITurnLock.AcquireAsync(string key, CancellationToken cancellationToken) =>
+        (Holder)await AcquireAsync(key, cancellationToken);
 
     /// <summary>True while someone holds the key's lock.</summary>
     public bool IsHeld(string key)
@@ -57,9 +63,15 @@ public sealed class KeyedLock
         public int References;
     }
 
-    private sealed class Holder(KeyedLock owner, string key, Entry entry) : IDisposable
+    private sealed class Holder(KeyedLock owner, string key, Entry entry) : IDisposable, IAsyncDisposable
     {
         private int _disposed;
+
+        public ValueTask DisposeAsync()
+        {
+            Dispose();
+            return ValueTask.CompletedTask;
+        }
 
         public void Dispose()
         {

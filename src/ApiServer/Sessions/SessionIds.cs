@@ -9,14 +9,18 @@ namespace ApiServer.Sessions;
 /// Session ids. A client may name its session with X-Session-Id; otherwise an id is derived with an HMAC over a server secret
 /// and the conversation's opening, so one client conversation groups together while nobody can compute another's id.
 /// </summary>
-public sealed partial class SessionIds(byte[] secret)
+public sealed partial class SessionIds(Func<byte[]> secret)
 {
     public const string Header = "X-Session-Id";
     public const int MaxLength = 128;
 
+    public SessionIds(byte[] secret) : this(() => secret)
+    {
+    }
+
     public string Derive(string? instructions, string firstUserText)
     {
-        var mac = HMACSHA256.HashData(secret, Encoding.UTF8.GetBytes($"{instructions}\u0000{firstUserText}"));
+        var mac = HMACSHA256.HashData(secret(), Encoding.UTF8.GetBytes($"{instructions}\u0000{firstUserText}"));
         return "sess_" + Convert.ToHexStringLower(mac)[..32];
     }
 

@@ -12,7 +12,7 @@ public sealed class SessionWriteBehind : IHostedService
     private readonly ConcurrentDictionary<Task, byte> _pending = new();
 
     /// <summary>Runs <paramref name="write"/>, then releases <paramref name="recorder"/> and <paramref name="sessionLock"/>.</summary>
-    public void Hold(Func<Task> write, TurnRecorder recorder, IDisposable sessionLock)
+    public void Hold(Func<Task> write, TurnRecorder recorder, IAsyncDisposable sessionLock)
     {
         // Task.Run: SQLite's "async" calls complete synchronously, and the caller is about to send the answer.
         var task = Task.Run(() => RunAsync(write, recorder, sessionLock));
@@ -20,7 +20,7 @@ public sealed class SessionWriteBehind : IHostedService
         task.ContinueWith(done => _pending.TryRemove(done, out _), TaskScheduler.Default);
     }
 
-    private static async Task RunAsync(Func<Task> write, TurnRecorder recorder, IDisposable sessionLock)
+    private static async Task RunAsync(Func<Task> write, TurnRecorder recorder, IAsyncDisposable sessionLock)
     {
         try
         {
@@ -29,7 +29,7 @@ public sealed class SessionWriteBehind : IHostedService
         finally
         {
             await recorder.DisposeAsync();
-            sessionLock.Dispose();
+            await sessionLock.DisposeAsync();
         }
     }
 

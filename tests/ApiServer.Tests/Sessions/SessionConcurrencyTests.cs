@@ -38,6 +38,33 @@ public sealed class SessionConcurrencyTests
         Assert.Equal(["user:one", "assistant:first answer", "user:two"], sent.Select(m => $"{m!["role"]}:{m["content"]}"));
     }
 
+    [Fact]
+    public async Task Post_ARunOnASessionWithAChatTurnRunning_WaitsQueuedUntilTheTurnEnds()
+    {
+        await using var chat = await ChatHarness.StartAsync(new Dictionary<string, string?> { ["API_SERVER_KEY"] = TestServer.Key });
+        using var client = chat.Server.AuthorizedClient();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        chat.FakeUpstream.Enqueue(
+            FakeResponse.Stream().Content("chat ").WaitFor(release.Task).Content("answer").Finish("stop").Usage(1, 1),
+            FakeResponse.Text("run answer"));
+        var locks = chat.Server.Service<KeyedLock>();
+        using var turn = await chat.PostAsync(new { stream = true, messages = new[] { ChatHarness.User("one") } },
+            new Dictionary<string, string> { ["X-Session-Id"] = "shared" }, client);
+        await chat.FakeUpstream.WaitForRequestAsync(1);
+
+        using var started = await client.PostAsync("/v1/runs", TestJson.Body("""{"input":"run input","session_id":"shared"}"""));
+        var run = (await started.ReadJsonAsync()).GetProperty("run_id").GetString();
+        await Eventually.TrueAsync(() => Task.FromResult(locks.QueueLength(SessionIds.Scoped("default", "shared")) == 2), "the run to wait for the turn");
+
+        Assert.Equal(1, chat.FakeUpstream.CallCount);
+        Assert.Equal("queued", (await (await client.GetAsync($"/v1/runs/{run}")).ReadJsonAsync()).GetProperty("status").GetString());
+        release.SetResult();
+        Assert.Equal("chat answer", SseBlock.Content(await SseBlock.ReadAllAsync(turn)));
+        await Eventually.TrueAsync(async () => (await (await client.GetAsync($"/v1/runs/{run}")).ReadJsonAsync()).GetProperty("status").GetString() == "completed",
+            "the run to complete");
+        Assert.Equal(2, chat.FakeUpstream.CallCount);
+    }
+
     [Theory]
     [InlineData("conversation B", false)]
     // Conversations that open alike (two users saying "hi") share a derived id, and still must not wait for each other.

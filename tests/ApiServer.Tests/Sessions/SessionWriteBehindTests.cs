@@ -12,7 +12,7 @@ public sealed class SessionWriteBehindTests
         var locks = new KeyedLock();
         var writeBehind = new SessionWriteBehind();
         var release = new TaskCompletionSource();
-        var sessionLock = await locks.AcquireAsync("s1", CancellationToken.None);
+        var sessionLock = await ((ITurnLock)locks).AcquireAsync("s1", CancellationToken.None);
         var recorder = TurnRecorder.Single(new NoopStore(), new SessionTurn("s1", "m", [], []), TimeProvider.System, NullLogger.Instance);
 
         writeBehind.Hold(() => release.Task, recorder, sessionLock);

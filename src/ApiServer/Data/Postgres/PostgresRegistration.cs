@@ -39,6 +39,7 @@ public static class PostgresRegistration
         services.Insert(0, ServiceDescriptor.Singleton<IHostedService, PostgresStartup>());
         services.AddSingleton<PostgresReplicaHeartbeat>();
         services.Insert(1, ServiceDescriptor.Singleton<IHostedService>(sp => sp.GetRequiredService<PostgresReplicaHeartbeat>()));
+        services.AddPostgresCoordination();
 
         services.RemoveAll<StorageUnit>(); // the SQLite files' fallback report: there are none
         services.AddSingleton(sp =>

@@ -23,5 +23,7 @@ public static class PostgresSchema
         new("conversations", PostgresConversationStore.Schema),
         new("background responses", PostgresBackgroundResponseStore.Schema),
         new("tool approvals", PostgresToolApprovalStore.Schema),
+        new("server secrets", PostgresSessionSecret.Schema),
+        new("key rate limits", PostgresKeyLimits.Schema),
     ];
 }

@@ -22,11 +22,12 @@ namespace ApiServer.Tests.Data;
 public sealed class PostgresRunCommandTests
 {
     private static async Task<(TestServer A, TestServer B, HolderDirectory Directory, TestDatabase Database)> StartPairAsync(IAgentTool tool,
-        ReplyTimeoutClock? clock = null, IReadOnlyDictionary<string, string?>? settings = null)
+        ReplyTimeoutClock? clock = null, IReadOnlyDictionary<string, string?>? settings = null, Func<TestDatabase, string>? holderUrl = null)
     {
         var database = await TestDatabase.CreateAsync();
         var values = new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>()) { ["API_SERVER_DATABASE_URL"] = database.Url() };
-        var a = await TestServer.StartAsync(values, services: s => s.AddSingleton(tool));
+        var holderValues = new Dictionary<string, string?>(values) { ["API_SERVER_DATABASE_URL"] = holderUrl?.Invoke(database) ?? database.Url() };
+        var a = await TestServer.StartAsync(holderValues, services: s => s.AddSingleton(tool));
         var directory = new HolderDirectory(a);
         var b = await TestServer.StartAsync(values, services: s =>
         {
@@ -182,6 +183,36 @@ public sealed class PostgresRunCommandTests
         finally
         {
             await StopAllAsync(a, b, database);
+        }
+    }
+
+    [PostgresFact]
+    public async Task The_holder_listens_again_after_losing_its_database_connections_and_applies_the_command_it_missed()
+    {
+        var tool = new BlockingTool();
+        TcpCutter? cutter = null;
+        var (a, b, _, database) = await StartPairAsync(tool, holderUrl: db =>
+        {
+            cutter = new TcpCutter(db.Settings.Host!, db.Settings.Port);
+            return db.Url(cutter.Port);
+        });
+        try
+        {
+            var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
+            await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+            // Every connection of the holder dies, its listener's too; the stop is sent before it can have listened again.
+            await cutter!.CutAsync();
+            cutter.Restore();
+            using var stop = await b.Client.PostAsync($"/v1/runs/{runId}/stop", null);
+
+            Assert.Equal(HttpStatusCode.Accepted, stop.StatusCode);
+            await tool.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            await StopAllAsync(a, b, database);
+            await cutter!.DisposeAsync();
         }
     }
 

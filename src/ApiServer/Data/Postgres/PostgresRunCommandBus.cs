@@ -27,6 +27,8 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
 
     private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(1);
 
+    private const int ApplyAttempts = 3;
+
     // A silent network drop never ends a wait for notifications; a periodic query notices it (and catches up on the table).
     private static readonly TimeSpan Keepalive = TimeSpan.FromSeconds(30);
 
@@ -88,7 +90,7 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or InvalidOperationException or ObjectDisposedException)
             {
                 LogListenLost(PostgresFailure.Describe(ex), ReconnectDelay.TotalSeconds);
             }
@@ -156,9 +158,11 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
     {
         try
         {
-            CommandRow? row;
-            await using (var connection = await database.OpenConnectionAsync(CancellationToken.None))
-                row = await connection.QuerySingleOrDefaultAsync<CommandRow>(new CommandDefinition(Claim, new { id, replica = replica.Id, now = Now() }));
+            var row = await RetryAsync(async () =>
+            {
+                await using var connection = await database.OpenConnectionAsync(CancellationToken.None);
+                return await connection.QuerySingleOrDefaultAsync<CommandRow>(new CommandDefinition(Claim, new { id, replica = replica.Id, now = Now() }));
+            });
             if (row is null)
                 return;
             var command = new RunCommand(row.Kind, row.RunId, row.Owner, row.SeesAll, row.ApprovalId, row.Choice, row.Reason);
@@ -182,16 +186,38 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
                         $"The server holding run '{command.RunId}' failed to apply the request; see its log.", code: "server_error", type: "server_error"));
                 }
             }
-            await using (var connection = await database.OpenConnectionAsync(CancellationToken.None))
-                await connection.ExecuteAsync(new CommandDefinition(Reply, new
+            await RetryAsync(async () =>
+            {
+                await using var connection = await database.OpenConnectionAsync(CancellationToken.None);
+                return await connection.ExecuteAsync(new CommandDefinition(Reply, new
                 {
                     id, reply.Status, reply.Body, reply.Message, reply.Type, reply.Param, reply.Code, reply.RetryAfterSeconds,
                     channel = Channel(row.AskerId), payload = ReplyPrefix + id,
                 }));
+            });
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or ObjectDisposedException)
         {
             LogReplyFailed(id, PostgresFailure.Describe(ex));
+        }
+    }
+
+    /// <summary>
+    /// Runs a statement again after a failed connection: after the database came back, the pool may still hand out a few
+    /// connections that died with it, and a command must not wait for the next catch-up because of one.
+    /// </summary>
+    private async Task<T> RetryAsync<T>(Func<Task<T>> work)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await work();
+            }
+            catch (Exception ex) when (attempt < ApplyAttempts && PostgresFailure.IsUnavailable(ex))
+            {
+                await Task.Delay(ReconnectDelay, time);
+            }
         }
     }
 

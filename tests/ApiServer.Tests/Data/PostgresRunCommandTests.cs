@@ -21,21 +21,20 @@ namespace ApiServer.Tests.Data;
 /// </summary>
 public sealed class PostgresRunCommandTests
 {
-    private static async Task<(TestServer A, TestServer B, HolderDirectory Directory, TestDatabase Database)> StartPairAsync(IAgentTool tool,
+    private static async Task<(TestServer A, TestServer B, TestDatabase Database)> StartPairAsync(IAgentTool tool,
         ReplyTimeoutClock? clock = null, IReadOnlyDictionary<string, string?>? settings = null, Func<TestDatabase, string>? holderUrl = null)
     {
         var database = await TestDatabase.CreateAsync();
         var values = new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>()) { ["API_SERVER_DATABASE_URL"] = database.Url() };
         var holderValues = new Dictionary<string, string?>(values) { ["API_SERVER_DATABASE_URL"] = holderUrl?.Invoke(database) ?? database.Url() };
         var a = await TestServer.StartAsync(holderValues, services: s => s.AddSingleton(tool));
-        var directory = new HolderDirectory(a);
         var b = await TestServer.StartAsync(values, services: s =>
         {
-            s.AddSingleton<IRunDirectory>(directory);
+            s.AddSingleton<IRunDirectory>(new HolderDirectory(a));
             if (clock is not null)
                 s.AddSingleton<TimeProvider>(clock);
         });
-        return (a, b, directory, database);
+        return (a, b, database);
     }
 
     private static async Task StopAllAsync(TestServer a, TestServer b, TestDatabase database)
@@ -52,7 +51,7 @@ public sealed class PostgresRunCommandTests
     public async Task A_run_held_by_one_replica_is_stopped_through_another_and_a_second_stop_is_409_there_too()
     {
         var tool = new BlockingTool();
-        var (a, b, _, database) = await StartPairAsync(tool);
+        var (a, b, database) = await StartPairAsync(tool);
         try
         {
             var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
@@ -77,7 +76,7 @@ public sealed class PostgresRunCommandTests
     [PostgresFact]
     public async Task An_approval_is_answered_through_another_replica_and_its_errors_are_the_holders_own()
     {
-        var (a, b, _, database) = await StartPairAsync(new McpApprovalTests.GatedTool());
+        var (a, b, database) = await StartPairAsync(new McpApprovalTests.GatedTool());
         try
         {
             var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool gated {}" });
@@ -111,7 +110,7 @@ public sealed class PostgresRunCommandTests
     [PostgresFact]
     public async Task A_denial_through_another_replica_reaches_the_run_with_its_reason()
     {
-        var (a, b, _, database) = await StartPairAsync(new McpApprovalTests.GatedTool());
+        var (a, b, database) = await StartPairAsync(new McpApprovalTests.GatedTool());
         try
         {
             var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool gated {}" });
@@ -138,7 +137,7 @@ public sealed class PostgresRunCommandTests
     public async Task A_background_response_is_cancelled_through_another_replica_which_answers_the_cancelled_response()
     {
         var tool = new BlockingTool();
-        var (a, b, _, database) = await StartPairAsync(tool);
+        var (a, b, database) = await StartPairAsync(tool);
         try
         {
             var id = (await a.Client.CreateBackgroundAsync(new { input = "/tool block {}" }))["id"]!.GetValue<string>();
@@ -165,18 +164,23 @@ public sealed class PostgresRunCommandTests
     public async Task A_holder_that_never_answers_is_a_503_with_Retry_After_once_the_reply_timeout_passes()
     {
         var clock = new ReplyTimeoutClock();
-        var (a, b, directory, database) = await StartPairAsync(new BlockingTool(), clock);
+        var tool = new BlockingTool();
+        var (a, b, database) = await StartPairAsync(tool, clock);
         try
         {
-            directory.Records["run_gone"] = new RunRecord("run_gone", "", "replica-that-died", Background: false, "running", "{}");
+            var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
+            await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            // The holder still runs it but hears nothing any more: to b it is a replica that died or lost the database.
+            await a.Service<PostgresRunCommandBus>().StopAsync(CancellationToken.None);
 
-            var stopping = b.Client.PostAsync("/v1/runs/run_gone/stop", null);
+            var stopping = b.Client.PostAsync($"/v1/runs/{runId}/stop", null);
             (await clock.Armed.Task.WaitAsync(TimeSpan.FromSeconds(30)))();
             using var stop = await stopping;
 
             await stop.AssertErrorAsync(503, "replica_unavailable");
             Assert.Equal(TimeSpan.FromSeconds(RunCoordinator.RetryAfterSeconds), stop.Headers.RetryAfter?.Delta);
-            // Withdrawn: a replica that comes back later never applies a command its asker gave up on.
+            Assert.False(tool.Cancelled.Task.IsCompleted);
+            // Withdrawn: a holder that listens again later never applies a command its asker gave up on.
             await using var connection = new NpgsqlConnection(database.Settings.ConnectionString);
             Assert.Equal(0, await connection.ExecuteScalarAsync<int>($"SELECT count(*) FROM {PostgresDatabase.DefaultSchema}.run_commands;"));
         }
@@ -191,7 +195,7 @@ public sealed class PostgresRunCommandTests
     {
         var tool = new BlockingTool();
         TcpCutter? cutter = null;
-        var (a, b, _, database) = await StartPairAsync(tool, holderUrl: db =>
+        var (a, b, database) = await StartPairAsync(tool, holderUrl: db =>
         {
             cutter = new TcpCutter(db.Settings.Host!, db.Settings.Port);
             return db.Url(cutter.Port);
@@ -222,7 +226,7 @@ public sealed class PostgresRunCommandTests
         var keys = Access.AccessKit.WriteKeysFile(Access.AccessKit.File(
             Access.AccessKit.Entry("alice", Access.AccessKit.AliceKey, "runs"), Access.AccessKit.Entry("bob", Access.AccessKit.BobKey, "runs")));
         var tool = new BlockingTool();
-        var (a, b, _, database) = await StartPairAsync(tool, settings: new Dictionary<string, string?> { ["API_SERVER_KEYS_FILE"] = keys });
+        var (a, b, database) = await StartPairAsync(tool, settings: new Dictionary<string, string?> { ["API_SERVER_KEYS_FILE"] = keys });
         try
         {
             using var alice = a.AuthorizedClient(Access.AccessKit.AliceKey);
@@ -245,15 +249,11 @@ public sealed class PostgresRunCommandTests
         }
     }
 
-    /// <summary>Replica b's stand-in for the shared run directory: a's runs, as a would record them, plus fixed records.</summary>
+    /// <summary>Replica b's stand-in for the shared run directory: a's runs, as a would record them.</summary>
     private sealed class HolderDirectory(TestServer holder) : IRunDirectory
     {
-        public Dictionary<string, RunRecord> Records { get; } = new(StringComparer.Ordinal);
-
         public Task<RunRecord?> FindAsync(string id, CancellationToken cancellationToken)
         {
-            if (Records.TryGetValue(id, out var record))
-                return Task.FromResult<RunRecord?>(record);
             if (holder.Service<IRunRegistry>().Get(id) is not { } run)
                 return Task.FromResult<RunRecord?>(null);
             var snapshot = run.ResponseSnapshot() is { } response ? BackgroundResponses.Serialize(response) : "{}";

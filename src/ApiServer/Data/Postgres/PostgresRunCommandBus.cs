@@ -68,7 +68,7 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
                 return late;
             LogNoReply(command.Kind, command.RunId, replicaId, ReplyTimeout.TotalSeconds);
             throw new ApiException(StatusCodes.Status503ServiceUnavailable,
-                $"The server holding run '{command.RunId}' did not answer within {ReplyTimeout.TotalSeconds:0} seconds; it may have stopped or lost its database connection. Retry shortly: a run whose server is gone is marked failed once its heartbeat times out.",
+                $"The server running '{command.RunId}' did not answer within {ReplyTimeout.TotalSeconds:0} seconds; it may have stopped or lost its database connection. Retry shortly: a run whose server is gone is marked failed once its heartbeat times out.",
                 code: "replica_unavailable", type: "server_error") { RetryAfterSeconds = RunCoordinator.RetryAfterSeconds };
         }
         finally
@@ -196,7 +196,7 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
                 }));
             });
         }
-        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or ObjectDisposedException)
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or ObjectDisposedException or InvalidOperationException)
         {
             LogReplyFailed(id, PostgresFailure.Describe(ex));
         }

@@ -47,6 +47,14 @@ public sealed class PostgresRunCommandTests
     private static Task<HttpResponseMessage> AnswerAsync(TestServer server, string runId, object answer) =>
         server.Client.PostAsync($"/v1/runs/{runId}/approval", TestJson.Body(JsonSerializer.Serialize(answer)));
 
+    /// <summary>A run on <paramref name="holder"/> waiting for its approval, and its event stream after approval.request.</summary>
+    private static async Task<(string RunId, EventSubscriber Events, string ApprovalId)> WaitingForApprovalAsync(TestServer holder)
+    {
+        var (runId, _) = await holder.Client.StartRunAsync(new { input = "/tool gated {}" });
+        var events = await EventSubscriber.OpenAsync(holder.Client, runId);
+        return (runId, events, (await events.WaitForAsync("approval.request")).Data.GetProperty("approval_id").GetString()!);
+    }
+
     [PostgresFact]
     public async Task A_run_held_by_one_replica_is_stopped_through_another_and_a_second_stop_is_409_there_too()
     {
@@ -79,9 +87,8 @@ public sealed class PostgresRunCommandTests
         var (a, b, database) = await StartPairAsync(new McpApprovalTests.GatedTool());
         try
         {
-            var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool gated {}" });
-            await using var events = await EventSubscriber.OpenAsync(a.Client, runId);
-            var approvalId = (await events.WaitForAsync("approval.request")).Data.GetProperty("approval_id").GetString();
+            var (runId, events, approvalId) = await WaitingForApprovalAsync(a);
+            await using var _ = events;
 
             using var localUnknown = await AnswerAsync(a, runId, new { approval_id = "apr_nope", choice = "once" });
             using var remoteUnknown = await AnswerAsync(b, runId, new { approval_id = "apr_nope", choice = "once" });
@@ -113,9 +120,8 @@ public sealed class PostgresRunCommandTests
         var (a, b, database) = await StartPairAsync(new McpApprovalTests.GatedTool());
         try
         {
-            var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool gated {}" });
-            await using var events = await EventSubscriber.OpenAsync(a.Client, runId);
-            var approvalId = (await events.WaitForAsync("approval.request")).Data.GetProperty("approval_id").GetString();
+            var (runId, events, approvalId) = await WaitingForApprovalAsync(a);
+            await using var _ = events;
 
             using var denied = await AnswerAsync(b, runId, new { approval_id = approvalId, choice = "deny", reason = "not today" });
 

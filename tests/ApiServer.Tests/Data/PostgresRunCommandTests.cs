@@ -21,7 +21,7 @@ namespace ApiServer.Tests.Data;
 /// </summary>
 public sealed class PostgresRunCommandTests
 {
-    private static async Task<(TestServer A, TestServer B, TestDatabase Database)> StartPairAsync(IAgentTool tool,
+    private static async Task<Pair> StartPairAsync(IAgentTool tool,
         ReplyTimeoutClock? clock = null, IReadOnlyDictionary<string, string?>? settings = null, Func<TestDatabase, string>? holderUrl = null)
     {
         var database = await TestDatabase.CreateAsync();
@@ -34,14 +34,7 @@ public sealed class PostgresRunCommandTests
             if (clock is not null)
                 s.AddSingleton<TimeProvider>(clock);
         });
-        return (a, b, database);
-    }
-
-    private static async Task StopAllAsync(TestServer a, TestServer b, TestDatabase database)
-    {
-        await b.DisposeAsync();
-        await a.DisposeAsync();
-        await database.DisposeAsync();
+        return new Pair(a, b, database);
     }
 
     private static Task<HttpResponseMessage> AnswerAsync(TestServer server, string runId, object answer) =>
@@ -59,111 +52,87 @@ public sealed class PostgresRunCommandTests
     public async Task A_run_held_by_one_replica_is_stopped_through_another_and_a_second_stop_is_409_there_too()
     {
         var tool = new BlockingTool();
-        var (a, b, database) = await StartPairAsync(tool);
-        try
-        {
-            var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
-            await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var pair = await StartPairAsync(tool);
+        var (a, b) = (pair.A, pair.B);
+        var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
+        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
-            using var stop = await b.Client.PostAsync($"/v1/runs/{runId}/stop", null);
+        using var stop = await b.Client.PostAsync($"/v1/runs/{runId}/stop", null);
 
-            Assert.Equal(HttpStatusCode.Accepted, stop.StatusCode);
-            var body = await stop.ReadJsonAsync();
-            Assert.Equal((runId, "stopping"), (body.GetProperty("run_id").GetString(), body.GetProperty("status").GetString()));
-            await tool.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.Equal("run.cancelled", (await a.Client.ReadAllEventsAsync(runId))[^1].Name);
-            await b.Client.PostAsync($"/v1/runs/{runId}/stop", null).AssertErrorAsync(409, "run_not_active");
-            await b.Client.PostAsync("/v1/runs/run_nope/stop", null).AssertErrorAsync(404, "run_not_found", "run_id");
-        }
-        finally
-        {
-            await StopAllAsync(a, b, database);
-        }
+        Assert.Equal(HttpStatusCode.Accepted, stop.StatusCode);
+        var body = await stop.ReadJsonAsync();
+        Assert.Equal((runId, "stopping"), (body.GetProperty("run_id").GetString(), body.GetProperty("status").GetString()));
+        await tool.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("run.cancelled", (await a.Client.ReadAllEventsAsync(runId))[^1].Name);
+        await b.Client.PostAsync($"/v1/runs/{runId}/stop", null).AssertErrorAsync(409, "run_not_active");
+        await b.Client.PostAsync("/v1/runs/run_nope/stop", null).AssertErrorAsync(404, "run_not_found", "run_id");
     }
 
     [PostgresFact]
     public async Task An_approval_is_answered_through_another_replica_and_its_errors_are_the_holders_own()
     {
-        var (a, b, database) = await StartPairAsync(new McpApprovalTests.GatedTool());
-        try
-        {
-            var (runId, events, approvalId) = await WaitingForApprovalAsync(a);
-            await using var _ = events;
+        await using var pair = await StartPairAsync(new McpApprovalTests.GatedTool());
+        var (a, b) = (pair.A, pair.B);
+        var (runId, events, approvalId) = await WaitingForApprovalAsync(a);
+        await using var _ = events;
 
-            using var localUnknown = await AnswerAsync(a, runId, new { approval_id = "apr_nope", choice = "once" });
-            using var remoteUnknown = await AnswerAsync(b, runId, new { approval_id = "apr_nope", choice = "once" });
-            var unknown = await remoteUnknown.AssertErrorAsync(404, "approval_not_found", "approval_id");
-            Assert.Equal((await localUnknown.ReadJsonAsync()).GetProperty("error").GetRawText(), unknown.GetRawText());
-            await AnswerAsync(b, runId, new { approval_id = approvalId, choice = "maybe" }).AssertErrorAsync(400, "invalid_value", "choice");
+        using var localUnknown = await AnswerAsync(a, runId, new { approval_id = "apr_nope", choice = "once" });
+        using var remoteUnknown = await AnswerAsync(b, runId, new { approval_id = "apr_nope", choice = "once" });
+        var unknown = await remoteUnknown.AssertErrorAsync(404, "approval_not_found", "approval_id");
+        Assert.Equal((await localUnknown.ReadJsonAsync()).GetProperty("error").GetRawText(), unknown.GetRawText());
+        await AnswerAsync(b, runId, new { approval_id = approvalId, choice = "maybe" }).AssertErrorAsync(400, "invalid_value", "choice");
 
-            using var answered = await AnswerAsync(b, runId, new { approval_id = approvalId, choice = "once" });
+        using var answered = await AnswerAsync(b, runId, new { approval_id = approvalId, choice = "once" });
 
-            Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
-            var body = await answered.ReadJsonAsync();
-            Assert.Equal((runId, approvalId, "once"),
-                (body.GetProperty("run_id").GetString(), body.GetProperty("approval_id").GetString(), body.GetProperty("choice").GetString()));
-            var rest = await events.ReadToEndAsync();
-            Assert.True(rest.Single(e => e.Name == "approval.responded").Data.GetProperty("approved").GetBoolean());
-            Assert.Contains(rest, e => e.Name == "tool.completed");
-            Assert.Equal("run.completed", rest[^1].Name);
-            await AnswerAsync(b, runId, new { approval_id = approvalId, choice = "once" }).AssertErrorAsync(409, "run_not_active", "run_id");
-        }
-        finally
-        {
-            await StopAllAsync(a, b, database);
-        }
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+        var body = await answered.ReadJsonAsync();
+        Assert.Equal((runId, approvalId, "once"),
+            (body.GetProperty("run_id").GetString(), body.GetProperty("approval_id").GetString(), body.GetProperty("choice").GetString()));
+        var rest = await events.ReadToEndAsync();
+        Assert.True(rest.Single(e => e.Name == "approval.responded").Data.GetProperty("approved").GetBoolean());
+        Assert.Contains(rest, e => e.Name == "tool.completed");
+        Assert.Equal("run.completed", rest[^1].Name);
+        await AnswerAsync(b, runId, new { approval_id = approvalId, choice = "once" }).AssertErrorAsync(409, "run_not_active", "run_id");
     }
 
     [PostgresFact]
     public async Task A_denial_through_another_replica_reaches_the_run_with_its_reason()
     {
-        var (a, b, database) = await StartPairAsync(new McpApprovalTests.GatedTool());
-        try
-        {
-            var (runId, events, approvalId) = await WaitingForApprovalAsync(a);
-            await using var _ = events;
+        await using var pair = await StartPairAsync(new McpApprovalTests.GatedTool());
+        var (a, b) = (pair.A, pair.B);
+        var (runId, events, approvalId) = await WaitingForApprovalAsync(a);
+        await using var _ = events;
 
-            using var denied = await AnswerAsync(b, runId, new { approval_id = approvalId, choice = "deny", reason = "not today" });
+        using var denied = await AnswerAsync(b, runId, new { approval_id = approvalId, choice = "deny", reason = "not today" });
 
-            Assert.Equal(HttpStatusCode.OK, denied.StatusCode);
-            var rest = await events.ReadToEndAsync();
-            var responded = rest.Single(e => e.Name == "approval.responded").Data;
-            Assert.Equal((false, "deny", "not today"),
-                (responded.GetProperty("approved").GetBoolean(), responded.GetProperty("choice").GetString(), responded.GetProperty("reason").GetString()));
-            Assert.DoesNotContain(rest, e => e.Name == "tool.completed");
-            Assert.Equal("run.completed", rest[^1].Name);
-        }
-        finally
-        {
-            await StopAllAsync(a, b, database);
-        }
+        Assert.Equal(HttpStatusCode.OK, denied.StatusCode);
+        var rest = await events.ReadToEndAsync();
+        var responded = rest.Single(e => e.Name == "approval.responded").Data;
+        Assert.Equal((false, "deny", "not today"),
+            (responded.GetProperty("approved").GetBoolean(), responded.GetProperty("choice").GetString(), responded.GetProperty("reason").GetString()));
+        Assert.DoesNotContain(rest, e => e.Name == "tool.completed");
+        Assert.Equal("run.completed", rest[^1].Name);
     }
 
     [PostgresFact]
     public async Task A_background_response_is_cancelled_through_another_replica_which_answers_the_cancelled_response()
     {
         var tool = new BlockingTool();
-        var (a, b, database) = await StartPairAsync(tool);
-        try
-        {
-            var id = (await a.Client.CreateBackgroundAsync(new { input = "/tool block {}" }))["id"]!.GetValue<string>();
-            await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var pair = await StartPairAsync(tool);
+        var (a, b) = (pair.A, pair.B);
+        var id = (await a.Client.CreateBackgroundAsync(new { input = "/tool block {}" }))["id"]!.GetValue<string>();
+        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
-            using var cancel = await b.Client.PostAsync($"/v1/responses/{id}/cancel", null);
+        using var cancel = await b.Client.PostAsync($"/v1/responses/{id}/cancel", null);
 
-            var body = await cancel.ReadJsonAsync();
-            Assert.True(cancel.StatusCode == HttpStatusCode.OK, body.GetRawText());
-            Assert.Equal((id, "cancelled"), (body.GetProperty("id").GetString(), body.GetProperty("status").GetString()));
-            await tool.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.Equal("cancelled", (await a.Client.GetResponseAsync(id))["status"]!.GetValue<string>());
-            // Ended now: cancelling it again, through either replica, answers it unchanged.
-            using var again = await b.Client.PostAsync($"/v1/responses/{id}/cancel", null);
-            Assert.Equal("cancelled", (await again.ReadJsonAsync()).GetProperty("status").GetString());
-        }
-        finally
-        {
-            await StopAllAsync(a, b, database);
-        }
+        var body = await cancel.ReadJsonAsync();
+        Assert.True(cancel.StatusCode == HttpStatusCode.OK, body.GetRawText());
+        Assert.Equal((id, "cancelled"), (body.GetProperty("id").GetString(), body.GetProperty("status").GetString()));
+        await tool.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("cancelled", (await a.Client.GetResponseAsync(id))["status"]!.GetValue<string>());
+        // Ended now: cancelling it again, through either replica, answers it unchanged.
+        using var again = await b.Client.PostAsync($"/v1/responses/{id}/cancel", null);
+        Assert.Equal("cancelled", (await again.ReadJsonAsync()).GetProperty("status").GetString());
     }
 
     [PostgresFact]
@@ -171,59 +140,42 @@ public sealed class PostgresRunCommandTests
     {
         var clock = new ReplyTimeoutClock();
         var tool = new BlockingTool();
-        var (a, b, database) = await StartPairAsync(tool, clock);
-        try
-        {
-            var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
-            await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
-            // The holder still runs it but hears nothing any more: to b it is a replica that died or lost the database.
-            await a.Service<PostgresRunCommandBus>().StopAsync(CancellationToken.None);
+        await using var pair = await StartPairAsync(tool, clock);
+        var (a, b, database) = (pair.A, pair.B, pair.Database);
+        var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
+        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // The holder still runs it but hears nothing any more: to b it is a replica that died or lost the database.
+        await a.Service<PostgresRunCommandBus>().StopAsync(CancellationToken.None);
 
-            var stopping = b.Client.PostAsync($"/v1/runs/{runId}/stop", null);
-            (await clock.Armed.Task.WaitAsync(TimeSpan.FromSeconds(30)))();
-            using var stop = await stopping;
+        var stopping = b.Client.PostAsync($"/v1/runs/{runId}/stop", null);
+        (await clock.Armed.Task.WaitAsync(TimeSpan.FromSeconds(30)))();
+        using var stop = await stopping;
 
-            await stop.AssertErrorAsync(503, "replica_unavailable");
-            Assert.Equal(TimeSpan.FromSeconds(RunCoordinator.RetryAfterSeconds), stop.Headers.RetryAfter?.Delta);
-            Assert.False(tool.Cancelled.Task.IsCompleted);
-            // Withdrawn: a holder that listens again later never applies a command its asker gave up on.
-            await using var connection = new NpgsqlConnection(database.Settings.ConnectionString);
-            Assert.Equal(0, await connection.ExecuteScalarAsync<int>($"SELECT count(*) FROM {PostgresDatabase.DefaultSchema}.run_commands;"));
-        }
-        finally
-        {
-            await StopAllAsync(a, b, database);
-        }
+        await stop.AssertErrorAsync(503, "replica_unavailable");
+        Assert.Equal(TimeSpan.FromSeconds(RunCoordinator.RetryAfterSeconds), stop.Headers.RetryAfter?.Delta);
+        Assert.False(tool.Cancelled.Task.IsCompleted);
+        // Withdrawn: a holder that listens again later never applies a command its asker gave up on.
+        await using var connection = new NpgsqlConnection(database.Settings.ConnectionString);
+        Assert.Equal(0, await connection.ExecuteScalarAsync<int>($"SELECT count(*) FROM {PostgresDatabase.DefaultSchema}.run_commands;"));
     }
 
     [PostgresFact]
     public async Task The_holder_listens_again_after_losing_its_database_connections_and_applies_the_command_it_missed()
     {
         var tool = new BlockingTool();
-        TcpCutter? cutter = null;
-        var (a, b, database) = await StartPairAsync(tool, holderUrl: db =>
-        {
-            cutter = new TcpCutter(db.Settings.Host!, db.Settings.Port);
-            return db.Url(cutter.Port);
-        });
-        try
-        {
-            var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
-            await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var cutter = new TcpCutter(TestPostgres.Settings.Host!, TestPostgres.Settings.Port);
+        await using var pair = await StartPairAsync(tool, holderUrl: db => db.Url(cutter.Port));
+        var (a, b) = (pair.A, pair.B);
+        var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
+        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
-            // Every connection of the holder dies, its listener's too; the stop is sent before it can have listened again.
-            await cutter!.CutAsync();
-            cutter.Restore();
-            using var stop = await b.Client.PostAsync($"/v1/runs/{runId}/stop", null);
+        // Every connection of the holder dies, its listener's too; the stop is sent before it can have listened again.
+        await cutter.CutAsync();
+        cutter.Restore();
+        using var stop = await b.Client.PostAsync($"/v1/runs/{runId}/stop", null);
 
-            Assert.Equal(HttpStatusCode.Accepted, stop.StatusCode);
-            await tool.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        }
-        finally
-        {
-            await StopAllAsync(a, b, database);
-            await cutter!.DisposeAsync();
-        }
+        Assert.Equal(HttpStatusCode.Accepted, stop.StatusCode);
+        await tool.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
     }
 
     [PostgresFact]
@@ -232,26 +184,31 @@ public sealed class PostgresRunCommandTests
         var keys = Access.AccessKit.WriteKeysFile(Access.AccessKit.File(
             Access.AccessKit.Entry("alice", Access.AccessKit.AliceKey, "runs"), Access.AccessKit.Entry("bob", Access.AccessKit.BobKey, "runs")));
         var tool = new BlockingTool();
-        var (a, b, database) = await StartPairAsync(tool, settings: new Dictionary<string, string?> { ["API_SERVER_KEYS_FILE"] = keys });
-        try
-        {
-            using var alice = a.AuthorizedClient(Access.AccessKit.AliceKey);
-            var (runId, _) = await alice.StartRunAsync(new { input = "/tool block {}" });
-            await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var pair = await StartPairAsync(tool, settings: new Dictionary<string, string?> { ["API_SERVER_KEYS_FILE"] = keys });
+        var (a, b) = (pair.A, pair.B);
+        using var alice = a.AuthorizedClient(Access.AccessKit.AliceKey);
+        var (runId, _) = await alice.StartRunAsync(new { input = "/tool block {}" });
+        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
-            using var bob = b.AuthorizedClient(Access.AccessKit.BobKey);
-            await bob.PostAsync($"/v1/runs/{runId}/stop", null).AssertErrorAsync(404, "run_not_found", "run_id");
-            await bob.PostAsync($"/v1/runs/{runId}/approval", TestJson.Body("""{"approval_id":"apr_x","choice":"once"}"""))
-                .AssertErrorAsync(404, "run_not_found", "run_id");
+        using var bob = b.AuthorizedClient(Access.AccessKit.BobKey);
+        await bob.PostAsync($"/v1/runs/{runId}/stop", null).AssertErrorAsync(404, "run_not_found", "run_id");
+        await bob.PostAsync($"/v1/runs/{runId}/approval", TestJson.Body("""{"approval_id":"apr_x","choice":"once"}"""))
+            .AssertErrorAsync(404, "run_not_found", "run_id");
 
-            using var aliceOnB = b.AuthorizedClient(Access.AccessKit.AliceKey);
-            using var stop = await aliceOnB.PostAsync($"/v1/runs/{runId}/stop", null);
-            Assert.Equal(HttpStatusCode.Accepted, stop.StatusCode);
-            await tool.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        }
-        finally
+        using var aliceOnB = b.AuthorizedClient(Access.AccessKit.AliceKey);
+        using var stop = await aliceOnB.PostAsync($"/v1/runs/{runId}/stop", null);
+        Assert.Equal(HttpStatusCode.Accepted, stop.StatusCode);
+        await tool.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>The two replicas and their database, stopped and dropped in that order.</summary>
+    private sealed record Pair(TestServer A, TestServer B, TestDatabase Database) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
         {
-            await StopAllAsync(a, b, database);
+            await B.DisposeAsync();
+            await A.DisposeAsync();
+            await Database.DisposeAsync();
         }
     }
 

@@ -147,7 +147,10 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
     private void OnNotification(object sender, NpgsqlNotificationEventArgs e)
     {
         // Runs on the listening connection's read loop: the work goes elsewhere, that connection only listens.
+        // Ours are a prefix and a 32-character id; anything else on the channel is not, and is ignored.
         var payload = e.Payload;
+        if (payload.Length != 33)
+            return;
         if (payload.StartsWith(CommandPrefix, StringComparison.Ordinal))
             _ = ApplyAsync(payload[CommandPrefix.Length..]);
         else if (payload.StartsWith(ReplyPrefix, StringComparison.Ordinal) && _waiters.TryGetValue(payload[ReplyPrefix.Length..], out var waiter))

@@ -6,6 +6,7 @@ using ApiServer.Http;
 using ApiServer.Sessions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace ApiServer.Runs;
@@ -18,6 +19,7 @@ public static class RunsEndpoints
 {
     public static IServiceCollection AddRuns(this IServiceCollection services)
     {
+        services.TryAddSingleton<IRunDirectory, NoRunDirectory>();
         services.AddSingleton<IRunRegistry>(sp => new InMemoryRunRegistry(
             sp.GetRequiredService<TimeProvider>(), TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.RunRetentionSeconds)));
         services.AddSingleton(sp =>
@@ -32,6 +34,8 @@ public static class RunsEndpoints
         services.AddSingleton<Approvals.IToolApprovalStore>(sp => sp.GetRequiredService<Approvals.SqliteToolApprovalStore>());
         services.AddSingleton<Approvals.ToolApprovalMemory>();
         services.AddSingleton<RunCoordinator>();
+        services.AddSingleton<RunCommandHandler>();
+        services.AddSingleton<RemoteRunControl>();
         services.AddSingleton<RunLifetimeService>();
         services.AddHostedService(sp => sp.GetRequiredService<RunLifetimeService>());
         return services;
@@ -58,25 +62,27 @@ public static class RunsEndpoints
             .WithDescription("Each frame is 'id: <sequence>' and a JSON data line with event, run_id and timestamp. Resume with the Last-Event-ID header or ?last_event_id=.")
             .ProducesEventStream()
             .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
-        group.MapPost("/{run_id}/stop", Stop)
+        group.MapPost("/{run_id}/stop", StopAsync)
             .WithName("StopRun")
             .WithSummary("Cancels a queued or running run (its model call and tools); the run then emits run.cancelled.")
             .Produces<RunStopping>(StatusCodes.Status202Accepted)
-            .ProducesApiErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict);
+            .ProducesApiErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict,
+                StatusCodes.Status503ServiceUnavailable);
         group.MapPost("/{run_id}/approval", AnswerApprovalAsync)
             .WithName("AnswerRunApproval")
             .WithSummary("Answers a run's approval.request: once, session (this tool for the rest of the session's runs), always (remembered), or deny.")
             .WithDescription("The run emits approval.responded and goes on. An unanswered request is denied after AGENT_APPROVAL_TIMEOUT_SECONDS.")
             .Accepts<System.Text.Json.JsonElement>("application/json") // schema and example: OpenApi/Components.json
             .Produces<RunApprovalAnswered>(StatusCodes.Status200OK)
-            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict);
+            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict,
+                StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 
     private static readonly HashSet<string> ApprovalFields = ["approval_id", "choice", "reason"];
 
     private static async Task<Ok<RunApprovalAnswered>> AnswerApprovalAsync(HttpContext context, [FromRoute(Name = "run_id")] string runId,
-        [FromServices] IRunRegistry registry)
+        [FromServices] IRunRegistry registry, [FromServices] RemoteRunControl remote)
     {
         (string Id, string Choice, string? Reason) answer;
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
@@ -88,13 +94,24 @@ public static class RunsEndpoints
                     body.GetString("choice", "choice") ?? throw ApiException.BadRequest("'choice' is required.", "choice", "missing_required_parameter"),
                     body.GetString("reason", "reason"));
             });
-        var run = Find(registry, runId, Owner.Of(context));
-        if (run.State.IsTerminal() || run.Approvals is null)
-            throw new ApiException(StatusCodes.Status409Conflict, $"Run '{runId}' has already ended ({run.State.ToWire()}); it waits for no approval.",
-                param: "run_id", code: "run_not_active");
-        await run.Approvals.AnswerAsync(answer.Id, answer.Choice, answer.Reason, context.RequestAborted);
-        return TypedResults.Ok(new RunApprovalAnswered(run.Id, answer.Id, answer.Choice));
+        var owner = Owner.Of(context);
+        if (registry.Get(runId) is null)
+            await remote.AnswerAsync(runId, owner, answer.Id, answer.Choice, answer.Reason, context.RequestAborted);
+        else
+            await AnswerHereAsync(Find(registry, runId, owner), answer.Id, answer.Choice, answer.Reason, context.RequestAborted);
+        return TypedResults.Ok(new RunApprovalAnswered(runId, answer.Id, answer.Choice));
     }
+
+    /// <summary>Answers an approval of a run this replica holds (for its own client, or for another replica's).</summary>
+    internal static async Task AnswerHereAsync(Run run, string approvalId, string choice, string? reason, CancellationToken cancellationToken)
+    {
+        if (run.State.IsTerminal() || run.Approvals is null)
+            throw NoApprovalWaits(run.Id, run.State.ToWire());
+        await run.Approvals.AnswerAsync(approvalId, choice, reason, cancellationToken);
+    }
+
+    internal static ApiException NoApprovalWaits(string runId, string state) =>
+        new(StatusCodes.Status409Conflict, $"Run '{runId}' has already ended ({state}); it waits for no approval.", param: "run_id", code: "run_not_active");
 
     private static async Task<Accepted<RunCreated>> StartAsync(HttpContext context, [FromServices] RunCoordinator coordinator, [FromServices] IAgentInfo agentInfo)
     {
@@ -122,23 +139,34 @@ public static class RunsEndpoints
         return RunEventStream.WriteAsync(context, run, after, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds));
     }
 
-    private static Accepted<RunStopping> Stop(HttpContext context, [FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry,
-        [FromServices] RunCoordinator coordinator)
+    private static async Task<Accepted<RunStopping>> StopAsync(HttpContext context, [FromRoute(Name = "run_id")] string runId,
+        [FromServices] IRunRegistry registry, [FromServices] RunCoordinator coordinator, [FromServices] RemoteRunControl remote)
     {
-        var run = Find(registry, runId, Owner.Of(context));
-        if (!coordinator.Stop(run))
-            throw new ApiException(StatusCodes.Status409Conflict, $"Run '{runId}' has already ended ({run.State.ToWire()}); there is nothing to stop.",
-                code: "run_not_active");
-        return TypedResults.Accepted($"/v1/runs/{run.Id}", new RunStopping(run.Id, "stopping"));
+        var owner = Owner.Of(context);
+        if (registry.Get(runId) is null)
+            await remote.StopAsync(runId, owner, context.RequestAborted);
+        else
+            StopHere(coordinator, Find(registry, runId, owner));
+        return TypedResults.Accepted($"/v1/runs/{runId}", new RunStopping(runId, "stopping"));
     }
+
+    /// <summary>Stops a run this replica holds (for its own client, or for another replica's).</summary>
+    internal static void StopHere(RunCoordinator coordinator, Run run)
+    {
+        if (!coordinator.Stop(run))
+            throw NothingToStop(run.Id, run.State.ToWire());
+    }
+
+    internal static ApiException NothingToStop(string runId, string state) =>
+        new(StatusCodes.Status409Conflict, $"Run '{runId}' has already ended ({state}); there is nothing to stop.", code: "run_not_active");
 
     /// <summary>
     /// The run, when this caller may see it: another owner's run is answered exactly as an unknown id. A background response
     /// is a run too, but it is watched through /v1/responses in its own shape.
     /// </summary>
-    private static Run Find(IRunRegistry registry, string runId, Owner owner) =>
+    internal static Run Find(IRunRegistry registry, string runId, Owner owner) =>
         registry.Get(runId) is { Spec.Background: null } run && owner.Owns(run.Spec.Owner) ? run : throw NotFound(runId);
 
-    private static ApiException NotFound(string runId) =>
+    internal static ApiException NotFound(string runId) =>
         ApiException.NotFound($"No run with id '{runId}' (unknown, or finished and past its retention).", "run_not_found", "run_id");
 }

@@ -326,7 +326,7 @@ public sealed class McpApprovalTests
     }
 
     /// <summary>A built-in tool that needs approval, so runs can be tested on a fake clock without an MCP server.</summary>
-    private sealed class GatedTool : IAgentTool
+    internal sealed class GatedTool : IAgentTool
     {
         public ToolDefinition Definition { get; } = new("gated", "Needs approval.", JsonDocument.Parse("""{"type":"object"}""").RootElement);
 

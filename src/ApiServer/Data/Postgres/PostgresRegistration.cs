@@ -61,6 +61,10 @@ public static class PostgresRegistration
             sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.MaxStoredResponses, sp.GetRequiredService<ReplicaIdentity>().Id,
             sp.GetRequiredService<TimeProvider>())));
         services.Replace(ServiceDescriptor.Singleton<IToolApprovalStore>(sp => new PostgresToolApprovalStore(sp.GetRequiredService<PostgresDatabase>())));
+        // Stop, cancel and approval for runs other replicas hold (RemoteRunControl takes the bus when there is one).
+        services.AddSingleton<PostgresRunCommandBus>();
+        services.AddSingleton<Runs.IRunCommandBus>(sp => sp.GetRequiredService<PostgresRunCommandBus>());
+        services.AddHostedService(sp => sp.GetRequiredService<PostgresRunCommandBus>());
         return builder;
     }
 }

@@ -25,5 +25,6 @@ public static class PostgresSchema
         new("tool approvals", PostgresToolApprovalStore.Schema),
         new("server secrets", PostgresSessionSecret.Schema),
         new("key rate limits", PostgresKeyLimits.Schema),
+        new("run commands", PostgresRunCommandBus.Schema),
     ];
 }

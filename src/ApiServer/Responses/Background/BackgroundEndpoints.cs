@@ -38,7 +38,8 @@ public static class BackgroundEndpoints
             .WithSummary("Cancels a queued or running background response; answers with it once it has ended (status cancelled, partial output kept).")
             .WithDescription("A background response that has already ended is returned unchanged. Only background responses can be cancelled.")
             .Produces<ResponseObject>(StatusCodes.Status200OK, "application/json")
-            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
+            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound,
+                StatusCodes.Status503ServiceUnavailable);
         return group;
     }
 
@@ -78,11 +79,14 @@ public static class BackgroundEndpoints
     }
 
     private static async Task<ContentHttpResult> CancelAsync(string id, HttpContext context, IResponseStore store, BackgroundResponses background,
-        CancellationToken cancellationToken)
+        Runs.RemoteRunControl remote, CancellationToken cancellationToken)
     {
         var found = await background.FindAsync(id, Owner.Of(context), cancellationToken);
         if (found.Hidden)
             throw ResponsesEndpoints.NotFound(id);
+        // Not running here, but perhaps on another replica: its record here would only say how it was when last written.
+        if (found.Live is null && await remote.CancelBackgroundAsync(id, Owner.Of(context), cancellationToken) is { } cancelled)
+            return TypedResults.Content(cancelled, "application/json");
         if (found.Found)
             return TypedResults.Content(await background.CancelAsync(found, cancellationToken), "application/json");
         if (await store.GetAsync(id, Owner.Of(context), cancellationToken) is { } stored)

@@ -7,7 +7,7 @@ public sealed partial class PostgresResponseStore
     /// <summary>
     /// The SQLite schema's shape (see SqliteResponseStore.Sql.cs for why each column exists). seq is an identity column, so a
     /// seq is never reused: the chain cache, keyed by seq, can't confuse a purged response with a newer one on any replica.
-    /// The visible count is not kept in a row here: a counter row every writer updates would serialize all replicas' puts.
+    /// The visible count is kept by <see cref="CountSchema"/>.
     /// </summary>
     internal const string Schema =
         """
@@ -68,6 +68,39 @@ public sealed partial class PostgresResponseStore
     /// objects belong to the anonymous owner ''.
     /// </summary>
     internal const string OwnerSchema = "ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT '';";
+
+    /// <summary>
+    /// The visible count kept by a trigger, so the capacity check on every put reads a few rows instead of counting the table
+    /// (what SQLite's response_stats row does). One counter row would serialize every replica's puts on its lock, so the count
+    /// is split over 32 rows and a transaction adds to the row of its own connection (pg_backend_pid()):
+    /// concurrent writers rarely share a row, and one transaction never locks two. The table is locked while the count starts,
+    /// so a write from a replica still on the old version can't fall between the count and the trigger.
+    /// </summary>
+    internal const string CountSchema =
+        """
+        LOCK TABLE responses IN SHARE ROW EXCLUSIVE MODE;
+        CREATE TABLE response_counts (shard INTEGER PRIMARY KEY, visible BIGINT NOT NULL);
+        INSERT INTO response_counts (shard, visible) SELECT s, 0 FROM generate_series(0, 31) AS s;
+        UPDATE response_counts SET visible = (SELECT COUNT(*) FROM responses WHERE NOT deleted) WHERE shard = 0;
+        CREATE FUNCTION responses_count_visible() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE delta BIGINT := 0;
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                IF NOT NEW.deleted THEN delta := 1; END IF;
+            ELSIF TG_OP = 'DELETE' THEN
+                IF NOT OLD.deleted THEN delta := -1; END IF;
+            ELSIF OLD.deleted <> NEW.deleted THEN
+                delta := CASE WHEN NEW.deleted THEN -1 ELSE 1 END;
+            END IF;
+            IF delta <> 0 THEN
+                UPDATE response_counts SET visible = visible + delta WHERE shard = pg_backend_pid() % 32;
+            END IF;
+            RETURN NULL;
+        END;
+        $$;
+        CREATE TRIGGER tr_responses_count_visible AFTER INSERT OR DELETE OR UPDATE OF deleted ON responses
+            FOR EACH ROW EXECUTE FUNCTION responses_count_visible();
+        """;
 
     // Whether the caller (@owner, or @all for an admin key) may see a response row: another owner's row reads as absent.
     private const string Visible = "(@all OR owner = @owner)";
@@ -138,7 +171,10 @@ public sealed partial class PostgresResponseStore
         WHERE c.conversation_id = @conversationId AND NOT r.deleted AND (@all OR r.owner = @owner);
         """;
 
-    private const string CountVisible = "SELECT COUNT(*) FROM responses WHERE NOT deleted;";
+    // The trigger-kept count (CountSchema); CountVisibleRows is what it must always equal.
+    private const string CountVisible = "SELECT COALESCE(SUM(visible), 0)::BIGINT FROM response_counts;";
+
+    internal const string CountVisibleRows = "SELECT COUNT(*) FROM responses WHERE NOT deleted;";
 
     // SKIP LOCKED: two replicas evicting at once take different victims instead of waiting on (or purging) the same one.
     private const string SelectLeastRecentLeaf =

@@ -156,11 +156,15 @@ public sealed partial class PostgresResponseStore
     private const string SelectOwnMessages =
         "SELECT item_id AS ItemId, body AS Body FROM response_messages WHERE response_seq = @seq ORDER BY ordinal;";
 
-    // Last-access times recorded by this replica's reads, written in one statement; a newer time written by another replica wins.
-    private const string TouchMany =
+    // Last-access times recorded by this replica's reads, written in one statement that also reads the visible count (the put's
+    // capacity check, one round trip); a newer time written by another replica wins.
+    private const string TouchManyAndCountVisible =
         """
-        UPDATE responses r SET last_accessed_at = GREATEST(r.last_accessed_at, v.at)
-        FROM unnest(@seqs, @ats) AS v (seq, at) WHERE r.seq = v.seq;
+        WITH touched AS (
+            UPDATE responses r SET last_accessed_at = GREATEST(r.last_accessed_at, v.at)
+            FROM unnest(@seqs::BIGINT[], @ats::BIGINT[]) AS v (seq, at) WHERE r.seq = v.seq
+        )
+        SELECT COALESCE(SUM(visible), 0)::BIGINT FROM response_counts;
         """;
 
     private const string SelectChainItemIds = ResponseStoreSql.SelectChainItemIdsWhereItemId + "= ANY(@itemIds);";

@@ -1,4 +1,5 @@
 using ApiServer.Responses.Store;
+using static ApiServer.Responses.Store.ResponseStoreSql;
 
 namespace ApiServer.Data.Postgres;
 
@@ -102,24 +103,9 @@ public sealed partial class PostgresResponseStore
             FOR EACH ROW EXECUTE FUNCTION responses_count_visible();
         """;
 
-    // Whether the caller (@owner, or @all for an admin key) may see a response row: another owner's row reads as absent.
-    private const string Visible = "(@all OR owner = @owner)";
-
     // FOR UPDATE: a delete or eviction of the parent waits for this put (and then sees its child), or runs first (and the put
     // finds no parent). Either way no child is stored under a purged parent.
     private const string SelectParent = "SELECT seq AS Seq, depth AS Depth FROM responses WHERE id = @id FOR UPDATE;";
-
-    private const string InsertResponse =
-        """
-        INSERT INTO responses (id, parent_seq, previous_response_id, depth, conversation_id, session_id, instructions,
-                               response_json, input_message_count, created_at, last_accessed_at, items_stored, owner)
-        VALUES (@Id, @ParentSeq, @PreviousResponseId, @Depth, @ConversationId, @SessionId, @Instructions,
-                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt, @ItemsStored, @Owner)
-        ON CONFLICT (id) DO NOTHING
-        RETURNING seq;
-        """;
-
-    private const string IncrementChildCount = "UPDATE responses SET child_count = child_count + 1 WHERE seq = @seq;";
 
     private const string InsertMessages =
         """
@@ -135,27 +121,6 @@ public sealed partial class PostgresResponseStore
         FROM unnest(@itemIds, @bodies) WITH ORDINALITY AS i (item_id, body, ordinal);
         """;
 
-    // Only the owner of a conversation's head moves it: another key naming the same conversation never redirects its history.
-    private const string UpsertConversationHead =
-        """
-        INSERT INTO conversations (conversation_id, head_seq) VALUES (@conversationId, @seq)
-        ON CONFLICT (conversation_id) DO UPDATE SET head_seq = excluded.head_seq
-        WHERE (SELECT owner FROM responses WHERE seq = conversations.head_seq) = @owner;
-        """;
-
-    private const string SelectVisibleResponse =
-        """
-        SELECT seq AS Seq, id AS Id, previous_response_id AS PreviousResponseId, conversation_id AS ConversationId,
-               session_id AS SessionId, instructions AS Instructions, response_json AS ResponseJson,
-               input_message_count AS InputMessageCount, created_at AS CreatedAt, owner AS Owner
-        FROM responses WHERE id = @id AND NOT deleted AND
-        """ + Visible + ";";
-
-    private const string SelectVisibleSeq = "SELECT seq FROM responses WHERE id = @id AND NOT deleted AND " + Visible + ";";
-
-    private const string SelectOwnMessages =
-        "SELECT item_id AS ItemId, body AS Body FROM response_messages WHERE response_seq = @seq ORDER BY ordinal;";
-
     // Last-access times recorded by this replica's reads, written in one statement that also reads the visible count (the put's
     // capacity check, one round trip); a newer time written by another replica wins.
     private const string TouchManyAndCountVisible =
@@ -168,12 +133,6 @@ public sealed partial class PostgresResponseStore
         """;
 
     private const string SelectChainItemIds = ResponseStoreSql.SelectChainItemIdsWhereItemId + "= ANY(@itemIds);";
-
-    private const string SelectConversationHead =
-        """
-        SELECT r.id FROM conversations c JOIN responses r ON r.seq = c.head_seq
-        WHERE c.conversation_id = @conversationId AND NOT r.deleted AND (@all OR r.owner = @owner);
-        """;
 
     // The trigger-kept count (CountSchema); CountVisibleRows is what it must always equal.
     private const string CountVisible = "SELECT COALESCE(SUM(visible), 0)::BIGINT FROM response_counts;";
@@ -194,24 +153,7 @@ public sealed partial class PostgresResponseStore
 
     private const string Hide = "UPDATE responses SET deleted = TRUE WHERE seq = @seq;";
 
-    private const string SelectNearestVisibleAncestor =
-        """
-        WITH RECURSIVE up (seq, parent_seq, deleted) AS (
-            SELECT seq, parent_seq, deleted FROM responses WHERE seq = @parent
-            UNION ALL
-            SELECT r.seq, r.parent_seq, r.deleted FROM responses r JOIN up u ON r.seq = u.parent_seq WHERE u.deleted
-        )
-        SELECT seq FROM up WHERE NOT deleted LIMIT 1;
-        """;
-
-    private const string MoveConversationHeads = "UPDATE conversations SET head_seq = @newHead WHERE head_seq = @seq;";
-
-    private const string DeleteConversationsWithHead = "DELETE FROM conversations WHERE head_seq = @seq;";
-
     private const string DeleteResponseRow = "DELETE FROM responses WHERE seq = @seq RETURNING parent_seq;";
-
-    private const string DecrementChildCount =
-        "UPDATE responses SET child_count = child_count - 1 WHERE seq = @seq RETURNING child_count AS ChildCount, deleted AS Deleted;";
 
     private const string SelectPayloadBytes =
         """

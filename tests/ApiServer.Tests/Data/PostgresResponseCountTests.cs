@@ -48,18 +48,11 @@ public sealed class PostgresResponseCountTests
     {
         var counts = PostgresSchema.Migrations.Select((m, i) => (m, i)).Single(x => x.m.Sql == PostgresResponseStore.CountSchema).i;
         var schema = TestPostgres.NewSchemaName();
-        await using var database = PostgresDatabase.Create(TestPostgres.Settings, schema);
+        await using var database = await TestPostgres.NewDatabaseAtVersionAsync(schema, counts);
         try
         {
             await using (var connection = await database.OpenConnectionAsync(None))
             {
-                await connection.ExecuteAsync($"CREATE SCHEMA \"{schema}\"; CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());");
-                for (var version = 1; version <= counts; version++)
-                {
-                    await connection.ExecuteAsync(PostgresSchema.Migrations[version - 1].Sql);
-                    await connection.ExecuteAsync("INSERT INTO schema_migrations (version, name) VALUES (@version, @name);",
-                        new { version, name = PostgresSchema.Migrations[version - 1].Name });
-                }
                 await connection.ExecuteAsync(
                     """
                     INSERT INTO responses (id, depth, response_json, input_message_count, created_at, last_accessed_at, deleted) VALUES

@@ -67,14 +67,8 @@ internal static class ChainBreakdown
             SELECT m.item_id, m.body FROM chain c JOIN response_messages m ON m.response_seq = c.seq ORDER BY c.depth, m.ordinal;
             """;
         command.Parameters.AddWithValue("$id", id);
-        var bodies = new List<string>();
         using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            _ = reader.GetString(0);
-            bodies.Add(reader.GetString(1));
-        }
-        return bodies;
+        return Bodies(reader);
     }
 
     /// <summary>The same on PostgreSQL: the seq lookup and the shared chain query, read raw.</summary>
@@ -86,8 +80,14 @@ internal static class ChainBreakdown
         seq.Parameters.AddWithValue("id", id);
         using var command = new NpgsqlCommand(ResponseStoreSql.SelectChainMessages, connection);
         command.Parameters.AddWithValue("seq", (long)seq.ExecuteScalar()!);
-        var bodies = new List<string>();
         using var reader = command.ExecuteReader();
+        return Bodies(reader);
+    }
+
+    /// <summary>Reads (item id, body) rows as the store does, keeping the bodies.</summary>
+    private static List<string> Bodies(System.Data.Common.DbDataReader reader)
+    {
+        var bodies = new List<string>();
         while (reader.Read())
         {
             _ = reader.GetString(0);

@@ -132,7 +132,12 @@ internal static partial class Program
             per stream); Polly's and the agent's async state; about 6 token sources and 2 timers (keepalive, idle timeout).
             Keepalives fall behind when other guests take over half the machine (the CPU steal row): 1,028 missed in a full run at 55%
             steal, and in back-to-back runs of this scenario 613 missed with inline scheduling off at 53% steal against 0 with it on at
-            25%. Misses follow steal, not the build; on calmer runs none are missed.
+            25%. Misses follow steal, not the build; on calmer runs none are missed. Re-measured on 2026-12-07 after
+            `System.GC.ConserveMemory` 7 (on another 2-core machine, with a load average of 30–43 from other work): 48.8 KB per stream in
+            the suite's run, and in back-to-back runs 50.8 KB with `DOTNET_GCConserveMemory=0` against 53.2 KB with 7 (the second one
+            overlapped a build: 453 keepalives missed). ConserveMemory does not move this figure (it acts on the large-object heap,
+            which open streams barely touch); what took it from ~42 to ~49–53 KB (this machine and load, or code added since) was not
+            separated in that session.
             """,
         ["5."] = """
             **5. Chain latency.** Storage grows linearly (each turn stores only its own messages). The chain probes used to run while tiered
@@ -157,7 +162,10 @@ internal static partial class Program
             the response before answering so that the next turn can chain from it, rendering) dilutes the upstream's growth, and
             making a turn cheaper would raise it. The figure that isolates our own growth is the gateway-added ratio, ~1.1–1.2×: the
             deep turn costs us ~0.15 ms more than a shallow one, most of it sending the 130 KB body. The client's lever for long
-            chains is `truncation: "auto"`.
+            chains is `truncation: "auto"`. In the
+            re-run of 2026-12-07, with four other sessions loading the same 2 cores (load average 30–43), it was 1.79× and the
+            gateway-added part 1.53×, turn 10 at 1.13 ms and turn 1000 at 2.02 ms: under that contention the deep turn's larger body
+            waits longer for CPU too, so this run says little about our growth either way.
             """,
         ["6."] = """
             **6. Store throughput, and PostgreSQL beside SQLite.** SQLite runs in the process: a commit is a function call and a WAL

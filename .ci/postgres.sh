@@ -6,6 +6,9 @@
 #                                one line, the connection URL (export it as APISERVER_TEST_POSTGRES);
 #   .ci/postgres.sh stop dir     stops that cluster and removes dir.
 #
+# fsync is off (tests need no durability, and it spares the shared disk); APISERVER_PG_FSYNC=on keeps it on, as bench/run.sh
+# --postgres does so that its figures are a deployment's.
+#
 # .ci/run uses it; run it by hand the same way to test locally, so what you test is what CI runs.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -57,7 +60,7 @@ start() {
   rm -f "$pwfile"
   # Loopback only; the socket goes into the cluster's own dir so nothing collides with a system cluster.
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=200 -c fsync=off" start >&2 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=200 -c fsync=${APISERVER_PG_FSYNC:-off}" start >&2 \
     || { cat "$dir/server.log" >&2; return 1; }
   echo "$port" >"$dir/port"
   echo "postgres://apiserver:$password@127.0.0.1:$port/postgres"

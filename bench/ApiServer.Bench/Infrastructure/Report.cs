@@ -52,4 +52,21 @@ public sealed class Report
             sb.AppendLine($"| {name} | {figure.Median.ToString(number, CultureInfo.InvariantCulture)}{unit} | {figure.Min.ToString(number, CultureInfo.InvariantCulture)}{unit} | {figure.Max.ToString(number, CultureInfo.InvariantCulture)}{unit} | {figure.Reps.Count} |");
         return sb.ToString();
     }
+
+    /// <summary>
+    /// Named figures measured on each of <paramref name="columns"/> (the backends), side by side: the median with min–max per
+    /// column, one row per figure.
+    /// </summary>
+    public static string CompareTable(IReadOnlyList<string> columns, IEnumerable<(string Name, List<Figure> Figures, string Unit)> figures, string number = "0.000")
+    {
+        string Cell(Figure f, string unit) => f.Reps.Count == 0
+            ? "—"
+            : $"{f.Median.ToString(number, CultureInfo.InvariantCulture)}{unit} ({f.Min.ToString(number, CultureInfo.InvariantCulture)}–{f.Max.ToString(number, CultureInfo.InvariantCulture)})";
+        var sb = new StringBuilder();
+        sb.AppendLine($"| Figure (median, min–max) | {string.Join(" | ", columns)} | Reps |");
+        sb.AppendLine($"|---|{string.Concat(columns.Select(_ => "---:|"))}---:|");
+        foreach (var (name, row, unit) in figures)
+            sb.AppendLine($"| {name} | {string.Join(" | ", row.Select(f => Cell(f, unit)))} | {row.Max(f => f.Reps.Count)} |");
+        return sb.ToString();
+    }
 }

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using ApiServer.Bench.Infrastructure;
 using ApiServer.Responses.Store;
+using ApiServer.Data.Postgres;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace ApiServer.Bench.Scenarios;
 
@@ -12,10 +14,12 @@ namespace ApiServer.Bench.Scenarios;
 /// </summary>
 internal static class ChainBreakdown
 {
-    public static async Task<string> MeasureAsync(Rig rig, string nearId, string farId, int samples)
+    /// <param name="postgres">The gateway's PostgreSQL database, or null when it runs on SQLite.</param>
+    public static async Task<string> MeasureAsync(Rig rig, string nearId, string farId, int samples, NpgsqlConnectionStringBuilder? postgres)
     {
         var store = rig.Gateway.Service<IResponseStore>();
         var path = Path.Combine(rig.Gateway.DataDir, "responses.db");
+        Func<string, List<string>> readBodies = postgres is null ? id => ReadBodies(path, id) : id => ReadBodies(postgres, id);
         var rows = new List<string>();
         foreach (var (label, id) in new[] { ("turn 10", nearId), ("chain end", farId) })
         {
@@ -31,7 +35,7 @@ internal static class ChainBreakdown
                 count = messages?.Count ?? 0;
 
                 start = Stopwatch.GetTimestamp();
-                var bodies = ReadBodies(path, id);
+                var bodies = readBodies(id);
                 sql.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
 
                 start = Stopwatch.GetTimestamp();
@@ -63,8 +67,27 @@ internal static class ChainBreakdown
             SELECT m.item_id, m.body FROM chain c JOIN response_messages m ON m.response_seq = c.seq ORDER BY c.depth, m.ordinal;
             """;
         command.Parameters.AddWithValue("$id", id);
-        var bodies = new List<string>();
         using var reader = command.ExecuteReader();
+        return Bodies(reader);
+    }
+
+    /// <summary>The same on PostgreSQL: the seq lookup and the shared chain query, read raw.</summary>
+    private static List<string> ReadBodies(NpgsqlConnectionStringBuilder settings, string id)
+    {
+        using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(settings.ConnectionString) { SearchPath = PostgresDatabase.DefaultSchema }.ConnectionString);
+        connection.Open();
+        using var seq = new NpgsqlCommand("SELECT seq FROM responses WHERE id = @id;", connection);
+        seq.Parameters.AddWithValue("id", id);
+        using var command = new NpgsqlCommand(ResponseStoreSql.SelectChainMessages, connection);
+        command.Parameters.AddWithValue("seq", (long)seq.ExecuteScalar()!);
+        using var reader = command.ExecuteReader();
+        return Bodies(reader);
+    }
+
+    /// <summary>Reads (item id, body) rows as the store does, keeping the bodies.</summary>
+    private static List<string> Bodies(System.Data.Common.DbDataReader reader)
+    {
+        var bodies = new List<string>();
         while (reader.Read())
         {
             _ = reader.GetString(0);

@@ -18,12 +18,92 @@ public static class ChainScenario
 
     public static async Task RunAsync(Settings settings, Report report)
     {
-        await using var rig = await Rig.StartAsync(new Dictionary<string, string?> { ["API_SERVER_MAX_STORED_RESPONSES"] = "100000" });
+        var runs = new List<ChainRun>();
+        foreach (var backend in BenchPostgres.Backends)
+        {
+            Console.WriteLine($"  chain on {backend}");
+            runs.Add(await MeasureAsync(settings, backend));
+        }
+        var turns = settings.ChainTurns;
+        var small = settings.ChainSmall;
+        foreach (var run in runs)
+        {
+            var (on, target, met) = run.Backend == BenchPostgres.Sqlite
+                ? ("", ("≤ 12", "≤ 1.5"), (run.BytesRatio <= 12, run.Figures["ratio"].Median <= 1.5))
+                : ($" on {run.Backend}", ("report", "report"), ((bool?)null, (bool?)null));
+            var ratio = run.Figures["ratio"];
+            report.Row($"5. Chain growth{on}: DB bytes at {turns} vs {small} turns", $"{Report.N(run.BytesRatio)}× ({run.BytesLarge / 1024.0:0} KB vs {run.BytesSmall / 1024.0:0} KB)", target.Item1, met.Item1);
+            report.Row($"5. Chain growth{on}: p50 turn latency at {turns} vs 10", $"{ratio.Short("×", "0.00")} (min {Report.N(ratio.Min)}, max {Report.N(ratio.Max)}); {run.Figures["far p50"].Short(" ms", "0.00")} vs {run.Figures["near p50"].Short(" ms", "0.00")}; gateway-added part {run.Figures["added ratio"].Short("×", "0.00")}", target.Item2, met.Item2);
+        }
+        var backends = runs.Select(r => r.Backend).ToList();
+        var first = runs[0];
+        report.Section("5. Chain growth",
+            $"""
+            One chain of {turns} turns (`POST /v1/responses`, non-streaming, `store` on, each turn's `previous_response_id` = the turn before),
+            built sequentially on each backend in turn ({string.Join(", ", runs.Select(r => $"{r.Backend} in {r.BuildSeconds:0.0} s"))}). The gateway sends the whole history to the upstream every turn: at turn {turns} the
+            upstream request body is {first.UpstreamBodyLarge / 1024.0:0} KB ({2 * turns - 1} messages), and the fake scans all of it (as it arrives), so part of the growth is the upstream's, not ours.
+            {(runs.Count > 1 ? "PostgreSQL runs on the server in `APISERVER_BENCH_POSTGRES`, a new database for the run, with the gateway in this process as with SQLite." : BenchPostgres.NotMeasured)}
+
+            **Storage.** SQLite: `responses.db` after `PRAGMA wal_checkpoint(TRUNCATE)`, measured as `page_count × page_size`. PostgreSQL: `pg_total_relation_size`
+            (heap, TOAST and indexes) of the three response tables after `VACUUM`. Payload is message bodies + response JSON.
+
+            | Backend | at {small} turns | at {turns} turns | growth ({turns / small}× the turns) | payload {small} → {turns} turns |
+            |---|---:|---:|---:|---:|
+            {string.Join("\n", runs.Select(r => $"| {r.Backend} | {r.BytesSmall / 1024.0:0.0} KB | {r.BytesLarge / 1024.0:0.0} KB | **{Report.N(r.BytesRatio)}×** | {r.PayloadSmall / 1024.0:0.0} → {r.PayloadLarge / 1024.0:0.0} KB ({Report.N(r.PayloadLarge / (double)r.PayloadSmall)}×) |"))}
+
+            Each turn stores only what it added, so growth is linear.
+
+            **Latency.** {settings.Reps} repetitions × {settings.ChainProbes} probe turns per depth, interleaved: a branch turn whose parent is turn 9 (so it is
+            turn 10) and one whose parent is turn {turns - 1} (so it is turn {turns}). Each repetition also replays the upstream request the gateway sent for
+            each depth straight to the fake ("direct"), so "added" = gateway − direct at the same depth. Before the probes, both depths and
+            both direct bodies are warmed until the JIT settles ({string.Join("; ", runs.Select(r => $"{r.Backend}: {r.Warmup}"))}).
+
+            {Report.CompareTable(backends, new (string, string, string)[]
+            {
+                ("turn 10 p50", "near p50", " ms"),
+                ($"turn {turns} p50", "far p50", " ms"),
+                ($"**ratio turn {turns} / turn 10**", "ratio", "×"),
+                ("direct upstream call, turn-10 body, p50", "direct near p50", " ms"),
+                ($"direct upstream call, turn-{turns} body, p50", "direct far p50", " ms"),
+                ($"ratio of direct calls, turn {turns} / turn 10 (a gateway that added nothing)", "direct ratio", "×"),
+                ("gateway-added at turn 10 p50", "added near p50", " ms"),
+                ($"gateway-added at turn {turns} p50", "added far p50", " ms"),
+                ($"ratio of gateway-added, turn {turns} / turn 10", "added ratio", "×"),
+            }.Select(f => (f.Item1, runs.Select(r => r.Figures[f.Item2]).ToList(), f.Item3)), "0.00")}
+
+            While building the chain, median turn latency: {string.Join("; ", runs.Select(r => $"{r.Backend} turns 6–15 {r.WindowNear:0.00} ms, turns {turns - 9}–{turns} {r.WindowFar:0.00} ms"))}.
+
+            **Where the deep turn's time goes (ours).** A turn's history comes from the store's chain cache (each response's node holds its
+            own messages and a link to its parent's); only a miss (after a restart, or a chain pushed out of the cache) reads it with one
+            recursive query plus one JSON document per stored message. On PostgreSQL the cached read still asks the database whether the
+            response is visible (so a delete through another replica is seen at once). Timed on the gateway's own database right after the probes:
+
+            {string.Join("\n\n", runs.Select(r => $"{r.Backend}:\n\n{r.Breakdown}"))}
+
+            The rest of our per-turn growth is the {2 * turns - 1}-message upstream request (~{first.UpstreamBodyLarge / 1024.0:0} KB): the body extends the
+            previous turn's encoded history (shared chunks, only the new messages encoded), so what grows is sending it.
+            """);
+    }
+
+    private sealed record ChainRun(string Backend, FigureSet Figures, long BytesSmall, long BytesLarge, long PayloadSmall, long PayloadLarge,
+        double BuildSeconds, int UpstreamBodyLarge, string Warmup, double WindowNear, double WindowFar, string Breakdown)
+    {
+        public double BytesRatio => BytesLarge / (double)BytesSmall;
+    }
+
+    private static async Task<ChainRun> MeasureAsync(Settings settings, string backend)
+    {
+        await using var postgres = backend == BenchPostgres.Postgres ? await BenchPostgres.CreateDatabaseAsync("chain") : null;
+        var gatewaySettings = new Dictionary<string, string?> { ["API_SERVER_MAX_STORED_RESPONSES"] = "100000" };
+        if (postgres is not null)
+            gatewaySettings["API_SERVER_DATABASE_URL"] = postgres.Settings.ConnectionString;
+        await using var rig = await Rig.StartAsync(gatewaySettings);
+        var databaseBytes = () => postgres is null ? Task.FromResult(DatabaseBytes(rig.Gateway.DataDir)) : postgres.ResponseBytesAsync();
         var turns = settings.ChainTurns;
         var small = settings.ChainSmall;
         var ids = new string[turns];
         var buildLatency = new double[turns];
-        long bytesSmall = 0, bytesLarge = 0, payloadSmall = 0, payloadLarge = 0;
+        long bytesSmall = 0, payloadSmall = 0;
         var build = Stopwatch.StartNew();
         for (var t = 0; t < turns; t++)
         {
@@ -31,11 +111,11 @@ public static class ChainScenario
             ids[t] = id;
             buildLatency[t] = ms;
             if (t + 1 == small)
-                (bytesSmall, payloadSmall) = DatabaseBytes(rig.Gateway.DataDir);
+                (bytesSmall, payloadSmall) = await databaseBytes();
             if ((t + 1) % 100 == 0)
                 Console.WriteLine($"  chain turn {t + 1}: {ms:0.00} ms");
         }
-        (bytesLarge, payloadLarge) = DatabaseBytes(rig.Gateway.DataDir);
+        var (bytesLarge, payloadLarge) = await databaseBytes();
         var buildSeconds = build.Elapsed.TotalSeconds;
         var upstreamBodyLarge = rig.Upstream.Requests[^1].Body.GetRawText().Length;
 
@@ -84,52 +164,11 @@ public static class ChainScenario
             Console.WriteLine($"  chain probe rep {rep + 1}: turn 10 {n50:0.00} ms, turn {turns} {f50:0.00} ms, ratio {f50 / n50:0.00}; direct {dn50:0.00} / {df50:0.00} ms");
         }
 
-        var breakdown = await ChainBreakdown.MeasureAsync(rig, ids[9], ids[turns - 1], settings.Quick ? 5 : 20);
-        var bytesRatio = bytesLarge / (double)bytesSmall;
-        var ratio = figures["ratio"];
-        var windowNear = Stats.Median(buildLatency.Skip(5).Take(10).ToList());
-        var windowFar = Stats.Median(buildLatency.Skip(turns - 10).ToList());
-        report.Row($"5. Chain growth: DB bytes at {turns} vs {small} turns", $"{Report.N(bytesRatio)}× ({bytesLarge / 1024.0:0} KB vs {bytesSmall / 1024.0:0} KB)", "≤ 12", bytesRatio <= 12);
-        report.Row($"5. Chain growth: p50 turn latency at {turns} vs 10", $"{ratio.Short("×", "0.00")} (min {Report.N(ratio.Min)}, max {Report.N(ratio.Max)}); {figures["far p50"].Short(" ms", "0.00")} vs {figures["near p50"].Short(" ms", "0.00")}; gateway-added part {figures["added ratio"].Short("×", "0.00")}", "≤ 1.5", ratio.Median <= 1.5);
-        report.Section("5. Chain growth",
-            $"""
-            One chain of {turns} turns (`POST /v1/responses`, non-streaming, `store` on, each turn's `previous_response_id` = the turn before),
-            built sequentially in {buildSeconds:0.0} s. The gateway sends the whole history to the upstream every turn: at turn {turns} the
-            upstream request body is {upstreamBodyLarge / 1024.0:0} KB ({2 * turns - 1} messages), and the fake scans all of it (as it arrives), so part of the growth is the upstream's, not ours.
-
-            **Storage.** `responses.db` after `PRAGMA wal_checkpoint(TRUNCATE)`, measured as `page_count × page_size`:
-            {bytesSmall / 1024.0:0.0} KB at {small} turns, {bytesLarge / 1024.0:0.0} KB at {turns} turns: **{Report.N(bytesRatio)}×** for {turns / small}× the turns
-            (stored payload, i.e. message bodies + response JSON: {payloadSmall / 1024.0:0.0} KB → {payloadLarge / 1024.0:0.0} KB, {Report.N(payloadLarge / (double)payloadSmall)}×). Each turn stores only what it added, so growth is linear.
-
-            **Latency.** {settings.Reps} repetitions × {settings.ChainProbes} probe turns per depth, interleaved: a branch turn whose parent is turn 9 (so it is
-            turn 10) and one whose parent is turn {turns - 1} (so it is turn {turns}). Each repetition also replays the upstream request the gateway sent for
-            each depth straight to the fake ("direct"), so "added" = gateway − direct at the same depth. Before the probes, both depths and
-            both direct bodies are warmed until the JIT settles ({warmup}).
-
-            {Report.FigureTable([
-                ("turn 10 p50", figures["near p50"], " ms"),
-                ($"turn {turns} p50", figures["far p50"], " ms"),
-                ($"**ratio turn {turns} / turn 10**", ratio, "×"),
-                ("direct upstream call, turn-10 body, p50", figures["direct near p50"], " ms"),
-                ($"direct upstream call, turn-{turns} body, p50", figures["direct far p50"], " ms"),
-                ($"ratio of direct calls, turn {turns} / turn 10 (a gateway that added nothing)", figures["direct ratio"], "×"),
-                ("gateway-added at turn 10 p50", figures["added near p50"], " ms"),
-                ($"gateway-added at turn {turns} p50", figures["added far p50"], " ms"),
-                ($"ratio of gateway-added, turn {turns} / turn 10", figures["added ratio"], "×"),
-            ], "0.00")}
-
-            While building the chain: median of turns 6–15 {windowNear:0.00} ms, median of turns {turns - 9}–{turns} {windowFar:0.00} ms.
-
-            **Where the deep turn's time goes (ours).** A turn's history comes from the store's chain cache (each response's node holds its
-            own messages and a link to its parent's); only a miss (after a restart, or a chain pushed out of the cache) reads it with one
-            recursive query plus one JSON document per stored message. Timed on the gateway's own `responses.db` right after the probes:
-
-            {breakdown}
-
-            The rest of our per-turn growth is the {2 * turns - 1}-message upstream request (~{upstreamBodyLarge / 1024.0:0} KB): the body extends the
-            previous turn's encoded history (shared chunks, only the new messages encoded), so what grows is sending it.
-            """);
+        var breakdown = await ChainBreakdown.MeasureAsync(rig, ids[9], ids[turns - 1], settings.Quick ? 5 : 20, postgres?.Settings);
+        return new ChainRun(backend, figures, bytesSmall, bytesLarge, payloadSmall, payloadLarge, buildSeconds, upstreamBodyLarge, warmup.ToString(),
+            Stats.Median(buildLatency.Skip(5).Take(10).ToList()), Stats.Median(buildLatency.Skip(turns - 10).ToList()), breakdown);
     }
+
 
     /// <summary>
     /// Builds a chain, then runs deep turns only, for a profiler attached from outside (<c>--only profile-chain</c>); prints

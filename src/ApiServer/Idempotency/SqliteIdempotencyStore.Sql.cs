@@ -72,8 +72,6 @@ public sealed partial class SqliteIdempotencyStore
 
     private const string DeleteAllRunning = "DELETE FROM idempotency_records WHERE state = 'running';";
 
-    private const string DeleteExpired = "DELETE FROM idempotency_records WHERE state = 'finished' AND finished_at <= @cutoff;";
-
     private const string SelectTotals = "SELECT entries, bytes FROM idempotency_totals;";
 
     private const string DeleteOldest = """
@@ -81,8 +79,6 @@ public sealed partial class SqliteIdempotencyStore
         WHERE id = (SELECT id FROM idempotency_records WHERE state = 'finished' ORDER BY finished_at, id LIMIT 1)
         RETURNING bytes;
         """;
-
-    private const string SelectBodyExists = "SELECT 1 FROM idempotency_records WHERE id = @id AND state = 'finished';";
 
     private const string CountFinished = "SELECT entries FROM idempotency_totals;";
 }

@@ -6,6 +6,7 @@ using ApiServer.Http;
 using Dapper;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using static ApiServer.Idempotency.IdempotencyStoreSql;
 
 namespace ApiServer.Idempotency;
 

@@ -1,6 +1,7 @@
 using ApiServer.Access;
 using ApiServer.Data;
 using Dapper;
+using static ApiServer.Jobs.JobStoreSql;
 
 namespace ApiServer.Jobs;
 

@@ -18,19 +18,11 @@ public sealed class PostgresResponseItemsMigrationTests
     {
         var items = PostgresSchema.Migrations.Select((m, i) => (m, i)).Single(x => x.m.Sql == PostgresResponseStore.ItemsSchema).i;
         var schema = TestPostgres.NewSchemaName();
-        await using var database = PostgresDatabase.Create(TestPostgres.Settings, schema);
+        await using var database = await TestPostgres.NewDatabaseAtVersionAsync(schema, items);
         try
         {
             await using (var connection = await database.OpenConnectionAsync(None))
             {
-                // The schema as the server before this migration left it, with one response and its messages.
-                await connection.ExecuteAsync($"CREATE SCHEMA \"{schema}\"; CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());");
-                for (var version = 1; version <= items; version++)
-                {
-                    await connection.ExecuteAsync(PostgresSchema.Migrations[version - 1].Sql);
-                    await connection.ExecuteAsync("INSERT INTO schema_migrations (version, name) VALUES (@version, @name);",
-                        new { version, name = PostgresSchema.Migrations[version - 1].Name });
-                }
                 var seq = await connection.ExecuteScalarAsync<long>(
                     """
                     INSERT INTO responses (id, depth, response_json, input_message_count, created_at, last_accessed_at)

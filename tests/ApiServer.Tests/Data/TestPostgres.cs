@@ -1,4 +1,5 @@
 using ApiServer.Data.Postgres;
+using Dapper;
 using Npgsql;
 
 namespace ApiServer.Tests.Data;
@@ -40,6 +41,24 @@ internal static class TestPostgres
     {
         var database = PostgresDatabase.Create(Settings, schema ?? NewSchemaName());
         await database.MigrateAsync(CancellationToken.None);
+        return database;
+    }
+
+    /// <summary>
+    /// A database on <paramref name="schema"/> as a server that knew only the first <paramref name="applied"/> migrations left
+    /// it, for tests of what a later migration does to rows written before it.
+    /// </summary>
+    public static async Task<PostgresDatabase> NewDatabaseAtVersionAsync(string schema, int applied)
+    {
+        var database = PostgresDatabase.Create(Settings, schema);
+        await using var connection = await database.OpenConnectionAsync(CancellationToken.None);
+        await connection.ExecuteAsync($"CREATE SCHEMA \"{schema}\"; CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());");
+        for (var version = 1; version <= applied; version++)
+        {
+            await connection.ExecuteAsync(PostgresSchema.Migrations[version - 1].Sql);
+            await connection.ExecuteAsync("INSERT INTO schema_migrations (version, name) VALUES (@version, @name);",
+                new { version, name = PostgresSchema.Migrations[version - 1].Name });
+        }
         return database;
     }
 }

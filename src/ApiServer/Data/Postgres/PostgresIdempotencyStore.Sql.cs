@@ -66,8 +66,6 @@ public sealed partial class PostgresIdempotencyStore
 
     private const string DeleteAbandoned = "DELETE FROM idempotency_records WHERE state = 'running' AND lease_until < @now;";
 
-    private const string DeleteExpired = "DELETE FROM idempotency_records WHERE state = 'finished' AND finished_at <= @cutoff;";
-
     private const string SelectTotals = "SELECT COUNT(*) AS Entries, COALESCE(SUM(bytes), 0)::BIGINT AS Bytes FROM idempotency_records WHERE state = 'finished';";
 
     private const string DeleteOldest = """
@@ -75,8 +73,6 @@ public sealed partial class PostgresIdempotencyStore
         WHERE id = (SELECT id FROM idempotency_records WHERE state = 'finished' ORDER BY finished_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
         RETURNING bytes;
         """;
-
-    private const string SelectBodyExists = "SELECT 1 FROM idempotency_records WHERE id = @id AND state = 'finished';";
 
     // The stored length is part of the key: an id is never reused, and a record replayed is never rewritten, so a read that
     // finds no row means the record was evicted or expired mid-replay.

@@ -4,6 +4,7 @@ using ApiServer.Idempotency;
 using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using static ApiServer.Idempotency.IdempotencyStoreSql;
 
 namespace ApiServer.Data.Postgres;
 

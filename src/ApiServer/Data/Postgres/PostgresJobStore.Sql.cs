@@ -1,3 +1,5 @@
+using static ApiServer.Jobs.JobStoreSql;
+
 namespace ApiServer.Data.Postgres;
 
 public sealed partial class PostgresJobStore
@@ -54,30 +56,10 @@ public sealed partial class PostgresJobStore
     /// </summary>
     internal const string OwnerSchema = "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';";
 
-    // Whether the caller (@owner, or @all for an admin key) may see a job: another owner's job reads as absent.
-    private const string Visible = "(@all OR owner = @owner)";
-
-    private const string JobColumns = """
-        id AS Id, name AS Name, schedule AS Schedule, schedule_kind AS ScheduleKind, schedule_value AS ScheduleValue, timezone AS Timezone,
-        prompt AS Prompt, instructions AS Instructions, repeat AS Repeat, run_count AS RunCount, enabled AS Enabled, finished AS Finished,
-        deliver_type AS DeliverType, deliver_url AS DeliverUrl, anchor AS Anchor, next_run_at AS NextRunAt, last_run_at AS LastRunAt,
-        last_status AS LastStatus, last_error AS LastError, created_at AS CreatedAt, updated_at AS UpdatedAt, owner AS Owner,
-        EXISTS (SELECT 1 FROM job_runs r WHERE r.job_id = jobs.id AND r.status = 'running') AS Running
-        """;
-
-    private const string SelectJob = "SELECT " + JobColumns + " FROM jobs WHERE id = @id AND " + Visible + ";";
     private const string SelectEnabledJobs = "SELECT " + JobColumns + " FROM jobs WHERE enabled AND NOT finished AND " + Visible + " ORDER BY created_at, id;";
-    private const string SelectAllJobs = "SELECT " + JobColumns + " FROM jobs WHERE " + Visible + " ORDER BY created_at, id;";
     private const string SelectDueJobs = "SELECT " + JobColumns + " FROM jobs WHERE enabled AND NOT finished AND next_run_at <= @now ORDER BY next_run_at LIMIT @limit;";
     private const string SelectNextDue = "SELECT MIN(next_run_at) FROM jobs WHERE enabled AND NOT finished;";
     private const string CountJobs = "SELECT COUNT(*)::INTEGER FROM jobs;";
-
-    private const string InsertJob = """
-        INSERT INTO jobs (id, name, schedule, schedule_kind, schedule_value, timezone, prompt, instructions, repeat, run_count, enabled, finished,
-                          deliver_type, deliver_url, anchor, next_run_at, created_at, updated_at, owner)
-        VALUES (@Id, @Name, @Schedule, @ScheduleKind, @ScheduleValue, @Timezone, @Prompt, @Instructions, @Repeat, 0, @Enabled, @Finished,
-                @DeliverType, @DeliverUrl, @Anchor, @NextRunAt, @CreatedAt, @UpdatedAt, @Owner);
-        """;
 
     private const string UpdateJob = """
         UPDATE jobs SET name = @Name, schedule = @Schedule, schedule_kind = @ScheduleKind, schedule_value = @ScheduleValue, timezone = @Timezone,
@@ -86,9 +68,6 @@ public sealed partial class PostgresJobStore
         WHERE id = @Id AND next_run_at IS NOT DISTINCT FROM @OriginalNext AND run_count = @OriginalCount
           AND enabled = @OriginalEnabled AND finished = @OriginalFinished;
         """;
-
-    private const string DeleteJob = "DELETE FROM jobs WHERE id = @id AND " + Visible + ";";
-    private const string DeleteJobRuns = "DELETE FROM job_runs WHERE job_id = (SELECT id FROM jobs WHERE id = @id AND " + Visible + ");";
 
     // Taken first by every firing: claims and run-now of one job queue on its row, so "is a firing active?" and the insert
     // that makes one active can't interleave with another replica's.
@@ -108,36 +87,10 @@ public sealed partial class PostgresJobStore
         WHERE id = @jobId AND next_run_at = @due AND enabled AND NOT finished;
         """;
 
-    private const string ManualJob = "UPDATE jobs SET last_run_at = @now, last_status = 'running', last_error = NULL, updated_at = @now WHERE id = @jobId;";
-
     private const string InsertFiring = """
         INSERT INTO job_runs (job_id, trigger, scheduled_at, status, error, finished_at, delivery, holder)
         VALUES (@jobId, @trigger, @scheduledAt, @status, @error::TEXT, @finishedAt::BIGINT, NULL, @holder) RETURNING id;
         """;
-
-    private const string TrimFirings = """
-        DELETE FROM job_runs WHERE job_id = @jobId AND status <> 'running'
-          AND id <= (SELECT id FROM job_runs WHERE job_id = @jobId ORDER BY id DESC LIMIT 1 OFFSET @keep);
-        """;
-
-    private const string StartFiring = "UPDATE job_runs SET run_id = @runId, started_at = @at WHERE id = @id;";
-
-    private const string FinishFiring = """
-        UPDATE job_runs SET status = @status, finished_at = @finishedAt, response_id = @responseId, output_preview = @preview, error = @error
-        WHERE id = @id AND status = 'running';
-        """;
-
-    private const string FinishJob = "UPDATE jobs SET last_status = @status, last_error = @error, updated_at = @finishedAt WHERE id = @jobId;";
-
-    private const string SetDelivery = "UPDATE job_runs SET delivery = @delivery WHERE id = @id;";
-
-    private const string FiringColumns = """
-        id AS Id, job_id AS JobId, trigger AS Trigger, scheduled_at AS ScheduledAt, run_id AS RunId, started_at AS StartedAt, finished_at AS FinishedAt,
-        status AS Status, response_id AS ResponseId, output_preview AS OutputPreview, error AS Error, delivery AS Delivery
-        """;
-
-    private const string SelectFirings = "SELECT " + FiringColumns + " FROM job_runs WHERE job_id = @jobId AND id < @before ORDER BY id DESC LIMIT @limit;";
-    private const string SelectFiring = "SELECT " + FiringColumns + " FROM job_runs WHERE id = @id;";
 
     // A firing is interrupted when the replica running it is gone: not this one, and not one that beat its heart lately.
     private const string RecoverFirings = """
@@ -147,5 +100,4 @@ public sealed partial class PostgresJobStore
         RETURNING job_id;
         """;
 
-    private const string RecoverJob = "UPDATE jobs SET last_status = 'failed', last_error = @error, updated_at = @now WHERE id = @jobId;";
 }

@@ -4,6 +4,7 @@ using Dapper;
 using Npgsql;
 using JobRow = ApiServer.Jobs.SqliteJobStore.JobRow;
 using FiringRow = ApiServer.Jobs.SqliteJobStore.FiringRow;
+using static ApiServer.Jobs.JobStoreSql;
 
 namespace ApiServer.Data.Postgres;
 

@@ -31,31 +31,21 @@ public sealed partial class PostgresResponseStore
     /// <summary>
     /// Writes the access times this replica recorded, then evicts least-recently-used leaves until the visible count is back
     /// to capacity, never <paramref name="keep"/>. Replicas evicting at the same moment may each remove one, leaving the
-    /// store a little under capacity; never over it for longer than a put.
+    /// store a little under capacity; never over it for longer than a put. Below capacity (the usual case) this is one
+    /// statement, one round trip: the eviction transaction is only opened when the count says it has work.
     /// </summary>
     private async Task<int> EvictAsync(long keep, CancellationToken cancellationToken)
     {
         var accessed = TakePendingAccess();
         try
         {
-            return await _database.InTransactionAsync(async (c, t) =>
+            await using (var connection = await _database.OpenConnectionAsync(cancellationToken))
             {
-                if (accessed.Count > 0)
-                    await c.ExecuteAsync(new CommandDefinition(TouchMany, new { seqs = accessed.Select(a => a.Key).ToArray(), ats = accessed.Select(a => a.Value).ToArray() },
-                        t, cancellationToken: cancellationToken));
-                var excess = await c.ExecuteScalarAsync<long>(new CommandDefinition(CountVisible, transaction: t, cancellationToken: cancellationToken)) - _maxStoredResponses;
-                var evicted = 0;
-                for (; excess > 0; excess--)
-                {
-                    var victim = await c.ExecuteScalarAsync<long?>(new CommandDefinition(SelectLeastRecentLeaf, new { keep }, t, cancellationToken: cancellationToken));
-                    if (victim is null)
-                        break;
-                    await c.ExecuteAsync(new CommandDefinition(DeleteConversationsWithHead, new { seq = victim }, t, cancellationToken: cancellationToken));
-                    await PurgeAsync(c, t, victim.Value, cancellationToken);
-                    evicted++;
-                }
-                return evicted;
-            }, cancellationToken);
+                var visible = await connection.ExecuteScalarAsync<long>(new CommandDefinition(TouchManyAndCountVisible,
+                    new { seqs = accessed.Select(a => a.Key).ToArray(), ats = accessed.Select(a => a.Value).ToArray() }, cancellationToken: cancellationToken));
+                if (visible <= _maxStoredResponses)
+                    return 0;
+            }
         }
         catch
         {
@@ -63,6 +53,21 @@ public sealed partial class PostgresResponseStore
                 _pendingAccess.AddOrUpdate(seq, at, (_, newer) => Math.Max(newer, at));
             throw;
         }
+        return await _database.InTransactionAsync(async (c, t) =>
+        {
+            var excess = await c.ExecuteScalarAsync<long>(new CommandDefinition(CountVisible, transaction: t, cancellationToken: cancellationToken)) - _maxStoredResponses;
+            var evicted = 0;
+            for (; excess > 0; excess--)
+            {
+                var victim = await c.ExecuteScalarAsync<long?>(new CommandDefinition(SelectLeastRecentLeaf, new { keep }, t, cancellationToken: cancellationToken));
+                if (victim is null)
+                    break;
+                await c.ExecuteAsync(new CommandDefinition(DeleteConversationsWithHead, new { seq = victim }, t, cancellationToken: cancellationToken));
+                await PurgeAsync(c, t, victim.Value, cancellationToken);
+                evicted++;
+            }
+            return evicted;
+        }, cancellationToken);
     }
 
     /// <summary>Removes a childless response and its messages, then a deleted parent left without children, and so on up.</summary>

@@ -1,4 +1,5 @@
 using ApiServer.Responses.Store;
+using static ApiServer.Responses.Store.ResponseStoreSql;
 
 namespace ApiServer.Data.Postgres;
 
@@ -7,7 +8,7 @@ public sealed partial class PostgresResponseStore
     /// <summary>
     /// The SQLite schema's shape (see SqliteResponseStore.Sql.cs for why each column exists). seq is an identity column, so a
     /// seq is never reused: the chain cache, keyed by seq, can't confuse a purged response with a newer one on any replica.
-    /// The visible count is not kept in a row here: a counter row every writer updates would serialize all replicas' puts.
+    /// The visible count is kept by <see cref="CountSchema"/>.
     /// </summary>
     internal const string Schema =
         """
@@ -69,24 +70,42 @@ public sealed partial class PostgresResponseStore
     /// </summary>
     internal const string OwnerSchema = "ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT '';";
 
-    // Whether the caller (@owner, or @all for an admin key) may see a response row: another owner's row reads as absent.
-    private const string Visible = "(@all OR owner = @owner)";
+    /// <summary>
+    /// The visible count kept by a trigger, so the capacity check on every put reads a few rows instead of counting the table
+    /// (what SQLite's response_stats row does). One counter row would serialize every replica's puts on its lock, so the count
+    /// is split over 32 rows and a transaction adds to the row of its own connection (pg_backend_pid()):
+    /// concurrent writers rarely share a row, and one transaction never locks two. The table is locked while the count starts,
+    /// so a write from a replica still on the old version can't fall between the count and the trigger.
+    /// </summary>
+    internal const string CountSchema =
+        """
+        LOCK TABLE responses IN SHARE ROW EXCLUSIVE MODE;
+        CREATE TABLE response_counts (shard INTEGER PRIMARY KEY, visible BIGINT NOT NULL);
+        INSERT INTO response_counts (shard, visible) SELECT s, 0 FROM generate_series(0, 31) AS s;
+        UPDATE response_counts SET visible = (SELECT COUNT(*) FROM responses WHERE NOT deleted) WHERE shard = 0;
+        CREATE FUNCTION responses_count_visible() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE delta BIGINT := 0;
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                IF NOT NEW.deleted THEN delta := 1; END IF;
+            ELSIF TG_OP = 'DELETE' THEN
+                IF NOT OLD.deleted THEN delta := -1; END IF;
+            ELSIF OLD.deleted <> NEW.deleted THEN
+                delta := CASE WHEN NEW.deleted THEN -1 ELSE 1 END;
+            END IF;
+            IF delta <> 0 THEN
+                UPDATE response_counts SET visible = visible + delta WHERE shard = pg_backend_pid() % 32;
+            END IF;
+            RETURN NULL;
+        END;
+        $$;
+        CREATE TRIGGER tr_responses_count_visible AFTER INSERT OR DELETE OR UPDATE OF deleted ON responses
+            FOR EACH ROW EXECUTE FUNCTION responses_count_visible();
+        """;
 
     // FOR UPDATE: a delete or eviction of the parent waits for this put (and then sees its child), or runs first (and the put
     // finds no parent). Either way no child is stored under a purged parent.
     private const string SelectParent = "SELECT seq AS Seq, depth AS Depth FROM responses WHERE id = @id FOR UPDATE;";
-
-    private const string InsertResponse =
-        """
-        INSERT INTO responses (id, parent_seq, previous_response_id, depth, conversation_id, session_id, instructions,
-                               response_json, input_message_count, created_at, last_accessed_at, items_stored, owner)
-        VALUES (@Id, @ParentSeq, @PreviousResponseId, @Depth, @ConversationId, @SessionId, @Instructions,
-                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt, @ItemsStored, @Owner)
-        ON CONFLICT (id) DO NOTHING
-        RETURNING seq;
-        """;
-
-    private const string IncrementChildCount = "UPDATE responses SET child_count = child_count + 1 WHERE seq = @seq;";
 
     private const string InsertMessages =
         """
@@ -102,43 +121,23 @@ public sealed partial class PostgresResponseStore
         FROM unnest(@itemIds, @bodies) WITH ORDINALITY AS i (item_id, body, ordinal);
         """;
 
-    // Only the owner of a conversation's head moves it: another key naming the same conversation never redirects its history.
-    private const string UpsertConversationHead =
+    // Last-access times recorded by this replica's reads, written in one statement that also reads the visible count (the put's
+    // capacity check, one round trip); a newer time written by another replica wins.
+    private const string TouchManyAndCountVisible =
         """
-        INSERT INTO conversations (conversation_id, head_seq) VALUES (@conversationId, @seq)
-        ON CONFLICT (conversation_id) DO UPDATE SET head_seq = excluded.head_seq
-        WHERE (SELECT owner FROM responses WHERE seq = conversations.head_seq) = @owner;
-        """;
-
-    private const string SelectVisibleResponse =
-        """
-        SELECT seq AS Seq, id AS Id, previous_response_id AS PreviousResponseId, conversation_id AS ConversationId,
-               session_id AS SessionId, instructions AS Instructions, response_json AS ResponseJson,
-               input_message_count AS InputMessageCount, created_at AS CreatedAt, owner AS Owner
-        FROM responses WHERE id = @id AND NOT deleted AND
-        """ + Visible + ";";
-
-    private const string SelectVisibleSeq = "SELECT seq FROM responses WHERE id = @id AND NOT deleted AND " + Visible + ";";
-
-    private const string SelectOwnMessages =
-        "SELECT item_id AS ItemId, body AS Body FROM response_messages WHERE response_seq = @seq ORDER BY ordinal;";
-
-    // Last-access times recorded by this replica's reads, written in one statement; a newer time written by another replica wins.
-    private const string TouchMany =
-        """
-        UPDATE responses r SET last_accessed_at = GREATEST(r.last_accessed_at, v.at)
-        FROM unnest(@seqs, @ats) AS v (seq, at) WHERE r.seq = v.seq;
+        WITH touched AS (
+            UPDATE responses r SET last_accessed_at = GREATEST(r.last_accessed_at, v.at)
+            FROM unnest(@seqs::BIGINT[], @ats::BIGINT[]) AS v (seq, at) WHERE r.seq = v.seq
+        )
+        SELECT COALESCE(SUM(visible), 0)::BIGINT FROM response_counts;
         """;
 
     private const string SelectChainItemIds = ResponseStoreSql.SelectChainItemIdsWhereItemId + "= ANY(@itemIds);";
 
-    private const string SelectConversationHead =
-        """
-        SELECT r.id FROM conversations c JOIN responses r ON r.seq = c.head_seq
-        WHERE c.conversation_id = @conversationId AND NOT r.deleted AND (@all OR r.owner = @owner);
-        """;
+    // The trigger-kept count (CountSchema); CountVisibleRows is what it must always equal.
+    private const string CountVisible = "SELECT COALESCE(SUM(visible), 0)::BIGINT FROM response_counts;";
 
-    private const string CountVisible = "SELECT COUNT(*) FROM responses WHERE NOT deleted;";
+    internal const string CountVisibleRows = "SELECT COUNT(*) FROM responses WHERE NOT deleted;";
 
     // SKIP LOCKED: two replicas evicting at once take different victims instead of waiting on (or purging) the same one.
     private const string SelectLeastRecentLeaf =
@@ -154,24 +153,7 @@ public sealed partial class PostgresResponseStore
 
     private const string Hide = "UPDATE responses SET deleted = TRUE WHERE seq = @seq;";
 
-    private const string SelectNearestVisibleAncestor =
-        """
-        WITH RECURSIVE up (seq, parent_seq, deleted) AS (
-            SELECT seq, parent_seq, deleted FROM responses WHERE seq = @parent
-            UNION ALL
-            SELECT r.seq, r.parent_seq, r.deleted FROM responses r JOIN up u ON r.seq = u.parent_seq WHERE u.deleted
-        )
-        SELECT seq FROM up WHERE NOT deleted LIMIT 1;
-        """;
-
-    private const string MoveConversationHeads = "UPDATE conversations SET head_seq = @newHead WHERE head_seq = @seq;";
-
-    private const string DeleteConversationsWithHead = "DELETE FROM conversations WHERE head_seq = @seq;";
-
     private const string DeleteResponseRow = "DELETE FROM responses WHERE seq = @seq RETURNING parent_seq;";
-
-    private const string DecrementChildCount =
-        "UPDATE responses SET child_count = child_count - 1 WHERE seq = @seq RETURNING child_count AS ChildCount, deleted AS Deleted;";
 
     private const string SelectPayloadBytes =
         """

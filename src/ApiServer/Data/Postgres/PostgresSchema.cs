@@ -26,5 +26,6 @@ public static class PostgresSchema
         new("server secrets", PostgresSessionSecret.Schema),
         new("key rate limits", PostgresKeyLimits.Schema),
         new("run commands", PostgresRunCommandBus.Schema),
+        new("response counts", PostgresResponseStore.CountSchema),
     ];
 }

@@ -81,4 +81,64 @@ internal static class ResponseStoreSql
 
     internal const string DeleteMessages =
         "DELETE FROM response_messages WHERE response_seq = @seq; DELETE FROM response_items WHERE response_seq = @seq;";
+
+    // Whether the caller (@owner, or @all for an admin key) may see a response row: another owner's row reads as absent.
+    internal const string Visible = "(@all OR owner = @owner)";
+
+    internal const string InsertResponse =
+        """
+        INSERT INTO responses (id, parent_seq, previous_response_id, depth, conversation_id, session_id, instructions,
+                               response_json, input_message_count, created_at, last_accessed_at, items_stored, owner)
+        VALUES (@Id, @ParentSeq, @PreviousResponseId, @Depth, @ConversationId, @SessionId, @Instructions,
+                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt, @ItemsStored, @Owner)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING seq;
+        """;
+
+    internal const string IncrementChildCount = "UPDATE responses SET child_count = child_count + 1 WHERE seq = @seq;";
+
+    // Only the owner of a conversation's head moves it: another key naming the same conversation never redirects its history.
+    internal const string UpsertConversationHead =
+        """
+        INSERT INTO conversations (conversation_id, head_seq) VALUES (@conversationId, @seq)
+        ON CONFLICT (conversation_id) DO UPDATE SET head_seq = excluded.head_seq
+        WHERE (SELECT owner FROM responses WHERE seq = conversations.head_seq) = @owner;
+        """;
+
+    internal const string SelectVisibleResponse =
+        """
+        SELECT seq AS Seq, id AS Id, previous_response_id AS PreviousResponseId, conversation_id AS ConversationId,
+               session_id AS SessionId, instructions AS Instructions, response_json AS ResponseJson,
+               input_message_count AS InputMessageCount, created_at AS CreatedAt, owner AS Owner
+        FROM responses WHERE id = @id AND NOT deleted AND
+        """ + Visible + ";";
+
+    internal const string SelectVisibleSeq = "SELECT seq FROM responses WHERE id = @id AND NOT deleted AND " + Visible + ";";
+
+    internal const string SelectOwnMessages =
+        "SELECT item_id AS ItemId, body AS Body FROM response_messages WHERE response_seq = @seq ORDER BY ordinal;";
+
+    internal const string SelectConversationHead =
+        """
+        SELECT r.id FROM conversations c JOIN responses r ON r.seq = c.head_seq
+        WHERE c.conversation_id = @conversationId AND NOT r.deleted AND (@all OR r.owner = @owner);
+        """;
+
+    internal const string MoveConversationHeads = "UPDATE conversations SET head_seq = @newHead WHERE head_seq = @seq;";
+
+    internal const string DeleteConversationsWithHead = "DELETE FROM conversations WHERE head_seq = @seq;";
+
+    internal const string DecrementChildCount =
+        "UPDATE responses SET child_count = child_count - 1 WHERE seq = @seq RETURNING child_count AS ChildCount, deleted AS Deleted;";
+
+    // Nearest ancestor of @parent (itself included) that is not deleted.
+    internal const string SelectNearestVisibleAncestor =
+        """
+        WITH RECURSIVE up (seq, parent_seq, deleted) AS (
+            SELECT seq, parent_seq, deleted FROM responses WHERE seq = @parent
+            UNION ALL
+            SELECT r.seq, r.parent_seq, r.deleted FROM responses r JOIN up u ON r.seq = u.parent_seq WHERE u.deleted
+        )
+        SELECT seq FROM up WHERE NOT deleted LIMIT 1;
+        """;
 }

@@ -1,3 +1,5 @@
+using static ApiServer.Responses.Store.ResponseStoreSql;
+
 namespace ApiServer.Responses.Store;
 
 public sealed partial class SqliteResponseStore
@@ -78,22 +80,7 @@ public sealed partial class SqliteResponseStore
         "ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
     ];
 
-    // Whether the caller (@owner, or @all for an admin key) may see a response row: another owner's row reads as absent.
-    private const string Visible = "(@all OR owner = @owner)";
-
     private const string SelectParent = "SELECT seq AS Seq, depth AS Depth FROM responses WHERE id = @id;";
-
-    private const string InsertResponse =
-        """
-        INSERT INTO responses (id, parent_seq, previous_response_id, depth, conversation_id, session_id, instructions,
-                               response_json, input_message_count, created_at, last_accessed_at, items_stored, owner)
-        VALUES (@Id, @ParentSeq, @PreviousResponseId, @Depth, @ConversationId, @SessionId, @Instructions,
-                @ResponseJson, @InputMessageCount, @CreatedAt, @LastAccessedAt, @ItemsStored, @Owner)
-        ON CONFLICT (id) DO NOTHING
-        RETURNING seq;
-        """;
-
-    private const string IncrementChildCount = "UPDATE responses SET child_count = child_count + 1 WHERE seq = @seq;";
 
     private const string InsertMessage =
         """
@@ -107,36 +94,9 @@ public sealed partial class SqliteResponseStore
         VALUES (@ResponseSeq, @Ordinal, @ItemId, @IsInput, @Body, @Owner);
         """;
 
-    // Only the owner of a conversation's head moves it: another key naming the same conversation never redirects its history.
-    private const string UpsertConversationHead =
-        """
-        INSERT INTO conversations (conversation_id, head_seq) VALUES (@conversationId, @seq)
-        ON CONFLICT (conversation_id) DO UPDATE SET head_seq = excluded.head_seq
-        WHERE (SELECT owner FROM responses WHERE seq = conversations.head_seq) = @owner;
-        """;
-
-    private const string SelectVisibleResponse =
-        """
-        SELECT seq AS Seq, id AS Id, previous_response_id AS PreviousResponseId, conversation_id AS ConversationId,
-               session_id AS SessionId, instructions AS Instructions, response_json AS ResponseJson,
-               input_message_count AS InputMessageCount, created_at AS CreatedAt, owner AS Owner
-        FROM responses WHERE id = @id AND deleted = 0 AND
-        """ + Visible + ";";
-
-    private const string SelectVisibleSeq = "SELECT seq FROM responses WHERE id = @id AND deleted = 0 AND " + Visible + ";";
-
-    private const string SelectOwnMessages =
-        "SELECT item_id AS ItemId, body AS Body FROM response_messages WHERE response_seq = @seq ORDER BY ordinal;";
-
     private const string Touch = "UPDATE responses SET last_accessed_at = @now WHERE seq = @seq;";
 
     private const string SelectChainItemIds = ResponseStoreSql.SelectChainItemIdsWhereItemId + "IN @itemIds;";
-
-    private const string SelectConversationHead =
-        """
-        SELECT r.id FROM conversations c JOIN responses r ON r.seq = c.head_seq
-        WHERE c.conversation_id = @conversationId AND r.deleted = 0 AND (@all OR r.owner = @owner);
-        """;
 
     private const string CountVisible = "SELECT visible FROM response_stats WHERE id = 1;";
 
@@ -153,27 +113,9 @@ public sealed partial class SqliteResponseStore
 
     private const string Hide = "UPDATE responses SET deleted = 1 WHERE seq = @seq;";
 
-    // Nearest ancestor of @parent (itself included) that is not deleted.
-    private const string SelectNearestVisibleAncestor =
-        """
-        WITH RECURSIVE up (seq, parent_seq, deleted) AS (
-            SELECT seq, parent_seq, deleted FROM responses WHERE seq = @parent
-            UNION ALL
-            SELECT r.seq, r.parent_seq, r.deleted FROM responses r JOIN up u ON r.seq = u.parent_seq WHERE u.deleted = 1
-        )
-        SELECT seq FROM up WHERE deleted = 0 LIMIT 1;
-        """;
-
-    private const string MoveConversationHeads = "UPDATE conversations SET head_seq = @newHead WHERE head_seq = @seq;";
-
-    private const string DeleteConversationsWithHead = "DELETE FROM conversations WHERE head_seq = @seq;";
-
     private const string SelectParentSeq = "SELECT parent_seq FROM responses WHERE seq = @seq;";
 
     private const string DeleteResponseRow = "DELETE FROM responses WHERE seq = @seq;";
-
-    private const string DecrementChildCount =
-        "UPDATE responses SET child_count = child_count - 1 WHERE seq = @seq RETURNING child_count AS ChildCount, deleted AS Deleted;";
 
     private const string SelectPayloadBytes =
         """

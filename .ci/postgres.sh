@@ -4,7 +4,10 @@
 #
 #   .ci/postgres.sh start [dir]  installs postgresql if missing, starts a cluster in dir (default: a new temp dir) and prints
 #                                one line, the connection URL (export it as APISERVER_TEST_POSTGRES);
-#   .ci/postgres.sh stop dir     stops that cluster and removes dir.
+#   .ci/postgres.sh stop dir     stops that cluster and removes dir;
+#   .ci/postgres.sh pause dir    stops the server but keeps the cluster (a database outage, for the multi-replica tests);
+#   .ci/postgres.sh resume dir   starts a paused cluster again, on the same port with the same settings;
+#   .ci/postgres.sh restart dir  restarts it (a fast shutdown: open connections are cut, committed data stays).
 #
 # .ci/run uses it; run it by hand the same way to test locally, so what you test is what CI runs.
 set -euo pipefail
@@ -56,11 +59,33 @@ start() {
   as_owner "$bin/initdb" -D "$dir/data" -U apiserver --pwfile="$pwfile" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >&2
   rm -f "$pwfile"
   # Loopback only; the socket goes into the cluster's own dir so nothing collides with a system cluster.
-  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=200 -c fsync=off" start >&2 \
-    || { cat "$dir/server.log" >&2; return 1; }
+  # Kept beside the cluster, so that resume starts it exactly as it was.
+  echo "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=200 -c fsync=off" >"$dir/options"
   echo "$port" >"$dir/port"
+  launch "$dir" || return 1
   echo "postgres://apiserver:$password@127.0.0.1:$port/postgres"
+}
+
+launch() {
+  local dir=$1 bin; bin=$(bindir)
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" start >&2 \
+    || { cat "$dir/server.log" >&2; return 1; }
+}
+
+pause() {
+  local dir=${1:?usage: postgres.sh pause dir}
+  local bin; bin=$(bindir)
+  as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >&2
+}
+
+resume() {
+  local dir=${1:?usage: postgres.sh resume dir}
+  launch "$dir"
+}
+
+restart() {
+  local dir=${1:?usage: postgres.sh restart dir}
+  pause "$dir" && launch "$dir"
 }
 
 stop() {
@@ -75,5 +100,8 @@ stop() {
 case "${1:-}" in
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
-  *) echo "usage: $0 start [dir] | stop dir" >&2; exit 2 ;;
+  pause) shift; pause "$@" ;;
+  resume) shift; resume "$@" ;;
+  restart) shift; restart "$@" ;;
+  *) echo "usage: $0 start [dir] | stop dir | pause dir | resume dir | restart dir" >&2; exit 2 ;;
 esac

@@ -30,6 +30,10 @@ public sealed class ReplicaCluster : IAsyncDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
 
     private readonly List<Replica> _replicas = [];
+
+    // One session secret for all, as docs/deployment.md mounts one file into every data dir: a server-made X-Session-Id
+    // from one replica is then accepted by the others.
+    private readonly byte[] _sessionSecret = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
     private ThrowawayPostgres? _database;
     private NginxBalancer? _balancer;
 
@@ -57,8 +61,10 @@ public sealed class ReplicaCluster : IAsyncDisposable
             cluster._database = await ThrowawayPostgres.StartAsync(RepositoryRoot());
             for (var i = 0; i < options.Replicas; i++)
             {
-                cluster._replicas.Add(Replica.Start(i, cluster.Environment(), options.ServerDirectory, ChildProcess.FreePort(),
-                    Path.Combine(Path.GetTempPath(), "apiserver-cluster-" + Guid.NewGuid().ToString("N")[..12])));
+                var dataDir = Path.Combine(Path.GetTempPath(), "apiserver-cluster-" + Guid.NewGuid().ToString("N")[..12]);
+                Directory.CreateDirectory(dataDir);
+                await File.WriteAllBytesAsync(Path.Combine(dataDir, "session-secret"), cluster._sessionSecret);
+                cluster._replicas.Add(Replica.Start(i, cluster.Environment(), options.ServerDirectory, ChildProcess.FreePort(), dataDir));
             }
             await Task.WhenAll(cluster._replicas.Select(r => r.WaitHealthyAsync(StartTimeout)));
             cluster._balancer = await NginxBalancer.StartAsync(cluster._replicas.Select(r => r.Address).ToList(), options.BalancerWorkers);

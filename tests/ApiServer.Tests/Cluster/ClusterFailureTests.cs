@@ -130,6 +130,31 @@ public sealed class ClusterFailureTests(ClusterFixture fixture)
     }
 
     [ClusterFact]
+    public async Task A_job_created_through_a_replica_that_dies_before_it_fires_is_fired_by_another_once()
+    {
+        var prompt = "orphaned job " + Guid.NewGuid().ToString("N")[..8];
+        using var created = await fixture.Direct[0].PostAsJsonAsync("/api/jobs", new { name = "orphan", schedule = "in 2s", prompt });
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        var id = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("job").GetProperty("id").GetString()!;
+        fixture.Cluster.Kill(0); // the only scheduler that was told of the job
+        try
+        {
+            // The others look at the shared store again within its rescan interval (PostgresJobStore.DefaultRescanInterval).
+            await Eventually.TrueAsync(async () =>
+            {
+                var runs = JsonDocument.Parse(await fixture.Direct[1].GetStringAsync($"/api/jobs/{id}/runs")).RootElement.GetProperty("runs");
+                return runs.GetArrayLength() == 1 && runs[0].GetProperty("status").GetString() == "completed";
+            }, "another replica to fire the job", timeoutMs: 30_000);
+        }
+        finally
+        {
+            await fixture.Cluster.RestartReplicaAsync(0);
+        }
+
+        Assert.Equal(1, fixture.Upstream.Requests.Count(r => Responses.ResponsesHarness.Transcript(r).Any(l => l.Contains(prompt, StringComparison.Ordinal))));
+    }
+
+    [ClusterFact]
     public async Task A_database_restart_mid_load_answers_503_in_the_envelope_never_500_and_loses_no_acknowledged_write()
     {
         var pids = fixture.Cluster.Replicas.Select(r => r.Pid).ToList();

@@ -51,7 +51,6 @@ start() {
   mkdir -p "$dir"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
   chmod 700 "$dir"
-  local port; port=$(free_port)
   local password; password=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
   local pwfile="$dir/.pw"
   (umask 077; printf '%s\n' "$password" >"$pwfile")
@@ -59,10 +58,20 @@ start() {
   as_owner "$bin/initdb" -D "$dir/data" -U apiserver --pwfile="$pwfile" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >&2
   rm -f "$pwfile"
   # Loopback only; the socket goes into the cluster's own dir so nothing collides with a system cluster.
-  # Kept beside the cluster, so that resume starts it exactly as it was.
-  echo "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=200 -c fsync=off" >"$dir/options"
-  echo "$port" >"$dir/port"
-  launch "$dir" || return 1
+  # A port free when probed can be taken before the server binds it (this range overlaps the kernel's ephemeral ports, so
+  # any outgoing connection may take it): try another one then.
+  local port started=0
+  for _ in 1 2 3 4 5; do
+    port=$(free_port)
+    # Kept beside the cluster, so that resume starts it exactly as it was.
+    echo "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=200 -c fsync=off" >"$dir/options"
+    echo "$port" >"$dir/port"
+    if launch "$dir"; then started=1; break; fi
+    grep -q "Address already in use" "$dir/server.log" 2>/dev/null || return 1
+    log "port $port was taken before the server bound it; trying another"
+    : >"$dir/server.log"
+  done
+  [ "$started" = 1 ] || return 1
   echo "postgres://apiserver:$password@127.0.0.1:$port/postgres"
 }
 

@@ -14,7 +14,7 @@ namespace ApiServer.Bench;
 /// </summary>
 internal static partial class Program
 {
-    private static readonly string[] AllScenarios = ["latency", "throughput", "streams", "chain", "store", "idempotency", "memory", "micro"];
+    private static readonly string[] AllScenarios = ["latency", "throughput", "streams", "chain", "store", "idempotency", "memory", "cluster", "micro"];
 
     private static async Task<int> Main(string[] args)
     {
@@ -47,6 +47,7 @@ internal static partial class Program
                     "store" => StoreScenario.RunAsync(settings, report),
                     "idempotency" => IdempotencyScenario.RunAsync(settings, report),
                     "memory" => StoredResponsesMemoryScenario.RunAsync(settings, report),
+                    "cluster" => ClusterScenario.RunAsync(settings, report),
                     "micro" => Micro.MicroRunner.RunAsync(settings, report),
                     _ => throw new ArgumentException($"unknown scenario '{scenario}'; use {string.Join(",", AllScenarios)}"),
                 });

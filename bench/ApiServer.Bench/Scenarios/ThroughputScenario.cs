@@ -121,32 +121,13 @@ public static class ThroughputScenario
 
     private static async Task<(double PerSecond, long Failed, List<double> Latencies, (double CpuMs, double AllocatedKb) PerRequest)> WindowAsync(HttpClient client, bool stream, int concurrency, TimeSpan window, long[] counter, bool quiet = false)
     {
-        long completed = 0, failed = 0;
         var counters = ProcessCounters.Start();
-        var latencies = new List<double>[concurrency];
-        var clock = Stopwatch.StartNew();
-        var workers = Enumerable.Range(0, concurrency).Select(w => Task.Run(async () =>
-        {
-            var mine = latencies[w] = new List<double>(4096);
-            while (clock.Elapsed < window)
-            {
-                try
-                {
-                    mine.Add(await Wire.PostAsync(client, Path, Wire.ChatBody(stream, Interlocked.Increment(ref counter[0]))));
-                    Interlocked.Increment(ref completed);
-                }
-                catch (HttpRequestException)
-                {
-                    Interlocked.Increment(ref failed);
-                }
-            }
-        })).ToArray();
-        await Task.WhenAll(workers);
-        var elapsed = clock.Elapsed.TotalSeconds;
+        var (perSecond, completed, failed, latencies) = await ClosedLoop.RunAsync(concurrency, window, counter,
+            n => Wire.PostAsync(client, Path, Wire.ChatBody(stream, n)));
         var used = counters.Stop();
         if (!quiet)
-            Console.WriteLine($"    {client.BaseAddress} stream={stream}: {completed / elapsed:0} rps; {used.PerRequest(completed)}");
+            Console.WriteLine($"    {client.BaseAddress} stream={stream}: {perSecond:0} rps; {used.PerRequest(completed)}");
         var perRequest = completed == 0 ? (0, 0) : (used.CpuMs / completed, used.AllocatedBytes / 1024.0 / completed);
-        return (completed / elapsed, failed, latencies.SelectMany(l => l).ToList(), perRequest);
+        return (perSecond, failed, latencies, perRequest);
     }
 }

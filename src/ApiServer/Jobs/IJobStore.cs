@@ -9,6 +9,13 @@ namespace ApiServer.Jobs;
 /// </summary>
 public interface IJobStore
 {
+    /// <summary>
+    /// How long the scheduler may sleep without looking again. A store shared with other server processes gets jobs created,
+    /// changed or resumed through them, which this process's scheduler is never woken for; null (one process) sleeps until
+    /// the next known time or a local change.
+    /// </summary>
+    TimeSpan? RescanInterval => null;
+
     Task<int> CountAsync(CancellationToken cancellationToken);
 
     Task InsertAsync(JobRecord job, CancellationToken cancellationToken);

@@ -3,7 +3,8 @@ using System.Threading.Channels;
 namespace ApiServer.Jobs;
 
 /// <summary>
-/// Fires due jobs. It sleeps on the injected TimeProvider until the earliest next time (or until a job changes), so tests move
+/// Fires due jobs. It sleeps on the injected TimeProvider until the earliest next time (or until a job changes, or, on a store
+/// shared with other processes, at most the store's rescan interval), so tests move
 /// a fake clock instead of waiting. Each due job is claimed in the store before anything runs, so a firing happens once.
 /// After downtime a job fires once for its most recent missed time if that is within its catch-up window, never a burst.
 /// </summary>
@@ -80,6 +81,8 @@ public sealed partial class JobScheduler(IJobStore store, JobRunner runner, Webh
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         var tasks = new List<Task> { _wake.Reader.WaitToReadAsync(stop.Token).AsTask() };
+        if (store.RescanInterval is { } rescan)
+            tasks.Add(Task.Delay(rescan, time, stop.Token));
         if (next is { } at)
         {
             // Capped so a far-off time never overflows the timer; the loop just looks again.

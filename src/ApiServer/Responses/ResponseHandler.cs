@@ -202,9 +202,12 @@ public sealed partial class ResponseHandler(
             // No token: a client that left, or a server that is stopping, still gets the partial response stored.
             await store.PutAsync(stored, CancellationToken.None);
         }
-        catch (Exception ex) when (ex is PreviousResponseNotFoundException or Microsoft.Data.Sqlite.SqliteException or Npgsql.NpgsqlException or InvalidOperationException)
+        catch (Exception ex) when (ex is PreviousResponseNotFoundException or Microsoft.Data.Sqlite.SqliteException or Npgsql.NpgsqlException or InvalidOperationException
+            && !Data.Postgres.PostgresFailure.IsUnavailable(ex))
         {
             // The answer stands even if it can't be kept (e.g. its parent was deleted while this turn ran): log, don't fail it.
+            // A database that is down is different: answering 200 with an id nobody can read again would lose an acknowledged
+            // write, so that failure goes on to the client (503 database_unavailable, or an in-band error on a stream).
             LogStoreFailed(logger, stored.Id, ex);
         }
     }

@@ -15,6 +15,11 @@ namespace ApiServer.Data.Postgres;
 /// </summary>
 public sealed partial class PostgresJobStore(PostgresDatabase database, int historyPerJob, string replicaId, TimeProvider time) : IJobStore
 {
+    /// <summary>Other replicas add and change jobs: a job created through a replica that dies before it fires is still fired.</summary>
+    public static readonly TimeSpan DefaultRescanInterval = TimeSpan.FromSeconds(5);
+
+    public TimeSpan? RescanInterval => DefaultRescanInterval;
+
     public async Task<int> CountAsync(CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);

@@ -31,9 +31,6 @@ public sealed class ReplicaCluster : IAsyncDisposable
 
     private readonly List<Replica> _replicas = [];
 
-    // One session secret for all, as docs/deployment.md mounts one file into every data dir: a server-made X-Session-Id
-    // from one replica is then accepted by the others.
-    private readonly byte[] _sessionSecret = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
     private ThrowawayPostgres? _database;
     private NginxBalancer? _balancer;
 
@@ -63,7 +60,6 @@ public sealed class ReplicaCluster : IAsyncDisposable
             {
                 var dataDir = Path.Combine(Path.GetTempPath(), "apiserver-cluster-" + Guid.NewGuid().ToString("N")[..12]);
                 Directory.CreateDirectory(dataDir);
-                await File.WriteAllBytesAsync(Path.Combine(dataDir, "session-secret"), cluster._sessionSecret);
                 cluster._replicas.Add(Replica.Start(i, cluster.Environment(), options.ServerDirectory, ChildProcess.FreePort(), dataDir));
             }
             await Task.WhenAll(cluster._replicas.Select(r => r.WaitHealthyAsync(StartTimeout)));

@@ -6,6 +6,7 @@ using ApiServer.Http;
 using ApiServer.Sessions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace ApiServer.Runs;
@@ -18,6 +19,7 @@ public static class RunsEndpoints
 {
     public static IServiceCollection AddRuns(this IServiceCollection services)
     {
+        services.TryAddSingleton<IRunDirectory, NoRunDirectory>();
         services.AddSingleton<IRunRegistry>(sp => new InMemoryRunRegistry(
             sp.GetRequiredService<TimeProvider>(), TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.RunRetentionSeconds)));
         services.AddSingleton(sp =>

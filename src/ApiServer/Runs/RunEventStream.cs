@@ -60,4 +60,52 @@ public static class RunEventStream
         }
         await sse.CompleteAsync();
     }
+
+    /// <summary>How long a subscriber to another replica's run waits for a notification before it reads again anyway.</summary>
+    public static readonly TimeSpan RemoteRereadInterval = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// The same stream for a run another replica holds: its recorded events after <paramref name="after"/>, then each new one
+    /// as that replica records it, until the terminal event, then <c>: stream closed</c>. The frames are the bytes the holding
+    /// replica streams.
+    /// </summary>
+    public static async Task WriteRemoteAsync(HttpContext context, IRunEventArchive archive, string runId, long after, TimeSpan keepalive)
+    {
+        var time = context.RequestServices.GetRequiredService<TimeProvider>();
+        await using var sse = await SseWriter.StartAsync(context, keepalive);
+        var aborted = context.RequestAborted;
+        try
+        {
+            while (!sse.IsBroken)
+            {
+                var changed = archive.WhenChanged(runId);
+                var batch = await archive.ReadAfterAsync(runId, after, aborted);
+                foreach (var runEvent in batch.Events)
+                {
+                    sse.Write(runEvent.Frame);
+                    after = runEvent.Sequence;
+                }
+                if (batch.Completed)
+                {
+                    sse.Write(StreamClosed);
+                    break;
+                }
+                if (batch.Events.Count > 0)
+                    continue; // there may be more than one read returns
+                try
+                {
+                    await changed.WaitAsync(RemoteRereadInterval, time, aborted);
+                }
+                catch (TimeoutException)
+                {
+                    // A notification lost while the listening connection was down: read again.
+                }
+            }
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            return;
+        }
+        await sse.CompleteAsync();
+    }
 }

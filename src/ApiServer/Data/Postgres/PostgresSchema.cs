@@ -23,5 +23,6 @@ public static class PostgresSchema
         new("conversations", PostgresConversationStore.Schema),
         new("background responses", PostgresBackgroundResponseStore.Schema),
         new("tool approvals", PostgresToolApprovalStore.Schema),
+        new("runs", PostgresRunStore.Schema),
     ];
 }

@@ -150,6 +150,57 @@ public sealed class RunsAcrossReplicasTests
         Assert.Equal(0, a.Service<PostgresRunJournal>().Pending);
     }
 
+    [PostgresFact]
+    public async Task Another_owners_run_on_another_replica_is_answered_like_an_unknown_id()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var keys = Access.AccessKit.WriteKeysFile(Access.AccessKit.File(Access.AccessKit.Entry("alice", Access.AccessKit.AliceKey, "runs", "responses"),
+            Access.AccessKit.Entry("bob", Access.AccessKit.BobKey, "runs", "responses")));
+        var settings = new Dictionary<string, string?> { ["API_SERVER_DATABASE_URL"] = database.Url() };
+        await using var a = await Access.AccessKit.StartAsync(keys, settings);
+        await using var b = await Access.AccessKit.StartAsync(keys, settings);
+        using var alice = a.AuthorizedClient(Access.AccessKit.AliceKey);
+        using var aliceOnB = b.AuthorizedClient(Access.AccessKit.AliceKey);
+        using var bobOnB = b.AuthorizedClient(Access.AccessKit.BobKey);
+        var (runId, _) = await alice.StartRunAsync(new { input = "hello" });
+        var responseId = (await alice.CreateBackgroundAsync(new { model = "agent", input = "hello" }))["id"]!.GetValue<string>();
+
+        Assert.Equal(HttpStatusCode.OK, (await aliceOnB.GetAsync($"/v1/runs/{runId}")).StatusCode);
+        foreach (var path in new[] { $"/v1/runs/{runId}", $"/v1/runs/{runId}/events" })
+        {
+            using var theirs = await bobOnB.GetAsync(path);
+            using var unknown = await bobOnB.GetAsync(path.Replace(runId, "run_" + Guid.NewGuid().ToString("N")));
+            Assert.Equal((HttpStatusCode.NotFound, HttpStatusCode.NotFound), (theirs.StatusCode, unknown.StatusCode));
+        }
+        // A run id is not a response id, and a background response is not a run, on either replica.
+        Assert.Equal(HttpStatusCode.NotFound, (await aliceOnB.GetAsync($"/v1/runs/{responseId}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bobOnB.GetAsync($"/v1/responses/{responseId}?stream=true")).StatusCode);
+    }
+
+    [PostgresFact]
+    public async Task When_a_replica_stops_beating_its_background_response_fails_and_a_subscriber_elsewhere_gets_response_failed()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var tool = new BlockingTool();
+        await using var a = await StartAsync(database.Url(), tool, replicaTimeoutSeconds: "3600");
+        await using var b = await StartAsync(database.Url(), replicaTimeoutSeconds: "3600");
+        var id = (await a.Client.CreateBackgroundAsync(new { model = "agent", input = BlockingInput }))["id"]!.GetValue<string>();
+        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var live = await EventReader.GetAsync(b.Client, id);
+        await live.WaitForAsync("response.created");
+
+        await AgeHeartbeatAsync(database, a.Service<ReplicaIdentity>().Id, TimeSpan.FromHours(2));
+        Assert.Equal(1, await b.Service<PostgresRunRecovery>().RecoverOnceAsync(CancellationToken.None));
+
+        var failed = await live.WaitForAsync("response.failed");
+        Assert.Null(await live.NextAsync());
+        Assert.Equal(live.Received[^2].Sequence() + 1, failed.Sequence());
+        Assert.Contains("stopped responding", failed.Data["response"]!["error"]!["message"]!.GetValue<string>());
+        var read = await b.Client.GetResponseAsync(id);
+        Assert.Equal(("failed", "server_error"), (read["status"]!.GetValue<string>(), read["error"]!["code"]!.GetValue<string>()));
+        tool.Release.SetResult();
+    }
+
     private static async Task<string> RawStreamAsync(TestServer server, string id, string query)
     {
         using var response = await server.Client.GetAsync($"/v1/responses/{id}?stream=true{query}", HttpCompletionOption.ResponseHeadersRead);

@@ -32,7 +32,7 @@ public sealed class PostgresBackgroundResponseStore(PostgresDatabase database, i
         """;
 
     private const string Finish =
-        "UPDATE background_responses SET status = @status, response_json = @json, finished_at = @now WHERE id = @id;";
+        "UPDATE background_responses SET status = @status, response_json = @json, finished_at = @now WHERE id = @id AND finished_at IS NULL;";
 
     // Finished rows beyond the capacity go oldest first; unfinished rows are never trimmed.
     private const string Trim =

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using ApiServer.Health;
 using ApiServer.Runs;
@@ -79,11 +80,25 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, ReplicaId
     /// <summary>Writes every run with something new (tests call it to wait for a write instead of waiting on the writer).</summary>
     public async Task FlushDirtyAsync(CancellationToken cancellationToken)
     {
+        Exception? failure = null;
         foreach (var tracked in _runs.Values)
         {
-            if (Volatile.Read(ref tracked.Dirty) == 1)
+            if (Volatile.Read(ref tracked.Dirty) == 0)
+                continue;
+            try
+            {
                 await FlushAsync(tracked, cancellationToken);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // One run that can't be written must not hold the others back; a database that is down holds them all.
+                failure ??= ex;
+                if (PostgresFailure.IsUnavailable(ex))
+                    break;
+            }
         }
+        if (failure is not null)
+            ExceptionDispatchInfo.Throw(failure);
     }
 
     private async Task FlushAsync(Tracked tracked, CancellationToken cancellationToken)

@@ -201,6 +201,29 @@ public sealed class RunsAcrossReplicasTests
         tool.Release.SetResult();
     }
 
+    [PostgresFact]
+    public async Task A_subscriber_keeps_following_through_its_replicas_lost_listening_connection()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var cutter = new TcpCutter(database.Settings.Host!, database.Settings.Port);
+        var tool = new BlockingTool();
+        await using var a = await StartAsync(database.Url(), tool);
+        await using var b = await StartAsync(database.Url(cutter.Port));
+        var (runId, _) = await a.Client.StartRunAsync(new { input = BlockingInput });
+        await using var live = await EventSubscriber.OpenAsync(b.Client, runId);
+        await live.WaitForAsync("tool.started");
+
+        await cutter.CutAsync();
+        tool.Release.SetResult();
+        await a.Service<IRunRegistry>().Get(runId)!.Execution.WaitAsync(TimeSpan.FromSeconds(30));
+        await a.Service<PostgresRunJournal>().FlushDirtyAsync(CancellationToken.None); // notified while b did not listen
+        cutter.Restore();
+
+        var events = await live.ReadToEndAsync();
+        Assert.Equal("run.completed", events[^1].Name);
+        Assert.Equal(RunsTestKit.Parse(await a.Client.ReadAllEventsTextAsync(runId)).Select(e => e.Id), events.Select(e => e.Id));
+    }
+
     private static async Task<string> RawStreamAsync(TestServer server, string id, string query)
     {
         using var response = await server.Client.GetAsync($"/v1/responses/{id}?stream=true{query}", HttpCompletionOption.ResponseHeadersRead);

@@ -9,7 +9,7 @@ namespace ApiServer.Data.Postgres;
 /// The replica's one <c>LISTEN</c> connection: every commit that adds events to a run notifies the channel with the run's id
 /// (<see cref="PostgresRunStore"/>), and this wakes the subscribers on this replica that follow that run from the database.
 /// When the connection drops it reconnects with backoff, and once listening again wakes every subscriber, since notifications
-/// sent meanwhile are lost: each reads the database again (and <see cref="RunEventStream.RemoteRereadInterval"/> is the net
+/// sent meanwhile were lost: each reads the database again (and <see cref="RunEventStream.RemoteRereadInterval"/> is the net
 /// under that).
 /// </summary>
 public sealed partial class PostgresRunNotifications(PostgresDatabase database, PostgresRunStore store, TimeProvider time,
@@ -31,8 +31,29 @@ public sealed partial class PostgresRunNotifications(PostgresDatabase database, 
     public Task WhenChanged(string runId) =>
         _waiting.GetOrAdd(runId, static _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
-    public Task<RunEventBatch> ReadAfterAsync(string runId, long after, CancellationToken cancellationToken) =>
-        store.ReadAfterAsync(runId, after, cancellationToken);
+    /// <summary>
+    /// Reads through a short outage (and the dead pooled connections one leaves behind) with backoff, so a subscriber rides it
+    /// out; past <see cref="ReadAttempts"/> the failure ends its stream, and it can come back with Last-Event-ID.
+    /// </summary>
+    public async Task<RunEventBatch> ReadAfterAsync(string runId, long after, CancellationToken cancellationToken)
+    {
+        var backoff = TimeSpan.FromMilliseconds(100);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await store.ReadAfterAsync(runId, after, cancellationToken);
+            }
+            catch (Exception ex) when (attempt < ReadAttempts && PostgresFailure.IsUnavailable(ex))
+            {
+                await Task.Delay(backoff, time, cancellationToken);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            }
+        }
+    }
+
+    /// <summary>About 15 s of tries (0.1, 0.2, 0.4 … 5 s apart).</summary>
+    public const int ReadAttempts = 8;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -52,7 +73,7 @@ public sealed partial class PostgresRunNotifications(PostgresDatabase database, 
             {
                 LogListenFailed(PostgresFailure.Describe(ex), backoff.TotalSeconds);
             }
-            WakeAll();
+            // Subscribers keep waiting through the outage (a read now would fail); they read again once this listens again.
             if (_listened)
             {
                 _listened = false;

@@ -31,8 +31,6 @@ public sealed partial class PostgresRunStore
 
     private const string Values = "@Id, @Owner, @ReplicaId, @Background, @SessionId, @State, @SnapshotJson, @CreatedAt, @UpdatedAt, @FinishedAt";
 
-    private const string InsertAccepted = $"INSERT INTO runs ({Columns}) VALUES ({Values}) ON CONFLICT (id) DO NOTHING;";
-
     // Only while unfinished and still this replica's: a run another replica failed stays failed.
     private const string Upsert =
         $"""

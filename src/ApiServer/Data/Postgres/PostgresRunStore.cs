@@ -26,13 +26,6 @@ public sealed partial class PostgresRunStore(PostgresDatabase database) : IRunDi
 
     public string Channel { get; } = PostgresRunNotifications.ChannelFor(database.Schema);
 
-    /// <summary>Inserts the row of a run just accepted, unless the writer got there first.</summary>
-    public async Task InsertAcceptedAsync(RunRow row, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(InsertAccepted, row, cancellationToken: cancellationToken));
-    }
-
     /// <summary>
     /// Writes what a run has new: its row (state and snapshot, unless <paramref name="writeState"/> is false) and its events,
     /// in one transaction that notifies subscribers when it commits. False when the row was finished by another replica, which

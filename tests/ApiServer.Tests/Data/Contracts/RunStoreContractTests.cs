@@ -113,7 +113,23 @@ public sealed class RunStoreContractTests
         Assert.NotNull(await store.FindAsync("run_open", None));
     }
 
-    private static PostgresRunRecovery Recovery(PostgresRunStore store, string replicaId, StoreBackend backend) =>
-        new(store, new ReplicaIdentity(replicaId), Options.Create(new DatabaseOptions()), Options.Create(new ApiServerOptions()), backend.Time,
+    [PostgresFact]
+    public async Task The_sweep_deletes_runs_finished_longer_than_the_retention_ago()
+    {
+        await using var backend = await StoreBackend.OpenAsync(StoreBackend.Postgres);
+        var store = new PostgresRunStore(backend.Database);
+        var now = backend.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        await store.WriteAsync(Row("run_1", "completed", now), writeState: true, Events(1, 1), None);
+        var sweep = Recovery(store, "replica-b", backend, new ApiServerOptions { RunRetentionSeconds = 60 });
+
+        backend.Time.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal(0, await sweep.DeleteExpiredAsync(None));
+        backend.Time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(1, await sweep.DeleteExpiredAsync(None));
+        Assert.Null(await store.FindAsync("run_1", None));
+    }
+
+    private static PostgresRunRecovery Recovery(PostgresRunStore store, string replicaId, StoreBackend backend, ApiServerOptions? options = null) =>
+        new(store, new ReplicaIdentity(replicaId), Options.Create(new DatabaseOptions()), Options.Create(options ?? new ApiServerOptions()), backend.Time,
             NullLogger<PostgresRunRecovery>.Instance);
 }

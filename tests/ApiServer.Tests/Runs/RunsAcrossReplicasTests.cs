@@ -202,6 +202,23 @@ public sealed class RunsAcrossReplicasTests
     }
 
     [PostgresFact]
+    public async Task A_run_whose_row_cannot_be_written_is_refused_with_503_and_stopped()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var cutter = new TcpCutter(database.Settings.Host!, database.Settings.Port);
+        var tool = new BlockingTool();
+        await using var a = await StartAsync(database.Url(cutter.Port), tool);
+
+        await cutter.CutAsync();
+        using var refused = await a.Client.PostRunAsync(new { input = BlockingInput });
+
+        await refused.AssertErrorAsync(503, "database_unavailable");
+        var registry = a.Service<IRunRegistry>();
+        Assert.Equal(1, registry.Count); // it was admitted, then stopped: nobody got its id
+        await Eventually.TrueAsync(() => registry.Active().Count == 0, "the refused run to have ended");
+    }
+
+    [PostgresFact]
     public async Task A_subscriber_keeps_following_through_its_replicas_lost_listening_connection()
     {
         await using var database = await TestDatabase.CreateAsync();

@@ -32,6 +32,9 @@ public sealed record RunSpec
     public BackgroundTurn? Background { get; init; }
 }
 
+/// <summary>A run as <see cref="Run.Capture"/> took it; <paramref name="ReachesEnd"/>: the events end with the terminal one.</summary>
+internal sealed record RunCapture(RunState State, DateTimeOffset? FinishedAt, string SnapshotJson, IReadOnlyList<RunEvent> Events, bool ReachesEnd);
+
 /// <summary>
 /// One run: its spec, state, result, and event log. It lives in the registry, independent of any HTTP request.
 /// State changes and their events happen under one lock, so the log and <see cref="Snapshot"/> always agree.
@@ -65,7 +68,10 @@ public sealed class Run
                 w.WriteNumber("max_events", RunEventLog.DefaultMaxEvents);
                 w.WriteNumber("max_bytes", maxEventBytes);
             })
-            : BackgroundFrames.Truncated(sequence - 1, RunEventLog.DefaultMaxEvents, maxEventBytes), maxBytes: maxEventBytes);
+            : BackgroundFrames.Truncated(sequence - 1, RunEventLog.DefaultMaxEvents, maxEventBytes), maxBytes: maxEventBytes)
+        {
+            Appended = NotifyChanged,
+        };
         // A background response's stream opens with the Response as accepted, as OpenAI's does.
         if (spec.Background is { } background)
             Events.Append("response.created", sequence => BackgroundFrames.Response(sequence - 1, "response.created", background.WithStatus("queued")));
@@ -97,6 +103,31 @@ public sealed class Run
     // Scheduler bookkeeping, guarded by the RunScheduler's lock.
     internal bool HoldsSlot { get; set; }
     internal bool IsWaiting { get; set; }
+
+    /// <summary>
+    /// Called after each event and state change, possibly under the run's lock, so it must only take note and never wait: a
+    /// replica's database writer (<see cref="IRunJournal"/>) sets it to learn that the run has something new to persist.
+    /// </summary>
+    internal Action? Changed { get; set; }
+
+    private void NotifyChanged() => Changed?.Invoke();
+
+    /// <summary>
+    /// The run as the shared database records it, taken under the run's lock so a terminal state is never seen without its
+    /// terminal event: its state, what GET answers for it now, and at most <paramref name="maxEvents"/> events after
+    /// <paramref name="after"/>.
+    /// </summary>
+    internal RunCapture Capture(long after, int maxEvents)
+    {
+        lock (_lock)
+        {
+            var events = Events.Slice(after, maxEvents, out var reachesEnd);
+            var snapshot = ResponseSnapshot() is { } response
+                ? JsonSerializer.Serialize(response, Json.ApiJsonContext.Default.ResponseObject)
+                : JsonSerializer.Serialize(Snapshot(), Json.ApiJsonContext.Default.RunStatusResponse);
+            return new RunCapture(_state, _finishedAt, snapshot, events, reachesEnd);
+        }
+    }
 
     public RunState State
     {
@@ -163,6 +194,8 @@ public sealed class Run
             _startedAt = _time.GetUtcNow();
             if (Spec.Background is null)
                 Publish("run.started"); // a background response announces itself with response.in_progress
+            else
+                NotifyChanged();
             return true;
         }
     }
@@ -175,6 +208,7 @@ public sealed class Run
             if (++_waitingApprovals == 1 && _state == RunState.Running)
                 _state = RunState.WaitingForApproval;
         }
+        NotifyChanged();
     }
 
     internal void LeaveWaiting()
@@ -184,6 +218,7 @@ public sealed class Run
             if (--_waitingApprovals == 0 && _state == RunState.WaitingForApproval)
                 _state = RunState.Running;
         }
+        NotifyChanged();
     }
 
     internal bool TryComplete(string output, TokenUsage usage, string? responseId) =>

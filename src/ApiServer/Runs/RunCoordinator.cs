@@ -19,6 +19,7 @@ public sealed partial class RunCoordinator(
     IHostApplicationLifetime lifetime,
     Approvals.ToolApprovalMemory approvals,
     IOptions<Mcp.McpOptions> mcpOptions,
+    IRunJournal journal,
     ILogger<RunCoordinator> logger)
 {
     /// <summary>What a refused client is told to wait: runs take seconds to minutes, so a short hint is all we can honestly give.</summary>
@@ -78,6 +79,26 @@ public sealed partial class RunCoordinator(
     }
 
     /// <summary>
+    /// <see cref="Start"/>, then records the run where every replica finds it before the caller answers with its id. When
+    /// that fails (the database is down) the run is stopped: a client that got no id must not leave a run going.
+    /// </summary>
+    public async Task<(Run Run, AdmissionResult Admission)> StartAsync(RunSpec spec, CancellationToken cancellationToken)
+    {
+        var started = Start(spec);
+        try
+        {
+            await journal.RecordAcceptedAsync(started.Run, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            LogNotRecorded(logger, started.Run.Id, ex);
+            Stop(started.Run);
+            throw;
+        }
+        return started;
+    }
+
+    /// <summary>
     /// Admits and launches a run like <see cref="Start"/>, but answers null instead of refusing when every slot or the queue is
     /// full, for callers that wait for <see cref="RunScheduler.SlotFreed"/> and try again (scheduled jobs).
     /// </summary>
@@ -93,6 +114,7 @@ public sealed partial class RunCoordinator(
             return null;
         }
         registry.Add(run);
+        journal.Track(run);
         run.Execution = Task.Run(() => executor.ExecuteAsync(run));
         LogStarted(logger, run.Id, admission, spec.SessionId);
         return run;
@@ -127,6 +149,9 @@ public sealed partial class RunCoordinator(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run refused ({Admission}, session {SessionId})")]
     private static partial void LogRefused(ILogger logger, AdmissionResult admission, string? sessionId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} could not be recorded in the shared database; it is stopped")]
+    private static partial void LogNotRecorded(ILogger logger, string runId, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} stop requested")]
     private static partial void LogStopRequested(ILogger logger, string runId);

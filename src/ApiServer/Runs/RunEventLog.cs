@@ -42,6 +42,9 @@ public sealed class RunEventLog(Func<long, SseFrame> truncationMarker, int maxEv
         get { lock (_lock) return _truncated; }
     }
 
+    /// <summary>Called after every event is added, outside the log's lock (a replica's database writer listens here).</summary>
+    public Action? Appended { get; set; }
+
     /// <summary>Appends a non-terminal event built for its sequence number. False when it was dropped (log full or ended).</summary>
     public bool Append(string name, Func<long, SseFrame> build)
     {
@@ -66,6 +69,7 @@ public sealed class RunEventLog(Func<long, SseFrame> truncationMarker, int maxEv
             signal = SwapSignalLocked();
         }
         signal.TrySetResult();
+        Appended?.Invoke();
         return kept;
     }
 
@@ -82,6 +86,7 @@ public sealed class RunEventLog(Func<long, SseFrame> truncationMarker, int maxEv
             signal = SwapSignalLocked();
         }
         signal.TrySetResult();
+        Appended?.Invoke();
         return true;
     }
 
@@ -106,6 +111,21 @@ public sealed class RunEventLog(Func<long, SseFrame> truncationMarker, int maxEv
                 changed = _changed.Task;
             }
             await changed.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// At most <paramref name="max"/> events after sequence <paramref name="after"/>, without waiting, and whether they reach the
+    /// log's end (it has ended and nothing follows them).
+    /// </summary>
+    public IReadOnlyList<RunEvent> Slice(long after, int max, out bool reachesEnd)
+    {
+        lock (_lock)
+        {
+            var start = (int)Math.Clamp(after, 0, _events.Count);
+            var count = Math.Min(max, _events.Count - start);
+            reachesEnd = _completed && start + count == _events.Count;
+            return _events.GetRange(start, count);
         }
     }
 

@@ -32,7 +32,42 @@ public static class RunEventStream
         return after;
     }
 
-    public static async Task WriteAsync(HttpContext context, Run run, long after, TimeSpan keepalive)
+    public static Task WriteAsync(HttpContext context, Run run, long after, TimeSpan keepalive) =>
+        WriteAsync(context, after, keepalive, run.Events.ReadAfterAsync);
+
+    /// <summary>How long a subscriber to another replica's run waits for a notification before it reads again anyway.</summary>
+    public static readonly TimeSpan RemoteRereadInterval = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// The same stream for a run another replica holds: its recorded events after <paramref name="after"/>, then each new one
+    /// as that replica records it, until the terminal event, then <c>: stream closed</c>. The frames are the bytes the holding
+    /// replica streams.
+    /// </summary>
+    public static Task WriteRemoteAsync(HttpContext context, IRunEventArchive archive, string runId, long after, TimeSpan keepalive)
+    {
+        var time = context.RequestServices.GetRequiredService<TimeProvider>();
+        return WriteAsync(context, after, keepalive, async (position, cancellationToken) =>
+        {
+            while (true)
+            {
+                var changed = archive.WhenChanged(runId);
+                var batch = await archive.ReadAfterAsync(runId, position, cancellationToken);
+                if (batch.Events.Count > 0 || batch.Completed)
+                    return batch;
+                try
+                {
+                    await changed.WaitAsync(RemoteRereadInterval, time, cancellationToken);
+                }
+                catch (TimeoutException)
+                {
+                    // A notification lost while the listening connection was down: read again.
+                }
+            }
+        });
+    }
+
+    /// <summary>Writes each batch <paramref name="next"/> gives after the last event written, until one says the run ended.</summary>
+    private static async Task WriteAsync(HttpContext context, long after, TimeSpan keepalive, Func<long, CancellationToken, Task<RunEventBatch>> next)
     {
         await using var sse = await SseWriter.StartAsync(context, keepalive);
         var aborted = context.RequestAborted;
@@ -40,7 +75,7 @@ public static class RunEventStream
         {
             while (!sse.IsBroken)
             {
-                var batch = await run.Events.ReadAfterAsync(after, aborted);
+                var batch = await next(after, aborted);
                 foreach (var runEvent in batch.Events)
                 {
                     sse.Write(runEvent.Frame);

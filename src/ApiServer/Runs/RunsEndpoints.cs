@@ -3,7 +3,9 @@ using ApiServer.Agent;
 using ApiServer.Configuration;
 using ApiServer.RequestParsing;
 using ApiServer.Http;
+using ApiServer.Json;
 using ApiServer.Sessions;
+using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -20,6 +22,7 @@ public static class RunsEndpoints
     public static IServiceCollection AddRuns(this IServiceCollection services)
     {
         services.TryAddSingleton<IRunDirectory, NoRunDirectory>();
+        services.TryAddSingleton<IRunJournal, NoRunJournal>();
         services.AddSingleton<IRunRegistry>(sp => new InMemoryRunRegistry(
             sp.GetRequiredService<TimeProvider>(), TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.RunRetentionSeconds)));
         services.AddSingleton(sp =>
@@ -52,7 +55,7 @@ public static class RunsEndpoints
             .Produces<RunCreated>(StatusCodes.Status202Accepted)
             .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status413PayloadTooLarge,
                 StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable);
-        group.MapGet("/{run_id}", GetRun)
+        group.MapGet("/{run_id}", GetRunAsync)
             .WithName("GetRun")
             .WithSummary("The run's status, timestamps, and once it has ended its output, usage, error and stored response id.")
             .ProducesApiErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
@@ -121,23 +124,40 @@ public static class RunsEndpoints
                 context.RequestServices.GetRequiredService<PassthroughParameters>()));
         UpstreamParameters.RejectStructuredOutputOffline(request.Settings, agentInfo, "text.format");
         var spec = await coordinator.PrepareAsync(request, Owner.Of(context), context.RequestAborted);
-        var (run, admission) = coordinator.Start(spec);
+        var (run, admission) = await coordinator.StartAsync(spec, context.RequestAborted);
         if (run.SessionId is { } sessionId)
             context.Response.Headers[SessionIds.Header] = sessionId;
         var status = admission == AdmissionResult.Queued ? RunState.Queued : RunState.Running;
         return TypedResults.Accepted($"/v1/runs/{run.Id}", new RunCreated(run.Id, status.ToWire()));
     }
 
-    private static Ok<RunStatusResponse> GetRun(HttpContext context, [FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry) =>
-        TypedResults.Ok(Find(registry, runId, Owner.Of(context)).Snapshot());
-
-    private static Task StreamEventsAsync(HttpContext context, [FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry,
-        [FromServices] IOptions<ApiServerOptions> options)
+    private static async Task<Ok<RunStatusResponse>> GetRunAsync(HttpContext context, [FromRoute(Name = "run_id")] string runId,
+        [FromServices] IRunRegistry registry, [FromServices] IRunDirectory directory)
     {
-        var run = Find(registry, runId, Owner.Of(context));
-        var after = RunEventStream.ResumePoint(context.Request);
-        return RunEventStream.WriteAsync(context, run, after, TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds));
+        if (registry.Get(runId) is not null)
+            return TypedResults.Ok(Find(registry, runId, Owner.Of(context)).Snapshot());
+        var record = await FindElsewhereAsync(directory, runId, Owner.Of(context), context.RequestAborted);
+        return TypedResults.Ok(JsonSerializer.Deserialize(record.SnapshotJson, ApiJsonContext.Default.RunStatusResponse)!);
     }
+
+    private static async Task StreamEventsAsync(HttpContext context, [FromRoute(Name = "run_id")] string runId, [FromServices] IRunRegistry registry,
+        [FromServices] IRunDirectory directory, [FromServices] IOptions<ApiServerOptions> options)
+    {
+        var keepalive = TimeSpan.FromSeconds(options.Value.SseKeepaliveSeconds);
+        if (registry.Get(runId) is not null)
+        {
+            var run = Find(registry, runId, Owner.Of(context));
+            await RunEventStream.WriteAsync(context, run, RunEventStream.ResumePoint(context.Request), keepalive);
+            return;
+        }
+        var record = await FindElsewhereAsync(directory, runId, Owner.Of(context), context.RequestAborted);
+        await RunEventStream.WriteRemoteAsync(context, context.RequestServices.GetRequiredService<IRunEventArchive>(), record.Id,
+            RunEventStream.ResumePoint(context.Request), keepalive);
+    }
+
+    /// <summary>A run this replica does not hold, as the replica holding it recorded it; the same ownership rule as <see cref="Find"/>.</summary>
+    private static async Task<RunRecord> FindElsewhereAsync(IRunDirectory directory, string runId, Owner owner, CancellationToken cancellationToken) =>
+        await directory.FindAsync(runId, cancellationToken) is { Background: false } record && owner.Owns(record.Owner) ? record : throw NotFound(runId);
 
     private static async Task<Accepted<RunStopping>> StopAsync(HttpContext context, [FromRoute(Name = "run_id")] string runId,
         [FromServices] IRunRegistry registry, [FromServices] RunCoordinator coordinator, [FromServices] RemoteRunControl remote)

@@ -171,6 +171,7 @@ public sealed class PostgresReplicaTests
         var live = backend.Jobs(replicaId: "replica-live");
         await live.InsertAsync(job, None);
         await using var heartbeat = new PostgresReplicaHeartbeat(backend.Database, new ReplicaIdentity("replica-live"), backend.Time,
+            Microsoft.Extensions.Options.Options.Create(new DatabaseOptions()),
             NullLogger<PostgresReplicaHeartbeat>.Instance);
         await heartbeat.StartAsync(None);
         await live.ClaimAsync(JobStoreContractTests.Due(job, now), None);
@@ -179,7 +180,7 @@ public sealed class PostgresReplicaTests
         Assert.Equal(0, await starting.RecoverInterruptedAsync(now, None));
 
         await heartbeat.StopAsync(None); // the live replica dies
-        backend.Time.Advance(PostgresReplicaHeartbeat.Timeout + TimeSpan.FromSeconds(1));
+        backend.Time.Advance(PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
         Assert.Equal(1, await starting.RecoverInterruptedAsync(backend.Time.GetUtcNow(), None));
     }
 }

@@ -12,6 +12,18 @@ public sealed class DatabaseOptions
     public string Url { get; set; } = "";
 
     public bool UsesPostgres => !string.IsNullOrWhiteSpace(Url);
+
+    /// <summary>
+    /// API_SERVER_REPLICA_TIMEOUT_SECONDS: a replica whose heartbeat is older than this is gone; its unfinished runs, background
+    /// responses and job firings are then failed by another replica. It beats every third of it.
+    /// </summary>
+    [Range(3, 86_400)]
+    public int ReplicaTimeoutSeconds { get; set; } = 30;
+
+    public TimeSpan ReplicaTimeout() => TimeSpan.FromSeconds(ReplicaTimeoutSeconds);
+
+    /// <summary>A third of the timeout: two beats can be lost before a live replica is taken for gone.</summary>
+    public TimeSpan HeartbeatInterval() => ReplicaTimeout() / 3;
 }
 
 /// <summary>Empty, or a PostgreSQL URL or connection string (<see cref="PostgresConnectionString"/>).</summary>

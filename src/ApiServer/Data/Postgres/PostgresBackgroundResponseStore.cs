@@ -8,7 +8,7 @@ namespace ApiServer.Data.Postgres;
 /// replica running it, so a replica's startup marks failed only the records of replicas that are gone (neither this one nor one
 /// whose heartbeat is recent, see PostgresReplicaHeartbeat), never a turn another live replica is running.
 /// </summary>
-public sealed class PostgresBackgroundResponseStore(PostgresDatabase database, int capacity, string replicaId, TimeProvider time) : IBackgroundResponseStore
+public sealed class PostgresBackgroundResponseStore(PostgresDatabase database, int capacity, string replicaId, TimeProvider time, TimeSpan? replicaTimeout = null) : IBackgroundResponseStore
 {
     internal const string Schema =
         """
@@ -32,7 +32,7 @@ public sealed class PostgresBackgroundResponseStore(PostgresDatabase database, i
         """;
 
     private const string Finish =
-        "UPDATE background_responses SET status = @status, response_json = @json, finished_at = @now WHERE id = @id;";
+        "UPDATE background_responses SET status = @status, response_json = @json, finished_at = @now WHERE id = @id AND finished_at IS NULL;";
 
     // Finished rows beyond the capacity go oldest first; unfinished rows are never trimmed.
     private const string Trim =
@@ -79,7 +79,7 @@ public sealed class PostgresBackgroundResponseStore(PostgresDatabase database, i
     /// <summary>Unfinished records whose replica is gone; another live replica's running turns are left alone.</summary>
     public async Task<IReadOnlyList<BackgroundRecord>> UnfinishedAsync(CancellationToken cancellationToken)
     {
-        var liveSince = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)PostgresReplicaHeartbeat.Timeout.TotalMilliseconds;
+        var liveSince = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)(replicaTimeout ?? PostgresReplicaHeartbeat.DefaultTimeout).TotalMilliseconds;
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
         return [.. await connection.QueryAsync<BackgroundRecord>(new CommandDefinition(SelectOrphaned, new { holder = replicaId, liveSince },
             cancellationToken: cancellationToken))];

@@ -40,6 +40,7 @@ public static class PostgresRegistration
         services.AddSingleton<PostgresReplicaHeartbeat>();
         services.Insert(1, ServiceDescriptor.Singleton<IHostedService>(sp => sp.GetRequiredService<PostgresReplicaHeartbeat>()));
         services.AddPostgresCoordination();
+        services.AddPostgresRuns();
 
         services.RemoveAll<StorageUnit>(); // the SQLite files' fallback report: there are none
         services.AddSingleton(sp =>
@@ -55,11 +56,12 @@ public static class PostgresRegistration
         services.Replace(ServiceDescriptor.Singleton<IIdempotencyStore>(sp => new PostgresIdempotencyStore(sp.GetRequiredService<PostgresDatabase>(),
             sp.GetRequiredService<IOptions<ApiServerOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PostgresIdempotencyStore>>())));
         services.Replace(ServiceDescriptor.Singleton<IJobStore>(sp => new PostgresJobStore(sp.GetRequiredService<PostgresDatabase>(),
-            sp.GetRequiredService<IOptions<JobsOptions>>().Value.HistoryPerJob, sp.GetRequiredService<ReplicaIdentity>().Id, sp.GetRequiredService<TimeProvider>())));
+            sp.GetRequiredService<IOptions<JobsOptions>>().Value.HistoryPerJob, sp.GetRequiredService<ReplicaIdentity>().Id, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ReplicaTimeout())));
         services.Replace(ServiceDescriptor.Singleton<IConversationStore>(sp => new PostgresConversationStore(sp.GetRequiredService<PostgresDatabase>())));
         services.Replace(ServiceDescriptor.Singleton<IBackgroundResponseStore>(sp => new PostgresBackgroundResponseStore(sp.GetRequiredService<PostgresDatabase>(),
             sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.MaxStoredResponses, sp.GetRequiredService<ReplicaIdentity>().Id,
-            sp.GetRequiredService<TimeProvider>())));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ReplicaTimeout())));
         services.Replace(ServiceDescriptor.Singleton<IToolApprovalStore>(sp => new PostgresToolApprovalStore(sp.GetRequiredService<PostgresDatabase>())));
         // Stop, cancel and approval for runs other replicas hold (RemoteRunControl takes the bus when there is one).
         services.AddSingleton<PostgresRunCommandBus>();

@@ -7,15 +7,16 @@ namespace ApiServer.Data.Postgres;
 /// <summary>
 /// Writes this replica's heartbeat into the shared database (the replicas table) every <see cref="Interval"/>, so other replicas
 /// can tell work left by a dead process (a job firing still marked running) from work a live one is doing. The first beat is
-/// written before the server starts serving, so no work of this replica exists without one.
+/// written before the server starts serving, so no work of this replica exists without one. The interval is a third of
+/// API_SERVER_REPLICA_TIMEOUT_SECONDS (<see cref="DatabaseOptions.HeartbeatInterval"/>).
 /// </summary>
 public sealed partial class PostgresReplicaHeartbeat(PostgresDatabase database, ReplicaIdentity replica, TimeProvider time,
-    ILogger<PostgresReplicaHeartbeat> logger) : IHostedService, IAsyncDisposable
+    Microsoft.Extensions.Options.IOptions<DatabaseOptions> options, ILogger<PostgresReplicaHeartbeat> logger) : IHostedService, IAsyncDisposable
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
+    /// <summary>API_SERVER_REPLICA_TIMEOUT_SECONDS's default: a replica that has not beaten for this long is treated as gone.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>A replica that has not beaten for this long is treated as gone.</summary>
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    public TimeSpan Interval => options.Value.HeartbeatInterval();
 
     internal const string Schema =
         """

@@ -27,5 +27,6 @@ public static class PostgresSchema
         new("key rate limits", PostgresKeyLimits.Schema),
         new("run commands", PostgresRunCommandBus.Schema),
         new("response counts", PostgresResponseStore.CountSchema),
+        new("runs", PostgresRunStore.Schema),
     ];
 }

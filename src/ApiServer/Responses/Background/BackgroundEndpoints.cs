@@ -54,6 +54,15 @@ public static class BackgroundEndpoints
         var found = await background.FindAsync(id, Owner.Of(context), cancellationToken);
         if (found.Hidden)
             throw ResponsesEndpoints.NotFound(id);
+        // Held by another replica: what it recorded last, and its recorded events.
+        if (found is { Live: null, Record: not null }
+            && await context.RequestServices.GetRequiredService<Runs.IRunDirectory>().FindAsync(id, cancellationToken) is { Background: true } remote)
+        {
+            if (!stream)
+                return TypedResults.Content(remote.SnapshotJson, "application/json");
+            await background.StreamRemoteAsync(context, remote.Id, startingAfter);
+            return TypedResults.Empty;
+        }
         if (!stream)
         {
             if (found.Live is { } live)

@@ -56,7 +56,7 @@ public sealed partial class BackgroundResponses(
         AdmissionResult admission;
         try
         {
-            (run, admission) = coordinator.Start(spec);
+            (run, admission) = await coordinator.StartAsync(spec, context.RequestAborted);
         }
         catch (ApiException)
         {
@@ -107,6 +107,11 @@ public sealed partial class BackgroundResponses(
     public Task StreamAsync(HttpContext context, Run run, long? startingAfter) =>
         // sequence_number n is log position n + 1, so "after n" is "after position n + 1".
         RunEventStream.WriteAsync(context, run, startingAfter is { } n ? n + 1 : 0, Keepalive);
+
+    /// <summary><see cref="StreamAsync"/> for a background response another replica runs, from the events it recorded.</summary>
+    public Task StreamRemoteAsync(HttpContext context, string id, long? startingAfter) =>
+        RunEventStream.WriteRemoteAsync(context, context.RequestServices.GetRequiredService<IRunEventArchive>(), id,
+            startingAfter is { } n ? n + 1 : 0, Keepalive);
 
     /// <summary>Forgets the record of a background response the caller deleted (the stored Response is deleted by the caller).</summary>
     public Task<bool> DeleteRecordAsync(string id, CancellationToken cancellationToken) => records.DeleteAsync(id, cancellationToken);

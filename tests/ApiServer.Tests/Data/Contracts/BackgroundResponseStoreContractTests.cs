@@ -63,6 +63,7 @@ public sealed class BackgroundResponseStoreContractTests
         var live = backend.Background(replicaId: "replica-live");
         await live.InsertAsync(Queued("resp_1"), backend.Time.GetUtcNow(), None);
         await using var heartbeat = new PostgresReplicaHeartbeat(backend.Database, new ReplicaIdentity("replica-live"), backend.Time,
+            Microsoft.Extensions.Options.Options.Create(new DatabaseOptions()),
             NullLogger<PostgresReplicaHeartbeat>.Instance);
         await heartbeat.StartAsync(None);
         var starting = backend.Background(replica: await backend.OpenReplicaAsync(), replicaId: "replica-new");
@@ -71,7 +72,7 @@ public sealed class BackgroundResponseStoreContractTests
         Assert.Empty(await live.UnfinishedAsync(None)); // a replica never recovers its own running turns
 
         await heartbeat.StopAsync(None); // the live replica dies
-        backend.Time.Advance(PostgresReplicaHeartbeat.Timeout + TimeSpan.FromSeconds(1));
+        backend.Time.Advance(PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
         Assert.Equal(["resp_1"], (await starting.UnfinishedAsync(None)).Select(r => r.Id));
     }
 }

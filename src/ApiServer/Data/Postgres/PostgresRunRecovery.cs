@@ -1,0 +1,107 @@
+using System.Text.Json;
+using ApiServer.Configuration;
+using ApiServer.Health;
+using ApiServer.Json;
+using ApiServer.Responses;
+using ApiServer.Responses.Background;
+using ApiServer.Runs;
+using Microsoft.Extensions.Options;
+
+namespace ApiServer.Data.Postgres;
+
+/// <summary>
+/// On every replica, every heartbeat interval (driven by the TimeProvider): a run whose replica has not beaten for
+/// API_SERVER_REPLICA_TIMEOUT_SECONDS will never finish, so one replica claims it (a conditional update: exactly one wins),
+/// marks it failed, appends its terminal event (run.failed, or response.failed for a background response, framed as its
+/// replica would have) and notifies, so subscribers on every replica get the end. Rows of runs finished longer than
+/// API_SERVER_RUN_RETENTION_SECONDS ago are deleted in the same sweep.
+/// </summary>
+public sealed partial class PostgresRunRecovery(
+    PostgresRunStore store,
+    ReplicaIdentity replica,
+    IOptions<DatabaseOptions> database,
+    IOptions<ApiServerOptions> options,
+    TimeProvider time,
+    ILogger<PostgresRunRecovery> logger) : BackgroundService
+{
+    private TimeSpan Timeout => database.Value.ReplicaTimeout();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(database.Value.HeartbeatInterval(), time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                try
+                {
+                    await RecoverOnceAsync(stoppingToken);
+                    await DeleteExpiredAsync(stoppingToken);
+                }
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested && PostgresFailure.IsUnavailable(ex))
+                {
+                    LogSweepFailed(PostgresFailure.Describe(ex));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Fails the runs of replicas gone for longer than the timeout; returns how many this replica claimed.</summary>
+    public async Task<int> RecoverOnceAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var orphans = await store.OrphanedAsync(replica.Id, (now - Timeout).ToUnixTimeMilliseconds(), cancellationToken);
+        var claimed = 0;
+        foreach (var orphan in orphans)
+        {
+            var message = orphan.Background
+                ? $"The replica running this background response ({orphan.ReplicaId}) stopped responding (no heartbeat for {Timeout.TotalSeconds:0} s); it did not finish. Create it again."
+                : $"The replica running this run ({orphan.ReplicaId}) stopped responding (no heartbeat for {Timeout.TotalSeconds:0} s) while the run was {orphan.State}; it did not finish. Start it again.";
+            var (snapshot, terminal) = orphan.Background ? FailedResponse(orphan, message) : FailedRun(orphan, message, now);
+            if (await store.ClaimOrphanAsync(orphan, RunState.Failed.ToWire(), snapshot, terminal, now.ToUnixTimeMilliseconds(), cancellationToken))
+            {
+                claimed++;
+                LogFailedOrphan(orphan.Id, orphan.ReplicaId);
+            }
+        }
+        return claimed;
+    }
+
+    /// <summary>Deletes the rows (and events) of runs finished longer than the retention ago; returns how many.</summary>
+    public Task<int> DeleteExpiredAsync(CancellationToken cancellationToken) =>
+        store.DeleteFinishedAsync((time.GetUtcNow() - TimeSpan.FromSeconds(options.Value.RunRetentionSeconds)).ToUnixTimeMilliseconds(), cancellationToken);
+
+    private static (string, Func<long, (string, Sse.SseFrame)>) FailedRun(OrphanedRun orphan, string message, DateTimeOffset now)
+    {
+        var error = new RunError(message, "server_error", "replica_unavailable");
+        var status = JsonSerializer.Deserialize(orphan.SnapshotJson, ApiJsonContext.Default.RunStatusResponse)! with
+        {
+            Status = RunState.Failed.ToWire(),
+            FinishedAt = RunEventFrames.UnixSeconds(now),
+            Error = error,
+        };
+        return (JsonSerializer.Serialize(status, ApiJsonContext.Default.RunStatusResponse),
+            sequence => ("run.failed", RunEventFrames.Build(sequence, "run.failed", orphan.Id, now, w => RunEventFrames.WriteError(w, error))));
+    }
+
+    private static (string, Func<long, (string, Sse.SseFrame)>) FailedResponse(OrphanedRun orphan, string message)
+    {
+        var final = JsonSerializer.Deserialize(orphan.SnapshotJson, ApiJsonContext.Default.ResponseObject)! with
+        {
+            Status = "failed",
+            Error = new ResponseError("server_error", message),
+        };
+        var type = BackgroundFrames.TerminalType(final.Status);
+        // Responses events are numbered from 0: sequence_number is the log position - 1, as on the replica that ran it.
+        return (BackgroundResponses.Serialize(final), sequence => (type, BackgroundFrames.Response(sequence - 1, type, final)));
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} of replica {ReplicaId}, which stopped responding, is marked failed")]
+    private partial void LogFailedOrphan(string runId, string replicaId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not check for runs of stopped replicas ({Reason}); trying again at the next beat.")]
+    private partial void LogSweepFailed(string reason);
+}

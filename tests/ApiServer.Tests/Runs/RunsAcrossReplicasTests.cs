@@ -116,10 +116,15 @@ public sealed class RunsAcrossReplicasTests
         var status = await b.Client.GetStatusAsync(runId);
         Assert.Equal(("failed", "replica_unavailable"), (status.GetProperty("status").GetString(), status.GetProperty("error").GetProperty("code").GetString()));
 
-        // a was not dead after all: what it writes later changes nothing on the run another replica ended.
-        tool.Release.SetResult();
-        await a.Service<IRunRegistry>().Get(runId)!.Execution.WaitAsync(TimeSpan.FromSeconds(30));
+        // a was not dead after all: its next write finds the run taken over, and a stops it too (its tool is cancelled,
+        // never released), so it ends failed on a as well, and nothing a writes changes the run another replica ended.
+        var held = a.Service<IRunRegistry>().Get(runId)!;
+        held.Publish("test.after_takeover");
         await a.Service<PostgresRunJournal>().FlushDirtyAsync(CancellationToken.None);
+        await held.Execution.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(tool.Cancelled.Task.IsCompleted);
+        var local = held.Snapshot();
+        Assert.Equal(("failed", "replica_unavailable"), (local.Status, local.Error?.Code));
         Assert.Equal("failed", (await b.Client.GetStatusAsync(runId)).GetProperty("status").GetString());
         Assert.Equal("run.failed", RunsTestKit.Parse(await b.Client.ReadAllEventsTextAsync(runId))[^1].Name);
     }

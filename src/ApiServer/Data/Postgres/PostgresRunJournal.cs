@@ -119,6 +119,7 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, ReplicaId
                 {
                     LogTakenOver(tracked.Run.Id);
                     Forget(tracked);
+                    EndTakenOver(tracked.Run);
                     return;
                 }
                 if (capture.Events.Count > 0)
@@ -140,6 +141,18 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, ReplicaId
         {
             tracked.Gate.Release();
         }
+    }
+
+    /// <summary>
+    /// Another replica has failed this run (our heartbeat had stopped, e.g. while we could not reach the database) and told
+    /// every subscriber so. Going on would run its tools and model calls for a client that was told it failed and may already
+    /// be retrying elsewhere: end it here the same way and cancel what it is doing.
+    /// </summary>
+    private static void EndTakenOver(Run run)
+    {
+        run.TryFail(new RunError("Another replica marked this run failed: the replica running it had stopped writing its heartbeat "
+            + "(API_SERVER_REPLICA_TIMEOUT_SECONDS). Start it again.", "server_error", "replica_unavailable"), usage: null);
+        run.CancelExecution();
     }
 
     private void Forget(Tracked tracked)
@@ -170,6 +183,6 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, ReplicaId
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the last run events at shutdown ({Reason}); {Count} runs are left unfinished in the database.")]
     private partial void LogShutdownWriteFailed(string reason, int count);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} was marked failed by another replica (this replica's heartbeat had stopped); its further events are not recorded.")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} was marked failed by another replica (this replica's heartbeat had stopped); it is stopped here too.")]
     private partial void LogTakenOver(string runId);
 }

@@ -3,6 +3,7 @@ using ApiServer.Configuration;
 using ApiServer.Data.Postgres;
 using ApiServer.Health;
 using ApiServer.Idempotency;
+using ApiServer.Jobs;
 using ApiServer.Tests.Data.Contracts;
 using ApiServer.Tests.Infrastructure;
 using ApiServer.Tests.Responses.Store;
@@ -182,5 +183,34 @@ public sealed class PostgresReplicaTests
         await heartbeat.StopAsync(None); // the live replica dies
         backend.Time.Advance(PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
         Assert.Equal(1, await starting.RecoverInterruptedAsync(backend.Time.GetUtcNow(), None));
+    }
+
+    [PostgresFact]
+    public async Task The_periodic_sweep_of_a_running_replica_fails_a_firing_whose_replica_stopped_beating()
+    {
+        await using var backend = await StoreBackend.OpenAsync(StoreBackend.Postgres);
+        var now = backend.Time.GetUtcNow();
+        var job = JobStoreContractTests.Job("eeeeeeeeeeee", now);
+        var dying = backend.Jobs(replicaId: "replica-dying");
+        await dying.InsertAsync(job, None);
+        await using var heartbeat = new PostgresReplicaHeartbeat(backend.Database, new ReplicaIdentity("replica-dying"), backend.Time,
+            Microsoft.Extensions.Options.Options.Create(new DatabaseOptions()), NullLogger<PostgresReplicaHeartbeat>.Instance);
+        await heartbeat.StartAsync(None);
+        await dying.ClaimAsync(JobStoreContractTests.Due(job, now), None);
+        var survivorDatabase = await backend.OpenReplicaAsync();
+        var survivor = new PostgresRunRecovery(new PostgresRunStore(survivorDatabase), backend.Jobs(replica: survivorDatabase, replicaId: "replica-survivor"),
+            new ReplicaIdentity("replica-survivor"), Microsoft.Extensions.Options.Options.Create(new DatabaseOptions()),
+            Microsoft.Extensions.Options.Options.Create(new ApiServerOptions()), backend.Time, NullLogger<PostgresRunRecovery>.Instance);
+
+        await survivor.SweepOnceAsync(None);
+        Assert.Equal(FiringStatus.Running, (await dying.FiringsAsync(job.Id, null, 10, None)).Single().Status); // still beating
+
+        await heartbeat.StopAsync(None);
+        backend.Time.Advance(PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
+        await survivor.SweepOnceAsync(None);
+
+        var firing = (await dying.FiringsAsync(job.Id, null, 10, None)).Single();
+        Assert.Equal(FiringStatus.Failed, firing.Status);
+        Assert.Equal(SqliteJobStore.InterruptedError, firing.Error);
     }
 }

@@ -14,10 +14,11 @@ namespace ApiServer.Data.Postgres;
 /// API_SERVER_REPLICA_TIMEOUT_SECONDS will never finish, so one replica claims it (a conditional update: exactly one wins),
 /// marks it failed, appends its terminal event (run.failed, or response.failed for a background response, framed as its
 /// replica would have) and notifies, so subscribers on every replica get the end. Rows of runs finished longer than
-/// API_SERVER_RUN_RETENTION_SECONDS ago are deleted in the same sweep.
+/// API_SERVER_RUN_RETENTION_SECONDS ago are deleted in the same sweep, and job firings a gone replica left running are failed.
 /// </summary>
 public sealed partial class PostgresRunRecovery(
     PostgresRunStore store,
+    Jobs.IJobStore jobs,
     ReplicaIdentity replica,
     IOptions<DatabaseOptions> database,
     IOptions<ApiServerOptions> options,
@@ -35,8 +36,7 @@ public sealed partial class PostgresRunRecovery(
             {
                 try
                 {
-                    await RecoverOnceAsync(stoppingToken);
-                    await DeleteExpiredAsync(stoppingToken);
+                    await SweepOnceAsync(stoppingToken);
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested && PostgresFailure.IsUnavailable(ex))
                 {
@@ -47,6 +47,17 @@ public sealed partial class PostgresRunRecovery(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>One sweep: the runs and job firings of gone replicas are failed, expired run rows deleted.</summary>
+    public async Task SweepOnceAsync(CancellationToken cancellationToken)
+    {
+        await RecoverOnceAsync(cancellationToken);
+        // The job store leaves this replica's firings and those of replicas with a recent heartbeat alone.
+        var firings = await jobs.RecoverInterruptedAsync(time.GetUtcNow(), cancellationToken);
+        if (firings > 0)
+            LogFailedFirings(firings);
+        await DeleteExpiredAsync(cancellationToken);
     }
 
     /// <summary>Fails the runs of replicas gone for longer than the timeout; returns how many this replica claimed.</summary>
@@ -101,6 +112,9 @@ public sealed partial class PostgresRunRecovery(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} of replica {ReplicaId}, which stopped responding, is marked failed")]
     private partial void LogFailedOrphan(string runId, string replicaId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} job firings of replicas that stopped responding are marked failed")]
+    private partial void LogFailedFirings(int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not check for runs of stopped replicas ({Reason}); trying again at the next beat.")]
     private partial void LogSweepFailed(string reason);

@@ -130,6 +130,6 @@ public sealed class RunStoreContractTests
     }
 
     private static PostgresRunRecovery Recovery(PostgresRunStore store, string replicaId, StoreBackend backend, ApiServerOptions? options = null) =>
-        new(store, new ReplicaIdentity(replicaId), Options.Create(new DatabaseOptions()), Options.Create(options ?? new ApiServerOptions()), backend.Time,
+        new(store, backend.Jobs(replicaId: replicaId), new ReplicaIdentity(replicaId), Options.Create(new DatabaseOptions()), Options.Create(options ?? new ApiServerOptions()), backend.Time,
             NullLogger<PostgresRunRecovery>.Instance);
 }

@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using ApiServer.Tests.Access;
+using ApiServer.Tests.Mcp;
 using FakeUpstream;
 
 namespace ApiServer.Tests.Cluster;
@@ -47,6 +48,16 @@ public sealed class ClusterFixture : IAsyncLifetime
                 ["API_SERVER_REPLICA_TIMEOUT_SECONDS"] = ReplicaTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 // A key, because X-Session-Id loads a stored session only behind one; and a limited key beside it.
                 ["API_SERVER_KEY"] = AdminKey,
+                // The everything MCP server, its echo tool needing a person's approval: a run that waits for an answer.
+                ["AGENT_MCP_CONFIG"] = await McpTestServers.WriteConfigAsync(new Dictionary<string, object>
+                {
+                    ["everything"] = new
+                    {
+                        command = "node",
+                        args = new[] { McpTestServers.EverythingScript, "stdio" },
+                        require_approval = new { always = new { tool_names = new[] { "echo" } }, never = new { tool_names = new[] { "get-sum" } } },
+                    },
+                }),
                 ["API_SERVER_KEYS_FILE"] = AccessKit.WriteKeysFile(AccessKit.File(
                     AccessKit.Entry("limited", LimitedKey, "chat").TrimEnd('}') + $",\"limits\":{{\"requests_per_minute\":{LimitedRequestsPerMinute}}}}}")),
             },

@@ -49,16 +49,21 @@ public sealed class ClusterRunTests(ClusterFixture fixture)
             var delta = await live.WaitForAsync("message.delta");
             Assert.Equal("running", (await fixture.Direct[2].GetStatusAsync(runId)).GetProperty("status").GetString());
 
-            // Resumed on the third replica while the run is still held: it gets what follows the delta, live.
-            var resumed = RawAsync(fixture.Direct[2], $"/v1/runs/{runId}/events", delta.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            // Resumed on the third replica while the run is still held (its stream open): it gets what follows the delta, live.
+            var after = delta.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            using var resume = new HttpRequestMessage(HttpMethod.Get, $"/v1/runs/{runId}/events");
+            resume.Headers.Add("Last-Event-ID", after);
+            using var resumedResponse = await fixture.Direct[2].SendAsync(resume, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, resumedResponse.StatusCode);
             gate.SetResult();
             var events = await live.ReadToEndAsync();
+            var resumed = await resumedResponse.Content.ReadAsStringAsync();
             Assert.Equal("run.completed", events[^1].Name);
             Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e.Id));
 
-            var holders = await RawAsync(fixture.Direct[0], $"/v1/runs/{runId}/events", delta.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            var later = RunsTestKit.Parse(await resumed);
-            Assert.Equal(holders, await resumed);
+            var holders = await RawAsync(fixture.Direct[0], $"/v1/runs/{runId}/events", after);
+            var later = RunsTestKit.Parse(resumed);
+            Assert.Equal(holders, resumed);
             Assert.Equal(events.Where(e => e.Id > delta.Id).Select(e => e.Id), later.Select(e => e.Id));
             Assert.Equal(await RawAsync(fixture.Direct[0], $"/v1/runs/{runId}/events"), await RawAsync(fixture.Direct[1], $"/v1/runs/{runId}/events"));
         }
@@ -95,6 +100,46 @@ public sealed class ClusterRunTests(ClusterFixture fixture)
         {
             gate.TrySetResult();
         }
+    }
+
+    [ClusterFact]
+    public async Task An_approval_answered_through_another_replica_lets_the_run_go_on_on_its_own()
+    {
+        foreach (var client in fixture.Direct)
+        {
+            await Eventually.TrueAsync(async () => JsonDocument.Parse(await client.GetStringAsync("/v1/tools")).RootElement.GetProperty("mcp_servers")
+                .EnumerateArray().Any(s => s.GetProperty("name").GetString() == "everything" && s.GetProperty("state").GetString() == "ready"),
+                $"the MCP server to be ready on {client.BaseAddress}", timeoutMs: 60_000);
+        }
+        var tag = Tag();
+        fixture.Upstream.Enqueue(
+            FakeResponse.Stream().ToolCall("call_1", "everything_echo", $$"""{"message":"{{tag}} approved elsewhere"}""").Finish("tool_calls").Done(),
+            FakeResponse.Text($"{tag} done"));
+
+        var (runId, _) = await fixture.Direct[0].StartRunAsync(new { input = tag + " echo this" });
+        await using var live = await EventSubscriber.OpenAsync(fixture.Direct[2], runId);
+        var approvalId = (await live.WaitForAsync("approval.request")).Data.GetProperty("approval_id").GetString()!;
+        Assert.Equal("waiting_for_approval", (await fixture.Direct[1].GetStatusAsync(runId)).GetProperty("status").GetString());
+        // The holder's own errors, through another replica.
+        await fixture.Direct[2].PostAsync($"/v1/runs/{runId}/approval", TestJson.Body("""{"approval_id":"apr_nope","choice":"once"}"""))
+            .AssertErrorAsync(404, "approval_not_found", "approval_id");
+
+        using (var answered = await fixture.Direct[1].PostAsync($"/v1/runs/{runId}/approval", TestJson.Body(new { approval_id = approvalId, choice = "once" })))
+            Assert.True(answered.StatusCode == HttpStatusCode.OK, $"{(int)answered.StatusCode} {await answered.Content.ReadAsStringAsync()}");
+
+        var events = await live.ReadToEndAsync();
+        Assert.True(events.Single(e => e.Name == "approval.responded").Data.GetProperty("approved").GetBoolean());
+        Assert.False(events.Single(e => e.Name == "tool.completed").Data.GetProperty("error").GetBoolean());
+        Assert.Equal("run.completed", events[^1].Name);
+        Assert.Contains($"{tag} done", events[^1].Data.GetRawText());
+        // The tool ran (on the run's replica: no other can) and its result went to the model.
+        var toolMessage = fixture.Upstream.Requests.Select(r => r.Body.GetProperty("messages").EnumerateArray().LastOrDefault())
+            .Single(m => m.ValueKind == JsonValueKind.Object && m.GetProperty("role").GetString() == "tool" && m.GetProperty("content").GetString()!.Contains(tag));
+        Assert.Equal($"Echo: {tag} approved elsewhere", toolMessage.GetProperty("content").GetString());
+        foreach (var client in fixture.Direct)
+            Assert.Equal("completed", (await client.GetStatusAsync(runId)).GetProperty("status").GetString());
+        await fixture.Direct[2].PostAsync($"/v1/runs/{runId}/approval", TestJson.Body(new { approval_id = approvalId, choice = "once" }))
+            .AssertErrorAsync(409, "run_not_active", "run_id");
     }
 
     [ClusterFact]

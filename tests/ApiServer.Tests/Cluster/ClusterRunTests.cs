@@ -37,6 +37,16 @@ public sealed class ClusterRunTests(ClusterFixture fixture)
         return text;
     }
 
+    /// <summary>Starts a run on replica 0 and returns once it waits for its upstream answer, held until <paramref name="gate"/>.</summary>
+    private async Task<string> StartHeldRunAsync(string input, Task gate)
+    {
+        var calls = fixture.Upstream.CallCount;
+        fixture.Upstream.Enqueue(FakeResponse.Text("never sent").HoldHeaders(gate));
+        var (runId, _) = await fixture.Direct[0].StartRunAsync(new { input = Tag() + " " + input });
+        await fixture.Upstream.WaitForRequestAsync(calls + 1);
+        return runId;
+    }
+
     [ClusterFact]
     public async Task A_run_on_one_replica_is_streamed_live_on_another_and_resumed_on_a_third_with_the_holders_bytes()
     {
@@ -77,13 +87,10 @@ public sealed class ClusterRunTests(ClusterFixture fixture)
     public async Task A_run_stopped_through_another_replica_ends_cancelled_for_a_subscriber_on_a_third_and_everywhere()
     {
         var gate = Gate();
-        var calls = fixture.Upstream.CallCount;
-        fixture.Upstream.Enqueue(FakeResponse.Text("never sent").HoldHeaders(gate.Task));
         try
         {
-            var (runId, _) = await fixture.Direct[0].StartRunAsync(new { input = Tag() + " to be stopped" });
+            var runId = await StartHeldRunAsync("to be stopped", gate.Task);
             await using var live = await EventSubscriber.OpenAsync(fixture.Direct[2], runId);
-            await fixture.Upstream.WaitForRequestAsync(calls + 1); // running on replica 0, waiting for its upstream
 
             using var stop = await fixture.Direct[1].PostAsync($"/v1/runs/{runId}/stop", null);
             var answer = await stop.Content.ReadAsStringAsync();
@@ -178,14 +185,11 @@ public sealed class ClusterRunTests(ClusterFixture fixture)
     public async Task A_run_whose_replica_is_killed_is_failed_by_another_and_its_subscriber_gets_run_failed()
     {
         var gate = Gate();
-        var calls = fixture.Upstream.CallCount;
-        fixture.Upstream.Enqueue(FakeResponse.Text("never sent").HoldHeaders(gate.Task));
         try
         {
-            var (runId, _) = await fixture.Direct[0].StartRunAsync(new { input = Tag() + " on a replica about to die" });
+            var runId = await StartHeldRunAsync("on a replica about to die", gate.Task);
             await using var live = await EventSubscriber.OpenAsync(fixture.Direct[1], runId);
             await live.WaitForAsync("run.started");
-            await fixture.Upstream.WaitForRequestAsync(calls + 1);
 
             fixture.Cluster.Kill(0);
 

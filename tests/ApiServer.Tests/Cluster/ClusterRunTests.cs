@@ -185,9 +185,10 @@ public sealed class ClusterRunTests(ClusterFixture fixture)
     public async Task A_run_whose_replica_is_killed_is_failed_by_another_and_its_subscriber_gets_run_failed()
     {
         var gate = Gate();
+        var runId = "";
         try
         {
-            var runId = await StartHeldRunAsync("on a replica about to die", gate.Task);
+            runId = await StartHeldRunAsync("on a replica about to die", gate.Task);
             await using var live = await EventSubscriber.OpenAsync(fixture.Direct[1], runId);
             await live.WaitForAsync("run.started");
 
@@ -208,6 +209,9 @@ public sealed class ClusterRunTests(ClusterFixture fixture)
             gate.TrySetResult();
             await fixture.Cluster.RestartReplicaAsync(0);
         }
+
+        // Started again, the replica that held the run reads it as the others ended it, and does not take it back.
+        Assert.Equal("failed", (await fixture.Direct[0].GetStatusAsync(runId)).GetProperty("status").GetString());
     }
 
     [ClusterFact]

@@ -1,5 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using ApiServer.Tests.Access;
+using ApiServer.Tests.Mcp;
 using FakeUpstream;
 
 namespace ApiServer.Tests.Cluster;
@@ -38,11 +40,46 @@ public sealed class ClusterFixture : IAsyncLifetime
         _cluster = await ReplicaCluster.StartAsync(new ReplicaClusterOptions
         {
             UpstreamUrl = _upstream.BaseUrl,
-            // Jobs every second, so that three schedulers contend for a few firings within the test's time.
-            Settings = new Dictionary<string, string> { ["API_SERVER_JOB_MIN_INTERVAL_SECONDS"] = "1" },
+            Settings = new Dictionary<string, string>
+            {
+                // Jobs every second, so that three schedulers contend for a few firings within the test's time.
+                ["API_SERVER_JOB_MIN_INTERVAL_SECONDS"] = "1",
+                // A killed replica's runs are failed by another within seconds, not the default 30.
+                ["API_SERVER_REPLICA_TIMEOUT_SECONDS"] = ReplicaTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                // A key, because X-Session-Id loads a stored session only behind one; and a limited key beside it.
+                ["API_SERVER_KEY"] = AdminKey,
+                // The everything MCP server, its echo tool needing a person's approval: a run that waits for an answer.
+                ["AGENT_MCP_CONFIG"] = await McpTestServers.WriteConfigAsync(new Dictionary<string, object>
+                {
+                    ["everything"] = new
+                    {
+                        command = "node",
+                        args = new[] { McpTestServers.EverythingScript, "stdio" },
+                        require_approval = new { always = new { tool_names = new[] { "echo" } }, never = new { tool_names = new[] { "get-sum" } } },
+                    },
+                }),
+                ["API_SERVER_KEYS_FILE"] = AccessKit.WriteKeysFile(AccessKit.File(
+                    AccessKit.Entry("limited", LimitedKey, "chat").TrimEnd('}') + $",\"limits\":{{\"requests_per_minute\":{LimitedRequestsPerMinute}}}}}")),
+            },
         });
-        Balancer = new HttpClient { BaseAddress = _cluster.BalancerUrl, Timeout = TimeSpan.FromSeconds(60) };
-        Direct = [.. _cluster.Replicas.Select(r => new HttpClient { BaseAddress = r.BaseAddress, Timeout = TimeSpan.FromSeconds(60) })];
+        Balancer = Client(_cluster.BalancerUrl);
+        Direct = [.. _cluster.Replicas.Select(r => Client(r.BaseAddress))];
+    }
+
+    public const int ReplicaTimeoutSeconds = 5;
+
+    public const string AdminKey = AccessKit.RootKey;
+
+    /// <summary>A key of the keys file with a requests_per_minute limit of <see cref="LimitedRequestsPerMinute"/>.</summary>
+    public const string LimitedKey = AccessKit.AliceKey;
+
+    public const int LimitedRequestsPerMinute = 3;
+
+    private static HttpClient Client(Uri address)
+    {
+        var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminKey);
+        return client;
     }
 
     public async Task DisposeAsync()

@@ -160,6 +160,29 @@ public sealed class PostgresRunCommandTests
     }
 
     [PostgresFact]
+    public async Task A_holder_whose_heartbeat_timed_out_is_a_503_at_once_and_no_command_is_left_for_it()
+    {
+        var clock = new ReplyTimeoutClock();
+        var tool = new BlockingTool();
+        await using var pair = await StartPairAsync(tool, clock);
+        var (a, b, database) = (pair.A, pair.B, pair.Database);
+        var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
+        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // a stops beating (as a replica that died would) and its last beat is older than the replica timeout.
+        await a.Service<PostgresReplicaHeartbeat>().StopAsync(CancellationToken.None);
+        await using var connection = new NpgsqlConnection(database.Settings.ConnectionString);
+        await connection.ExecuteAsync($"UPDATE {PostgresDatabase.DefaultSchema}.replicas SET heartbeat_at = 0 WHERE id = @id;",
+            new { id = a.Service<ReplicaIdentity>().Id });
+
+        using var stop = await b.Client.PostAsync($"/v1/runs/{runId}/stop", null);
+
+        await stop.AssertErrorAsync(503, "replica_unavailable");
+        Assert.False(clock.Armed.Task.IsCompleted); // answered without waiting for a reply
+        Assert.False(tool.Cancelled.Task.IsCompleted);
+        Assert.Equal(0, await connection.ExecuteScalarAsync<int>($"SELECT count(*) FROM {PostgresDatabase.DefaultSchema}.run_commands;"));
+    }
+
+    [PostgresFact]
     public async Task The_holder_listens_again_after_losing_its_database_connections_and_applies_the_command_it_missed()
     {
         var tool = new BlockingTool();

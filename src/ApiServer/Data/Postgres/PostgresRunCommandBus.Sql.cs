@@ -31,11 +31,16 @@ public sealed partial class PostgresRunCommandBus
         CREATE INDEX ix_run_commands_created ON run_commands (created_at);
         """;
 
+    // Only to a holder that is beating: one whose heartbeat timed out would never answer, and its runs are being failed.
+    // Answers 1 when sent, 0 when not (pg_notify is volatile, so it is called for the row even though its value is unused).
     private const string Send =
         """
-        INSERT INTO run_commands (id, replica_id, asker_id, kind, run_id, owner, sees_all, approval_id, choice, reason, created_at)
-        VALUES (@id, @replica, @asker, @Kind, @RunId, @Owner, @SeesAll, @ApprovalId, @Choice, @Reason, @now);
-        SELECT pg_notify(@channel, @payload);
+        WITH sent AS (
+            INSERT INTO run_commands (id, replica_id, asker_id, kind, run_id, owner, sees_all, approval_id, choice, reason, created_at)
+            SELECT @id, @replica, @asker, @Kind, @RunId, @Owner, @SeesAll, @ApprovalId, @Choice, @Reason, @now
+            WHERE EXISTS (SELECT 1 FROM replicas WHERE id = @replica AND heartbeat_at >= @liveSince)
+            RETURNING id)
+        SELECT COUNT(*) FROM (SELECT pg_notify(@channel, @payload) FROM sent) notified;
         """;
 
     // Claiming makes a command applied once, whether its NOTIFY or the scan after a reconnect reaches it first.

@@ -17,7 +17,7 @@ namespace ApiServer.Data.Postgres;
 /// connection loses nothing. A holder that does not answer within <see cref="ReplyTimeout"/> is answered as a 503.
 /// </summary>
 public sealed partial class PostgresRunCommandBus(PostgresDatabase database, ReplicaIdentity replica, RunCommandHandler handler, TimeProvider time,
-    ILogger<PostgresRunCommandBus> logger) : BackgroundService, IRunCommandBus
+    Microsoft.Extensions.Options.IOptions<DatabaseOptions> options, ILogger<PostgresRunCommandBus> logger) : BackgroundService, IRunCommandBus
 {
     /// <summary>
     /// How long an asker waits for the holder. Long enough for a cancelled background response to unwind and be stored, short
@@ -47,12 +47,19 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
         using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
+            long sent;
             await using (var connection = await database.OpenConnectionAsync(cancellationToken))
-                await connection.ExecuteAsync(new CommandDefinition(Send, new
+                sent = await connection.ExecuteScalarAsync<long>(new CommandDefinition(Send, new
                 {
                     id, replica = replicaId, asker = replica.Id, command.Kind, command.RunId, command.Owner, command.SeesAll, command.ApprovalId,
-                    command.Choice, command.Reason, now = Now(), channel = Channel(replicaId), payload = CommandPrefix + id,
+                    command.Choice, command.Reason, now = Now(), liveSince = Now() - (long)options.Value.ReplicaTimeout().TotalMilliseconds,
+                    channel = Channel(replicaId), payload = CommandPrefix + id,
                 }, cancellationToken: cancellationToken));
+            if (sent == 0)
+            {
+                LogHolderGone(command.Kind, command.RunId, replicaId);
+                throw Unavailable(command.RunId, "has stopped writing its heartbeat");
+            }
             var expired = Task.Delay(ReplyTimeout, time, giveUp.Token);
             while (true)
             {
@@ -67,9 +74,7 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
             if (await TakeAsync(Withdraw, id, CancellationToken.None) is { } late)
                 return late;
             LogNoReply(command.Kind, command.RunId, replicaId, ReplyTimeout.TotalSeconds);
-            throw new ApiException(StatusCodes.Status503ServiceUnavailable,
-                $"The server running '{command.RunId}' did not answer within {ReplyTimeout.TotalSeconds:0} seconds; it may have stopped or lost its database connection. Retry shortly: a run whose server is gone is marked failed once its heartbeat times out.",
-                code: "replica_unavailable", type: "server_error") { RetryAfterSeconds = RunCoordinator.RetryAfterSeconds };
+            throw Unavailable(command.RunId, $"did not answer within {ReplyTimeout.TotalSeconds:0} seconds; it may have stopped or lost its database connection");
         }
         finally
         {
@@ -77,6 +82,11 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
             await giveUp.CancelAsync();
         }
     }
+
+    private static ApiException Unavailable(string runId, string what) =>
+        new(StatusCodes.Status503ServiceUnavailable,
+            $"The server running '{runId}' {what}. Retry shortly: a run whose server is gone is marked failed once its heartbeat times out.",
+            code: "replica_unavailable", type: "server_error") { RetryAfterSeconds = RunCoordinator.RetryAfterSeconds };
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -259,6 +269,9 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "No reply to {Kind} of run {RunId} from replica {ReplicaId} within {Seconds} s; answered 503")]
     private partial void LogNoReply(string kind, string runId, string replicaId, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Kind} of run {RunId} not sent: its replica {ReplicaId} has stopped writing its heartbeat; answered 503")]
+    private partial void LogHolderGone(string kind, string runId, string replicaId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the run command listener's database connection ({Reason}); reconnecting in {Seconds} s")]
     private partial void LogListenLost(string reason, double seconds);

@@ -38,9 +38,10 @@ public sealed partial class ResponseHandler(
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
         {
             call = JsonRequest.Parse(document, body => ResponseRequest.Parse(body, context.RequestServices.GetRequiredService<PassthroughParameters>()));
-            // The input as a conversation keeps it, should the name turn out to be a stored conversation.
+            // The input as a conversation keeps it (under the ids the stored response lists), should the name turn out to be a
+            // stored conversation.
             if (Conversations.ConversationTurns.IsConversationId(call.ConversationId))
-                conversationInput = JsonRequest.Parse(document, body => Conversations.ConversationItems.FromInput(body.GetProperty("input")));
+                conversationInput = JsonRequest.Parse(document, body => Conversations.ConversationItems.FromInput(body.GetProperty("input"), call.Input.Items));
         }
         ToolParsing.RejectServerNameClashes(call.Tools, agent.ServerToolNames);
         UpstreamParameters.RejectStructuredOutputOffline(call.Settings, agentInfo, "text.format");

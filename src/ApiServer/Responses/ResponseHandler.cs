@@ -47,9 +47,9 @@ public sealed partial class ResponseHandler(
         UpstreamParameters.RejectStructuredOutputOffline(call.Settings, agentInfo, "text.format");
 
         // Turns of one named conversation run one at a time: each must build on the head the previous one stored.
-        await using var conversationLock = call.ConversationId is { } conversationId
-            ? await locks.AcquireAsync(Conversations.ConversationTurns.LockKey(conversationId), context.RequestAborted)
-            : null;
+        // A background turn keeps holding it until its run has stored the turn (see BackgroundTurn.ConversationHold).
+        await using var conversationLock = await TurnHold.AcquireAsync(locks,
+            call.ConversationId is { } conversationId ? Conversations.ConversationTurns.LockKey(conversationId) : null, context.RequestAborted);
         var owner = Owner.Of(context);
         var stored = conversationInput is null
             ? null
@@ -97,7 +97,8 @@ public sealed partial class ResponseHandler(
             // Always rendered as events: whoever watches, now or later (GET ?stream=true), reads them from the run's log.
             var backgroundTemplate = template with { Background = true };
             await background.StartAsync(context, call.Stream, request, backgroundTemplate,
-                new ResponsesTurnRenderer(backgroundTemplate, rendering, streaming: true, time, storeTurn, serverToolLists), storeTurn, sessionId);
+                new ResponsesTurnRenderer(backgroundTemplate, rendering, streaming: true, time, storeTurn, serverToolLists), storeTurn, sessionId,
+                conversationLock?.HandOver());
             return;
         }
         var renderer = new ResponsesTurnRenderer(template, rendering, call.Stream, time, storeTurn, serverToolLists);

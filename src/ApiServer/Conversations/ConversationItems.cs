@@ -33,15 +33,15 @@ public static class ConversationItems
     /// <summary>
     /// A turn's <c>input</c> (already validated by the request parser) as items: a string is one user message. An item keeps
     /// the id it got when the request parser first received it (<paramref name="parsed"/>), so the conversation and the stored
-    /// response's input_items list it under one id; only items the response does not list (system messages, approval answers,
-    /// references) get ids of their own.
+    /// response's input_items list it under one id; only items the response does not list (system messages, references) get
+    /// ids of their own, and so does a replayed mcp_approval_request, whose id is the client's and may already be in it.
     /// </summary>
     public static IReadOnlyList<ConversationItem> FromInput(JsonElement input, IReadOnlyList<InputItem> parsed)
     {
         var received = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var item in parsed)
         {
-            if (item is { ReferenceId: null, Listed: { } listed })
+            if (item is { ReferenceId: null, Listed: { } listed } && !listed.Id.StartsWith(PendingApprovals.IdPrefix, StringComparison.Ordinal))
                 received[item.Param] = listed.Id;
         }
         return input.ValueKind == JsonValueKind.Array
@@ -80,6 +80,7 @@ public static class ConversationItems
         "function_call_output" => "fco",
         "mcp_call" => "mcp",
         "mcp_list_tools" => "mcpl",
+        "mcp_approval_response" => "mcpa",
         "reasoning" => "rs",
         _ => "item",
     };

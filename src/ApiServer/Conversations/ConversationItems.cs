@@ -27,12 +27,27 @@ public static class ConversationItems
         if (items.GetArrayLength() > MaxItemsPerRequest)
             throw JsonRequest.InvalidValue(name, $"At most {MaxItemsPerRequest} items can be added at a time; got {items.GetArrayLength()}.");
         ResponsesInput.ParseItems(items, name, []);
-        return [.. items.EnumerateArray().Select(Canonical)];
+        return [.. items.EnumerateArray().Select(item => Canonical(item, id: null))];
     }
 
-    /// <summary>A turn's <c>input</c> (already validated by the request parser) as items: a string is one user message.</summary>
-    public static IReadOnlyList<ConversationItem> FromInput(JsonElement input) =>
-        input.ValueKind == JsonValueKind.Array ? [.. input.EnumerateArray().Select(Canonical)] : [Canonical(input)];
+    /// <summary>
+    /// A turn's <c>input</c> (already validated by the request parser) as items: a string is one user message. An item keeps
+    /// the id it got when the request parser first received it (<paramref name="parsed"/>), so the conversation and the stored
+    /// response's input_items list it under one id; only items the response does not list (system messages, references) get
+    /// ids of their own, and so does a replayed mcp_approval_request, whose id is the client's and may already be in it.
+    /// </summary>
+    public static IReadOnlyList<ConversationItem> FromInput(JsonElement input, IReadOnlyList<InputItem> parsed)
+    {
+        var received = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var item in parsed)
+        {
+            if (item is { ReferenceId: null, Listed: { } listed } && !listed.Id.StartsWith(PendingApprovals.IdPrefix, StringComparison.Ordinal))
+                received[item.Param] = listed.Id;
+        }
+        return input.ValueKind == JsonValueKind.Array
+            ? [.. input.EnumerateArray().Select((item, i) => Canonical(item, received.GetValueOrDefault($"input[{i}]")))]
+            : [Canonical(input, received.GetValueOrDefault("input"))];
+    }
 
     /// <summary>A Response's output items, ids and all, as the conversation keeps them.</summary>
     public static IReadOnlyList<ConversationItem> FromOutput(IEnumerable<OutputItem> output) =>
@@ -65,17 +80,18 @@ public static class ConversationItems
         "function_call_output" => "fco",
         "mcp_call" => "mcp",
         "mcp_list_tools" => "mcpl",
+        "mcp_approval_response" => "mcpa",
         "reasoning" => "rs",
         _ => "item",
     };
 
-    /// <summary>One input item in its full shape under a new id; everything the client sent is kept.</summary>
-    private static ConversationItem Canonical(JsonElement item)
+    /// <summary>One input item in its full shape under <paramref name="id"/> (a new one when null); everything the client sent is kept.</summary>
+    private static ConversationItem Canonical(JsonElement item, string? id)
     {
         var type = item.ValueKind == JsonValueKind.Object && item.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String
             ? t.GetString()!
             : "message";
-        var id = ResponseRenderer.NewId(IdPrefix(type));
+        id ??= ResponseRenderer.NewId(IdPrefix(type));
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer))
         {

@@ -38,17 +38,18 @@ public sealed partial class ResponseHandler(
         using (var document = await JsonRequest.ReadObjectAsync(context.Request, context.RequestAborted))
         {
             call = JsonRequest.Parse(document, body => ResponseRequest.Parse(body, context.RequestServices.GetRequiredService<PassthroughParameters>()));
-            // The input as a conversation keeps it, should the name turn out to be a stored conversation.
+            // The input as a conversation keeps it (under the ids the stored response lists), should the name turn out to be a
+            // stored conversation.
             if (Conversations.ConversationTurns.IsConversationId(call.ConversationId))
-                conversationInput = JsonRequest.Parse(document, body => Conversations.ConversationItems.FromInput(body.GetProperty("input")));
+                conversationInput = JsonRequest.Parse(document, body => Conversations.ConversationItems.FromInput(body.GetProperty("input"), call.Input.Items));
         }
         ToolParsing.RejectServerNameClashes(call.Tools, agent.ServerToolNames);
         UpstreamParameters.RejectStructuredOutputOffline(call.Settings, agentInfo, "text.format");
 
         // Turns of one named conversation run one at a time: each must build on the head the previous one stored.
-        await using var conversationLock = call.ConversationId is { } conversationId
-            ? await locks.AcquireAsync(Conversations.ConversationTurns.LockKey(conversationId), context.RequestAborted)
-            : null;
+        // A background turn keeps holding it until its run has stored the turn (see BackgroundTurn.ConversationHold).
+        await using var conversationLock = await TurnHold.AcquireAsync(locks,
+            call.ConversationId is { } conversationId ? Conversations.ConversationTurns.LockKey(conversationId) : null, context.RequestAborted);
         var owner = Owner.Of(context);
         var stored = conversationInput is null
             ? null
@@ -96,7 +97,8 @@ public sealed partial class ResponseHandler(
             // Always rendered as events: whoever watches, now or later (GET ?stream=true), reads them from the run's log.
             var backgroundTemplate = template with { Background = true };
             await background.StartAsync(context, call.Stream, request, backgroundTemplate,
-                new ResponsesTurnRenderer(backgroundTemplate, rendering, streaming: true, time, storeTurn, serverToolLists), storeTurn, sessionId);
+                new ResponsesTurnRenderer(backgroundTemplate, rendering, streaming: true, time, storeTurn, serverToolLists), storeTurn, sessionId,
+                conversationLock?.HandOver());
             return;
         }
         var renderer = new ResponsesTurnRenderer(template, rendering, call.Stream, time, storeTurn, serverToolLists);

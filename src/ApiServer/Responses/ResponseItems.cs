@@ -88,6 +88,16 @@ public static class ResponseItems
                 }
                 for (var i = 0; i < calls.Count; i++)
                 {
+                    // A call that waited for approval was shown as its mcp_approval_request (its call id is the approval id);
+                    // the message keeps no server label, so the server's own stands in.
+                    if (calls[i].Id.StartsWith(PendingApprovals.IdPrefix, StringComparison.Ordinal))
+                    {
+                        yield return new McpApprovalRequestItem
+                        {
+                            Id = calls[i].Id, ServerLabel = ResponseRenderer.ServerLabel, Name = calls[i].Name, Arguments = calls[i].Arguments,
+                        };
+                        continue;
+                    }
                     yield return new FunctionCallItem
                     {
                         Id = calls.Count == 1 && message.Content.Count == 0 ? stored.ItemId : $"{stored.ItemId}_{i}",

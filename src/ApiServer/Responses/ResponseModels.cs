@@ -68,6 +68,7 @@ public sealed record OutputTokensDetails(int ReasoningTokens);
 [JsonDerivedType(typeof(McpCallItem), "mcp_call")]
 [JsonDerivedType(typeof(McpListToolsItem), "mcp_list_tools")]
 [JsonDerivedType(typeof(McpApprovalRequestItem), "mcp_approval_request")]
+[JsonDerivedType(typeof(McpApprovalResponseItem), "mcp_approval_response")]
 [JsonDerivedType(typeof(ReasoningItem), "reasoning")]
 public abstract record OutputItem
 {
@@ -147,6 +148,14 @@ public sealed record McpApprovalRequestItem : OutputItem
     public required string ServerLabel { get; init; }
     public required string Name { get; init; }
     public required string Arguments { get; init; }
+}
+
+/// <summary>A client's answer to an <c>mcp_approval_request</c>, as input_items and conversations list it (input only).</summary>
+public sealed record McpApprovalResponseItem : OutputItem
+{
+    public required string ApprovalRequestId { get; init; }
+    public required bool Approve { get; init; }
+    public string? Reason { get; init; }
 }
 
 public sealed record McpCallError(string Type, string Content);

@@ -151,16 +151,33 @@ public sealed record ResponsesInput(
                 };
                 return InputItem.Of(output, param);
             case "mcp_approval_request":
-                // A request from an earlier output, replayed by a stateless client: the call waits for its answer under this id.
+                // A request from an earlier output, replayed by a stateless client: the call waits for its answer under this id,
+                // and input_items lists it as the client saw it.
+                var request = new ToolCall(Required(item, "id", param), Required(item, "name", param), item.GetString("arguments", $"{param}.arguments") ?? "{}");
                 return new InputItem(param)
                 {
-                    Call = new ToolCall(Required(item, "id", param), Required(item, "name", param), item.GetString("arguments", $"{param}.arguments") ?? "{}"),
+                    Call = request,
+                    Listed = ResponseItems.ToStoredItem(new McpApprovalRequestItem
+                    {
+                        Id = request.Id,
+                        ServerLabel = item.GetString("server_label", $"{param}.server_label") ?? ResponseRenderer.ServerLabel,
+                        Name = request.Name,
+                        Arguments = request.Arguments,
+                    }),
                 };
             case "mcp_approval_response":
                 var approve = item.GetBool("approve", $"{param}.approve")
                     ?? throw ApiException.BadRequest($"'{param}.approve' is required.", $"{param}.approve", "missing_required_parameter");
-                approvals?.Add((new ApprovalAnswer(Required(item, "approval_request_id", param), approve, item.GetString("reason", $"{param}.reason")), param));
-                return null;
+                var answer = new ApprovalAnswer(Required(item, "approval_request_id", param), approve, item.GetString("reason", $"{param}.reason"));
+                approvals?.Add((answer, param));
+                // Adds nothing the model reads (the call it answers runs, or is refused); listed in input_items as sent.
+                return new InputItem(param)
+                {
+                    Listed = ResponseItems.ToStoredItem(new McpApprovalResponseItem
+                    {
+                        Id = ResponseRenderer.NewId("mcpa"), ApprovalRequestId = answer.ApprovalId, Approve = approve, Reason = answer.Reason,
+                    }),
+                };
             case "item_reference":
                 return new InputItem(param) { ReferenceId = Required(item, "id", param) };
             case "mcp_list_tools":

@@ -60,7 +60,16 @@ public sealed partial class RunExecutor(
             scheduler.Complete(run, static r => r.TryCancel());
             run.ReleaseCancellation();
             if (run.Spec.Background is { } ended)
-                await background.RecordEndAsync(run, ended);
+            {
+                try
+                {
+                    await background.RecordEndAsync(run, ended);
+                }
+                finally
+                {
+                    await ended.ReleaseConversationAsync();
+                }
+            }
         }
     }
 

@@ -22,7 +22,7 @@ public sealed class McpApprovalTests
         require_approval = new { always = new { tool_names = new[] { "echo" } }, never = new { tool_names = new[] { "get-sum" } } },
     };
 
-    private static async Task<ResponsesHarness> StartResponsesAsync()
+    internal static async Task<ResponsesHarness> StartResponsesAsync()
     {
         var config = await McpTestServers.WriteConfigAsync(new Dictionary<string, object> { ["everything"] = EchoNeedsApproval() });
         var harness = await ResponsesHarness.StartAsync(upstream: true, settings: new Dictionary<string, string?> { ["AGENT_MCP_CONFIG"] = config });
@@ -171,6 +171,8 @@ public sealed class McpApprovalTests
         var call = result["second"]!["output"]!.AsArray().Single(i => i!["type"]!.GetValue<string>() == "mcp_call")!;
         Assert.Equal(result["first"]!["output"]![1]!["id"]!.GetValue<string>(), call["approval_request_id"]!.GetValue<string>());
         Assert.Equal("Echo: node", call["output"]!.GetValue<string>());
+        Assert.Equal(["message", "mcp_list_tools", "mcp_approval_request", "mcp_approval_response"],
+            result["inputItems"]!.AsArray().Select(i => i!["type"]!.GetValue<string>()));
     }
 
     [Fact]

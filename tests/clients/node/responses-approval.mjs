@@ -1,5 +1,6 @@
 // The approval flow with openai-node: a streamed turn that ends with an mcp_approval_request (read through the strict stream
-// helper), then a non-streamed turn answering it with an mcp_approval_response (body.approve decides).
+// helper), then a non-streamed turn answering it with an mcp_approval_response (body.approve decides), and that turn's
+// input items read back through the client's paginated list.
 import { run } from './lib/run.mjs';
 
 await run(async (client, body) => {
@@ -14,5 +15,7 @@ await run(async (client, body) => {
     previous_response_id: first.id,
     input: [{ type: 'mcp_approval_response', approval_request_id: asked.id, approve }],
   });
-  return { events, first, second };
+  const inputItems = [];
+  for await (const item of client.responses.inputItems.list(second.id, { order: 'asc' })) inputItems.push(item);
+  return { events, first, second, inputItems };
 });

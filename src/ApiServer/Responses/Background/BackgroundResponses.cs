@@ -37,9 +37,12 @@ public sealed partial class BackgroundResponses(
     /// stops nothing).
     /// </summary>
     public async Task StartAsync(HttpContext context, bool stream, AgentRequest request, ResponseObject template, ResponsesTurnRenderer renderer,
-        Func<ResponseObject, IReadOnlyList<ChatMessage>, Task> store, string sessionId)
+        Func<ResponseObject, IReadOnlyList<ChatMessage>, Task> store, string sessionId, Sessions.TurnHold? conversationHold)
     {
-        var turn = new BackgroundTurn { Template = template, Owner = Owner.Of(context).Name, Renderer = renderer, Store = store };
+        var turn = new BackgroundTurn
+        {
+            Template = template, Owner = Owner.Of(context).Name, Renderer = renderer, Store = store, ConversationHold = conversationHold,
+        };
         var spec = new RunSpec
         {
             Request = request,
@@ -51,16 +54,25 @@ public sealed partial class BackgroundResponses(
         };
         // Recorded before it can start, so a crash at any point after this leaves a row the next start marks failed.
         var accepted = JsonSerializer.Serialize(turn.WithStatus("queued"), ApiJsonContext.Default.ResponseObject);
-        await records.InsertAsync(new BackgroundRecord(turn.Id, turn.Owner, "queued", accepted), time.GetUtcNow(), context.RequestAborted);
         Run run;
         AdmissionResult admission;
         try
         {
-            (run, admission) = await coordinator.StartAsync(spec, context.RequestAborted);
+            await records.InsertAsync(new BackgroundRecord(turn.Id, turn.Owner, "queued", accepted), time.GetUtcNow(), context.RequestAborted);
+            try
+            {
+                (run, admission) = await coordinator.StartAsync(spec, context.RequestAborted);
+            }
+            catch (ApiException)
+            {
+                await records.DeleteAsync(turn.Id, CancellationToken.None);
+                throw;
+            }
         }
-        catch (ApiException)
+        catch
         {
-            await records.DeleteAsync(turn.Id, CancellationToken.None);
+            // Not started (or stopped at once): no run will end to release the conversation.
+            await turn.ReleaseConversationAsync();
             throw;
         }
         LogAccepted(logger, turn.Id, sessionId);

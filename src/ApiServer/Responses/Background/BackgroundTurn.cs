@@ -28,7 +28,15 @@ public sealed class BackgroundTurn
     /// <summary>Stores the ended Response with the turn's new messages, like any other response (chaining works from it).</summary>
     public required Func<ResponseObject, IReadOnlyList<ChatMessage>, Task> Store { get; init; }
 
+    /// <summary>
+    /// The lock of the conversation the turn is on (null without one), taken before its history was read and released once the
+    /// run has ended and stored the turn: a later turn on the conversation, foreground or background, builds on this one.
+    /// </summary>
+    public Sessions.TurnHold? ConversationHold { get; init; }
+
     public string Id => Template.Id;
+
+    public ValueTask ReleaseConversationAsync() => ConversationHold?.DisposeAsync() ?? ValueTask.CompletedTask;
 
     /// <summary>True once a client asked to cancel; a cancellation without it is the server stopping.</summary>
     public bool CancelRequested => Volatile.Read(ref _cancelRequested) == 1;

@@ -12,17 +12,47 @@ public sealed class RunPermits
     private readonly Lock _lock = new();
     private int _inFlight;
     private int _limit;
+    private Action? _onIdle;
+    private bool _dropped;
 
     public int InFlight
     {
         get { lock (_lock) return _inFlight; }
     }
 
-    internal RunPermits WithLimit(int limit)
+    /// <summary>Sets the limit in force; null when these permits were already dropped (the caller takes the key's new ones).</summary>
+    internal RunPermits? WithLimit(int limit)
     {
         lock (_lock)
+        {
+            if (_dropped)
+                return null;
             _limit = limit;
+            _onIdle = null; // the key is configured again: keep counting
+        }
         return this;
+    }
+
+    /// <summary>
+    /// The key left the file: <paramref name="drop"/> runs now when no run holds a permit, else when the last one is released,
+    /// so a removed key's runs in flight stay counted until they end. Runs under the lock, so no permit is taken meanwhile.
+    /// </summary>
+    internal void Retire(Action drop)
+    {
+        lock (_lock)
+        {
+            if (_inFlight == 0)
+                DropLocked(drop);
+            else
+                _onIdle = drop;
+        }
+    }
+
+    private void DropLocked(Action drop)
+    {
+        _dropped = true;
+        _onIdle = null;
+        drop();
     }
 
     /// <summary>A permit, or a refused lease when the key already has its limit of runs in flight. Disposing the lease releases it.</summary>
@@ -40,7 +70,10 @@ public sealed class RunPermits
     private void Release()
     {
         lock (_lock)
-            _inFlight--;
+        {
+            if (--_inFlight == 0 && _onIdle is { } drop)
+                DropLocked(drop);
+        }
     }
 
     private sealed class Lease(RunPermits? owner) : RateLimitLease

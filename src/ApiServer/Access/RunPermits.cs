@@ -14,11 +14,26 @@ public sealed class RunPermits
     private int _limit;
     private Action? _onIdle;
     private bool _dropped;
+    private TaskCompletionSource _freed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public int InFlight
     {
         get { lock (_lock) return _inFlight; }
     }
+
+    /// <summary>
+    /// Completes the next time a permit is released or the limit changes. Read it before trying to acquire, then wait on it
+    /// after a refusal: a release in between has then already completed it, so no wake-up is lost (job firings wait this way).
+    /// </summary>
+    public Task Freed
+    {
+        get { lock (_lock) return _freed.Task; }
+    }
+
+    /// <summary>Releases <paramref name="lease"/> when the run it admitted ends, which is after the request that started it.</summary>
+    public static void ReleaseWhenEnded(RateLimitLease lease, Task execution) =>
+        _ = execution.ContinueWith(static (_, state) => ((RateLimitLease)state!).Dispose(), lease, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     /// <summary>Sets the limit in force; null when these permits were already dropped (the caller takes the key's new ones).</summary>
     internal RunPermits? WithLimit(int limit)
@@ -27,6 +42,8 @@ public sealed class RunPermits
         {
             if (_dropped)
                 return null;
+            if (limit != _limit)
+                SignalFreedLocked(); // a raised limit may admit a waiting firing
             _limit = limit;
             _onIdle = null; // the key is configured again: keep counting
         }
@@ -71,9 +88,18 @@ public sealed class RunPermits
     {
         lock (_lock)
         {
+            SignalFreedLocked();
             if (--_inFlight == 0 && _onIdle is { } drop)
                 DropLocked(drop);
         }
+    }
+
+    private void SignalFreedLocked()
+    {
+        // Continuations run asynchronously, never under this lock.
+        var freed = _freed;
+        _freed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        freed.SetResult();
     }
 
     private sealed class Lease(RunPermits? owner) : RateLimitLease

@@ -23,6 +23,8 @@ public static class AccessRegistration
         builder.Services.AddSingleton<KeyLimiters>();
         // One process: the buckets in memory, unless PostgresRegistration (earlier) registered the database's, shared by every replica.
         builder.Services.TryAddSingleton<IKeyRateLimits>(sp => sp.GetRequiredService<KeyLimiters>());
+        builder.Services.AddSingleton<KeyLimitPruning>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<KeyLimitPruning>());
         builder.Services.Decorate<Agent.IAgent>((agent, sp) => new Observability.ObservedAgent(agent, sp.GetRequiredService<IKeyRateLimits>(),
             sp.GetRequiredService<Mcp.KeyToolAccess>(), sp.GetRequiredService<TimeProvider>()));
         return builder;

@@ -14,6 +14,9 @@ public interface IKeyRateLimits
 
     /// <summary>Charges a finished upstream call's tokens to the key that asked for it (when it has a tokens-per-minute limit).</summary>
     ValueTask ChargeTokensAsync(ApiKey key, int tokens, CancellationToken cancellationToken);
+
+    /// <summary>Forgets the buckets of keys, and of limits, that the reloaded key file no longer has (<paramref name="keys"/> are its keys).</summary>
+    ValueTask PruneAsync(IReadOnlyCollection<ApiKey> keys, CancellationToken cancellationToken);
 }
 
 /// <summary>

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Threading.RateLimiting;
 using ApiServer.Http;
 using ApiServer.Runs;
 
@@ -73,8 +72,7 @@ public sealed class RateLimitMiddleware(RequestDelegate next, IKeyRateLimits lim
             if (run is null)
                 lease.Dispose();
             else
-                _ = run.Execution.ContinueWith(static (_, state) => ((RateLimitLease)state!).Dispose(), lease, CancellationToken.None,
-                    TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                RunPermits.ReleaseWhenEnded(lease, run.Execution);
         }
     }
 

@@ -17,6 +17,7 @@ public sealed partial class JobRunner(
     RunScheduler runs,
     WebhookDelivery webhooks,
     ApiKeyRing keys,
+    KeyLimiters limiters,
     IOptions<JobsOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -64,11 +65,9 @@ public sealed partial class JobRunner(
         {
             // A firing runs as the key that created the job: its tool policy applies and its responses are that key's. A key
             // revoked since then no longer runs anything.
-            var owner = keys.Keys.FirstOrDefault(k => k.Name == job.Owner);
-            if (owner is null && job.Owner.Length > 0)
+            if (!TryOwnerKey(job, out var owner))
             {
-                await FinishAsync(job, firing, FiringStatus.Failed, null, null,
-                    $"The key '{job.Owner}' that created this job is no longer configured, so the job does not run.");
+                await FinishAsync(job, firing, FiringStatus.Failed, null, null, NoLongerConfigured(job));
                 return;
             }
             CurrentKey.Set(owner);
@@ -78,11 +77,10 @@ public sealed partial class JobRunner(
                 Instructions = job.Instructions,
                 Store = true,
             }, new Owner(job.Owner, SeesAll: false), token);
-            var run = await StartWhenSlotFreeAsync(spec, token);
+            var (run, refusedAs, refusal) = await StartWhenSlotFreeAsync(job, spec, token);
             if (run is null)
             {
-                await FinishAsync(job, firing, FiringStatus.Skipped, null, null,
-                    $"Every run slot stayed busy for {options.Value.SlotWaitSeconds}s (API_SERVER_MAX_CONCURRENT_RUNS), so this firing was skipped.");
+                await FinishAsync(job, firing, refusedAs, null, null, refusal);
                 return;
             }
             active.Run = run;
@@ -111,18 +109,44 @@ public sealed partial class JobRunner(
         }
     }
 
-    /// <summary>Starts the run now, or waits (bounded) for a run to release its slot; null when the wait ran out.</summary>
-    private async Task<Run?> StartWhenSlotFreeAsync(RunSpec spec, CancellationToken token)
+    /// <summary>
+    /// Starts the run now, or waits (bounded) for a run to release its place: one of the owner key's <c>concurrent_runs</c>
+    /// permits, which a firing takes like a POST /v1/runs does and holds until its run ends, and one of the server's run slots.
+    /// No run, with the firing's status and reason, when the wait ran out (skipped) or the key was removed meanwhile (failed).
+    /// </summary>
+    private async Task<(Run? Run, string Status, string Refusal)> StartWhenSlotFreeAsync(JobRecord job, RunSpec spec, CancellationToken token)
     {
-        var deadline = time.GetUtcNow() + TimeSpan.FromSeconds(options.Value.SlotWaitSeconds);
+        var wait = TimeSpan.FromSeconds(options.Value.SlotWaitSeconds);
+        var deadline = time.GetUtcNow() + wait;
         while (true)
         {
-            var freed = runs.SlotFreed;
-            if (coordinator.TryStart(spec, out _) is { } run)
-                return run;
+            // Looked up each time: a reload may change the key's limit, or remove it, while the firing waits.
+            if (!TryOwnerKey(job, out var key))
+                return (null, FiringStatus.Failed, NoLongerConfigured(job));
+            var slotFreed = runs.SlotFreed;
+            var permits = key?.Limits.ConcurrentRuns is { } concurrent ? limiters.Runs(key, concurrent) : null;
+            var permitFreed = permits?.Freed;
+            var lease = permits?.AttemptAcquire();
+            Task freed;
+            string refusal;
+            if (lease is { IsAcquired: false })
+            {
+                (freed, refusal) = (permitFreed!, $"The key '{key!.Name}' kept its {key.Limits.ConcurrentRuns} concurrent runs (its concurrent_runs limit) busy for {wait.TotalSeconds:0}s, so this firing was skipped.");
+            }
+            else if (coordinator.TryStart(spec, out _) is { } run)
+            {
+                if (lease is not null)
+                    RunPermits.ReleaseWhenEnded(lease, run.Execution);
+                return (run, FiringStatus.Running, "");
+            }
+            else
+            {
+                lease?.Dispose();
+                (freed, refusal) = (slotFreed, $"Every run slot stayed busy for {wait.TotalSeconds:0}s (API_SERVER_MAX_CONCURRENT_RUNS), so this firing was skipped.");
+            }
             var remaining = deadline - time.GetUtcNow();
             if (remaining <= TimeSpan.Zero)
-                return null;
+                return (null, FiringStatus.Skipped, refusal);
             LogWaitingForSlot(logger);
             try
             {
@@ -130,10 +154,20 @@ public sealed partial class JobRunner(
             }
             catch (TimeoutException)
             {
-                return null;
+                return (null, FiringStatus.Skipped, refusal);
             }
         }
     }
+
+    /// <summary>The key that created the job (null for the anonymous owner); false when that key is no longer configured.</summary>
+    private bool TryOwnerKey(JobRecord job, out ApiKey? key)
+    {
+        key = keys.Keys.FirstOrDefault(k => k.Name == job.Owner);
+        return key is not null || job.Owner.Length == 0;
+    }
+
+    private static string NoLongerConfigured(JobRecord job) =>
+        $"The key '{job.Owner}' that created this job is no longer configured, so the job does not run.";
 
     private async Task FinishAsync(JobRecord job, JobFiring firing, string status, string? responseId, string? output, string? error)
     {
@@ -166,7 +200,7 @@ public sealed partial class JobRunner(
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} firing {FiringId} ended: {Status}")]
     private static partial void LogFiringEnded(ILogger logger, string jobId, long firingId, string status);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "A job firing waits for a free run slot")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "A job firing waits for a free run slot or a run permit of its key")]
     private static partial void LogWaitingForSlot(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} firing {FiringId} crashed")]

@@ -28,6 +28,8 @@ public sealed partial class McpServerConnection(
 
     private readonly ILogger _logger = loggerFactory.CreateLogger($"ApiServer.Mcp.{config.Name}");
     private readonly SemaphoreSlim _refresh = new(1, 1);
+    // Held only to apply a listed set of tools or to clear them as the connection ends, never across an await.
+    private readonly Lock _toolsLock = new();
     private volatile McpClient? _client;
     private volatile IReadOnlyList<Tool> _tools = [];
 
@@ -93,11 +95,13 @@ public sealed partial class McpServerConnection(
             finally
             {
                 await connection.CancelAsync();
-                // A refresh that holds the lock finishes (and sees the cancellation) before the tools are cleared.
-                await _refresh.WaitAsync(CancellationToken.None);
-                _client = null;
-                _tools = [];
-                _refresh.Release();
+                // A refresh whose list is back applies it under this lock only while its connection lives: either it did
+                // so before this clears the tools, or it sees the cancellation above and drops its list.
+                lock (_toolsLock)
+                {
+                    _client = null;
+                    _tools = [];
+                }
             }
             SetState(McpServerState.Failed);
             Log.Disconnected(_logger, Config.Name, LastError ?? "", delay);
@@ -241,6 +245,7 @@ public sealed partial class McpServerConnection(
         }
         catch (OperationCanceledException)
         {
+            Log.RefreshEndedWithConnection(_logger, Config.Name);
         }
     }
 
@@ -252,12 +257,16 @@ public sealed partial class McpServerConnection(
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(Config.Timeout);
             var listed = await client.ListToolsAsync(cancellationToken: timeout.Token);
-            cancellationToken.ThrowIfCancellationRequested();
             IReadOnlyList<Tool> tools = [.. listed.Select(t => t.ProtocolTool).Where(t => Config.AllowedTools?.Contains(t.Name) ?? true)];
-            // Liveness probes list the tools every few seconds: only a list that changed renames and rebuilds the agent's tools.
-            if (Fingerprint(tools) == Fingerprint(_tools) && _tools.Count > 0)
-                return;
-            _tools = tools;
+            var fingerprint = Fingerprint(tools);
+            lock (_toolsLock)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                // Liveness probes list the tools every few seconds: only a list that changed renames and rebuilds the agent's tools.
+                if (fingerprint == Fingerprint(_tools) && _tools.Count > 0)
+                    return;
+                _tools = tools;
+            }
             changed();
         }
         finally
@@ -282,6 +291,9 @@ public sealed partial class McpServerConnection(
 
         [LoggerMessage(EventId = 704, Level = LogLevel.Information, Message = "MCP server {Server} has no ping (a newer protocol version); its liveness is checked by listing its tools")]
         public static partial void PingUnsupported(ILogger logger, string server);
+
+        [LoggerMessage(EventId = 705, Level = LogLevel.Debug, Message = "MCP server {Server}: a list_changed refresh ended with its connection, its list unused")]
+        public static partial void RefreshEndedWithConnection(ILogger logger, string server);
 
         [LoggerMessage(EventId = 702, Level = LogLevel.Information, Message = "{Server}: {Line}")]
         public static partial void Stderr(ILogger logger, string server, string line);

@@ -84,6 +84,51 @@ public sealed class RateLimitTests
         Assert.StartsWith("run_", third);
     }
 
+    [Fact]
+    public async Task KeyFileReload_ForgetsTheLimitsOfARemovedKey_SoARestoredKeyStartsFresh()
+    {
+        var aliceEntry = Limited("alice", AliceKey, """{"requests_per_minute":1,"concurrent_runs":1}""", "chat");
+        var file = WriteKeysFile(AccessKit.File(aliceEntry, Entry("bob", BobKey, "chat")));
+        await using var server = await StartAsync(file);
+        using var alice = server.AuthorizedClient(AliceKey);
+        using (var first = await alice.GetAsync("/v1/models"))
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        using (var spent = await alice.GetAsync("/v1/models"))
+            await spent.AssertErrorAsync(429, code: RateLimitMiddleware.RequestsExceeded);
+        var limiters = server.Service<KeyLimiters>();
+        Assert.Equal(1, limiters.Count.Requests);
+
+        await RewriteAsync(server, file, AccessKit.File(Entry("bob", BobKey, "chat")), keys => keys.All(k => k.Name != "alice"));
+        Assert.Equal((0, 0, 0), limiters.Count);
+
+        await RewriteAsync(server, file, AccessKit.File(aliceEntry, Entry("bob", BobKey, "chat")), keys => keys.Any(k => k.Name == "alice"));
+        using var restored = await alice.GetAsync("/v1/models");
+        Assert.Equal(HttpStatusCode.OK, restored.StatusCode);
+    }
+
+    /// <summary>Rewrites the key file and waits until a prune has run after a reload whose keys satisfy <paramref name="loaded"/>.</summary>
+    private static async Task RewriteAsync(TestServer server, string file, string json, Func<IReadOnlyList<ApiKey>, bool> loaded)
+    {
+        var ring = server.Service<ApiKeyRing>();
+        var pruning = server.Service<KeyLimitPruning>();
+        var pruned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnPruned()
+        {
+            if (loaded(ring.Keys))
+                pruned.TrySetResult();
+        }
+        pruning.Pruned += OnPruned;
+        try
+        {
+            await System.IO.File.WriteAllTextAsync(file, json);
+            await pruned.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            pruning.Pruned -= OnPruned;
+        }
+    }
+
     [Theory]
     [InlineData(0.12, "120ms")]
     [InlineData(1.5, "1.5s")]

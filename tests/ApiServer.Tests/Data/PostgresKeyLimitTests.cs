@@ -75,6 +75,27 @@ public sealed class PostgresKeyLimitTests
     });
 
     [PostgresFact]
+    public Task A_reload_deletes_the_buckets_of_removed_keys_and_old_limits_and_keeps_the_rest() => WithTwoReplicasAsync(async (a, b, _) =>
+    {
+        var alice = Key("alice", rpm: 1, tpm: 100);
+        var bob = Key("bob", rpm: 1);
+        Assert.True((await a.TakeRequestAsync(alice, 1, None)).Admitted);
+        Assert.True((await a.TakeRequestAsync(bob, 1, None)).Admitted);
+        await a.ChargeTokensAsync(alice, 100, None);
+
+        // The file now limits alice to 2 requests and no tokens, and has no bob.
+        var aliceNow = Key("alice", rpm: 2);
+        Assert.True((await a.TakeRequestAsync(aliceNow, 2, None)).Admitted);
+        await b.PruneAsync([aliceNow], None);
+
+        var kept = await a.TakeRequestAsync(aliceNow, 2, None);
+        Assert.Equal((true, 0L), (kept.Admitted, kept.Remaining));
+        Assert.True((await a.TakeRequestAsync(bob, 1, None)).Admitted);
+        Assert.True((await a.TakeRequestAsync(alice, 1, None)).Admitted);
+        Assert.Equal(100L, (await a.CheckTokensAsync(alice, 100, None)).Remaining);
+    });
+
+    [PostgresFact]
     public async Task A_keys_requests_per_minute_hold_across_two_servers_with_the_shared_counts_in_the_headers()
     {
         await using var database = await TestDatabase.CreateAsync();

@@ -1,5 +1,7 @@
 using System.Net;
+using ApiServer.Access;
 using ApiServer.Jobs;
+using ApiServer.Tests.Access;
 using ApiServer.Tests.ChatCompletions;
 using ApiServer.Tests.Infrastructure;
 using ApiServer.Tests.Runs;
@@ -88,6 +90,50 @@ public sealed class JobsExecutionTests
         Assert.Contains("run slot", firing.GetProperty("error").GetString());
         Assert.Equal("skipped", (await jobs.GetJobAsync(skipped)).GetProperty("last_status").GetString());
         second.Release.SetResult();
+    }
+
+    [Fact]
+    public async Task KeysConcurrentRuns_CountsItsJobFirings_WhichWaitForAPermitThenSkip()
+    {
+        var tool = new BlockingTool();
+        var second = new BlockingTool("block2");
+        var file = AccessKit.WriteKeysFile(AccessKit.File(
+            AccessKit.Entry("alice", AccessKit.AliceKey, "runs", "jobs").TrimEnd('}') + ""","limits":{"concurrent_runs":1}}"""));
+        await using var jobs = await JobsHarness.StartAsync(tool: tool, secondTool: second, settings: new Dictionary<string, string?>
+        {
+            ["API_SERVER_KEYS_FILE"] = file,
+            ["API_SERVER_JOB_SLOT_WAIT_SECONDS"] = "120",
+        });
+        jobs.Client.DefaultRequestHeaders.Authorization = new("Bearer", AccessKit.AliceKey);
+
+        // alice's one run is busy: her firing waits for it rather than running beside it.
+        var (blocker, _) = await jobs.Client.StartRunAsync(new { input = "/tool block {}" });
+        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var waiting = (await jobs.CreateAsync(new { name = "w", schedule = "every 1h", prompt = "waited" })).GetProperty("id").GetString()!;
+        await jobs.PostActionAsync(waiting, "run", HttpStatusCode.Accepted);
+        tool.Release.SetResult();
+        Assert.Equal("run.completed", (await jobs.Client.ReadAllEventsAsync(blocker))[^1].Name);
+        var runs = await jobs.WaitForRunsAsync(waiting, r => Status(r[0]) == "completed", "the waiting firing to run");
+        Assert.Equal("echo: waited", runs[0].GetProperty("output_preview").GetString());
+
+        // A firing's run holds the permit like a POST /v1/runs: alice's next run is refused, her next firing waits, then skips.
+        var holding = (await jobs.CreateAsync(new { name = "h", schedule = "every 1h", prompt = "/tool block2 {}" })).GetProperty("id").GetString()!;
+        await jobs.PostActionAsync(holding, "run", HttpStatusCode.Accepted);
+        await second.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        using (var refused = await jobs.Client.PostRunAsync(new { input = "beside the firing" }))
+            await refused.AssertErrorAsync(429, code: RateLimitMiddleware.RunsExceeded);
+        var skipped = (await jobs.CreateAsync(new { name = "s", schedule = "every 1h", prompt = "never" })).GetProperty("id").GetString()!;
+        await jobs.PostActionAsync(skipped, "run", HttpStatusCode.Accepted);
+        await jobs.AdvanceUntilAsync(TimeSpan.FromSeconds(30), async () => Status((await jobs.RunsAsync(skipped))[0]) == "skipped", "the permit wait to run out");
+        var error = (await jobs.RunsAsync(skipped))[0].GetProperty("error").GetString();
+        Assert.Contains("'alice'", error);
+        Assert.Contains("concurrent_runs", error);
+
+        // The permit is back once the firing's run has ended.
+        second.Release.SetResult();
+        await jobs.WaitForRunsAsync(holding, r => Status(r[0]) == "completed", "the holding firing to end");
+        var (after, _) = await jobs.Client.StartRunAsync(new { input = "after the firing" });
+        Assert.StartsWith("run_", after);
     }
 
     [Fact]

@@ -50,6 +50,15 @@ public sealed partial class PostgresKeyLimits(PostgresDatabase database, TimePro
             at_ms = GREATEST(b.at_ms, @now);
         """;
 
+    // Every bucket the file no longer names. Replicas read one key file, so a bucket only a replica still on the old file
+    // would use is one it recreates full at its next request, exactly what a changed limit gives it anyway.
+    private const string Prune = """
+        DELETE FROM key_rate_limits b
+        WHERE NOT EXISTS (
+            SELECT 1 FROM unnest(@names::TEXT[], @kinds::TEXT[], @limits::INTEGER[]) AS k (key_name, kind, per_minute)
+            WHERE k.key_name = b.key_name AND k.kind = b.kind AND k.per_minute = b.per_minute);
+        """;
+
     public async ValueTask<LimitState> TakeRequestAsync(ApiKey key, int perMinute, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
@@ -82,6 +91,22 @@ public sealed partial class PostgresKeyLimits(PostgresDatabase database, TimePro
             // same outage at its admission check and is refused there.
             LogChargeFailed(logger, key.Name, tokens, PostgresFailure.Describe(ex));
         }
+    }
+
+    public async ValueTask PruneAsync(IReadOnlyCollection<ApiKey> keys, CancellationToken cancellationToken)
+    {
+        (string Name, string Kind, int Limit)[] buckets =
+        [
+            .. keys.Where(k => k.Limits.RequestsPerMinute is not null).Select(k => (k.Name, "requests", k.Limits.RequestsPerMinute!.Value)),
+            .. keys.Where(k => k.Limits.TokensPerMinute is not null).Select(k => (k.Name, "tokens", k.Limits.TokensPerMinute!.Value)),
+        ];
+        await using var connection = await database.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(Prune, new
+        {
+            names = buckets.Select(b => b.Name).ToArray(),
+            kinds = buckets.Select(b => b.Kind).ToArray(),
+            limits = buckets.Select(b => b.Limit).ToArray(),
+        }, cancellationToken: cancellationToken));
     }
 
     private long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();

@@ -125,7 +125,4 @@ public sealed class ConversationItemReferenceTests
         Assert.Empty(Ids(await GetAsync(harness.Client, $"/v1/conversations/{id}/items")));
         Assert.Empty(harness.Upstream.Requests);
     }
-
-    /// <summary>The upstream request's messages after the server's system prompt.</summary>
-    private static IEnumerable<string> History(RecordedRequest request) => ResponsesHarness.Transcript(request).SkipWhile(m => m.StartsWith("system: "));
 }

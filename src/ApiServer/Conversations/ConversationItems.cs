@@ -19,22 +19,26 @@ public static class ConversationItems
     /// <summary>OpenAI's limit on items added by one request.</summary>
     public const int MaxItemsPerRequest = 20;
 
-    /// <summary>The <c>items</c> of a create or append request: checked by the Responses input parser, then given new ids.</summary>
+    /// <summary>
+    /// The <c>items</c> of a create or append request: checked by the Responses input parser, then given new ids. Items that
+    /// name a stored item still need <see cref="ResolveReferencesAsync"/>.
+    /// </summary>
     public static IReadOnlyList<ConversationItem> FromRequest(JsonElement items, string name)
     {
         if (items.ValueKind != JsonValueKind.Array)
             throw JsonRequest.WrongType(name, "an array of input items");
         if (items.GetArrayLength() > MaxItemsPerRequest)
             throw JsonRequest.InvalidValue(name, $"At most {MaxItemsPerRequest} items can be added at a time; got {items.GetArrayLength()}.");
-        ResponsesInput.ParseItems(items, name, []);
-        return [.. items.EnumerateArray().Select(item => Canonical(item, id: null))];
+        var references = References(ResponsesInput.ParseItems(items, name, []));
+        return [.. items.EnumerateArray().Select((item, i) => Canonical(item, id: null) with { Reference = references.GetValueOrDefault($"{name}[{i}]") })];
     }
 
     /// <summary>
     /// A turn's <c>input</c> (already validated by the request parser) as items: a string is one user message. An item keeps
     /// the id it got when the request parser first received it (<paramref name="parsed"/>), so the conversation and the stored
     /// response's input_items list it under one id; only items the response does not list (system messages, references) get
-    /// ids of their own, and so does a replayed mcp_approval_request, whose id is the client's and may already be in it.
+    /// ids of their own, and so does a replayed mcp_approval_request, whose id is the client's and may already be in it. Items
+    /// that name a stored item still need <see cref="ResolveReferencesAsync"/>.
     /// </summary>
     public static IReadOnlyList<ConversationItem> FromInput(JsonElement input, IReadOnlyList<InputItem> parsed)
     {
@@ -44,10 +48,43 @@ public static class ConversationItems
             if (item is { ReferenceId: null, Listed: { } listed } && !listed.Id.StartsWith(PendingApprovals.IdPrefix, StringComparison.Ordinal))
                 received[item.Param] = listed.Id;
         }
+        var references = References(parsed);
         return input.ValueKind == JsonValueKind.Array
-            ? [.. input.EnumerateArray().Select((item, i) => Canonical(item, received.GetValueOrDefault($"input[{i}]")))]
+            ? [.. input.EnumerateArray().Select((item, i) => Canonical(item, received.GetValueOrDefault($"input[{i}]")) with { Reference = references.GetValueOrDefault($"input[{i}]") })]
             : [Canonical(input, received.GetValueOrDefault("input"))];
     }
+
+    /// <summary>
+    /// The items with each one that names a stored item (item_reference, an mcp_call without its output) replaced by that
+    /// item, under an id of its own: the conversation keeps what the reference meant when it was added, so later turns never
+    /// depend on the referenced response still being stored, and ids stay unique however often an item is referenced. An id
+    /// the caller doesn't own is the same 400 as in a turn's input; an item named twice in one request is kept once, as the
+    /// model sees it once.
+    /// </summary>
+    public static async Task<IReadOnlyList<ConversationItem>> ResolveReferencesAsync(IReadOnlyList<ConversationItem> items, IResponseStore responses,
+        Owner owner, CancellationToken cancellationToken)
+    {
+        if (!items.Any(i => i.Reference is not null))
+            return items;
+        var named = await InputReferences.ResolveAsync(responses, owner, [.. items.Where(i => i.Reference is not null).Select(i => i.Reference!)],
+            chainHeadId: null, cancellationToken);
+        var byParam = named.ToDictionary(i => i.Param, StringComparer.Ordinal);
+        var resolved = new List<ConversationItem>(items.Count);
+        foreach (var item in items)
+        {
+            if (item.Reference is null)
+                resolved.Add(item);
+            else if (byParam.GetValueOrDefault(item.Reference.Param)?.Listed is { } stored)
+            {
+                using var document = JsonDocument.Parse(stored.Body);
+                resolved.Add(Canonical(document.RootElement, id: null));
+            }
+        }
+        return resolved;
+    }
+
+    private static Dictionary<string, InputItem> References(IEnumerable<InputItem> parsed) =>
+        parsed.Where(i => i.ReferenceId is not null).ToDictionary(i => i.Param, StringComparer.Ordinal);
 
     /// <summary>A Response's output items, ids and all, as the conversation keeps them.</summary>
     public static IReadOnlyList<ConversationItem> FromOutput(IEnumerable<OutputItem> output) =>

@@ -73,8 +73,8 @@ public static class ConversationsEndpoints
         return app;
     }
 
-    private static async Task<Ok<ConversationObject>> CreateAsync(HttpContext context, IConversationStore store, TimeProvider time,
-        IOptions<ApiServerOptions> options)
+    private static async Task<Ok<ConversationObject>> CreateAsync(HttpContext context, IConversationStore store, IResponseStore responses,
+        TimeProvider time, IOptions<ApiServerOptions> options)
     {
         IReadOnlyList<ConversationItem> items;
         IReadOnlyDictionary<string, string> metadata;
@@ -85,6 +85,7 @@ public static class ConversationsEndpoints
             items = body.Get("items") is { } array ? JsonRequest.Parse(document, _ => ConversationItems.FromRequest(array, "items")) : [];
             metadata = ResponseRequest.ParseMetadata(body);
         }
+        items = await ConversationItems.ResolveReferencesAsync(items, responses, Owner.Of(context), context.RequestAborted);
         if (items.Sum(i => i.Bytes) > options.Value.ConversationMaxBytes)
             throw ConversationTurns.TooLarge("items", options.Value.ConversationMaxBytes);
         var record = new ConversationRecord(ResponseRenderer.NewId("conv"), Owner.Of(context).Name, time.GetUtcNow(), metadata);
@@ -143,7 +144,7 @@ public static class ConversationsEndpoints
     }
 
     private static async Task<Ok<ConversationItemList>> AppendItemsAsync(HttpContext context, [FromRoute(Name = "conversation_id")] string id,
-        IConversationStore store, ConversationTurns conversations, IOptions<ApiServerOptions> options)
+        IConversationStore store, IResponseStore responses, ConversationTurns conversations, IOptions<ApiServerOptions> options)
     {
         RejectInclude(context.Request.Query);
         IReadOnlyList<ConversationItem> items;
@@ -156,6 +157,7 @@ public static class ConversationsEndpoints
             items = JsonRequest.Parse(document, _ => ConversationItems.FromRequest(array, "items"));
         }
         var record = await conversations.FindAsync(id, Owner.Of(context), "conversation_id", context.RequestAborted);
+        items = await ConversationItems.ResolveReferencesAsync(items, responses, Owner.Of(context), context.RequestAborted);
         return await store.AppendAsync(record.Id, items, options.Value.ConversationMaxBytes, context.RequestAborted) switch
         {
             AppendOutcome.Appended => TypedResults.Ok(ToList(items, hasMore: false)),

@@ -10,6 +10,12 @@ public sealed record ConversationItem(string Id, string Json)
 {
     /// <summary>What the item counts against a conversation's byte cap (UTF-8 length of its JSON).</summary>
     public long Bytes => System.Text.Encoding.UTF8.GetByteCount(Json);
+
+    /// <summary>
+    /// As received, an item that names a stored item (item_reference, an mcp_call without its output); never stored as such:
+    /// <see cref="ConversationItems.ResolveReferencesAsync"/> replaces it by the item it names.
+    /// </summary>
+    public Responses.InputItem? Reference { get; init; }
 }
 
 /// <summary>A page of items. <see cref="CursorFound"/> is false when the <c>after</c> item is not in the conversation.</summary>

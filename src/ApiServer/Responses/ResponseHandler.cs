@@ -43,6 +43,10 @@ public sealed partial class ResponseHandler(
             if (Conversations.ConversationTurns.IsConversationId(call.ConversationId))
                 conversationInput = JsonRequest.Parse(document, body => Conversations.ConversationItems.FromInput(body.GetProperty("input"), call.Input.Items));
         }
+        var owner = Owner.Of(context);
+        // Before the cap check: the conversation keeps what a reference names, not the reference.
+        if (conversationInput is not null)
+            conversationInput = await Conversations.ConversationItems.ResolveReferencesAsync(conversationInput, store, owner, context.RequestAborted);
         ToolParsing.RejectServerNameClashes(call.Tools, agent.ServerToolNames);
         UpstreamParameters.RejectStructuredOutputOffline(call.Settings, agentInfo, "text.format");
 
@@ -50,7 +54,6 @@ public sealed partial class ResponseHandler(
         // A background turn keeps holding it until its run has stored the turn (see BackgroundTurn.ConversationHold).
         await using var conversationLock = await TurnHold.AcquireAsync(locks,
             call.ConversationId is { } conversationId ? Conversations.ConversationTurns.LockKey(conversationId) : null, context.RequestAborted);
-        var owner = Owner.Of(context);
         var stored = conversationInput is null
             ? null
             : await conversations.LoadAsync(call.ConversationId!, owner, conversationInput.Sum(i => i.Bytes), context.RequestAborted);

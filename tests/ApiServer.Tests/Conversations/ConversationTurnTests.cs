@@ -48,9 +48,6 @@ public sealed class ConversationTurnTests
             data.Skip(1).Select(Text));
     }
 
-    /// <summary>The upstream request's messages after the server's system prompt.</summary>
-    private static IEnumerable<string> History(RecordedRequest request) => ResponsesHarness.Transcript(request).SkipWhile(m => m.StartsWith("system: "));
-
     [Fact]
     public async Task ClientToolTurn_OutputAnswersTheCallStoredInTheConversation()
     {

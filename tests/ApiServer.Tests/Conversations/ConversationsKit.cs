@@ -1,5 +1,7 @@
 using System.Text.Json;
 using ApiServer.Tests.Infrastructure;
+using ApiServer.Tests.Responses;
+using FakeUpstream;
 
 namespace ApiServer.Tests.Conversations;
 
@@ -32,6 +34,9 @@ internal static class ConversationsKit
     }
 
     public static string[] Ids(JsonElement list) => [.. list.GetProperty("data").EnumerateArray().Select(i => i.GetProperty("id").GetString()!)];
+
+    /// <summary>The upstream request's messages after the server's system prompt.</summary>
+    public static IEnumerable<string> History(RecordedRequest request) => ResponsesHarness.Transcript(request).SkipWhile(m => m.StartsWith("system: "));
 
     public static string Text(JsonElement item) => item.GetProperty("content")[0].GetProperty("text").GetString()!;
 }

@@ -21,6 +21,25 @@ namespace ApiServer.Tests.Data;
 /// </summary>
 public sealed class PostgresRunCommandTests
 {
+    /// <summary>Two replicas, and a run on a whose tool blocks until the test ends: a holder the tests can make unresponsive.</summary>
+    private static async Task<(Pair Pair, string RunId, BlockingTool Tool, ReplyTimeoutClock Clock)> StartHeldRunAsync()
+    {
+        var clock = new ReplyTimeoutClock();
+        var tool = new BlockingTool();
+        var pair = await StartPairAsync(tool, clock);
+        try
+        {
+            var (runId, _) = await pair.A.Client.StartRunAsync(new { input = "/tool block {}" });
+            await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            return (pair, runId, tool, clock);
+        }
+        catch
+        {
+            await pair.DisposeAsync();
+            throw;
+        }
+    }
+
     private static async Task<Pair> StartPairAsync(IAgentTool tool,
         ReplyTimeoutClock? clock = null, IReadOnlyDictionary<string, string?>? settings = null, Func<TestDatabase, string>? holderUrl = null)
     {
@@ -138,12 +157,9 @@ public sealed class PostgresRunCommandTests
     [PostgresFact]
     public async Task A_holder_that_never_answers_is_a_503_with_Retry_After_once_the_reply_timeout_passes()
     {
-        var clock = new ReplyTimeoutClock();
-        var tool = new BlockingTool();
-        await using var pair = await StartPairAsync(tool, clock);
+        var (pair, runId, tool, clock) = await StartHeldRunAsync();
+        await using var _ = pair;
         var (a, b, database) = (pair.A, pair.B, pair.Database);
-        var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
-        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
         // The holder still runs it but hears nothing any more: to b it is a replica that died or lost the database.
         await a.Service<PostgresRunCommandBus>().StopAsync(CancellationToken.None);
 
@@ -162,12 +178,9 @@ public sealed class PostgresRunCommandTests
     [PostgresFact]
     public async Task A_holder_whose_heartbeat_timed_out_is_a_503_at_once_and_no_command_is_left_for_it()
     {
-        var clock = new ReplyTimeoutClock();
-        var tool = new BlockingTool();
-        await using var pair = await StartPairAsync(tool, clock);
+        var (pair, runId, tool, clock) = await StartHeldRunAsync();
+        await using var _ = pair;
         var (a, b, database) = (pair.A, pair.B, pair.Database);
-        var (runId, _) = await a.Client.StartRunAsync(new { input = "/tool block {}" });
-        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
         // a stops beating (as a replica that died would) and its last beat is older than the replica timeout.
         await a.Service<PostgresReplicaHeartbeat>().StopAsync(CancellationToken.None);
         await using var connection = new NpgsqlConnection(database.Settings.ConnectionString);

@@ -155,6 +155,52 @@ public sealed class ClusterFailureTests(ClusterFixture fixture)
     }
 
     [ClusterFact]
+    public async Task An_Idempotency_Key_held_by_a_killed_replica_is_released_after_its_lease_and_the_retry_runs_anew()
+    {
+        var key = "orphaned-" + Guid.NewGuid().ToString("N");
+        var never = new TaskCompletionSource();
+        var calls = fixture.Upstream.CallCount;
+        fixture.Upstream.Enqueue(FakeUpstream.FakeResponse.Text("the first answer, never sent").HoldHeaders(never.Task));
+        var first = SendWithKeyAsync(fixture.Direct[0], key);
+        try
+        {
+            await fixture.Upstream.WaitForRequestAsync(calls + 1); // replica 0 holds the key and is running it
+            var duplicate = SendWithKeyAsync(fixture.Direct[1], key);
+            fixture.Upstream.Enqueue(FakeUpstream.FakeResponse.Text("the answer of the retry itself"));
+            fixture.Cluster.Kill(0);
+            await Assert.ThrowsAnyAsync<HttpRequestException>(() => first);
+
+            // The holder no longer renews its lease (API_SERVER_REPLICA_TIMEOUT_SECONDS): once it runs out, the waiting
+            // duplicate runs the request itself. The dead holder's request is never replayed as a success.
+            var (status, body) = await duplicate;
+            Assert.True(status == HttpStatusCode.OK, $"{(int)status} {body}\n{fixture.Cluster.Diagnostics()}");
+            Assert.Contains("the answer of the retry itself", body);
+            Assert.Equal(calls + 2, fixture.Upstream.CallCount);
+
+            // From then on the key replays the retry's outcome on every replica, and nothing runs again.
+            foreach (var client in new[] { fixture.Direct[2], fixture.Balancer })
+                Assert.Equal((HttpStatusCode.OK, body), await SendWithKeyAsync(client, key));
+            Assert.Equal(calls + 2, fixture.Upstream.CallCount);
+        }
+        finally
+        {
+            never.TrySetResult();
+            await fixture.Cluster.RestartReplicaAsync(0);
+        }
+
+        static async Task<(HttpStatusCode Status, string Body)> SendWithKeyAsync(HttpClient client, string key)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/responses")
+            {
+                Content = JsonContent.Create(new { model = "agent", input = "do this once, even if a replica dies" }),
+            };
+            request.Headers.Add("Idempotency-Key", key);
+            using var response = await client.SendAsync(request);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+    }
+
+    [ClusterFact]
     public async Task A_database_restart_mid_load_answers_503_in_the_envelope_never_500_and_loses_no_acknowledged_write()
     {
         var pids = fixture.Cluster.Replicas.Select(r => r.Pid).ToList();

@@ -17,7 +17,10 @@ namespace ApiServer.Data.Postgres;
 /// </summary>
 public sealed partial class PostgresIdempotencyStore : IIdempotencyStore, IAsyncDisposable
 {
-    /// <summary>How long a claim outlives its holder's last renewal. Renewed every third of it.</summary>
+    /// <summary>
+    /// How long a claim outlives its holder's last renewal when no lease is given. Renewed every third of it. The server
+    /// gives API_SERVER_REPLICA_TIMEOUT_SECONDS: a replica taken for gone has lost its keys too.
+    /// </summary>
     public static readonly TimeSpan DefaultLeaseDuration = TimeSpan.FromSeconds(30);
 
     /// <summary>How often a duplicate of a request running on another replica looks whether it finished.</summary>

@@ -54,7 +54,8 @@ public static class PostgresRegistration
         services.Replace(ServiceDescriptor.Singleton<ISessionStore>(sp =>
             new PostgresSessionStore(sp.GetRequiredService<PostgresDatabase>(), sp.GetRequiredService<TimeProvider>())));
         services.Replace(ServiceDescriptor.Singleton<IIdempotencyStore>(sp => new PostgresIdempotencyStore(sp.GetRequiredService<PostgresDatabase>(),
-            sp.GetRequiredService<IOptions<ApiServerOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PostgresIdempotencyStore>>())));
+            sp.GetRequiredService<IOptions<ApiServerOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PostgresIdempotencyStore>>(),
+            leaseDuration: sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ReplicaTimeout())));
         services.Replace(ServiceDescriptor.Singleton<IJobStore>(sp => new PostgresJobStore(sp.GetRequiredService<PostgresDatabase>(),
             sp.GetRequiredService<IOptions<JobsOptions>>().Value.HistoryPerJob, sp.GetRequiredService<ReplicaIdentity>().Id, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ReplicaTimeout())));

@@ -67,6 +67,27 @@ public sealed class IdempotencyEntry(IdempotencyScope scope, string key, string 
     /// <summary>False when the original request ended in a way that is not replayed (5xx, a transient status, a failed stream).</summary>
     public bool Succeeded { get; private set; }
 
+    /// <summary>The claim never ran here: the store found the key answered or held elsewhere, or gave up on it.</summary>
+    public bool IsAbandoned { get; private set; }
+
+    /// <summary>Ends a claim that did not run, so its followers claim the key again instead of replaying nothing.</summary>
+    public void Abandon()
+    {
+        lock (_gate)
+        {
+            IsAbandoned = true;
+            IsCompleted = true;
+            Signal();
+        }
+    }
+
+    /// <summary>Waits until the response starts or the claim ends; true when the claim was abandoned.</summary>
+    public async Task<bool> WaitAbandonedAsync(CancellationToken cancellationToken)
+    {
+        await WaitStartedAsync(cancellationToken);
+        return IsAbandoned;
+    }
+
     public void Complete(bool succeeded)
     {
         lock (_gate)

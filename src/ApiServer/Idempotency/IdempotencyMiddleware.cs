@@ -37,7 +37,12 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
             throw ApiException.BadRequest($"Idempotency-Key must be 1–{MaxKeyLength} visible ASCII characters.", Header, "invalid_idempotency_key");
 
         var body = await ReadBodyAsync(request, context.RequestAborted);
-        var claim = await store.ClaimAsync(scope, key, CanonicalJson.Fingerprint(body), context.RequestAborted);
+        var fingerprint = CanonicalJson.Fingerprint(body);
+        var claim = await store.ClaimAsync(scope, key, fingerprint, context.RequestAborted);
+        // Following a claim that turned out not to run (its record was already finished, another replica holds the key, or it
+        // failed to reach the store): claim again, and get that record, the key itself, or the same error.
+        while (claim is { Outcome: ClaimOutcome.Duplicate, Running: { } followed } && await followed.WaitAbandonedAsync(context.RequestAborted))
+            claim = await store.ClaimAsync(scope, key, fingerprint, context.RequestAborted);
         switch (claim)
         {
             case { Outcome: ClaimOutcome.Reused }:

@@ -156,10 +156,10 @@ public sealed partial class SqliteIdempotencyStore : IIdempotencyStore, IAsyncDi
 
     public ValueTask DisposeAsync() => _database.DisposeAsync();
 
-    /// <summary>Completes a claim that turned out not to run: anyone already following it is told to retry.</summary>
+    /// <summary>Ends a claim that turned out not to run: anyone already following it claims the key again.</summary>
     private void Abandon(IdempotencyEntry entry)
     {
-        entry.Complete(succeeded: false);
+        entry.Abandon();
         _running.Release(entry);
     }
 

@@ -126,7 +126,8 @@ public sealed class ClusterStateTests(ClusterFixture fixture)
 
         var first = SendAsync(fixture.Direct[0]);
         await fixture.Upstream.WaitForRequestAsync(calls + 1); // replica 0 holds the key and is running it
-        var duplicates = new[] { SendAsync(fixture.Direct[1]), SendAsync(fixture.Direct[2]), SendAsync(Balancer) };
+        // Several per replica: the first on each waits for replica 0's outcome, the others follow that wait.
+        var duplicates = Enumerable.Range(0, 3).SelectMany(_ => new[] { SendAsync(fixture.Direct[1]), SendAsync(fixture.Direct[2]), SendAsync(Balancer) }).ToList();
         Assert.DoesNotContain(duplicates, d => d.IsCompleted);
         release.SetResult();
         var answers = await Task.WhenAll(duplicates.Prepend(first));

@@ -101,6 +101,29 @@ public sealed class PostgresReplicaTests
     }
 
     [PostgresFact]
+    public async Task A_duplicate_following_a_local_wait_for_another_replica_claims_again_and_replays_the_first_outcome()
+    {
+        await using var backend = await StoreBackend.OpenAsync(StoreBackend.Postgres);
+        var time = new ShiftableTimeProvider();
+        await using var a = Idempotency(backend.Database, time);
+        await using var b = Idempotency(await backend.OpenReplicaAsync(), time);
+        var entry = await ClaimAsync(a, "k1");
+
+        var waiting = Claim(b, "k1"); // waits in b for a's outcome
+        var follower = await Claim(b, "k1"); // follows that wait in b's memory, as a third duplicate would
+        Assert.Equal(ClaimOutcome.Duplicate, follower.Outcome);
+        var abandoned = follower.Running!.WaitAbandonedAsync(None);
+        await FinishAsync(a, entry, """{"answer":42}""");
+
+        Assert.Equal(ClaimOutcome.Duplicate, (await waiting.WaitAsync(Patience)).Outcome);
+        // The wait never ran the request, so its follower is sent back to claim, not told there is nothing to replay.
+        Assert.True(await abandoned.WaitAsync(Patience));
+        var again = await Claim(b, "k1");
+        Assert.Equal(ClaimOutcome.Duplicate, again.Outcome);
+        Assert.Equal("""{"answer":42}""", await ReadBodyAsync(b, again.Stored!));
+    }
+
+    [PostgresFact]
     public async Task A_key_held_by_a_replica_that_died_is_released_after_its_lease_and_runs_again()
     {
         await using var backend = await StoreBackend.OpenAsync(StoreBackend.Postgres);

@@ -189,7 +189,7 @@ public sealed partial class PostgresIdempotencyStore : IIdempotencyStore, IAsync
 
     private void Abandon(IdempotencyEntry entry)
     {
-        entry.Complete(succeeded: false);
+        entry.Abandon();
         _running.Release(entry);
     }
 

@@ -27,6 +27,13 @@ public sealed class InFlightIdempotency(IOptions<ApiServerOptions> options)
         get { lock (_gate) return _bytes; }
     }
 
+    /// <summary>The store records of the entries running here (a claim still waiting for the store has none yet).</summary>
+    public long[] RecordIds()
+    {
+        lock (_gate)
+            return [.. _entries.Values.Select(e => e.RecordId).Where(id => id > 0)];
+    }
+
     /// <summary>Claims the key for a new entry, or returns the running entry that holds it.</summary>
     public (ClaimOutcome Outcome, IdempotencyEntry Entry) Claim(IdempotencyScope scope, string key, string fingerprint)
     {

@@ -143,6 +143,41 @@ public sealed class PostgresReplicaTests
     }
 
     [PostgresFact]
+    public async Task A_claim_whose_finish_could_not_be_written_lapses_while_its_replica_renews_its_other_claims()
+    {
+        await using var backend = await StoreBackend.OpenAsync(StoreBackend.Postgres);
+        var lease = TimeSpan.FromMinutes(5);
+        await using var a = Idempotency(backend.Database, backend.Time, lease);
+        await using (var connection = await backend.Database.OpenConnectionAsync(None))
+        {
+            // The finish of key "orphan" fails in the database, as a write during an outage would.
+            await connection.ExecuteAsync("""
+                CREATE FUNCTION refuse_orphan() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '08006'; END $$;
+                CREATE TRIGGER refuse_orphan BEFORE UPDATE ON idempotency_records FOR EACH ROW
+                WHEN (OLD.key = 'orphan' AND NEW.state = 'finished') EXECUTE FUNCTION refuse_orphan();
+                """);
+        }
+        var busy = await ClaimAsync(a, "busy");
+        await FinishAsync(a, await ClaimAsync(a, "orphan"), "{}"); // logged, and the row stays 'running'
+
+        // a keeps renewing "busy", which still runs, for longer than a lease; "orphan" is no longer a's to renew.
+        for (var i = 0; i < 4; i++)
+        {
+            backend.Time.Advance(lease / 3);
+            await a.LastRenewal;
+        }
+        await using var b = Idempotency(await backend.OpenReplicaAsync(), backend.Time, lease);
+
+        Assert.Equal(ClaimOutcome.Claimed, (await Claim(b, "orphan").WaitAsync(Patience)).Outcome); // runs again, not held forever
+        var duplicate = Claim(b, "busy");
+        Assert.False(duplicate.IsCompleted); // the live claim still holds its key
+        await FinishAsync(a, busy, "{}");
+        backend.Time.Advance(b.PollInterval);
+        Assert.Equal(ClaimOutcome.Duplicate, (await duplicate.WaitAsync(Patience)).Outcome);
+    }
+
+    [PostgresFact]
     public async Task A_live_holder_keeps_its_key_past_the_lease_by_renewing_it()
     {
         await using var backend = await StoreBackend.OpenAsync(StoreBackend.Postgres);

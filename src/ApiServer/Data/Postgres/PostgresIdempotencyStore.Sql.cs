@@ -62,7 +62,8 @@ public sealed partial class PostgresIdempotencyStore
 
     private const string DeleteRunning = "DELETE FROM idempotency_records WHERE id = @id AND holder = @holder AND state = 'running';";
 
-    private const string RenewLeases = "UPDATE idempotency_records SET lease_until = @leaseUntil WHERE holder = @holder AND state = 'running';";
+    // Only the claims still running in this process: a row whose finish failed to be written lapses like a dead holder's.
+    private const string RenewLeases = "UPDATE idempotency_records SET lease_until = @leaseUntil WHERE id = ANY(@ids) AND holder = @holder AND state = 'running';";
 
     private const string DeleteAbandoned = "DELETE FROM idempotency_records WHERE state = 'running' AND lease_until < @now;";
 

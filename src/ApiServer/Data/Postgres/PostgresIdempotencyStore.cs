@@ -210,12 +210,13 @@ public sealed partial class PostgresIdempotencyStore : IIdempotencyStore, IAsync
 
     private async Task RenewAsync()
     {
-        if (_running.Count == 0)
+        var ids = _running.RecordIds();
+        if (ids.Length == 0)
             return;
         try
         {
             await using var connection = await _database.OpenConnectionAsync(CancellationToken.None);
-            await connection.ExecuteAsync(new CommandDefinition(RenewLeases, new { holder = _holder, leaseUntil = Now + (long)LeaseDuration.TotalMilliseconds }));
+            await connection.ExecuteAsync(new CommandDefinition(RenewLeases, new { ids, holder = _holder, leaseUntil = Now + (long)LeaseDuration.TotalMilliseconds }));
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or ObjectDisposedException)
         {

@@ -120,7 +120,7 @@ public static class ConversationsEndpoints
     {
         var record = await conversations.FindAsync(id, Owner.Of(context), "conversation_id", context.RequestAborted);
         // After a running turn, so a turn that already read the history can't append to a conversation that is gone.
-        await using (await locks.AcquireAsync(ConversationTurns.LockKey(record.Id), context.RequestAborted))
+        await using (await locks.AcquireAsync(ConversationTurns.LockKey(record.Id, Owner.Of(context)), context.RequestAborted))
         {
             if (!await store.DeleteAsync(record.Id, context.RequestAborted))
                 throw ConversationTurns.NotFound(id, "conversation_id");

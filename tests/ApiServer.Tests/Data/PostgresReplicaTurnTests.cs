@@ -85,7 +85,7 @@ public sealed class PostgresReplicaTurnTests
         var first = replicas.A.PostAsJsonAsync("/v1/responses", new { model = "agent", input = "one", conversation = id });
         await replicas.Upstream.WaitForRequestAsync(1);
         var second = replicas.B.PostAsJsonAsync("/v1/responses", new { model = "agent", input = "two", conversation = id });
-        await Eventually.TrueAsync(() => replicas.WaitingOnTurnAsync(ConversationTurns.LockKey(id)), "the turn on b to wait for a's");
+        await Eventually.TrueAsync(() => replicas.WaitingOnTurnAsync(ConversationTurns.LockKey(id, ApiServer.Access.Owner.Anonymous)), "the turn on b to wait for a's");
 
         Assert.Equal(1, replicas.Upstream.CallCount);
         release.SetResult();

@@ -42,8 +42,7 @@ public sealed class BackgroundConversationTests
     public async Task AConversationName_IsEachKeysOwn_AnotherKeyNeitherWaitsForItNorTakesItOver()
     {
         var tool = new BlockingTool();
-        var keys = AccessKit.WriteKeysFile(AccessKit.File(AccessKit.Entry("alice", AccessKit.AliceKey, "responses"), AccessKit.Entry("bob", AccessKit.BobKey, "responses")));
-        await using var server = await AccessKit.StartAsync(keys, services: s => s.AddSingleton<IAgentTool>(tool));
+        await using var server = await BackgroundTestKit.StartAliceAndBobAsync(tool);
         using var alice = server.AuthorizedClient(AccessKit.AliceKey);
         using var bob = server.AuthorizedClient(AccessKit.BobKey);
         var first = (await alice.CreateBackgroundAsync(new { input = "/tool block {}", conversation = "chat" }))["id"]!.GetValue<string>();

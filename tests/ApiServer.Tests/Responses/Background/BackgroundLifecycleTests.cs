@@ -111,8 +111,7 @@ public sealed class BackgroundLifecycleTests
     public async Task AnotherOwnersBackgroundResponse_IsAnsweredLikeAnUnknownId()
     {
         var tool = new BlockingTool();
-        var keys = AccessKit.WriteKeysFile(AccessKit.File(AccessKit.Entry("alice", AccessKit.AliceKey, "responses"), AccessKit.Entry("bob", AccessKit.BobKey, "responses")));
-        await using var server = await AccessKit.StartAsync(keys, services: s => s.AddSingleton<IAgentTool>(tool));
+        await using var server = await BackgroundTestKit.StartAliceAndBobAsync(tool);
         using var alice = server.AuthorizedClient(AccessKit.AliceKey);
         using var bob = server.AuthorizedClient(AccessKit.BobKey);
         var id = (await alice.CreateBackgroundAsync(new { input = "/tool block {}" }))["id"]!.GetValue<string>();
@@ -140,8 +139,7 @@ public sealed class BackgroundLifecycleTests
     public async Task AnotherOwnersBackgroundResponse_InTheSameSession_NeverQueuesWithIt()
     {
         var tool = new BlockingTool();
-        var keys = AccessKit.WriteKeysFile(AccessKit.File(AccessKit.Entry("alice", AccessKit.AliceKey, "responses"), AccessKit.Entry("bob", AccessKit.BobKey, "responses")));
-        await using var server = await AccessKit.StartAsync(keys, services: s => s.AddSingleton<IAgentTool>(tool));
+        await using var server = await BackgroundTestKit.StartAliceAndBobAsync(tool);
         using var alice = server.AuthorizedClient(AccessKit.AliceKey);
         using var bob = server.AuthorizedClient(AccessKit.BobKey);
         var first = await alice.CreateBackgroundAsync(new { input = "/tool block {}" }, session: "user-42");

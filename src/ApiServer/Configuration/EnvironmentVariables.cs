@@ -22,6 +22,7 @@ public static class EnvironmentVariables
         ("API_SERVER_DATA_DIR", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.DataDir)}"),
         ("API_SERVER_DATABASE_URL", $"{Data.Postgres.DatabaseOptions.SectionName}:{nameof(Data.Postgres.DatabaseOptions.Url)}"),
         ("API_SERVER_REPLICA_TIMEOUT_SECONDS", $"{Data.Postgres.DatabaseOptions.SectionName}:{nameof(Data.Postgres.DatabaseOptions.ReplicaTimeoutSeconds)}"),
+        ("API_SERVER_DATABASE_TURN_LOCKS", $"{Data.Postgres.DatabaseOptions.SectionName}:{nameof(Data.Postgres.DatabaseOptions.TurnLocks)}"),
         ("API_SERVER_MAX_REQUEST_BYTES", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.MaxRequestBytes)}"),
         ("API_SERVER_SSE_KEEPALIVE_SECONDS", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.SseKeepaliveSeconds)}"),
         ("API_SERVER_MAX_STORED_RESPONSES", $"{ApiServerOptions.SectionName}:{nameof(ApiServerOptions.MaxStoredResponses)}"),

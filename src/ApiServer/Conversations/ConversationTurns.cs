@@ -25,9 +25,12 @@ public sealed partial class ConversationTurns(
 
     /// <summary>
     /// The lock a turn holds from reading a conversation to appending to it, so turns of one conversation run one at a time.
-    /// The same key as a hermes-style conversation name's: both are "the conversation" a request names.
+    /// An issued id (<see cref="IsConversationId"/>) names one conversation whoever uses it (its owner, or an admin key), so it is
+    /// locked as is; any other name is the caller's own (see the conversations table), so another key using the same name
+    /// never waits for, nor holds up, this one's turns.
     /// </summary>
-    public static string LockKey(string conversation) => "conversation:" + conversation;
+    public static string LockKey(string conversation, Owner owner) =>
+        "conversation:" + (IsConversationId(conversation) ? conversation : Sessions.SessionIds.Scoped(owner.Name, conversation));
 
     /// <summary>
     /// True when a <c>conversation</c> value on /v1/responses is a Conversations API id rather than a hermes-style name: it has

@@ -51,7 +51,9 @@ public static class ConversationsEndpoints
         group.MapDelete("/{conversation_id}", DeleteAsync)
             .WithName("DeleteConversation")
             .WithSummary("Deletes a conversation and its items.")
-            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
+            // 503 server_busy: on PostgreSQL it waits for the conversation's turn lock like a turn does.
+            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound,
+                StatusCodes.Status503ServiceUnavailable);
         group.MapGet("/{conversation_id}/items", ListItemsAsync)
             .WithName("ListConversationItems")
             .WithSummary("Lists a conversation's items, newest first by default; paged with limit (1-100, default 20), order and after.")
@@ -120,7 +122,7 @@ public static class ConversationsEndpoints
     {
         var record = await conversations.FindAsync(id, Owner.Of(context), "conversation_id", context.RequestAborted);
         // After a running turn, so a turn that already read the history can't append to a conversation that is gone.
-        await using (await locks.AcquireAsync(ConversationTurns.LockKey(record.Id), context.RequestAborted))
+        await using (await locks.AcquireAsync(ConversationTurns.LockKey(record.Id, Owner.Of(context)), context.RequestAborted))
         {
             if (!await store.DeleteAsync(record.Id, context.RequestAborted))
                 throw ConversationTurns.NotFound(id, "conversation_id");

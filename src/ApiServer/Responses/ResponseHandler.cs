@@ -53,7 +53,7 @@ public sealed partial class ResponseHandler(
         // Turns of one named conversation run one at a time: each must build on the head the previous one stored.
         // A background turn keeps holding it until its run has stored the turn (see BackgroundTurn.ConversationHold).
         await using var conversationLock = await TurnHold.AcquireAsync(locks,
-            call.ConversationId is { } conversationId ? Conversations.ConversationTurns.LockKey(conversationId) : null, context.RequestAborted);
+            call.ConversationId is { } conversationId ? Conversations.ConversationTurns.LockKey(conversationId, owner) : null, context.RequestAborted);
         var stored = conversationInput is null
             ? null
             : await conversations.LoadAsync(call.ConversationId!, owner, conversationInput.Sum(i => i.Bytes), context.RequestAborted);

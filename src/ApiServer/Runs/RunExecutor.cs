@@ -49,6 +49,11 @@ public sealed partial class RunExecutor(
             LogDatabaseUnavailable(logger, run.Id, Data.Postgres.PostgresFailure.Describe(ex));
             scheduler.Complete(run, static r => r.TryFail(new RunError("The database is unavailable; start the run again.", "server_error", "database_unavailable"), null));
         }
+        catch (ApiException busy) when (busy.Code == Data.Postgres.PostgresTurnLock.BusyCode)
+        {
+            // Its session's turn lock could not be had (the replica holds as many as it may): the run ends, saying why.
+            scheduler.Complete(run, r => r.TryFail(new RunError(busy.Message, "server_error", busy.Code), null));
+        }
         catch (Exception ex)
         {
             LogCrashed(logger, run.Id, ex);

@@ -79,7 +79,7 @@ public sealed class ConversationTurnTests
         await harness.Upstream.WaitForRequestAsync(1);
         var second = harness.CreateAsync(new { model = "agent", input = "two", conversation = id });
         var locks = harness.Server.Service<KeyedLock>();
-        await Eventually.TrueAsync(() => Task.FromResult(locks.QueueLength(ConversationTurns.LockKey(id)) == 2), "the second turn to queue");
+        await Eventually.TrueAsync(() => Task.FromResult(locks.QueueLength(ConversationTurns.LockKey(id, ApiServer.Access.Owner.Anonymous)) == 2), "the second turn to queue");
         Assert.Single(harness.Upstream.Requests);
         gate.SetResult();
         await Task.WhenAll(first, second);

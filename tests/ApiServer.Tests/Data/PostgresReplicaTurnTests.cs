@@ -61,6 +61,7 @@ public sealed class PostgresReplicaTurnTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
         await Eventually.TrueAsync(async () => !await replicas.WaitingOnTurnAsync(SessionKey)
             && replicas.ServerB.Service<KeyedLock>().QueueLength(SessionKey) == 0, "the abandoned turn to leave both queues");
+        Assert.Equal(0, ((PostgresTurnLock)replicas.ServerB.Service<ITurnLock>()).Held); // and to give back its turn lock slot
 
         var third = replicas.ChatAsync(replicas.B, "three");
         await Eventually.TrueAsync(() => replicas.WaitingOnTurnAsync(SessionKey), "the next turn on b to wait for a's");
@@ -85,7 +86,7 @@ public sealed class PostgresReplicaTurnTests
         var first = replicas.A.PostAsJsonAsync("/v1/responses", new { model = "agent", input = "one", conversation = id });
         await replicas.Upstream.WaitForRequestAsync(1);
         var second = replicas.B.PostAsJsonAsync("/v1/responses", new { model = "agent", input = "two", conversation = id });
-        await Eventually.TrueAsync(() => replicas.WaitingOnTurnAsync(ConversationTurns.LockKey(id)), "the turn on b to wait for a's");
+        await Eventually.TrueAsync(() => replicas.WaitingOnTurnAsync(ConversationTurns.LockKey(id, ApiServer.Access.Owner.Anonymous)), "the turn on b to wait for a's");
 
         Assert.Equal(1, replicas.Upstream.CallCount);
         release.SetResult();

@@ -53,12 +53,15 @@ internal static class TestPostgres
         var database = PostgresDatabase.Create(Settings, schema);
         await using var connection = await database.OpenConnectionAsync(CancellationToken.None);
         await connection.ExecuteAsync($"CREATE SCHEMA \"{schema}\"; CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());");
+        // In a transaction as MigrateAsync runs them: a migration may lock a table.
+        await using var transaction = await connection.BeginTransactionAsync();
         for (var version = 1; version <= applied; version++)
         {
-            await connection.ExecuteAsync(PostgresSchema.Migrations[version - 1].Sql);
+            await connection.ExecuteAsync(PostgresSchema.Migrations[version - 1].Sql, transaction: transaction);
             await connection.ExecuteAsync("INSERT INTO schema_migrations (version, name) VALUES (@version, @name);",
-                new { version, name = PostgresSchema.Migrations[version - 1].Name });
+                new { version, name = PostgresSchema.Migrations[version - 1].Name }, transaction);
         }
+        await transaction.CommitAsync();
         return database;
     }
 }

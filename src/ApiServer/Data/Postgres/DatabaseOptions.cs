@@ -22,6 +22,16 @@ public sealed class DatabaseOptions
 
     public TimeSpan ReplicaTimeout() => TimeSpan.FromSeconds(ReplicaTimeoutSeconds);
 
+    public const int DefaultTurnLocks = 32;
+
+    /// <summary>
+    /// API_SERVER_DATABASE_TURN_LOCKS: how many session and conversation turns one replica may hold or wait for at once (a
+    /// queued background turn on a conversation counts). Each keeps one connection of a pool of this size, beside the stores'
+    /// pool; a turn past it is refused at once with 503 <c>server_busy</c> and Retry-After.
+    /// </summary>
+    [Range(1, 1000)]
+    public int TurnLocks { get; set; } = DefaultTurnLocks;
+
     /// <summary>A third of the timeout: two beats can be lost before a live replica is taken for gone.</summary>
     public TimeSpan HeartbeatInterval() => ReplicaTimeout() / 3;
 }

@@ -4,8 +4,9 @@ using Npgsql;
 namespace ApiServer.Data.Postgres;
 
 /// <summary>
-/// The one PostgreSQL database every store shares: one <see cref="NpgsqlDataSource"/> (one connection pool) for the process,
-/// all tables in one schema (<see cref="DefaultSchema"/>, set as the search path so the stores' SQL names tables bare), and
+/// The one PostgreSQL database every store shares: one <see cref="NpgsqlDataSource"/> (one connection pool) for the stores,
+/// beside two small pools of their own for the connections held for a long time (turn locks, and the heartbeat with the
+/// LISTEN connections), so no number of held turns can take the connections the stores or the heartbeat need; all tables in one schema (<see cref="DefaultSchema"/>, set as the search path so the stores' SQL names tables bare), and
 /// versioned migrations (<see cref="PostgresSchema.Migrations"/>) applied under an advisory lock, so replicas starting together
 /// migrate once. Every store writes in its own short transactions; PostgreSQL's row locks do what SQLite's single writer did.
 /// </summary>
@@ -13,15 +14,30 @@ public sealed partial class PostgresDatabase : IAsyncDisposable
 {
     public const string DefaultSchema = "apiserver";
 
+    /// <summary>
+    /// The upkeep pool's size: the heartbeat's connection, the two LISTEN connections (run events, run commands), and one
+    /// spare for a listener reconnecting while its old connection closes.
+    /// </summary>
+    public const int UpkeepConnections = 4;
+
     private readonly NpgsqlDataSource _dataSource;
+    private readonly NpgsqlDataSource _upkeep;
+    private readonly NpgsqlDataSource _turnLocks;
     private readonly string _schema;
 
-    private PostgresDatabase(NpgsqlDataSource dataSource, string schema, string location)
+    private PostgresDatabase(NpgsqlDataSource dataSource, NpgsqlDataSource upkeep, NpgsqlDataSource turnLocks, int turnLockConnections,
+        string schema, string location)
     {
         _dataSource = dataSource;
+        _upkeep = upkeep;
+        _turnLocks = turnLocks;
+        TurnLockConnections = turnLockConnections;
         _schema = schema;
         Location = location;
     }
+
+    /// <summary>The turn locks' pool size (API_SERVER_DATABASE_TURN_LOCKS): how many turns this process may hold or wait for at once.</summary>
+    public int TurnLockConnections { get; }
 
     /// <summary>user@host:port/database, for logs and health: never the password.</summary>
     public string Location { get; }
@@ -29,9 +45,12 @@ public sealed partial class PostgresDatabase : IAsyncDisposable
     public string Schema => _schema;
 
     /// <summary>A database for <paramref name="settings"/> whose tables live in <paramref name="schema"/>; nothing is opened yet.</summary>
-    public static PostgresDatabase Create(NpgsqlConnectionStringBuilder settings, string schema = DefaultSchema, ILoggerFactory? loggerFactory = null)
+    /// <param name="turnLockConnections">The turn locks' own pool size (<see cref="DatabaseOptions.TurnLocks"/>).</param>
+    public static PostgresDatabase Create(NpgsqlConnectionStringBuilder settings, string schema = DefaultSchema, ILoggerFactory? loggerFactory = null,
+        int turnLockConnections = DatabaseOptions.DefaultTurnLocks)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(schema);
+        ArgumentOutOfRangeException.ThrowIfLessThan(turnLockConnections, 1);
         var builder = new NpgsqlConnectionStringBuilder(settings.ConnectionString)
         {
             SearchPath = schema,
@@ -39,14 +58,34 @@ public sealed partial class PostgresDatabase : IAsyncDisposable
             // The password is kept by the data source; a connection's ConnectionString never shows it.
             PersistSecurityInfo = false,
         };
-        var source = new NpgsqlDataSourceBuilder(builder.ConnectionString);
-        if (loggerFactory is not null)
-            source.UseLoggerFactory(loggerFactory);
-        return new PostgresDatabase(source.Build(), schema, PostgresConnectionString.Describe(builder));
+        NpgsqlDataSource Build(int? maxPoolSize, string? purpose)
+        {
+            var own = new NpgsqlConnectionStringBuilder(builder.ConnectionString);
+            if (maxPoolSize is { } size)
+            {
+                (own.MinPoolSize, own.MaxPoolSize) = (0, size);
+                own.ApplicationName = $"{builder.ApplicationName} ({purpose})";
+            }
+            var source = new NpgsqlDataSourceBuilder(own.ConnectionString);
+            if (loggerFactory is not null)
+                source.UseLoggerFactory(loggerFactory);
+            return source.Build();
+        }
+        return new PostgresDatabase(Build(null, null), Build(UpkeepConnections, "upkeep"), Build(turnLockConnections, "turn locks"), turnLockConnections,
+            schema, PostgresConnectionString.Describe(builder));
     }
 
+    /// <summary>A connection from the stores' pool (the URL's Maximum Pool Size): for statements and short transactions only.</summary>
     public ValueTask<NpgsqlConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
         _dataSource.OpenConnectionAsync(cancellationToken);
+
+    /// <summary>A connection for the replica's own upkeep (heartbeat, LISTEN), which request traffic can never use up.</summary>
+    public ValueTask<NpgsqlConnection> OpenUpkeepConnectionAsync(CancellationToken cancellationToken) =>
+        _upkeep.OpenConnectionAsync(cancellationToken);
+
+    /// <summary>A connection that holds one turn's advisory lock; <see cref="PostgresTurnLock"/> never asks for more than <see cref="TurnLockConnections"/>.</summary>
+    public ValueTask<NpgsqlConnection> OpenTurnLockConnectionAsync(CancellationToken cancellationToken) =>
+        _turnLocks.OpenConnectionAsync(cancellationToken);
 
     /// <summary>The most times a transaction chosen as a deadlock victim is run again.</summary>
     public const int DeadlockRetries = 3;
@@ -122,7 +161,12 @@ public sealed partial class PostgresDatabase : IAsyncDisposable
         await connection.ExecuteAsync(new CommandDefinition($"DROP SCHEMA IF EXISTS {QuoteIdentifier(_schema)} CASCADE;", cancellationToken: cancellationToken));
     }
 
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _turnLocks.DisposeAsync();
+        await _upkeep.DisposeAsync();
+        await _dataSource.DisposeAsync();
+    }
 
     private static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 

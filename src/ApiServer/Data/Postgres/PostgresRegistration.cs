@@ -33,7 +33,7 @@ public static class PostgresRegistration
 
         // SettingsValidator has already refused a value that does not parse.
         var settings = PostgresConnectionString.TryParse(url, out _)!;
-        services.AddSingleton(_ => PostgresDatabase.Create(settings));
+        services.AddSingleton(sp => PostgresDatabase.Create(settings, turnLockConnections: sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.TurnLocks));
         services.AddSingleton<IStorageBackend, PostgresBackend>();
         // First hosted service: the schema is migrated before anything else starts (session recovery, the job scheduler).
         services.Insert(0, ServiceDescriptor.Singleton<IHostedService, PostgresStartup>());

@@ -60,7 +60,7 @@ public sealed partial class PostgresReplicaHeartbeat(PostgresDatabase database, 
         try
         {
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-            await using var connection = await database.OpenConnectionAsync(cancellationToken);
+            await using var connection = await database.OpenUpkeepConnectionAsync(cancellationToken);
             await connection.ExecuteAsync(new CommandDefinition(Beat + ForgetOld, new { id = replica.Id, now, before = now - (long)TimeSpan.FromDays(1).TotalMilliseconds },
                 cancellationToken: cancellationToken));
         }

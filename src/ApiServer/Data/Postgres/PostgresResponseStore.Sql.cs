@@ -70,6 +70,15 @@ public sealed partial class PostgresResponseStore
     /// </summary>
     internal const string OwnerSchema = "ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT '';";
 
+    /// <summary>Conversation names per owner (the SQLite store's v5, see SqliteResponseStore.Sql.cs for why).</summary>
+    internal const string ConversationOwnerSchema =
+        """
+        ALTER TABLE conversations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+        UPDATE conversations c SET owner = r.owner FROM responses r WHERE r.seq = c.head_seq;
+        ALTER TABLE conversations DROP CONSTRAINT conversations_pkey;
+        ALTER TABLE conversations ADD PRIMARY KEY (owner, conversation_id);
+        """;
+
     /// <summary>
     /// The visible count kept by a trigger, so the capacity check on every put reads a few rows instead of counting the table
     /// (what SQLite's response_stats row does). One counter row would serialize every replica's puts on its lock, so the count

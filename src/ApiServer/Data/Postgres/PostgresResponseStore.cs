@@ -189,7 +189,7 @@ public sealed partial class PostgresResponseStore : IResponseStore, IStoreHealth
     {
         await using var connection = await _database.OpenConnectionAsync(cancellationToken);
         return await connection.ExecuteScalarAsync<string?>(new CommandDefinition(SelectConversationHead,
-            new { conversationId, owner = owner.Name, all = owner.SeesAll }, cancellationToken: cancellationToken));
+            new { conversationId, owner = owner.Name }, cancellationToken: cancellationToken));
     }
 
     public async Task<long> CountAsync(CancellationToken cancellationToken)

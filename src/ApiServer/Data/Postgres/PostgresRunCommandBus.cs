@@ -117,7 +117,7 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
 
     private async Task ListenAsync(CancellationToken stoppingToken)
     {
-        await using var connection = await database.OpenConnectionAsync(stoppingToken);
+        await using var connection = await database.OpenUpkeepConnectionAsync(stoppingToken);
         connection.Notification += OnNotification;
         try
         {

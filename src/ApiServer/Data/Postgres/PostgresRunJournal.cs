@@ -163,7 +163,7 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, ReplicaId
     }
 
     private RunRow Row(Run run, RunCapture capture, string snapshot) =>
-        new(run.Id, run.Spec.Background?.Owner ?? run.Spec.Owner, replica.Id, run.Spec.Background is not null, run.SessionId, capture.State.ToWire(),
+        new(run.Id, run.Spec.Owner, replica.Id, run.Spec.Background is not null, run.SessionId, capture.State.ToWire(),
             snapshot, run.CreatedAt.ToUnixTimeMilliseconds(), time.GetUtcNow().ToUnixTimeMilliseconds(), capture.FinishedAt?.ToUnixTimeMilliseconds());
 
     /// <summary>One run being written: how far, and whether it changed since. The gate keeps its writes in order.</summary>

@@ -93,7 +93,7 @@ public sealed partial class PostgresRunNotifications(PostgresDatabase database, 
 
     private async Task ListenAsync(CancellationToken stoppingToken)
     {
-        await using var connection = await database.OpenConnectionAsync(stoppingToken);
+        await using var connection = await database.OpenUpkeepConnectionAsync(stoppingToken);
         connection.Notification += (_, e) => Wake(e.Payload);
         await connection.ExecuteAsync(new CommandDefinition($"LISTEN \"{store.Channel.Replace("\"", "\"\"", StringComparison.Ordinal)}\";",
             cancellationToken: stoppingToken));

@@ -28,5 +28,6 @@ public static class PostgresSchema
         new("run commands", PostgresRunCommandBus.Schema),
         new("response counts", PostgresResponseStore.CountSchema),
         new("runs", PostgresRunStore.Schema),
+        new("conversation names per owner", PostgresResponseStore.ConversationOwnerSchema),
     ];
 }

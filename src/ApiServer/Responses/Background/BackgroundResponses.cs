@@ -48,6 +48,8 @@ public sealed partial class BackgroundResponses(
             Request = request,
             Model = template.Model,
             Store = true,
+            // Its owner scopes its session line: another key's background turns with the same X-Session-Id never queue with it.
+            Owner = turn.Owner,
             SessionId = sessionId,
             RecordedInput = new StoredTurnInput([], []),
             Background = turn,

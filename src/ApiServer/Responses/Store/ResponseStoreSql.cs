@@ -97,12 +97,11 @@ internal static class ResponseStoreSql
 
     internal const string IncrementChildCount = "UPDATE responses SET child_count = child_count + 1 WHERE seq = @seq;";
 
-    // Only the owner of a conversation's head moves it: another key naming the same conversation never redirects its history.
+    // A conversation name is the owner's own: two keys naming "chat" keep two conversations, neither can move the other's head.
     internal const string UpsertConversationHead =
         """
-        INSERT INTO conversations (conversation_id, head_seq) VALUES (@conversationId, @seq)
-        ON CONFLICT (conversation_id) DO UPDATE SET head_seq = excluded.head_seq
-        WHERE (SELECT owner FROM responses WHERE seq = conversations.head_seq) = @owner;
+        INSERT INTO conversations (owner, conversation_id, head_seq) VALUES (@owner, @conversationId, @seq)
+        ON CONFLICT (owner, conversation_id) DO UPDATE SET head_seq = excluded.head_seq;
         """;
 
     internal const string SelectVisibleResponse =
@@ -121,7 +120,7 @@ internal static class ResponseStoreSql
     internal const string SelectConversationHead =
         """
         SELECT r.id FROM conversations c JOIN responses r ON r.seq = c.head_seq
-        WHERE c.conversation_id = @conversationId AND NOT r.deleted AND (@all OR r.owner = @owner);
+        WHERE c.owner = @owner AND c.conversation_id = @conversationId AND NOT r.deleted;
         """;
 
     internal const string MoveConversationHeads = "UPDATE conversations SET head_seq = @newHead WHERE head_seq = @seq;";

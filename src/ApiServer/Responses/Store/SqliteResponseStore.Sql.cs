@@ -78,6 +78,22 @@ public sealed partial class SqliteResponseStore
         // v4. The name of the key that stored each response (Access/Owner.cs); rows from before keys owned objects belong to
         // the anonymous owner ''.
         "ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
+
+        // v5. A conversation name belongs to the key that uses it (keyed by owner and name), so another key naming "chat" neither
+        // takes over nor hides this key's conversation. An existing head keeps the owner of the response it points at.
+        """
+        CREATE TABLE conversations_by_owner (
+            owner TEXT NOT NULL DEFAULT '',
+            conversation_id TEXT NOT NULL,
+            head_seq INTEGER NOT NULL,
+            PRIMARY KEY (owner, conversation_id)
+        );
+        INSERT INTO conversations_by_owner (owner, conversation_id, head_seq)
+        SELECT COALESCE(r.owner, ''), c.conversation_id, c.head_seq FROM conversations c LEFT JOIN responses r ON r.seq = c.head_seq;
+        DROP TABLE conversations;
+        ALTER TABLE conversations_by_owner RENAME TO conversations;
+        CREATE INDEX ix_conversations_head ON conversations (head_seq);
+        """,
     ];
 
     private const string SelectParent = "SELECT seq AS Seq, depth AS Depth FROM responses WHERE id = @id;";

@@ -232,7 +232,7 @@ public sealed partial class SqliteResponseStore : IResponseStore, IStoreHealthPr
     {
         await using var connection = await _database.OpenConnectionAsync(cancellationToken);
         return await connection.ExecuteScalarAsync<string?>(
-            new CommandDefinition(SelectConversationHead, new { conversationId, owner = owner.Name, all = owner.SeesAll }, cancellationToken: cancellationToken));
+            new CommandDefinition(SelectConversationHead, new { conversationId, owner = owner.Name }, cancellationToken: cancellationToken));
     }
 
     /// <summary>Responses visible to GET: deleted responses kept only for their descendants' history are not counted.</summary>

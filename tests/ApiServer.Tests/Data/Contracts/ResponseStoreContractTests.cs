@@ -139,17 +139,37 @@ public sealed class ResponseStoreContractTests
         Assert.Equal("alice", (await store.GetAsync("r1", alice, None))!.Owner);
         Assert.Equal("alice", (await store.GetAsync("r1", admin, None))!.Owner);
         Assert.Equal(2, (await store.GetChainHistoryAsync("r1", admin, None))!.Count);
-        Assert.Equal("r1", await store.GetConversationHeadAsync("conv", admin, None));
+        // A conversation name is its owner's: an admin naming "conv" names its own conversation, not every owner's.
+        Assert.Null(await store.GetConversationHeadAsync("conv", admin, None));
 
-        // Another owner naming the same conversation never moves its head.
+        // Another owner naming the same conversation gets its own and never moves alice's head.
         await store.PutAsync(StoreTestKit.Simple("r2", conversationId: "conv") with { Owner = "bob" }, None);
         Assert.Equal("r1", await store.GetConversationHeadAsync("conv", alice, None));
+        Assert.Equal("r2", await store.GetConversationHeadAsync("conv", bob, None));
         await store.PutAsync(StoreTestKit.Simple("r3", "r1", conversationId: "conv") with { Owner = "alice" }, None);
         Assert.Equal("r3", await store.GetConversationHeadAsync("conv", alice, None));
 
         Assert.True(await store.DeleteAsync("r2", admin, None));
         Assert.True(await store.DeleteAsync("r3", alice, None));
         Assert.Equal(1, await store.CountAsync(None));
+    }
+
+    [Theory, MemberData(nameof(Backends))]
+    public async Task A_conversation_name_another_owner_used_first_is_still_the_callers_own(string backendName)
+    {
+        await using var backend = await StoreBackend.OpenAsync(backendName);
+        var store = backend.Responses();
+        var (alice, bob) = (new Owner("alice", SeesAll: false), new Owner("bob", SeesAll: false));
+        await store.PutAsync(StoreTestKit.Simple("b1", conversationId: "chat") with { Owner = "bob" }, None);
+
+        await store.PutAsync(StoreTestKit.Simple("a1", conversationId: "chat") with { Owner = "alice" }, None);
+        Assert.Equal("a1", await store.GetConversationHeadAsync("chat", alice, None));
+        await store.PutAsync(StoreTestKit.Simple("a2", "a1", conversationId: "chat") with { Owner = "alice" }, None);
+        await store.PutAsync(StoreTestKit.Simple("b2", "b1", conversationId: "chat") with { Owner = "bob" }, None);
+
+        Assert.Equal("a2", await store.GetConversationHeadAsync("chat", alice, None));
+        Assert.Equal("b2", await store.GetConversationHeadAsync("chat", bob, None));
+        Assert.Null(await store.GetConversationHeadAsync("chat", Owner.Anonymous, None));
     }
 
     [Theory, MemberData(nameof(Backends))]

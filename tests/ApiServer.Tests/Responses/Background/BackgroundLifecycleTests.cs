@@ -111,8 +111,7 @@ public sealed class BackgroundLifecycleTests
     public async Task AnotherOwnersBackgroundResponse_IsAnsweredLikeAnUnknownId()
     {
         var tool = new BlockingTool();
-        var keys = AccessKit.WriteKeysFile(AccessKit.File(AccessKit.Entry("alice", AccessKit.AliceKey, "responses"), AccessKit.Entry("bob", AccessKit.BobKey, "responses")));
-        await using var server = await AccessKit.StartAsync(keys, services: s => s.AddSingleton<IAgentTool>(tool));
+        await using var server = await BackgroundTestKit.StartAliceAndBobAsync(tool);
         using var alice = server.AuthorizedClient(AccessKit.AliceKey);
         using var bob = server.AuthorizedClient(AccessKit.BobKey);
         var id = (await alice.CreateBackgroundAsync(new { input = "/tool block {}" }))["id"]!.GetValue<string>();
@@ -134,6 +133,27 @@ public sealed class BackgroundLifecycleTests
         using var ended = await bob.GetAsync($"/v1/responses/{id}");
         await ended.AssertErrorAsync(404, "response_not_found");
         Assert.Equal("completed", (await alice.GetResponseAsync(id))["status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task AnotherOwnersBackgroundResponse_InTheSameSession_NeverQueuesWithIt()
+    {
+        var tool = new BlockingTool();
+        await using var server = await BackgroundTestKit.StartAliceAndBobAsync(tool);
+        using var alice = server.AuthorizedClient(AccessKit.AliceKey);
+        using var bob = server.AuthorizedClient(AccessKit.BobKey);
+        var first = await alice.CreateBackgroundAsync(new { input = "/tool block {}" }, session: "user-42");
+        var aliceNext = await alice.CreateBackgroundAsync(new { input = "after" }, session: "user-42");
+
+        // Bob's turn in a session of the same name starts at once: it tells him nothing of alice's, and waits for none of hers.
+        var bobs = await bob.CreateBackgroundAsync(new { input = "/tool block {}" }, session: "user-42");
+
+        Assert.Equal("in_progress", first["status"]!.GetValue<string>());
+        Assert.Equal("queued", aliceNext["status"]!.GetValue<string>());
+        Assert.Equal("in_progress", bobs["status"]!.GetValue<string>());
+        tool.Release.SetResult();
+        foreach (var id in new[] { first, aliceNext, bobs }.Select(r => r["id"]!.GetValue<string>()))
+            await server.WaitForEndAsync(id);
     }
 
     [Fact]

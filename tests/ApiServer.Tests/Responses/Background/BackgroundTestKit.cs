@@ -11,6 +11,13 @@ namespace ApiServer.Tests.Responses.Background;
 /// <summary>Helpers of the background-response tests: create one, wait for it to end, read its event stream.</summary>
 internal static class BackgroundTestKit
 {
+    /// <summary>A server with two keys, alice and bob (scope <c>responses</c>), whose agent also has <paramref name="tool"/>.</summary>
+    public static Task<TestServer> StartAliceAndBobAsync(ApiServer.Agent.Tools.IAgentTool tool) =>
+        Access.AccessKit.StartAsync(
+            Access.AccessKit.WriteKeysFile(Access.AccessKit.File(Access.AccessKit.Entry("alice", Access.AccessKit.AliceKey, "responses"),
+                Access.AccessKit.Entry("bob", Access.AccessKit.BobKey, "responses"))),
+            services: s => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(s, tool));
+
     public static async Task<JsonObject> CreateBackgroundAsync(this HttpClient client, object body, string? session = null)
     {
         var node = JsonSerializer.SerializeToNode(body)!.AsObject();

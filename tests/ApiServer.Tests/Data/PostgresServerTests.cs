@@ -123,6 +123,7 @@ public sealed class PostgresServerTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, failed.StatusCode);
         var error = JsonDocument.Parse(failedBody).RootElement.GetProperty("error");
         Assert.Equal("database_unavailable", error.GetProperty("code").GetString());
+        Assert.Equal("server_error", error.GetProperty("type").GetString());
         Assert.Contains("retry", error.GetProperty("message").GetString());
         Assert.Equal("degraded", JsonDocument.Parse(health).RootElement.GetProperty("status").GetString());
         Assert.Contains("unreachable", health);

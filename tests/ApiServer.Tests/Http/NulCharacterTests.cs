@@ -18,8 +18,8 @@ public sealed class NulCharacterTests
     [MemberData(nameof(StoreBackend.Names), MemberType = typeof(StoreBackend))]
     public async Task NulInABodyField_Is400NamingTheField(string backend)
     {
-        await using var database = await DatabaseFor(backend);
-        await using var server = await TestServer.StartAsync(Settings(database));
+        await using var database = await TestDatabase.ForAsync(backend);
+        await using var server = await TestServer.StartAsync(TestDatabase.ServerSettings(database));
         var client = server.Client;
         var stored = (await (await client.PostAsync("/v1/responses", TestJson.Body("""{"input":"hi"}"""))).ReadJsonAsync()).GetProperty("id").GetString()!;
 
@@ -53,8 +53,8 @@ public sealed class NulCharacterTests
     [MemberData(nameof(StoreBackend.Names), MemberType = typeof(StoreBackend))]
     public async Task NulInAQueryParameter_Is400NamingIt_NeverA500(string backend)
     {
-        await using var database = await DatabaseFor(backend);
-        await using var server = await TestServer.StartAsync(Settings(database));
+        await using var database = await TestDatabase.ForAsync(backend);
+        await using var server = await TestServer.StartAsync(TestDatabase.ServerSettings(database));
         var client = server.Client;
         var stored = (await (await client.PostAsync("/v1/responses", TestJson.Body("""{"input":"hi","conversation":"named"}"""))).ReadJsonAsync()).GetProperty("id").GetString()!;
 
@@ -68,8 +68,8 @@ public sealed class NulCharacterTests
     [MemberData(nameof(StoreBackend.Names), MemberType = typeof(StoreBackend))]
     public async Task AnEscapedBackslashBeforeU0000_IsOrdinaryText_AndIsStored(string backend)
     {
-        await using var database = await DatabaseFor(backend);
-        await using var server = await TestServer.StartAsync(Settings(database));
+        await using var database = await TestDatabase.ForAsync(backend);
+        await using var server = await TestServer.StartAsync(TestDatabase.ServerSettings(database));
 
         // "\\u0000" in JSON is a backslash followed by "u0000": six printable characters, not NUL.
         using var created = await server.Client.PostAsync("/v1/responses", TestJson.Body("""{"input":"hi","instructions":"a\\u0000b"}"""));
@@ -83,8 +83,8 @@ public sealed class NulCharacterTests
     [MemberData(nameof(StoreBackend.Names), MemberType = typeof(StoreBackend))]
     public async Task AFiringWhoseOutputHoldsNul_IsRecordedCompleted_WithTheNulReplaced(string backend)
     {
-        await using var database = await DatabaseFor(backend);
-        await using var jobs = await JobsHarness.StartAsync(settings: Settings(database), tool: new NulTool());
+        await using var database = await TestDatabase.ForAsync(backend);
+        await using var jobs = await JobsHarness.StartAsync(settings: TestDatabase.ServerSettings(database), tool: new NulTool());
         var id = (await jobs.CreateAsync(new { name = "nul", schedule = "every 1h", prompt = "/tool nul {}" })).GetProperty("id").GetString()!;
 
         await jobs.PostActionAsync(id, "run", HttpStatusCode.Accepted);
@@ -94,12 +94,6 @@ public sealed class NulCharacterTests
         Assert.Equal("Tool nul returned: a\uFFFDb", runs[0].GetProperty("output_preview").GetString());
         Assert.Equal(JsonValueKind.String, runs[0].GetProperty("response_id").ValueKind);
     }
-
-    private static async Task<TestDatabase?> DatabaseFor(string backend) =>
-        backend == StoreBackend.Postgres ? await TestDatabase.CreateAsync() : null;
-
-    private static Dictionary<string, string?> Settings(TestDatabase? database) =>
-        database is null ? [] : new() { ["API_SERVER_DATABASE_URL"] = database.Url() };
 
     private sealed class NulTool : IAgentTool
     {

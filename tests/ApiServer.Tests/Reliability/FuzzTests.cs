@@ -32,7 +32,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IAsyncLifetime
         var count = Setting("API_SERVER_FUZZ_REQUESTS", DefaultRequests);
         var seed = Setting("API_SERVER_FUZZ_SEED", DefaultSeed);
         // On PostgreSQL too: text it cannot store (NUL) must be refused like on SQLite, never reach the database as a 500.
-        await using var database = backend == StoreBackend.Postgres ? await TestDatabase.CreateAsync() : null;
+        await using var database = await TestDatabase.ForAsync(backend);
         await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
         {
             ["LLM_BASE_URL"] = _upstream.BaseUrl,

@@ -16,8 +16,8 @@ public sealed class ResponseStoreFailureTests
     [MemberData(nameof(StoreBackend.Names), MemberType = typeof(StoreBackend))]
     public async Task AStoredResponseTheStoreRefuses_IsAnError_ButAnUnstoredOneIsStillAnswered(string backend)
     {
-        await using var database = backend == StoreBackend.Postgres ? await TestDatabase.CreateAsync() : null;
-        await using var server = await TestServer.StartAsync(database is null ? null : new Dictionary<string, string?> { ["API_SERVER_DATABASE_URL"] = database.Url() });
+        await using var database = await TestDatabase.ForAsync(backend);
+        await using var server = await TestServer.StartAsync(TestDatabase.ServerSettings(database));
         await RefuseInsertsAsync(server, database);
 
         using var stored = await server.Client.PostAsync("/v1/responses", TestJson.Body("""{"input":"keep this"}"""));

@@ -82,10 +82,13 @@ public static class ConversationsEndpoints
         IReadOnlyDictionary<string, string> metadata;
         using (var document = await ReadBodyAsync(context.Request, allowEmpty: true, context.RequestAborted))
         {
-            var body = document.RootElement;
-            RequestFields.RejectUnknown(body, RequestFields.ConversationCreate);
-            items = body.Get("items") is { } array ? JsonRequest.Parse(document, _ => ConversationItems.FromRequest(array, "items")) : [];
-            metadata = ResponseRequest.ParseMetadata(body);
+            // Inside Parse: text that is not valid (an unpaired surrogate) in any field is a 400, as on every other route.
+            (items, metadata) = JsonRequest.Parse(document, body =>
+            {
+                RequestFields.RejectUnknown(body, RequestFields.ConversationCreate);
+                IReadOnlyList<ConversationItem> parsed = body.Get("items") is { } array ? ConversationItems.FromRequest(array, "items") : [];
+                return (parsed, ResponseRequest.ParseMetadata(body));
+            });
         }
         items = await ConversationItems.ResolveReferencesAsync(items, responses, Owner.Of(context), context.RequestAborted);
         if (items.Sum(i => i.Bytes) > options.Value.ConversationMaxBytes)
@@ -104,13 +107,13 @@ public static class ConversationsEndpoints
     {
         IReadOnlyDictionary<string, string> metadata;
         using (var document = await ReadBodyAsync(context.Request, allowEmpty: false, context.RequestAborted))
-        {
-            var body = document.RootElement;
-            RequestFields.RejectUnknown(body, RequestFields.ConversationUpdate);
-            if (!body.TryGetProperty("metadata", out _))
-                throw ApiException.BadRequest("'metadata' is required (null clears it).", "metadata", "missing_required_parameter");
-            metadata = ResponseRequest.ParseMetadata(body);
-        }
+            metadata = JsonRequest.Parse(document, body =>
+            {
+                RequestFields.RejectUnknown(body, RequestFields.ConversationUpdate);
+                if (!body.TryGetProperty("metadata", out _))
+                    throw ApiException.BadRequest("'metadata' is required (null clears it).", "metadata", "missing_required_parameter");
+                return ResponseRequest.ParseMetadata(body);
+            });
         var record = await conversations.FindAsync(id, Owner.Of(context), "conversation_id", context.RequestAborted);
         if (!await store.UpdateMetadataAsync(record.Id, metadata, context.RequestAborted))
             throw ConversationTurns.NotFound(id, "conversation_id");

@@ -19,7 +19,8 @@ public sealed record DetailedHealth(
     StoreHealth ResponseStore,
     StorageHealth Storage,
     UpstreamHealth Upstream,
-    IReadOnlyList<Mcp.McpServerInfo> McpServers);
+    IReadOnlyList<Mcp.McpServerInfo> McpServers,
+    bool DetailsHidden);
 
 /// <summary>The response store's state, as probes see it.</summary>
 public sealed record StoreHealth(bool Reachable, long? Count, bool Persistent, string? Error);

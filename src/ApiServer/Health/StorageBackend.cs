@@ -2,8 +2,11 @@ using ApiServer.Data.Postgres;
 
 namespace ApiServer.Health;
 
-/// <summary>The database's state for health: which backend, whether it answers, and where it is (never a password).</summary>
-public sealed record DatabaseHealth(string Backend, bool Reachable, string Location, string? Error);
+/// <summary>
+/// The database's state for health: which backend, whether it answers, and where it is (never a password). Location and
+/// error are null on /health/detailed for a caller without a key when keys are configured.
+/// </summary>
+public sealed record DatabaseHealth(string Backend, bool Reachable, string? Location, string? Error);
 
 /// <summary>Where every store keeps its data: the SQLite files (the default) or one PostgreSQL database.</summary>
 public interface IStorageBackend

@@ -29,6 +29,13 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ApiKeyRing keys)
         ((path.StartsWithSegments("/v1") || path.StartsWithSegments("/api")) && !path.StartsWithSegments("/v1/health"))
         || path.StartsWithSegments("/metrics");
 
+    /// <summary>
+    /// Whether the request presents a key the ring knows, for open routes that show more to a key holder (/health/detailed).
+    /// With no keys configured the server is open, so every caller counts.
+    /// </summary>
+    public static bool IsKeyHolder(HttpRequest request, ApiKeyRing keys) =>
+        !keys.Enabled || (Presented(request) is { } presented && keys.Authenticate(presented) is not null);
+
     private static string? Presented(HttpRequest request)
     {
         var header = request.Headers.Authorization.ToString();

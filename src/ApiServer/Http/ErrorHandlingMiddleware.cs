@@ -47,7 +47,14 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
                 LogDatabaseUnavailable(logger, context.TraceIdentifier, context.Request.Path, Data.Postgres.PostgresFailure.Describe(database));
                 context.Response.Headers.RetryAfter = "1";
                 return ErrorWriter.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
-                    $"The database is unavailable; retry the request (request id {context.TraceIdentifier}).", code: "database_unavailable");
+                    $"The database is unavailable; retry the request (request id {context.TraceIdentifier}).", code: "database_unavailable",
+                    type: ErrorWriter.TypeFor(StatusCodes.Status503ServiceUnavailable));
+            case Exception refused when Data.Postgres.PostgresFailure.IsRefusedValue(refused):
+                // A backstop: request text is checked where it is read (TextRules), so reaching here means a value slipped past.
+                LogValueRefused(logger, context.TraceIdentifier, context.Request.Path, Data.Postgres.PostgresFailure.Describe(refused));
+                return ErrorWriter.WriteAsync(context, StatusCodes.Status400BadRequest,
+                    $"The database refused a value in this request (text with a NUL character, or a value too large to store) (request id {context.TraceIdentifier}).",
+                    code: "invalid_value");
             default:
                 LogUnhandled(logger, context.TraceIdentifier, context.Request.Path, ex);
                 return ErrorWriter.WriteAsync(context, StatusCodes.Status500InternalServerError,
@@ -58,6 +65,9 @@ public sealed partial class ErrorHandlingMiddleware(RequestDelegate next, ILogge
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Database unavailable for request {RequestId} {Path}: {Reason}")]
     private static partial void LogDatabaseUnavailable(ILogger logger, string requestId, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The database refused a value of request {RequestId} {Path}: {Reason}")]
+    private static partial void LogValueRefused(ILogger logger, string requestId, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception for request {RequestId} {Path}")]
     private static partial void LogUnhandled(ILogger logger, string requestId, string path, Exception exception);

@@ -2,7 +2,7 @@ namespace ApiServer.Http;
 
 public static class HttpPipeline
 {
-    /// <summary>Order matters: headers first so every answer carries them, then errors, CORS, the body limit, and auth.</summary>
+    /// <summary>Order matters: headers first so every answer carries them, then errors, CORS, the body limit, NUL in the query, and auth.</summary>
     public static WebApplication UseApiServerHttp(this WebApplication app)
     {
         app.Use(static (context, next) =>
@@ -16,6 +16,11 @@ public static class HttpPipeline
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseMiddleware<CorsMiddleware>();
         app.UseMiddleware<BodyLimitMiddleware>();
+        app.Use(static (context, next) =>
+        {
+            TextRules.RejectNul(context.Request);
+            return next(context);
+        });
         app.UseMiddleware<ApiKeyMiddleware>();
         app.UseMiddleware<Access.RateLimitMiddleware>();
         app.UseMiddleware<Idempotency.IdempotencyMiddleware>();

@@ -35,6 +35,15 @@ public static class JsonRequest
             document.Dispose();
             throw ApiException.BadRequest("The request body must be a JSON object.", code: "invalid_json");
         }
+        try
+        {
+            TextRules.RejectNul(document.RootElement);
+        }
+        catch
+        {
+            document.Dispose();
+            throw;
+        }
         return document;
     }
 

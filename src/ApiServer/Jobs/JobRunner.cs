@@ -173,6 +173,10 @@ public sealed partial class JobRunner(
     {
         var finishedAt = time.GetUtcNow();
         var preview = output is null ? null : output.Length <= PreviewLength ? output : output[..PreviewLength] + "…";
+        // The model's or a tool's text may hold NUL, which a PostgreSQL text column refuses: the firing's record must not fail
+        // because of what its run said, and both backends keep the same text.
+        preview = Http.TextRules.WithoutNul(preview);
+        error = Http.TextRules.WithoutNul(error);
         try
         {
             // A job deleted while this firing ran took its history with it: nothing to count, log or deliver.

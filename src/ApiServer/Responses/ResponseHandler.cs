@@ -207,12 +207,11 @@ public sealed partial class ResponseHandler(
             // No token: a client that left, or a server that is stopping, still gets the partial response stored.
             await store.PutAsync(stored, CancellationToken.None);
         }
-        catch (Exception ex) when (ex is PreviousResponseNotFoundException or Microsoft.Data.Sqlite.SqliteException or Npgsql.NpgsqlException or InvalidOperationException
-            && !Data.Postgres.PostgresFailure.IsUnavailable(ex))
+        catch (PreviousResponseNotFoundException ex)
         {
-            // The answer stands even if it can't be kept (e.g. its parent was deleted while this turn ran): log, don't fail it.
-            // A database that is down is different: answering 200 with an id nobody can read again would lose an acknowledged
-            // write, so that failure goes on to the client (503 database_unavailable, or an in-band error on a stream).
+            // The answer stands even if its parent was deleted while this turn ran: log, don't fail it. Any other failure
+            // (a database that is down, a value it refuses) goes on to the client as an error (503, 400 or 500, or an in-band
+            // error on a stream): answering 200 with an id nobody can read again would be an acknowledged write that was lost.
             LogStoreFailed(logger, stored.Id, ex);
         }
     }

@@ -11,8 +11,8 @@ public sealed class ConversationItemIdTests
     [MemberData(nameof(StoreBackend.Names), MemberType = typeof(StoreBackend))]
     public async Task TurnInput_IsListedUnderOneId_InTheConversationAndInTheResponsesInputItems(string backend)
     {
-        await using var database = backend == StoreBackend.Postgres ? await TestDatabase.CreateAsync() : null;
-        await using var server = await TestServer.StartAsync(database is null ? null : new Dictionary<string, string?> { ["API_SERVER_DATABASE_URL"] = database.Url() });
+        await using var database = await TestDatabase.ForAsync(backend);
+        await using var server = await TestServer.StartAsync(TestDatabase.ServerSettings(database));
         var id = (await CreateAsync(server.Client, new { items = new object[] { new { role = "user", content = "Remember 7." } } })).GetProperty("id").GetString()!;
 
         var first = await PostAsync(server.Client, "/v1/responses", new { model = "agent", input = "What did I say?", conversation = id });

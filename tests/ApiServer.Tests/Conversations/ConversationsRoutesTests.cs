@@ -187,6 +187,17 @@ public sealed class ConversationsRoutesTests
     }
 
     [Fact]
+    public async Task MetadataWithAnUnpairedSurrogate_Is400OnCreateAndUpdate()
+    {
+        await using var server = await TestServer.StartAsync();
+        var id = (await CreateAsync(server.Client, new { })).GetProperty("id").GetString()!;
+        const string body = """{"metadata":{"a":"\ud800"}}""";
+
+        await (await server.Client.PostAsync("/v1/conversations", TestJson.Body(body))).AssertErrorAsync(400, "invalid_json");
+        await (await server.Client.PostAsync($"/v1/conversations/{id}", TestJson.Body(body))).AssertErrorAsync(400, "invalid_json");
+    }
+
+    [Fact]
     public async Task ResponsesWithConversationId_UnknownIsA404NamingConversation()
     {
         await using var server = await TestServer.StartAsync();

@@ -107,6 +107,38 @@ public sealed class PostgresServerTests
     }
 
     [PostgresFact]
+    public async Task With_keys_an_unreachable_database_is_reported_to_everyone_but_where_it_is_and_its_error_only_to_a_key_holder()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        await using var cutter = new TcpCutter(database.Settings.Host!, database.Settings.Port);
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["API_SERVER_DATABASE_URL"] = database.Url(cutter.Port),
+            ["API_SERVER_KEY"] = TestServer.Key,
+        });
+        using var authorized = server.AuthorizedClient();
+
+        await cutter.CutAsync();
+        var health = await server.Client.GetStringAsync("/health");
+        var open = await server.Client.GetStringAsync("/health/detailed");
+        var keyHolder = JsonDocument.Parse(await authorized.GetStringAsync("/health/detailed")).RootElement;
+
+        Assert.Equal("degraded", JsonDocument.Parse(health).RootElement.GetProperty("status").GetString());
+        Assert.Contains("postgresql database is unreachable", health);
+        var openDatabase = JsonDocument.Parse(open).RootElement.GetProperty("database");
+        Assert.Equal(("postgresql", false), (openDatabase.GetProperty("backend").GetString(), openDatabase.GetProperty("reachable").GetBoolean()));
+        Assert.Equal((JsonValueKind.Null, JsonValueKind.Null), (openDatabase.GetProperty("location").ValueKind, openDatabase.GetProperty("error").ValueKind));
+        foreach (var text in new[] { health, open })
+        {
+            Assert.DoesNotContain(database.Name, text);
+            Assert.DoesNotContain(database.Settings.Username + "@", text);
+        }
+        Assert.Contains(database.Name, keyHolder.GetProperty("database").GetProperty("location").GetString());
+        Assert.False(string.IsNullOrEmpty(keyHolder.GetProperty("database").GetProperty("error").GetString()));
+        cutter.Restore();
+    }
+
+    [PostgresFact]
     public async Task Losing_the_database_answers_503_in_the_envelope_and_health_says_so_until_it_returns()
     {
         await using var database = await TestDatabase.CreateAsync();
@@ -123,12 +155,15 @@ public sealed class PostgresServerTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, failed.StatusCode);
         var error = JsonDocument.Parse(failedBody).RootElement.GetProperty("error");
         Assert.Equal("database_unavailable", error.GetProperty("code").GetString());
+        Assert.Equal("server_error", error.GetProperty("type").GetString());
         Assert.Contains("retry", error.GetProperty("message").GetString());
         Assert.Equal("degraded", JsonDocument.Parse(health).RootElement.GetProperty("status").GetString());
         Assert.Contains("unreachable", health);
         Assert.False(JsonDocument.Parse(detailed).RootElement.GetProperty("database").GetProperty("reachable").GetBoolean());
         foreach (var text in new[] { failedBody, health, detailed })
             Assert.DoesNotContain(database.Settings.Password!, text);
+        Assert.DoesNotContain(database.Name, health); // /health says that, never where or what the database said
+        Assert.False(string.IsNullOrEmpty(JsonDocument.Parse(detailed).RootElement.GetProperty("database").GetProperty("error").GetString())); // no keys: open
 
         cutter.Restore();
         using var recovered = await server.Client.GetAsync($"/v1/responses/{id}");

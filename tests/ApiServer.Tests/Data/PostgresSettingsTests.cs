@@ -15,6 +15,7 @@ public sealed class PostgresSettingsTests
     [InlineData("postgres://app:p%40ss@db.internal:6543/apiserver?sslmode=require", "app", "p@ss", "db.internal", 6543, "apiserver")]
     [InlineData("postgresql://app@127.0.0.1/store", "app", null, "127.0.0.1", 5432, "store")]
     [InlineData("postgres://app:pw@[::1]:5433/", "app", "pw", "::1", 5433, "postgres")]
+    [InlineData("postgres://app:2024%2FS3%3FC%23R%3AE%40T@127.0.0.1:31999/db", "app", "2024/S3?C#R:E@T", "127.0.0.1", 31999, "db")]
     [InlineData("Host=db;Port=5444;Username=app;Password=pw;Database=apiserver", "app", "pw", "db", 5444, "apiserver")]
     public void Urls_and_connection_strings_parse_into_the_same_settings(string value, string user, string? password, string host, int port, string database)
     {
@@ -47,6 +48,20 @@ public sealed class PostgresSettingsTests
         Assert.Equal("API_SERVER_DATABASE_URL", error.Name);
         Assert.DoesNotContain(Password, error.ToString());
         Assert.Contains("(hidden)", error.ToString());
+    }
+
+    [Theory]
+    [InlineData("postgres://apiserver:2024/S3CRET@127.0.0.1:31999/db")]
+    [InlineData("postgres://apiserver:2024?S3CRET@127.0.0.1:31999/db")]
+    [InlineData("postgres://apiserver:2024#S3CRET@127.0.0.1:31999/db")]
+    [InlineData("postgres://apiserver:S3/CRET@127.0.0.1/db")]
+    public void A_url_whose_password_is_not_percent_encoded_is_refused_without_showing_any_part_of_it(string value)
+    {
+        Assert.Null(PostgresConnectionString.TryParse(value, out var problem));
+
+        Assert.Contains("percent-encode", problem);
+        Assert.DoesNotContain("S3", problem);
+        Assert.DoesNotContain("2024", problem);
     }
 
     [Fact]

@@ -20,6 +20,13 @@ internal sealed class TestDatabase : IAsyncDisposable
     public string Url(int? port = null) =>
         $"postgres://{Uri.EscapeDataString(Settings.Username!)}:{Uri.EscapeDataString(Settings.Password!)}@{Settings.Host}:{port ?? Settings.Port}/{Name}";
 
+    /// <summary>A database for a test run on <paramref name="backend"/> (one of <see cref="StoreBackend.Names"/>); null for SQLite.</summary>
+    public static async Task<TestDatabase?> ForAsync(string backend) => backend == StoreBackend.Postgres ? await CreateAsync() : null;
+
+    /// <summary>The server settings that put its stores in <paramref name="database"/>, or none (SQLite) when it is null.</summary>
+    public static Dictionary<string, string?> ServerSettings(TestDatabase? database) =>
+        database is null ? [] : new() { ["API_SERVER_DATABASE_URL"] = database.Url() };
+
     public static async Task<TestDatabase> CreateAsync()
     {
         var settings = TestPostgres.Settings;

@@ -58,6 +58,40 @@ public sealed class HealthTests
     }
 
     [Fact]
+    public async Task DetailedHealth_WithKeysConfigured_ShowsTheDatabaseLocationOnlyToAKeyHolder()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["API_SERVER_KEY"] = TestServer.Key });
+        using var authorized = server.AuthorizedClient();
+        using var wrongKey = server.AuthorizedClient("not-the-key");
+
+        var open = await (await server.Client.GetAsync("/health/detailed")).ReadJsonAsync();
+        var guessed = await (await wrongKey.GetAsync("/health/detailed")).ReadJsonAsync();
+        var keyHolder = await (await authorized.GetAsync("/health/detailed")).ReadJsonAsync();
+
+        foreach (var hidden in new[] { open, guessed })
+        {
+            Assert.True(hidden.GetProperty("details_hidden").GetBoolean());
+            var database = hidden.GetProperty("database");
+            Assert.Equal(("sqlite", true), (database.GetProperty("backend").GetString(), database.GetProperty("reachable").GetBoolean()));
+            Assert.Equal(JsonValueKind.Null, database.GetProperty("location").ValueKind);
+            Assert.False(string.IsNullOrEmpty(hidden.GetProperty("replica_id").GetString()));
+        }
+        Assert.False(keyHolder.GetProperty("details_hidden").GetBoolean());
+        Assert.Equal(server.DataDir, keyHolder.GetProperty("database").GetProperty("location").GetString());
+    }
+
+    [Fact]
+    public async Task DetailedHealth_WithoutKeys_ShowsEverythingToEveryone()
+    {
+        await using var server = await TestServer.StartAsync();
+
+        var body = await (await server.Client.GetAsync("/health/detailed")).ReadJsonAsync();
+
+        Assert.False(body.GetProperty("details_hidden").GetBoolean());
+        Assert.Equal(server.DataDir, body.GetProperty("database").GetProperty("location").GetString());
+    }
+
+    [Fact]
     public async Task DetailedHealth_WithUpstream_ShowsHostAndModelButNeverTheKey()
     {
         const string upstreamKey = "sk-upstream-secret-value-123456";

@@ -27,6 +27,22 @@ public sealed class ErrorEnvelopeTests
         await response.AssertErrorAsync(405, code: "method_not_allowed");
     }
 
+    [Theory]
+    [InlineData("22021", 400, "invalid_value", "invalid_request_error")] // text with NUL
+    [InlineData("54000", 400, "invalid_value", "invalid_request_error")] // a value over a size limit
+    [InlineData("08006", 503, "database_unavailable", "server_error")] // the connection broke
+    public async Task ADatabaseError_IsAnEnvelopeThatSaysWhoseProblemItIs(string sqlState, int status, string code, string type)
+    {
+        await using var server = await TestServer.StartAsync(mapExtra: app =>
+            app.MapGet("/v1/test/database", (Func<IResult>)(() => throw new Npgsql.PostgresException("private detail", "ERROR", "ERROR", sqlState))));
+
+        using var response = await server.Client.GetAsync("/v1/test/database");
+
+        var error = await response.AssertErrorAsync(status, code: code);
+        Assert.Equal(type, error.GetProperty("type").GetString());
+        Assert.DoesNotContain("private detail", error.GetProperty("message").GetString());
+    }
+
     [Fact]
     public async Task UnhandledException_Answers500WithRequestIdAndNoStackTrace()
     {

@@ -30,6 +30,21 @@ public sealed class McpToolsTests
     }
 
     [Fact]
+    public async Task DetailedHealth_WithKeysConfigured_ShowsAServersLastErrorOnlyToAKeyHolder()
+    {
+        await using var chat = await StartAsync(new Dictionary<string, object> { ["broken"] = new { command = "/nonexistent/mcp-server" } },
+            new Dictionary<string, string?> { ["API_SERVER_KEY"] = TestServer.Key });
+        using var authorized = chat.Server.AuthorizedClient();
+
+        var open = JsonDocument.Parse(await chat.Server.Client.GetStringAsync("/health/detailed")).RootElement.GetProperty("mcp_servers")[0];
+        var keyHolder = JsonDocument.Parse(await authorized.GetStringAsync("/health/detailed")).RootElement.GetProperty("mcp_servers")[0];
+
+        Assert.Equal(("broken", "failed"), (open.GetProperty("name").GetString(), open.GetProperty("state").GetString()));
+        Assert.Equal(JsonValueKind.Null, open.GetProperty("last_error").ValueKind);
+        Assert.False(string.IsNullOrEmpty(keyHolder.GetProperty("last_error").GetString()));
+    }
+
+    [Fact]
     public async Task ListTools_WithOneBrokenServer_ShowsTheWorkingServersToolsAndTheFailure()
     {
         await using var chat = await StartAsync(new Dictionary<string, object>

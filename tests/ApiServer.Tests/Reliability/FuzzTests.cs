@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using System.Threading.Channels;
+using ApiServer.Tests.Data;
 using ApiServer.Tests.Infrastructure;
 using FakeUpstream;
 using Xunit.Abstractions;
@@ -24,16 +25,20 @@ public sealed class FuzzTests(ITestOutputHelper output) : IAsyncLifetime
 
     public async Task DisposeAsync() => await _upstream.DisposeAsync();
 
-    [Fact]
-    public async Task Fuzzed_requests_never_get_a_5xx_and_every_4xx_is_an_error_envelope()
+    [Theory]
+    [MemberData(nameof(StoreBackend.Names), MemberType = typeof(StoreBackend))]
+    public async Task Fuzzed_requests_never_get_a_5xx_and_every_4xx_is_an_error_envelope(string backend)
     {
         var count = Setting("API_SERVER_FUZZ_REQUESTS", DefaultRequests);
         var seed = Setting("API_SERVER_FUZZ_SEED", DefaultSeed);
+        // On PostgreSQL too: text it cannot store (NUL) must be refused like on SQLite, never reach the database as a 500.
+        await using var database = await TestDatabase.ForAsync(backend);
         await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
         {
             ["LLM_BASE_URL"] = _upstream.BaseUrl,
             ["LLM_MODEL"] = "fake",
             ["LLM_MAX_RETRIES"] = "0",
+            ["API_SERVER_DATABASE_URL"] = database?.Url(),
         });
         var generator = new FuzzRequests(seed);
         await AddKnownIdsAsync(server, generator);

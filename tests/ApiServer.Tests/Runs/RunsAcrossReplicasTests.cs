@@ -112,6 +112,7 @@ public sealed class RunsAcrossReplicasTests
         var failed = await live.WaitForAsync("run.failed");
         Assert.Null(await live.NextAsync()); // then ": stream closed" and the end
         Assert.Contains("stopped responding", failed.Data.GetProperty("error").GetProperty("message").GetString());
+        Assert.DoesNotContain(a.Service<ReplicaIdentity>().Id, failed.Data.GetProperty("error").GetProperty("message").GetString()); // its host name
         Assert.Equal(live.Received[^2].Id + 1, failed.Id);
         var status = await b.Client.GetStatusAsync(runId);
         Assert.Equal(("failed", "replica_unavailable"), (status.GetProperty("status").GetString(), status.GetProperty("error").GetProperty("code").GetString()));
@@ -201,6 +202,7 @@ public sealed class RunsAcrossReplicasTests
         Assert.Null(await live.NextAsync());
         Assert.Equal(live.Received[^2].Sequence() + 1, failed.Sequence());
         Assert.Contains("stopped responding", failed.Data["response"]!["error"]!["message"]!.GetValue<string>());
+        Assert.DoesNotContain(a.Service<ReplicaIdentity>().Id, failed.Data["response"]!["error"]!["message"]!.GetValue<string>());
         var read = await b.Client.GetResponseAsync(id);
         Assert.Equal(("failed", "server_error"), (read["status"]!.GetValue<string>(), read["error"]!["code"]!.GetValue<string>()));
         tool.Release.SetResult();

@@ -32,6 +32,16 @@ public static class PostgresConnectionString
     private static NpgsqlConnectionStringBuilder? FromUrl(string text, out string? problem)
     {
         problem = null;
+        // An unencoded '/', '?' or '#' in the password ends the authority early, so Uri reads part of the password as host,
+        // port or database, which would then be shown in logs and health. The user info must be percent-encoded; an '@' after
+        // the authority is the sign that it was not.
+        var authorityStart = text.IndexOf("://", StringComparison.Ordinal) + 3;
+        var authorityEnd = text.IndexOfAny(['/', '?', '#'], authorityStart);
+        if (authorityEnd >= 0 && text.IndexOf('@', authorityEnd) >= 0)
+        {
+            problem = "the URL has an '@' after its host; percent-encode / ? # @ : in the user name and password (%2F %3F %23 %40 %3A)";
+            return null;
+        }
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("postgres" or "postgresql"))
         {
             problem = "a URL must start with postgres:// or postgresql:// and be well formed";

@@ -20,6 +20,14 @@ public static class PostgresFailure
     };
 
     /// <summary>
+    /// A value PostgreSQL cannot hold: text with NUL (22021) or a character it cannot convert (22P05), or a value over one of
+    /// its size limits (54000, e.g. an index row too large). What the request sent caused it, and a retry would fail the same.
+    /// </summary>
+    public static bool IsRefusedValue(Exception exception) =>
+        exception is PostgresException { SqlState: PostgresErrorCodes.CharacterNotInRepertoire or PostgresErrorCodes.UntranslatableCharacter
+            or PostgresErrorCodes.ProgramLimitExceeded };
+
+    /// <summary>
     /// A short reason without the connection string. Npgsql's messages name host and port at most; a server error's text is
     /// PostgreSQL's own. Both are cut to one line.
     /// </summary>

@@ -68,9 +68,10 @@ public sealed partial class PostgresRunRecovery(
         var claimed = 0;
         foreach (var orphan in orphans)
         {
+            // Clients are not told which replica it was (its id holds the host name); the log below says so for the operator.
             var message = orphan.Background
-                ? $"The replica running this background response ({orphan.ReplicaId}) stopped responding (no heartbeat for {Timeout.TotalSeconds:0} s); it did not finish. Create it again."
-                : $"The replica running this run ({orphan.ReplicaId}) stopped responding (no heartbeat for {Timeout.TotalSeconds:0} s) while the run was {orphan.State}; it did not finish. Start it again.";
+                ? $"The replica running this background response stopped responding (no heartbeat for {Timeout.TotalSeconds:0} s); it did not finish. Create it again."
+                : $"The replica running this run stopped responding (no heartbeat for {Timeout.TotalSeconds:0} s) while the run was {orphan.State}; it did not finish. Start it again.";
             var (snapshot, terminal) = orphan.Background ? FailedResponse(orphan, message) : FailedRun(orphan, message, now);
             if (await store.ClaimOrphanAsync(orphan, RunState.Failed.ToWire(), snapshot, terminal, now.ToUnixTimeMilliseconds(), cancellationToken))
             {

@@ -222,7 +222,9 @@ public sealed class PostgresReplicaTests
         await dying.ClaimAsync(JobStoreContractTests.Due(job, now), None);
         var survivorDatabase = await backend.OpenReplicaAsync();
         var survivor = new PostgresRunRecovery(new PostgresRunStore(survivorDatabase), backend.Jobs(replica: survivorDatabase, replicaId: "replica-survivor"),
-            new ReplicaIdentity("replica-survivor"), Microsoft.Extensions.Options.Options.Create(new DatabaseOptions()),
+            new ReplicaIdentity("replica-survivor"), new PostgresReplicaHeartbeat(survivorDatabase, new ReplicaIdentity("replica-survivor"), backend.Time,
+                Microsoft.Extensions.Options.Options.Create(new DatabaseOptions()), NullLogger<PostgresReplicaHeartbeat>.Instance),
+            Microsoft.Extensions.Options.Options.Create(new DatabaseOptions()),
             Microsoft.Extensions.Options.Options.Create(new ApiServerOptions()), backend.Time, NullLogger<PostgresRunRecovery>.Instance);
 
         await survivor.SweepOnceAsync(None);

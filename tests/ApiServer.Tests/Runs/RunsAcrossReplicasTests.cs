@@ -20,7 +20,7 @@ public sealed class RunsAcrossReplicasTests
 {
     private const string BlockingInput = "/tool block {}";
 
-    private static async Task<TestServer> StartAsync(string url, BlockingTool? tool = null, string replicaTimeoutSeconds = "30")
+    internal static async Task<TestServer> StartAsync(string url, BlockingTool? tool = null, string replicaTimeoutSeconds = "30")
     {
         var server = await TestServer.StartAsync(new Dictionary<string, string?>
         {

@@ -9,6 +9,9 @@ namespace ApiServer.Data.Postgres;
 /// can tell work left by a dead process (a job firing still marked running) from work a live one is doing. The first beat is
 /// written before the server starts serving, so no work of this replica exists without one. The interval is a third of
 /// API_SERVER_REPLICA_TIMEOUT_SECONDS (<see cref="DatabaseOptions.HeartbeatInterval"/>).
+/// It also remembers since when its beats have been succeeding without a break (<see cref="SteadyFor"/>): while the database
+/// was unreachable no replica could beat, so every heartbeat looks stale when it returns, and only a replica that has itself
+/// been beating for a whole timeout since can tell a dead replica from one that had no chance to beat yet.
 /// </summary>
 public sealed partial class PostgresReplicaHeartbeat(PostgresDatabase database, ReplicaIdentity replica, TimeProvider time,
     Microsoft.Extensions.Options.IOptions<DatabaseOptions> options, ILogger<PostgresReplicaHeartbeat> logger) : IHostedService, IAsyncDisposable
@@ -35,7 +38,23 @@ public sealed partial class PostgresReplicaHeartbeat(PostgresDatabase database, 
     // Rows of replicas gone for a day are history nobody reads.
     private const string ForgetOld = "DELETE FROM replicas WHERE heartbeat_at < @before;";
 
+    // Unix milliseconds of the first beat of the current unbroken run of successful beats; NotSteady after a failure.
+    private const long NotSteady = long.MinValue;
+    private long _steadySince = NotSteady;
+
     private ITimer? _timer;
+
+    /// <summary>
+    /// Whether this replica has been reaching the database and beating, without a failure, for at least <paramref name="duration"/>.
+    /// </summary>
+    public bool SteadyFor(TimeSpan duration)
+    {
+        var since = Interlocked.Read(ref _steadySince);
+        return since != NotSteady && time.GetUtcNow().ToUnixTimeMilliseconds() - since >= (long)duration.TotalMilliseconds;
+    }
+
+    /// <summary>Something else of this replica could not reach the database: the steady time starts again at the next beat.</summary>
+    public void NoteUnreachable() => Interlocked.Exchange(ref _steadySince, NotSteady);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -55,7 +74,8 @@ public sealed partial class PostgresReplicaHeartbeat(PostgresDatabase database, 
             await _timer.DisposeAsync();
     }
 
-    private async Task BeatAsync(CancellationToken cancellationToken)
+    /// <summary>Writes one beat (the timer calls it; tests call it to beat at a moment of their choosing).</summary>
+    internal async Task BeatAsync(CancellationToken cancellationToken)
     {
         try
         {
@@ -63,9 +83,11 @@ public sealed partial class PostgresReplicaHeartbeat(PostgresDatabase database, 
             await using var connection = await database.OpenConnectionAsync(cancellationToken);
             await connection.ExecuteAsync(new CommandDefinition(Beat + ForgetOld, new { id = replica.Id, now, before = now - (long)TimeSpan.FromDays(1).TotalMilliseconds },
                 cancellationToken: cancellationToken));
+            Interlocked.CompareExchange(ref _steadySince, now, NotSteady);
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or ObjectDisposedException)
         {
+            NoteUnreachable();
             LogBeatFailed(PostgresFailure.Describe(ex));
         }
     }

@@ -15,6 +15,7 @@ public sealed partial class BackgroundResponseRunner(
     IAgent agent,
     RunScheduler scheduler,
     IBackgroundResponseStore records,
+    IRunJournal journal,
     TimeProvider time,
     ILogger<BackgroundResponseRunner> logger)
 {
@@ -31,6 +32,8 @@ public sealed partial class BackgroundResponseRunner(
                 switch (agentEvent)
                 {
                     case AgentCompleted done:
+                        if (!await journal.ConfirmHeldAsync(run, token))
+                            return; // another replica failed it meanwhile: it has ended failed
                         await renderer.CompleteAsync(done, frames);
                         End(run, frames, renderer.Response!);
                         return;

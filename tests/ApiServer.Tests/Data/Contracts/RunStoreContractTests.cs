@@ -130,6 +130,7 @@ public sealed class RunStoreContractTests
     }
 
     private static PostgresRunRecovery Recovery(PostgresRunStore store, string replicaId, StoreBackend backend, ApiServerOptions? options = null) =>
-        new(store, backend.Jobs(replicaId: replicaId), new ReplicaIdentity(replicaId), Options.Create(new DatabaseOptions()), Options.Create(options ?? new ApiServerOptions()), backend.Time,
-            NullLogger<PostgresRunRecovery>.Instance);
+        new(store, backend.Jobs(replicaId: replicaId), new ReplicaIdentity(replicaId),
+            new PostgresReplicaHeartbeat(backend.Database, new ReplicaIdentity(replicaId), backend.Time, Options.Create(new DatabaseOptions()), NullLogger<PostgresReplicaHeartbeat>.Instance),
+            Options.Create(new DatabaseOptions()), Options.Create(options ?? new ApiServerOptions()), backend.Time, NullLogger<PostgresRunRecovery>.Instance);
 }

@@ -207,6 +207,32 @@ public sealed class RunsAcrossReplicasTests
     }
 
     [PostgresFact]
+    public async Task Deleting_a_background_response_that_runs_on_another_replica_is_refused_as_on_its_own()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var tool = new BlockingTool();
+        await using var a = await StartAsync(database.Url(), tool);
+        await using var b = await StartAsync(database.Url());
+        var id = (await a.Client.CreateBackgroundAsync(new { model = "agent", input = BlockingInput }))["id"]!.GetValue<string>();
+        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await a.Service<PostgresRunJournal>().FlushDirtyAsync(CancellationToken.None);
+
+        using var onHolder = await a.Client.DeleteAsync($"/v1/responses/{id}");
+        using var elsewhere = await b.Client.DeleteAsync($"/v1/responses/{id}");
+        var refused = await onHolder.Content.ReadAsStringAsync();
+        await elsewhere.AssertErrorAsync(400, "invalid_request", "response_id");
+        Assert.Equal(refused, await elsewhere.Content.ReadAsStringAsync());
+        Assert.Equal("in_progress", (await b.Client.GetResponseAsync(id))["status"]!.GetValue<string>());
+
+        tool.Release.SetResult();
+        await a.WaitForEndAsync(id);
+        await a.Service<PostgresRunJournal>().FlushDirtyAsync(CancellationToken.None); // its end is in the database
+        using var deleted = await b.Client.DeleteAsync($"/v1/responses/{id}");
+        Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        await b.Client.GetAsync($"/v1/responses/{id}").AssertErrorAsync(404, "response_not_found", "response_id");
+    }
+
+    [PostgresFact]
     public async Task A_run_whose_row_cannot_be_written_is_refused_with_503_and_stopped()
     {
         await using var database = await TestDatabase.CreateAsync();

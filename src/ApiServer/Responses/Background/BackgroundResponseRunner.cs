@@ -75,7 +75,8 @@ public sealed partial class BackgroundResponseRunner(
             await records.FinishAsync(run.Id, final.Status, JsonSerializer.Serialize(final, ApiJsonContext.Default.ResponseObject),
                 time.GetUtcNow(), CancellationToken.None);
         }
-        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException or ObjectDisposedException)
+        // DbException: SQLite's and PostgreSQL's (NpgsqlException) errors alike, so a database that is down never faults the run's end.
+        catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or InvalidOperationException or ObjectDisposedException)
         {
             LogRecordFailed(logger, run.Id, ex);
         }

@@ -44,6 +44,9 @@ public interface IRunEventArchive
     /// </summary>
     Task WhenChanged(string runId);
 
+    /// <summary>This waiter no longer waits on <paramref name="changed"/> (what <see cref="WhenChanged"/> gave it).</summary>
+    void StopWaiting(string runId, Task changed);
+
     /// <summary>
     /// The recorded events after sequence <paramref name="after"/> in order, and whether the run has ended with nothing after
     /// them (a run whose record is gone has ended too).

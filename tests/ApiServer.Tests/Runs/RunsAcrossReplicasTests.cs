@@ -60,6 +60,7 @@ public sealed class RunsAcrossReplicasTests
         Assert.Equal(await a.Client.ReadAllEventsTextAsync(runId, query: "?last_event_id=3"), await b.Client.ReadAllEventsTextAsync(runId, query: "?after=3"));
         Assert.EndsWith("\n\n: stream closed\n\n", await b.Client.ReadAllEventsTextAsync(runId, lastEventId: "2"));
         Assert.Equal((await a.Client.GetStatusAsync(runId)).GetRawText(), (await b.Client.GetStatusAsync(runId)).GetRawText());
+        Assert.Equal(0, b.Service<PostgresRunNotifications>().Watched); // the streams of the ended run left nothing waiting
         await b.Client.GetAsync($"/v1/runs/run_{Guid.NewGuid():N}").AssertErrorAsync(404, "run_not_found", "run_id");
         await b.Client.GetAsync($"/v1/runs/{runId}/events?after=x").AssertErrorAsync(400, "invalid_value", "after");
     }

@@ -51,9 +51,11 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, IRunRegis
         {
             await FlushAsync(tracked, cancellationToken);
         }
-        catch (Exception ex) when (PostgresFailure.IsUnavailable(ex))
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
-            // The writer keeps trying; if the run turns out to be taken over then, it is forgotten here as below.
+            // Not known now (the database is down, or this write failed): the writer keeps trying in the background, and
+            // if the run turns out to be taken over then, it is forgotten here as below. The run's own result stands meanwhile.
+            LogConfirmFailed(run.Id, PostgresFailure.Describe(ex));
         }
         return !tracked.TakenOver;
     }
@@ -203,6 +205,9 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, IRunRegis
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the last run events at shutdown ({Reason}); {Count} runs are left unfinished in the database.")]
     private partial void LogShutdownWriteFailed(string reason, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not confirm that this replica still holds run {RunId} before storing its result ({Reason}).")]
+    private partial void LogConfirmFailed(string runId, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} was marked failed by another replica (this replica's heartbeat had stopped); it is stopped here too.")]
     private partial void LogTakenOver(string runId);

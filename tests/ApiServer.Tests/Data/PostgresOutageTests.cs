@@ -51,6 +51,8 @@ public sealed class PostgresOutageTests
         backend.Time.Advance(Timeout);
         cutter.Restore();
         await BeatUntilSteadyAsync(survivorBeat);
+        // Beats are stamped by the database's clock: the holder's last one is as old as the outage was long.
+        await backend.AgeHeartbeatAsync("replica-holder", Timeout + TimeSpan.FromSeconds(1));
 
         // Every heartbeat is stale now, the holder's too, but the survivor has not been steady for a timeout: it leaves it.
         Assert.False(await survivor.SweepIfSteadyAsync(None));
@@ -63,7 +65,8 @@ public sealed class PostgresOutageTests
         Assert.Equal(FiringStatus.Running, await StatusAsync(holderJobs, job));
 
         // A holder that really stopped is still found: its firing fails at the first steady sweep after the timeout.
-        backend.Time.Advance(Timeout + TimeSpan.FromSeconds(1));
+        backend.Time.Advance(Timeout / 3);
+        await backend.AgeHeartbeatAsync("replica-holder", Timeout + TimeSpan.FromSeconds(1));
         await survivorBeat.BeatAsync(None);
         Assert.True(await survivor.SweepIfSteadyAsync(None));
         Assert.Equal(FiringStatus.Failed, await StatusAsync(holderJobs, job));

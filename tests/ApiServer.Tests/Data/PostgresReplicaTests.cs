@@ -204,7 +204,7 @@ public sealed class PostgresReplicaTests
         Assert.Equal(0, await starting.RecoverInterruptedAsync(now, None));
 
         await heartbeat.StopAsync(None); // the live replica dies
-        backend.Time.Advance(PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
+        await backend.AgeHeartbeatAsync("replica-live", PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
         Assert.Equal(1, await starting.RecoverInterruptedAsync(backend.Time.GetUtcNow(), None));
     }
 
@@ -231,7 +231,7 @@ public sealed class PostgresReplicaTests
         Assert.Equal(FiringStatus.Running, (await dying.FiringsAsync(job.Id, null, 10, None)).Single().Status); // still beating
 
         await heartbeat.StopAsync(None);
-        backend.Time.Advance(PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
+        await backend.AgeHeartbeatAsync("replica-dying", PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
         await survivor.SweepOnceAsync(None);
 
         var firing = (await dying.FiringsAsync(job.Id, null, 10, None)).Single();

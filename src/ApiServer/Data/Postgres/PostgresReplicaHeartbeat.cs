@@ -30,13 +30,22 @@ public sealed partial class PostgresReplicaHeartbeat(PostgresDatabase database, 
         );
         """;
 
-    private const string Beat = """
-        INSERT INTO replicas (id, started_at, heartbeat_at) VALUES (@id, @now, @now)
+    /// <summary>
+    /// The database's clock in Unix milliseconds. Beats are stamped, and compared, with it: replicas' own clocks may disagree
+    /// by more than the timeout, and one that ran ahead would take the others for dead.
+    /// </summary>
+    internal const string DatabaseNow = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
+
+    /// <summary>SQL condition on a replica id column: that replica beat within <c>@timeoutMs</c>, by the database's clock.</summary>
+    internal const string BeatLately = $"IN (SELECT id FROM replicas WHERE heartbeat_at >= {DatabaseNow} - @timeoutMs)";
+
+    private const string Beat = $"""
+        INSERT INTO replicas (id, started_at, heartbeat_at) VALUES (@id, {DatabaseNow}, {DatabaseNow})
         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
         """;
 
     // Rows of replicas gone for a day are history nobody reads.
-    private const string ForgetOld = "DELETE FROM replicas WHERE heartbeat_at < @before;";
+    private const string ForgetOld = $"DELETE FROM replicas WHERE heartbeat_at < {DatabaseNow} - 86400000;";
 
     // Unix milliseconds of the first beat of the current unbroken run of successful beats; NotSteady after a failure.
     private const long NotSteady = long.MinValue;
@@ -81,8 +90,7 @@ public sealed partial class PostgresReplicaHeartbeat(PostgresDatabase database, 
         {
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
             await using var connection = await database.OpenConnectionAsync(cancellationToken);
-            await connection.ExecuteAsync(new CommandDefinition(Beat + ForgetOld, new { id = replica.Id, now, before = now - (long)TimeSpan.FromDays(1).TotalMilliseconds },
-                cancellationToken: cancellationToken));
+            await connection.ExecuteAsync(new CommandDefinition(Beat + ForgetOld, new { id = replica.Id }, cancellationToken: cancellationToken));
             Interlocked.CompareExchange(ref _steadySince, now, NotSteady);
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or ObjectDisposedException)

@@ -82,7 +82,7 @@ public sealed partial class PostgresRunRecovery(
     public async Task<int> RecoverOnceAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var orphans = await store.OrphanedAsync(replica.Id, (now - Timeout).ToUnixTimeMilliseconds(), cancellationToken);
+        var orphans = await store.OrphanedAsync(replica.Id, Timeout, cancellationToken);
         var claimed = 0;
         foreach (var orphan in orphans)
         {

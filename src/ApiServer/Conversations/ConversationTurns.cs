@@ -96,7 +96,7 @@ public sealed partial class ConversationTurns(
             if (outcome == AppendOutcome.NotFound)
                 LogAppendFailed(logger, response.Id, id, null);
         }
-        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or InvalidOperationException) // either backend
         {
             LogAppendFailed(logger, response.Id, id, ex);
         }

@@ -26,7 +26,14 @@ public sealed partial class JobRunner(
     /// <summary>Characters of the run's output kept on the firing (the whole output is in the stored Response).</summary>
     public const int PreviewLength = 200;
 
+    private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(5);
+
     private readonly ConcurrentDictionary<long, ActiveFiring> _active = new();
+    private int _waitingForDatabase;
+
+    /// <summary>Firings whose end could not be recorded yet because the database is unreachable; each retries until it is.</summary>
+    public int WaitingForDatabase => Volatile.Read(ref _waitingForDatabase);
 
     /// <summary>Firings started and not yet recorded as ended; shutdown waits for them.</summary>
     public IReadOnlyCollection<Task> Pending => [.. _active.Values.Select(a => a.Completion.Task)];
@@ -86,7 +93,7 @@ public sealed partial class JobRunner(
             active.Run = run;
             if (token.IsCancellationRequested)
                 coordinator.Stop(run); // deleted between the start and the line above
-            await store.MarkStartedAsync(firing.Id, run.Id, time.GetUtcNow(), CancellationToken.None);
+            await UntilRecordedAsync(() => store.MarkStartedAsync(firing.Id, run.Id, time.GetUtcNow(), CancellationToken.None));
             await run.Execution;
             var status = run.Snapshot();
             await FinishAsync(job, firing with { RunId = run.Id }, status.Status, status.ResponseId, status.Output, status.Error?.Message);
@@ -180,18 +187,62 @@ public sealed partial class JobRunner(
         try
         {
             // A job deleted while this firing ran took its history with it: nothing to count, log or deliver.
-            if (!await store.FinishAsync(new FiringOutcome(firing.Id, job.Id, status, finishedAt, responseId, preview, error), CancellationToken.None))
+            var outcome = new FiringOutcome(firing.Id, job.Id, status, finishedAt, responseId, preview, error);
+            if (!await UntilRecordedAsync(() => store.FinishAsync(outcome, CancellationToken.None)))
                 return;
             Observability.ServerMetrics.JobFirings.Add(1, new KeyValuePair<string, object?>("outcome", status));
         }
-        catch (ObjectDisposedException)
+        catch (Exception ex) when (ex is ObjectDisposedException || (ex is OperationCanceledException && lifetime.ApplicationStopping.IsCancellationRequested))
         {
-            return; // the store closed during shutdown: the next start marks the firing failed
+            return; // the store closed or the server stops: the next start (or another replica) marks the firing failed
         }
         LogFiringEnded(logger, job.Id, firing.Id, status);
         if (job.Deliver.IsWebhook)
             webhooks.Enqueue(job, firing with { Status = status, ResponseId = responseId, FinishedAt = finishedAt, Error = error }, output);
     }
+
+    /// <summary>
+    /// Writes a firing's start or end, waiting out a database that is unreachable (a blip must not leave the firing marked
+    /// running by this live replica, which nothing else would ever repair: run-now would answer 409 and every scheduled
+    /// firing would be skipped until a restart). Retries with backoff until the write lands or the server stops.
+    /// </summary>
+    private async Task<T> UntilRecordedAsync<T>(Func<Task<T>> write)
+    {
+        var delay = FirstRetry;
+        var waiting = false;
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    return await write();
+                }
+                catch (Exception ex) when (Data.Postgres.PostgresFailure.IsUnavailable(ex))
+                {
+                    if (!waiting)
+                    {
+                        waiting = true;
+                        Interlocked.Increment(ref _waitingForDatabase);
+                    }
+                    LogRecordRetry(logger, Data.Postgres.PostgresFailure.Describe(ex), delay.TotalSeconds);
+                }
+                await Task.Delay(delay, time, lifetime.ApplicationStopping);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetry.Ticks));
+            }
+        }
+        finally
+        {
+            if (waiting)
+                Interlocked.Decrement(ref _waitingForDatabase);
+        }
+    }
+
+    private Task UntilRecordedAsync(Func<Task> write) => UntilRecordedAsync(async () =>
+    {
+        await write();
+        return true;
+    });
 
     private sealed class ActiveFiring(string jobId, CancellationTokenSource cancellation)
     {
@@ -206,6 +257,9 @@ public sealed partial class JobRunner(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "A job firing waits for a free run slot or a run permit of its key")]
     private static partial void LogWaitingForSlot(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record a job firing's start or end ({Reason}); retrying in {Seconds} s.")]
+    private static partial void LogRecordRetry(ILogger logger, string reason, double seconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} firing {FiringId} crashed")]
     private static partial void LogFiringCrashed(ILogger logger, string jobId, long firingId, Exception exception);

@@ -1,6 +1,8 @@
+using System.Text.Json;
 using ApiServer.Access;
 using ApiServer.Turns;
 using ApiServer.Http;
+using ApiServer.Json;
 using ApiServer.Responses.Background;
 using ApiServer.Responses.Store;
 using ApiServer.Runs;
@@ -33,8 +35,8 @@ public static class ResponsesEndpoints
             .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
         group.MapDelete("/{id}", DeleteAsync)
             .WithName("DeleteResponse")
-            .WithSummary("Deletes a stored response. Responses chained from it keep working.")
-            .ProducesApiErrors(StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
+            .WithSummary("Deletes a stored response. Responses chained from it keep working. A background response that is still queued or in progress is refused with 400: cancel it first.")
+            .ProducesApiErrors(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound);
         group.MapGet("/{id}/input_items", ListInputItemsAsync)
             .WithName("ListInputItems")
             .WithSummary("Lists the items that led to a response: the chain's history (tool calls and outputs included) and its input.")
@@ -76,12 +78,23 @@ public static class ResponsesEndpoints
         if (found.Hidden)
             throw NotFound(id);
         if (found.Live is { } run && !run.State.IsTerminal())
-            throw ApiException.BadRequest($"Background response '{id}' is still {run.ResponseSnapshot()!.Status}; cancel it first, then delete it.", "response_id", "invalid_request");
+            throw StillRunning(id, run.ResponseSnapshot()!.Status);
+        // Held by another replica: its record here is as accepted, the database's run row says whether it still runs.
+        if (found is { Live: null, Record: not null }
+            && await context.RequestServices.GetRequiredService<IRunDirectory>().FindAsync(id, cancellationToken) is { Background: true } remote
+            && !IsEnded(remote.State))
+            throw StillRunning(id, JsonSerializer.Deserialize(remote.SnapshotJson, ApiJsonContext.Default.ResponseObject)!.Status);
         var deleted = await store.DeleteAsync(id, Owner.Of(context), cancellationToken);
         if (found.Found)
             deleted = await background.DeleteRecordAsync(id, cancellationToken) || deleted;
         return deleted ? TypedResults.Ok(new DeletedResponse(id, "response", true)) : throw NotFound(id);
     }
+
+    private static ApiException StillRunning(string id, string status) =>
+        ApiException.BadRequest($"Background response '{id}' is still {status}; cancel it first, then delete it.", "response_id", "invalid_request");
+
+    private static bool IsEnded(string state) =>
+        state == RunState.Completed.ToWire() || state == RunState.Failed.ToWire() || state == RunState.Cancelled.ToWire();
 
     private static async Task<Ok<ItemList>> ListInputItemsAsync(string id, HttpRequest request, IResponseStore store, CancellationToken cancellationToken)
     {

@@ -14,6 +14,12 @@ public interface IRunRegistry
     /// <summary>Runs that have not ended yet.</summary>
     IReadOnlyList<Run> Active();
 
+    /// <summary>
+    /// Forgets this run now, whatever its state: another replica has ended it in the shared database, whose record is then
+    /// the only answer (the database's <see cref="IRunDirectory"/> answers for it on this replica too).
+    /// </summary>
+    void Forget(Run run);
+
     /// <summary>Forgets runs that finished longer than the retention period ago. Returns how many.</summary>
     int RemoveExpired();
 
@@ -45,6 +51,8 @@ public sealed class InMemoryRunRegistry(TimeProvider time, TimeSpan retention) :
         }
         return run;
     }
+
+    public void Forget(Run run) => _runs.TryRemove(new KeyValuePair<string, Run>(run.Id, run));
 
     public IReadOnlyList<Run> Active() => _runs.Values.Where(r => !r.State.IsTerminal()).ToList();
 

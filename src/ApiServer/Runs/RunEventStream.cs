@@ -51,16 +51,20 @@ public static class RunEventStream
             while (true)
             {
                 var changed = archive.WhenChanged(runId);
-                var batch = await archive.ReadAfterAsync(runId, position, cancellationToken);
-                if (batch.Events.Count > 0 || batch.Completed)
-                    return batch;
                 try
                 {
+                    var batch = await archive.ReadAfterAsync(runId, position, cancellationToken);
+                    if (batch.Events.Count > 0 || batch.Completed)
+                        return batch;
                     await changed.WaitAsync(RemoteRereadInterval, time, cancellationToken);
                 }
                 catch (TimeoutException)
                 {
                     // A notification lost while the listening connection was down: read again.
+                }
+                finally
+                {
+                    archive.StopWaiting(runId, changed);
                 }
             }
         });

@@ -22,6 +22,7 @@ public sealed partial class RunExecutor(
     ServerActivity activity,
     Responses.Background.BackgroundResponseRunner background,
     Sessions.ITurnLock turns,
+    IRunJournal journal,
     ILogger<RunExecutor> logger)
 {
     public async Task ExecuteAsync(Run run)
@@ -126,6 +127,8 @@ public sealed partial class RunExecutor(
                     });
                     break;
                 case AgentCompleted done:
+                    if (!await journal.ConfirmHeldAsync(run, token))
+                        return; // another replica failed it meanwhile: it has ended failed, with no Response to store
                     var responseId = await StoreAsync(run, response, done);
                     scheduler.Complete(run, r => r.TryComplete(done.FinalText, done.Usage, responseId));
                     LogCompleted(logger, run.Id, responseId);

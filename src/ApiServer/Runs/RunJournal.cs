@@ -11,6 +11,13 @@ public interface IRunJournal
 
     /// <summary>Writes the run's row now, so another replica finds its id as soon as the client has it.</summary>
     Task RecordAcceptedAsync(Run run, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes what the run has logged so far and answers whether this replica still holds it: false when another replica has
+    /// ended it meanwhile (the run has then been ended here too). A run checks before it stores its Response, so a run that
+    /// the database records as failed leaves no Response behind. True when the database can't be reached to tell.
+    /// </summary>
+    Task<bool> ConfirmHeldAsync(Run run, CancellationToken cancellationToken);
 }
 
 /// <summary>SQLite: one process holds every run, so nothing is recorded outside it.</summary>
@@ -21,6 +28,8 @@ public sealed class NoRunJournal : IRunJournal
     }
 
     public Task RecordAcceptedAsync(Run run, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task<bool> ConfirmHeldAsync(Run run, CancellationToken cancellationToken) => Task.FromResult(true);
 }
 
 /// <summary>
@@ -34,6 +43,9 @@ public interface IRunEventArchive
     /// Take it before reading, so a change between the read and the wait is not missed.
     /// </summary>
     Task WhenChanged(string runId);
+
+    /// <summary>This waiter no longer waits on <paramref name="changed"/> (what <see cref="WhenChanged"/> gave it).</summary>
+    void StopWaiting(string runId, Task changed);
 
     /// <summary>
     /// The recorded events after sequence <paramref name="after"/> in order, and whether the run has ended with nothing after

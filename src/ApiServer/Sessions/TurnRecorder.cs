@@ -10,10 +10,21 @@ namespace ApiServer.Sessions;
 /// runs, so the write never competes with the first bytes of the answer, and a turn that ends within it is written once,
 /// like a non-streamed turn. Persistence failures are logged and never fail the user's answer. Disposing a turn that was
 /// neither completed nor abandoned abandons it.
+/// <para>
+/// The turn's last write (completed or abandoned) usually happens after the answer was sent, so a database that is
+/// unreachable at that moment is waited out: the write is tried again with backoff for up to <see cref="FinalWriteRetryWindow"/>
+/// (the session stays locked meanwhile, so the session's next turn still comes after it), then given up with an error in the log.
+/// </para>
 /// </summary>
 public sealed partial class TurnRecorder : IAsyncDisposable
 {
     public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How long the last write of a turn is retried while the database is unreachable.</summary>
+    public static readonly TimeSpan FinalWriteRetryWindow = TimeSpan.FromSeconds(60);
+
+    private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(5);
 
     private readonly ISessionStore _store;
     private readonly SessionTurn _turn;
@@ -77,7 +88,7 @@ public sealed partial class TurnRecorder : IAsyncDisposable
             return;
         _finished = true;
         await StopFlushingAsync();
-        await Guard(async () =>
+        await GuardFinal(async () =>
         {
             if (_draftId is { } draftId)
                 await _store.CompleteTurnAsync(_turn.SessionId, _turn.Owner, draftId, newMessages, usage, CancellationToken.None);
@@ -93,7 +104,7 @@ public sealed partial class TurnRecorder : IAsyncDisposable
             return;
         _finished = true;
         await StopFlushingAsync();
-        await Guard(async () =>
+        await GuardFinal(async () =>
         {
             var text = Text;
             if (!_streaming)
@@ -185,6 +196,35 @@ public sealed partial class TurnRecorder : IAsyncDisposable
             LogPersistFailed(_logger, _turn.SessionId, ex);
         }
     }
+
+    /// <summary><see cref="Guard"/> for the turn's last write, retried while the database is unreachable (see the class).</summary>
+    private async Task GuardFinal(Func<Task> write)
+    {
+        var giveUpAt = _time.GetUtcNow() + FinalWriteRetryWindow;
+        var delay = FirstRetry;
+        while (true)
+        {
+            try
+            {
+                await write();
+                return;
+            }
+            catch (Exception ex) when (Data.Postgres.PostgresFailure.IsUnavailable(ex) && _time.GetUtcNow() + delay < giveUpAt)
+            {
+                LogPersistRetry(_logger, _turn.SessionId, Data.Postgres.PostgresFailure.Describe(ex), delay.TotalSeconds);
+            }
+            catch (Exception ex)
+            {
+                LogPersistFailed(_logger, _turn.SessionId, ex);
+                return;
+            }
+            await Task.Delay(delay, _time);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetry.Ticks));
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not persist a turn of session {SessionId} ({Reason}); retrying in {Seconds} s.")]
+    private static partial void LogPersistRetry(ILogger logger, string sessionId, string reason, double seconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Could not persist a turn of session {SessionId}")]
     private static partial void LogPersistFailed(ILogger logger, string sessionId, Exception exception);

@@ -239,7 +239,7 @@ public sealed class PostgresReplicaTests
         Assert.Equal(0, await starting.RecoverInterruptedAsync(now, None));
 
         await heartbeat.StopAsync(None); // the live replica dies
-        backend.Time.Advance(PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
+        await backend.AgeHeartbeatAsync("replica-live", PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
         Assert.Equal(1, await starting.RecoverInterruptedAsync(backend.Time.GetUtcNow(), None));
     }
 
@@ -257,14 +257,16 @@ public sealed class PostgresReplicaTests
         await dying.ClaimAsync(JobStoreContractTests.Due(job, now), None);
         var survivorDatabase = await backend.OpenReplicaAsync();
         var survivor = new PostgresRunRecovery(new PostgresRunStore(survivorDatabase), backend.Jobs(replica: survivorDatabase, replicaId: "replica-survivor"),
-            new ReplicaIdentity("replica-survivor"), Microsoft.Extensions.Options.Options.Create(new DatabaseOptions()),
+            new ReplicaIdentity("replica-survivor"), new PostgresReplicaHeartbeat(survivorDatabase, new ReplicaIdentity("replica-survivor"), backend.Time,
+                Microsoft.Extensions.Options.Options.Create(new DatabaseOptions()), NullLogger<PostgresReplicaHeartbeat>.Instance),
+            Microsoft.Extensions.Options.Options.Create(new DatabaseOptions()),
             Microsoft.Extensions.Options.Options.Create(new ApiServerOptions()), backend.Time, NullLogger<PostgresRunRecovery>.Instance);
 
         await survivor.SweepOnceAsync(None);
         Assert.Equal(FiringStatus.Running, (await dying.FiringsAsync(job.Id, null, 10, None)).Single().Status); // still beating
 
         await heartbeat.StopAsync(None);
-        backend.Time.Advance(PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
+        await backend.AgeHeartbeatAsync("replica-dying", PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
         await survivor.SweepOnceAsync(None);
 
         var firing = (await dying.FiringsAsync(job.Id, null, 10, None)).Single();

@@ -1,4 +1,5 @@
 using ApiServer.Approvals;
+using Dapper;
 using ApiServer.Configuration;
 using ApiServer.Conversations;
 using ApiServer.Data;
@@ -71,6 +72,13 @@ public sealed class StoreBackend : IAsyncDisposable
 
     public PostgresDatabase Database => _database ?? throw new InvalidOperationException("not a PostgreSQL backend");
 
+    /// <summary>Makes a replica's last beat look <paramref name="by"/> older: beats are stamped with the database's clock, not <see cref="Time"/>.</summary>
+    public async Task AgeHeartbeatAsync(string replicaId, TimeSpan by)
+    {
+        await using var connection = await Database.OpenConnectionAsync(CancellationToken.None);
+        await connection.ExecuteAsync("UPDATE replicas SET heartbeat_at = heartbeat_at - @by WHERE id = @replicaId;", new { by = (long)by.TotalMilliseconds, replicaId });
+    }
+
     public IResponseStore Responses(int maxStoredResponses = SqliteResponseStore.DefaultMaxStoredResponses, PostgresDatabase? replica = null) =>
         IsPostgres
             ? new PostgresResponseStore(replica ?? Database, NullLogger.Instance, Time, maxStoredResponses)
@@ -84,7 +92,7 @@ public sealed class StoreBackend : IAsyncDisposable
 
     public IJobStore Jobs(int historyPerJob = 100, PostgresDatabase? replica = null, string replicaId = "replica-a") =>
         IsPostgres
-            ? new PostgresJobStore(replica ?? Database, historyPerJob, replicaId, Time)
+            ? new PostgresJobStore(replica ?? Database, historyPerJob, replicaId)
             : Own(new SqliteJobStore(SqliteDatabase.Open(_dataDir, "jobs.db", SqliteJobStore.Migrations, NullLogger.Instance), historyPerJob));
 
     public IConversationStore Conversations(PostgresDatabase? replica = null) =>
@@ -95,7 +103,7 @@ public sealed class StoreBackend : IAsyncDisposable
     /// <summary>A background response store; each call is a new process on the same data (a restart, or another replica).</summary>
     public IBackgroundResponseStore Background(int capacity = 100, PostgresDatabase? replica = null, string replicaId = "replica-a") =>
         IsPostgres
-            ? new PostgresBackgroundResponseStore(replica ?? Database, capacity, replicaId, Time)
+            ? new PostgresBackgroundResponseStore(replica ?? Database, capacity, replicaId)
             : Own(new SqliteBackgroundResponseStore(SqliteDatabase.Open(_dataDir, SqliteBackgroundResponseStore.FileName, SqliteBackgroundResponseStore.Migrations,
                 NullLogger.Instance), capacity));
 

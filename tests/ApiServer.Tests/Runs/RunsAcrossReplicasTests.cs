@@ -20,7 +20,7 @@ public sealed class RunsAcrossReplicasTests
 {
     private const string BlockingInput = "/tool block {}";
 
-    private static async Task<TestServer> StartAsync(string url, BlockingTool? tool = null, string replicaTimeoutSeconds = "30")
+    internal static async Task<TestServer> StartAsync(string url, BlockingTool? tool = null, string replicaTimeoutSeconds = "30")
     {
         var server = await TestServer.StartAsync(new Dictionary<string, string?>
         {
@@ -60,6 +60,7 @@ public sealed class RunsAcrossReplicasTests
         Assert.Equal(await a.Client.ReadAllEventsTextAsync(runId, query: "?last_event_id=3"), await b.Client.ReadAllEventsTextAsync(runId, query: "?after=3"));
         Assert.EndsWith("\n\n: stream closed\n\n", await b.Client.ReadAllEventsTextAsync(runId, lastEventId: "2"));
         Assert.Equal((await a.Client.GetStatusAsync(runId)).GetRawText(), (await b.Client.GetStatusAsync(runId)).GetRawText());
+        Assert.Equal(0, b.Service<PostgresRunNotifications>().Watched); // the streams of the ended run left nothing waiting
         await b.Client.GetAsync($"/v1/runs/run_{Guid.NewGuid():N}").AssertErrorAsync(404, "run_not_found", "run_id");
         await b.Client.GetAsync($"/v1/runs/{runId}/events?after=x").AssertErrorAsync(400, "invalid_value", "after");
     }
@@ -206,6 +207,32 @@ public sealed class RunsAcrossReplicasTests
         var read = await b.Client.GetResponseAsync(id);
         Assert.Equal(("failed", "server_error"), (read["status"]!.GetValue<string>(), read["error"]!["code"]!.GetValue<string>()));
         tool.Release.SetResult();
+    }
+
+    [PostgresFact]
+    public async Task Deleting_a_background_response_that_runs_on_another_replica_is_refused_as_on_its_own()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var tool = new BlockingTool();
+        await using var a = await StartAsync(database.Url(), tool);
+        await using var b = await StartAsync(database.Url());
+        var id = (await a.Client.CreateBackgroundAsync(new { model = "agent", input = BlockingInput }))["id"]!.GetValue<string>();
+        await tool.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await a.Service<PostgresRunJournal>().FlushDirtyAsync(CancellationToken.None);
+
+        using var onHolder = await a.Client.DeleteAsync($"/v1/responses/{id}");
+        using var elsewhere = await b.Client.DeleteAsync($"/v1/responses/{id}");
+        var refused = await onHolder.Content.ReadAsStringAsync();
+        await elsewhere.AssertErrorAsync(400, "invalid_request", "response_id");
+        Assert.Equal(refused, await elsewhere.Content.ReadAsStringAsync());
+        Assert.Equal("in_progress", (await b.Client.GetResponseAsync(id))["status"]!.GetValue<string>());
+
+        tool.Release.SetResult();
+        await a.WaitForEndAsync(id);
+        await a.Service<PostgresRunJournal>().FlushDirtyAsync(CancellationToken.None); // its end is in the database
+        using var deleted = await b.Client.DeleteAsync($"/v1/responses/{id}");
+        Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        await b.Client.GetAsync($"/v1/responses/{id}").AssertErrorAsync(404, "response_not_found", "response_id");
     }
 
     [PostgresFact]

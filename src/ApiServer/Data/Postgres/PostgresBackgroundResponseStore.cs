@@ -8,7 +8,7 @@ namespace ApiServer.Data.Postgres;
 /// replica running it, so a replica's startup marks failed only the records of replicas that are gone (neither this one nor one
 /// whose heartbeat is recent, see PostgresReplicaHeartbeat), never a turn another live replica is running.
 /// </summary>
-public sealed class PostgresBackgroundResponseStore(PostgresDatabase database, int capacity, string replicaId, TimeProvider time, TimeSpan? replicaTimeout = null) : IBackgroundResponseStore
+public sealed class PostgresBackgroundResponseStore(PostgresDatabase database, int capacity, string replicaId, TimeSpan? replicaTimeout = null) : IBackgroundResponseStore
 {
     internal const string Schema =
         """
@@ -45,11 +45,11 @@ public sealed class PostgresBackgroundResponseStore(PostgresDatabase database, i
         "SELECT id AS Id, owner AS Owner, status AS Status, response_json AS ResponseJson FROM background_responses WHERE id = @id;";
 
     private const string SelectOrphaned =
-        """
+        $"""
         SELECT id AS Id, owner AS Owner, status AS Status, response_json AS ResponseJson
         FROM background_responses
         WHERE finished_at IS NULL AND holder IS DISTINCT FROM @holder
-          AND (holder IS NULL OR holder NOT IN (SELECT id FROM replicas WHERE heartbeat_at >= @liveSince))
+          AND (holder IS NULL OR holder NOT {PostgresReplicaHeartbeat.BeatLately})
         ORDER BY created_at;
         """;
 
@@ -79,9 +79,9 @@ public sealed class PostgresBackgroundResponseStore(PostgresDatabase database, i
     /// <summary>Unfinished records whose replica is gone; another live replica's running turns are left alone.</summary>
     public async Task<IReadOnlyList<BackgroundRecord>> UnfinishedAsync(CancellationToken cancellationToken)
     {
-        var liveSince = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)(replicaTimeout ?? PostgresReplicaHeartbeat.DefaultTimeout).TotalMilliseconds;
+        var timeoutMs = (long)(replicaTimeout ?? PostgresReplicaHeartbeat.DefaultTimeout).TotalMilliseconds;
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        return [.. await connection.QueryAsync<BackgroundRecord>(new CommandDefinition(SelectOrphaned, new { holder = replicaId, liveSince },
+        return [.. await connection.QueryAsync<BackgroundRecord>(new CommandDefinition(SelectOrphaned, new { holder = replicaId, timeoutMs },
             cancellationToken: cancellationToken))];
     }
 

@@ -93,10 +93,10 @@ public sealed partial class PostgresJobStore
         """;
 
     // A firing is interrupted when the replica running it is gone: not this one, and not one that beat its heart lately.
-    private const string RecoverFirings = """
+    private const string RecoverFirings = $"""
         UPDATE job_runs SET status = 'failed', finished_at = @now, error = @error
         WHERE status = 'running' AND holder IS DISTINCT FROM @holder
-          AND (holder IS NULL OR holder NOT IN (SELECT id FROM replicas WHERE heartbeat_at >= @liveSince))
+          AND (holder IS NULL OR holder NOT {PostgresReplicaHeartbeat.BeatLately})
         RETURNING job_id;
         """;
 

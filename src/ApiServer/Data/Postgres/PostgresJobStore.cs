@@ -13,7 +13,7 @@ namespace ApiServer.Data.Postgres;
 /// keyed on next_run_at (only one replica's update matches), after locking the job's row so the "no firing of this job is
 /// active" check and the new firing are one step on every replica. Active firings carry the replica running them.
 /// </summary>
-public sealed partial class PostgresJobStore(PostgresDatabase database, int historyPerJob, string replicaId, TimeProvider time, TimeSpan? replicaTimeout = null) : IJobStore
+public sealed partial class PostgresJobStore(PostgresDatabase database, int historyPerJob, string replicaId, TimeSpan? replicaTimeout = null) : IJobStore
 {
     /// <summary>Other replicas add and change jobs: a job created through a replica that dies before it fires is still fired.</summary>
     public static readonly TimeSpan DefaultRescanInterval = TimeSpan.FromSeconds(5);
@@ -157,9 +157,9 @@ public sealed partial class PostgresJobStore(PostgresDatabase database, int hist
         database.InTransactionAsync(async (c, t) =>
         {
             var at = now.ToUnixTimeMilliseconds();
-            var liveSince = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)(replicaTimeout ?? PostgresReplicaHeartbeat.DefaultTimeout).TotalMilliseconds;
+            var timeoutMs = (long)(replicaTimeout ?? PostgresReplicaHeartbeat.DefaultTimeout).TotalMilliseconds;
             var jobs = (await c.QueryAsync<string>(new CommandDefinition(RecoverFirings,
-                new { now = at, error = SqliteJobStore.InterruptedError, holder = replicaId, liveSince }, t, cancellationToken: cancellationToken))).ToList();
+                new { now = at, error = SqliteJobStore.InterruptedError, holder = replicaId, timeoutMs }, t, cancellationToken: cancellationToken))).ToList();
             foreach (var jobId in jobs.Distinct())
                 await c.ExecuteAsync(new CommandDefinition(RecoverJob, new { jobId, now = at, error = SqliteJobStore.InterruptedError }, t, cancellationToken: cancellationToken));
             return jobs.Count;

@@ -57,12 +57,12 @@ public static class PostgresRegistration
             sp.GetRequiredService<IOptions<ApiServerOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PostgresIdempotencyStore>>(),
             leaseDuration: sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ReplicaTimeout())));
         services.Replace(ServiceDescriptor.Singleton<IJobStore>(sp => new PostgresJobStore(sp.GetRequiredService<PostgresDatabase>(),
-            sp.GetRequiredService<IOptions<JobsOptions>>().Value.HistoryPerJob, sp.GetRequiredService<ReplicaIdentity>().Id, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IOptions<JobsOptions>>().Value.HistoryPerJob, sp.GetRequiredService<ReplicaIdentity>().Id,
             sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ReplicaTimeout())));
         services.Replace(ServiceDescriptor.Singleton<IConversationStore>(sp => new PostgresConversationStore(sp.GetRequiredService<PostgresDatabase>())));
         services.Replace(ServiceDescriptor.Singleton<IBackgroundResponseStore>(sp => new PostgresBackgroundResponseStore(sp.GetRequiredService<PostgresDatabase>(),
             sp.GetRequiredService<IOptions<ApiServerOptions>>().Value.MaxStoredResponses, sp.GetRequiredService<ReplicaIdentity>().Id,
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ReplicaTimeout())));
+            sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ReplicaTimeout())));
         services.Replace(ServiceDescriptor.Singleton<IToolApprovalStore>(sp => new PostgresToolApprovalStore(sp.GetRequiredService<PostgresDatabase>())));
         // Stop, cancel and approval for runs other replicas hold (RemoteRunControl takes the bus when there is one).
         services.AddSingleton<PostgresRunCommandBus>();

@@ -9,6 +9,9 @@ namespace ApiServer.Data.Postgres;
 /// can tell work left by a dead process (a job firing still marked running) from work a live one is doing. The first beat is
 /// written before the server starts serving, so no work of this replica exists without one. The interval is a third of
 /// API_SERVER_REPLICA_TIMEOUT_SECONDS (<see cref="DatabaseOptions.HeartbeatInterval"/>).
+/// It also remembers since when its beats have been succeeding without a break (<see cref="SteadyFor"/>): while the database
+/// was unreachable no replica could beat, so every heartbeat looks stale when it returns, and only a replica that has itself
+/// been beating for a whole timeout since can tell a dead replica from one that had no chance to beat yet.
 /// </summary>
 public sealed partial class PostgresReplicaHeartbeat(PostgresDatabase database, ReplicaIdentity replica, TimeProvider time,
     Microsoft.Extensions.Options.IOptions<DatabaseOptions> options, ILogger<PostgresReplicaHeartbeat> logger) : IHostedService, IAsyncDisposable
@@ -27,15 +30,40 @@ public sealed partial class PostgresReplicaHeartbeat(PostgresDatabase database, 
         );
         """;
 
-    private const string Beat = """
-        INSERT INTO replicas (id, started_at, heartbeat_at) VALUES (@id, @now, @now)
+    /// <summary>
+    /// The database's clock in Unix milliseconds. Beats are stamped, and compared, with it: replicas' own clocks may disagree
+    /// by more than the timeout, and one that ran ahead would take the others for dead.
+    /// </summary>
+    internal const string DatabaseNow = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
+
+    /// <summary>SQL condition on a replica id column: that replica beat within <c>@timeoutMs</c>, by the database's clock.</summary>
+    internal const string BeatLately = $"IN (SELECT id FROM replicas WHERE heartbeat_at >= {DatabaseNow} - @timeoutMs)";
+
+    private const string Beat = $"""
+        INSERT INTO replicas (id, started_at, heartbeat_at) VALUES (@id, {DatabaseNow}, {DatabaseNow})
         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
         """;
 
     // Rows of replicas gone for a day are history nobody reads.
-    private const string ForgetOld = "DELETE FROM replicas WHERE heartbeat_at < @before;";
+    private const string ForgetOld = $"DELETE FROM replicas WHERE heartbeat_at < {DatabaseNow} - 86400000;";
+
+    // Unix milliseconds of the first beat of the current unbroken run of successful beats; NotSteady after a failure.
+    private const long NotSteady = long.MinValue;
+    private long _steadySince = NotSteady;
 
     private ITimer? _timer;
+
+    /// <summary>
+    /// Whether this replica has been reaching the database and beating, without a failure, for at least <paramref name="duration"/>.
+    /// </summary>
+    public bool SteadyFor(TimeSpan duration)
+    {
+        var since = Interlocked.Read(ref _steadySince);
+        return since != NotSteady && time.GetUtcNow().ToUnixTimeMilliseconds() - since >= (long)duration.TotalMilliseconds;
+    }
+
+    /// <summary>Something else of this replica could not reach the database: the steady time starts again at the next beat.</summary>
+    public void NoteUnreachable() => Interlocked.Exchange(ref _steadySince, NotSteady);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -55,17 +83,19 @@ public sealed partial class PostgresReplicaHeartbeat(PostgresDatabase database, 
             await _timer.DisposeAsync();
     }
 
-    private async Task BeatAsync(CancellationToken cancellationToken)
+    /// <summary>Writes one beat (the timer calls it; tests call it to beat at a moment of their choosing).</summary>
+    internal async Task BeatAsync(CancellationToken cancellationToken)
     {
         try
         {
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
             await using var connection = await database.OpenUpkeepConnectionAsync(cancellationToken);
-            await connection.ExecuteAsync(new CommandDefinition(Beat + ForgetOld, new { id = replica.Id, now, before = now - (long)TimeSpan.FromDays(1).TotalMilliseconds },
-                cancellationToken: cancellationToken));
+            await connection.ExecuteAsync(new CommandDefinition(Beat + ForgetOld, new { id = replica.Id }, cancellationToken: cancellationToken));
+            Interlocked.CompareExchange(ref _steadySince, now, NotSteady);
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or ObjectDisposedException)
         {
+            NoteUnreachable();
             LogBeatFailed(PostgresFailure.Describe(ex));
         }
     }

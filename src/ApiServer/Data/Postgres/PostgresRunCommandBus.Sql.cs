@@ -34,11 +34,11 @@ public sealed partial class PostgresRunCommandBus
     // Only to a holder that is beating: one whose heartbeat timed out would never answer, and its runs are being failed.
     // Answers 1 when sent, 0 when not (pg_notify is volatile, so it is called for the row even though its value is unused).
     private const string Send =
-        """
+        $"""
         WITH sent AS (
             INSERT INTO run_commands (id, replica_id, asker_id, kind, run_id, owner, sees_all, approval_id, choice, reason, created_at)
             SELECT @id, @replica, @asker, @Kind, @RunId, @Owner, @SeesAll, @ApprovalId, @Choice, @Reason, @now
-            WHERE EXISTS (SELECT 1 FROM replicas WHERE id = @replica AND heartbeat_at >= @liveSince)
+            WHERE @replica {PostgresReplicaHeartbeat.BeatLately}
             RETURNING id)
         SELECT COUNT(*) FROM (SELECT pg_notify(@channel, @payload) FROM sent) notified;
         """;

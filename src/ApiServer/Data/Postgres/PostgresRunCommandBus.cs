@@ -52,7 +52,7 @@ public sealed partial class PostgresRunCommandBus(PostgresDatabase database, Rep
                 sent = await connection.ExecuteScalarAsync<long>(new CommandDefinition(Send, new
                 {
                     id, replica = replicaId, asker = replica.Id, command.Kind, command.RunId, command.Owner, command.SeesAll, command.ApprovalId,
-                    command.Choice, command.Reason, now = Now(), liveSince = Now() - (long)options.Value.ReplicaTimeout().TotalMilliseconds,
+                    command.Choice, command.Reason, now = Now(), timeoutMs = (long)options.Value.ReplicaTimeout().TotalMilliseconds,
                     channel = Channel(replicaId), payload = CommandPrefix + id,
                 }, cancellationToken: cancellationToken));
             if (sent == 0)

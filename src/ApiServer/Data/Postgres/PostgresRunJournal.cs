@@ -14,7 +14,8 @@ namespace ApiServer.Data.Postgres;
 /// backoff; nothing in a log is lost, it is written when the database answers again. A run is forgotten here once its
 /// terminal event is written.
 /// </summary>
-public sealed partial class PostgresRunJournal(PostgresRunStore store, ReplicaIdentity replica, TimeProvider time, ILogger<PostgresRunJournal> logger)
+public sealed partial class PostgresRunJournal(PostgresRunStore store, IRunRegistry registry, ReplicaIdentity replica, TimeProvider time,
+    ILogger<PostgresRunJournal> logger)
     : BackgroundService, IRunJournal
 {
     private static readonly TimeSpan InitialBackoff = TimeSpan.FromMilliseconds(100);
@@ -41,6 +42,23 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, ReplicaId
 
     public Task RecordAcceptedAsync(Run run, CancellationToken cancellationToken) =>
         _runs.TryGetValue(run.Id, out var tracked) ? FlushAsync(tracked, cancellationToken) : Task.CompletedTask;
+
+    public async Task<bool> ConfirmHeldAsync(Run run, CancellationToken cancellationToken)
+    {
+        if (!_runs.TryGetValue(run.Id, out var tracked))
+            return true;
+        try
+        {
+            await FlushAsync(tracked, cancellationToken);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Not known now (the database is down, or this write failed): the writer keeps trying in the background, and
+            // if the run turns out to be taken over then, it is forgotten here as below. The run's own result stands meanwhile.
+            LogConfirmFailed(run.Id, PostgresFailure.Describe(ex));
+        }
+        return !tracked.TakenOver;
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -118,7 +136,11 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, ReplicaId
                 if (!await store.WriteAsync(row, writeState, capture.Events, cancellationToken))
                 {
                     LogTakenOver(tracked.Run.Id);
+                    tracked.TakenOver = true;
                     Forget(tracked);
+                    // The database's record is the run now, even if it already ended here (the terminal write is the one
+                    // that found out): this replica answers for it from the database like any other, never with its own end.
+                    registry.Forget(tracked.Run);
                     EndTakenOver(tracked.Run);
                     return;
                 }
@@ -146,7 +168,7 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, ReplicaId
     /// <summary>
     /// Another replica has failed this run (our heartbeat had stopped, e.g. while we could not reach the database) and told
     /// every subscriber so. Going on would run its tools and model calls for a client that was told it failed and may already
-    /// be retrying elsewhere: end it here the same way and cancel what it is doing.
+    /// be retrying elsewhere: end it here the same way (a no-op when it already ended) and cancel what it is doing.
     /// </summary>
     private static void EndTakenOver(Run run)
     {
@@ -175,6 +197,7 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, ReplicaId
         public long Persisted;
         public string? Written;
         public bool Done;
+        public bool TakenOver;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write run events to the database ({Reason}); {Count} runs wait, retrying in {Seconds} s.")]
@@ -182,6 +205,9 @@ public sealed partial class PostgresRunJournal(PostgresRunStore store, ReplicaId
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the last run events at shutdown ({Reason}); {Count} runs are left unfinished in the database.")]
     private partial void LogShutdownWriteFailed(string reason, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not confirm that this replica still holds run {RunId} before storing its result ({Reason}).")]
+    private partial void LogConfirmFailed(string runId, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} was marked failed by another replica (this replica's heartbeat had stopped); it is stopped here too.")]
     private partial void LogTakenOver(string runId);

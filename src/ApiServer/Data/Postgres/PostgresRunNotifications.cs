@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using ApiServer.Runs;
 using Dapper;
 using Npgsql;
@@ -17,8 +16,10 @@ public sealed partial class PostgresRunNotifications(PostgresDatabase database, 
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
 
-    // One signal per run someone waits for; a notification completes and removes it, the next waiter makes a new one.
-    private readonly ConcurrentDictionary<string, TaskCompletionSource> _waiting = new(StringComparer.Ordinal);
+    // One signal per run someone waits for; a notification completes and removes it, the next waiter makes a new one. The
+    // last waiter to stop waiting removes it too, so a run nobody follows any more (it ended, its client left) leaves nothing.
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Waiters> _waiting = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _listened;
 
@@ -28,8 +29,32 @@ public sealed partial class PostgresRunNotifications(PostgresDatabase database, 
     /// <summary>Completes once the connection listens for the first time (tests wait for it before they rely on notifications).</summary>
     public Task Listening => _listening.Task;
 
-    public Task WhenChanged(string runId) =>
-        _waiting.GetOrAdd(runId, static _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+    /// <summary>Runs some subscriber on this replica waits for.</summary>
+    internal int Watched
+    {
+        get { lock (_gate) return _waiting.Count; }
+    }
+
+    public Task WhenChanged(string runId)
+    {
+        lock (_gate)
+        {
+            if (!_waiting.TryGetValue(runId, out var waiters))
+                _waiting[runId] = waiters = new Waiters();
+            waiters.Count++;
+            return waiters.Signal.Task;
+        }
+    }
+
+    public void StopWaiting(string runId, Task changed)
+    {
+        lock (_gate)
+        {
+            // Only the signal this waiter took: after a notification a new one may be there for other waiters.
+            if (_waiting.TryGetValue(runId, out var waiters) && waiters.Signal.Task == changed && --waiters.Count == 0)
+                _waiting.Remove(runId);
+        }
+    }
 
     /// <summary>
     /// Reads through a short outage (and the dead pooled connections one leaves behind) with backoff, so a subscriber rides it
@@ -107,14 +132,31 @@ public sealed partial class PostgresRunNotifications(PostgresDatabase database, 
 
     private void Wake(string runId)
     {
-        if (_waiting.TryRemove(runId, out var signal))
-            signal.TrySetResult();
+        Waiters? waiters;
+        lock (_gate)
+        {
+            if (!_waiting.Remove(runId, out waiters))
+                return;
+        }
+        waiters.Signal.TrySetResult();
     }
 
     private void WakeAll()
     {
-        foreach (var runId in _waiting.Keys)
-            Wake(runId);
+        List<Waiters> all;
+        lock (_gate)
+        {
+            all = [.. _waiting.Values];
+            _waiting.Clear();
+        }
+        foreach (var waiters in all)
+            waiters.Signal.TrySetResult();
+    }
+
+    private sealed class Waiters
+    {
+        public TaskCompletionSource Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public int Count;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the connection listening for run events ({Reason}); reconnecting in {Seconds} s.")]

@@ -15,11 +15,15 @@ namespace ApiServer.Data.Postgres;
 /// marks it failed, appends its terminal event (run.failed, or response.failed for a background response, framed as its
 /// replica would have) and notifies, so subscribers on every replica get the end. Rows of runs finished longer than
 /// API_SERVER_RUN_RETENTION_SECONDS ago are deleted in the same sweep, and job firings a gone replica left running are failed.
+/// A replica sweeps only once it has itself been beating without a break for a whole timeout (<see cref="PostgresReplicaHeartbeat.SteadyFor"/>):
+/// after a database outage every heartbeat is stale, and the live replicas must get their chance to beat again before anyone
+/// decides they are gone, or their runs would be failed while they go on running them.
 /// </summary>
 public sealed partial class PostgresRunRecovery(
     PostgresRunStore store,
     Jobs.IJobStore jobs,
     ReplicaIdentity replica,
+    PostgresReplicaHeartbeat heartbeat,
     IOptions<DatabaseOptions> database,
     IOptions<ApiServerOptions> options,
     TimeProvider time,
@@ -34,18 +38,32 @@ public sealed partial class PostgresRunRecovery(
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                try
-                {
-                    await SweepOnceAsync(stoppingToken);
-                }
-                catch (Exception ex) when (!stoppingToken.IsCancellationRequested && PostgresFailure.IsUnavailable(ex))
-                {
-                    LogSweepFailed(PostgresFailure.Describe(ex));
-                }
+                await SweepIfSteadyAsync(stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+        }
+    }
+
+    /// <summary>
+    /// The periodic step: a sweep, unless this replica has not been beating steadily for a whole timeout (it just started, or
+    /// the database was unreachable from it). True when it swept.
+    /// </summary>
+    public async Task<bool> SweepIfSteadyAsync(CancellationToken cancellationToken)
+    {
+        if (!heartbeat.SteadyFor(Timeout))
+            return false;
+        try
+        {
+            await SweepOnceAsync(cancellationToken);
+            return true;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && PostgresFailure.IsUnavailable(ex))
+        {
+            heartbeat.NoteUnreachable();
+            LogSweepFailed(PostgresFailure.Describe(ex));
+            return false;
         }
     }
 
@@ -64,7 +82,7 @@ public sealed partial class PostgresRunRecovery(
     public async Task<int> RecoverOnceAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var orphans = await store.OrphanedAsync(replica.Id, (now - Timeout).ToUnixTimeMilliseconds(), cancellationToken);
+        var orphans = await store.OrphanedAsync(replica.Id, Timeout, cancellationToken);
         var claimed = 0;
         foreach (var orphan in orphans)
         {

@@ -68,11 +68,11 @@ public sealed partial class PostgresRunStore
     private const string SelectEvents = "SELECT seq, name, frame FROM run_events WHERE run_id = @id AND seq > @after ORDER BY seq LIMIT @limit;";
 
     private const string SelectOrphaned =
-        """
+        $"""
         SELECT id AS Id, replica_id AS ReplicaId, background AS Background, state AS State, snapshot AS SnapshotJson
         FROM runs
         WHERE finished_at IS NULL AND replica_id <> @me
-          AND replica_id NOT IN (SELECT id FROM replicas WHERE heartbeat_at >= @liveSince)
+          AND replica_id NOT {PostgresReplicaHeartbeat.BeatLately}
         ORDER BY created_at LIMIT @limit;
         """;
 

@@ -72,11 +72,11 @@ public sealed partial class PostgresRunStore(PostgresDatabase database) : IRunDi
         return new RunEventBatch(events, (finished ?? true) && events.Count < BatchEvents);
     }
 
-    /// <summary>Unfinished runs of replicas whose heartbeat is older than <paramref name="liveSince"/> (never this replica's).</summary>
-    public async Task<IReadOnlyList<OrphanedRun>> OrphanedAsync(string replicaId, long liveSince, CancellationToken cancellationToken)
+    /// <summary>Unfinished runs of replicas that have not beaten for <paramref name="timeout"/> by the database's clock (never this replica's).</summary>
+    public async Task<IReadOnlyList<OrphanedRun>> OrphanedAsync(string replicaId, TimeSpan timeout, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        return [.. await connection.QueryAsync<OrphanedRun>(new CommandDefinition(SelectOrphaned, new { me = replicaId, liveSince, limit = 100L },
+        return [.. await connection.QueryAsync<OrphanedRun>(new CommandDefinition(SelectOrphaned, new { me = replicaId, timeoutMs = (long)timeout.TotalMilliseconds, limit = 100L },
             cancellationToken: cancellationToken))];
     }
 

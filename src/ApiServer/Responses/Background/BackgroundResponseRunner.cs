@@ -15,6 +15,7 @@ public sealed partial class BackgroundResponseRunner(
     IAgent agent,
     RunScheduler scheduler,
     IBackgroundResponseStore records,
+    IRunJournal journal,
     TimeProvider time,
     ILogger<BackgroundResponseRunner> logger)
 {
@@ -31,6 +32,8 @@ public sealed partial class BackgroundResponseRunner(
                 switch (agentEvent)
                 {
                     case AgentCompleted done:
+                        if (!await journal.ConfirmHeldAsync(run, token))
+                            return; // another replica failed it meanwhile: it has ended failed
                         await renderer.CompleteAsync(done, frames);
                         End(run, frames, renderer.Response!);
                         return;
@@ -72,7 +75,8 @@ public sealed partial class BackgroundResponseRunner(
             await records.FinishAsync(run.Id, final.Status, JsonSerializer.Serialize(final, ApiJsonContext.Default.ResponseObject),
                 time.GetUtcNow(), CancellationToken.None);
         }
-        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException or ObjectDisposedException)
+        // DbException: SQLite's and PostgreSQL's (NpgsqlException) errors alike, so a database that is down never faults the run's end.
+        catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or InvalidOperationException or ObjectDisposedException)
         {
             LogRecordFailed(logger, run.Id, ex);
         }

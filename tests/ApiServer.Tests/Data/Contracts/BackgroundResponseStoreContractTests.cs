@@ -72,7 +72,7 @@ public sealed class BackgroundResponseStoreContractTests
         Assert.Empty(await live.UnfinishedAsync(None)); // a replica never recovers its own running turns
 
         await heartbeat.StopAsync(None); // the live replica dies
-        backend.Time.Advance(PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
+        await backend.AgeHeartbeatAsync("replica-live", PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
         Assert.Equal(["resp_1"], (await starting.UnfinishedAsync(None)).Select(r => r.Id));
     }
 }

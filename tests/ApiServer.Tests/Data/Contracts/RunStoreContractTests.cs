@@ -61,9 +61,8 @@ public sealed class RunStoreContractTests
         await using var backend = await StoreBackend.OpenAsync(StoreBackend.Postgres);
         var a = new PostgresRunStore(backend.Database);
         var replicaB = await backend.OpenReplicaAsync();
-        var now = backend.Time.GetUtcNow().ToUnixTimeMilliseconds();
         await using (var connection = await backend.Database.OpenConnectionAsync(None))
-            await connection.ExecuteAsync("INSERT INTO replicas (id, started_at, heartbeat_at) VALUES ('replica-a', @now, @now);", new { now });
+            await connection.ExecuteAsync($"INSERT INTO replicas (id, started_at, heartbeat_at) VALUES ('replica-a', {PostgresReplicaHeartbeat.DatabaseNow}, {PostgresReplicaHeartbeat.DatabaseNow});");
         var background = backend.Background(replicaId: "replica-a");
         var accepted = JsonSerializer.Serialize(new ApiServer.Responses.ResponseObject { Id = "resp_1", CreatedAt = 1, Status = "in_progress", Model = "agent", Output = [],
             ToolChoice = JsonSerializer.SerializeToElement("auto", ApiServer.Json.ApiJsonContext.Default.String) },
@@ -75,7 +74,7 @@ public sealed class RunStoreContractTests
         var rival = Recovery(new PostgresRunStore(await backend.OpenReplicaAsync()), "replica-c", backend);
 
         Assert.Equal(0, await recovery.RecoverOnceAsync(None));
-        backend.Time.Advance(PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
+        await backend.AgeHeartbeatAsync("replica-a", PostgresReplicaHeartbeat.DefaultTimeout + TimeSpan.FromSeconds(1));
         Assert.Equal(2, await recovery.RecoverOnceAsync(None) + await rival.RecoverOnceAsync(None));
 
         var run = await a.ReadAfterAsync("run_1", 2, None);
@@ -89,7 +88,7 @@ public sealed class RunStoreContractTests
         Assert.Equal("failed", record.Status);
         Assert.Contains("stopped responding", record.ResponseJson);
 
-        Assert.False(await a.WriteAsync(Row("run_1", "completed", now), writeState: true, [Event(3, "run.completed")], None));
+        Assert.False(await a.WriteAsync(Row("run_1", "completed", backend.Time.GetUtcNow().ToUnixTimeMilliseconds()), writeState: true, [Event(3, "run.completed")], None));
         Assert.False(await a.WriteAsync(Row("run_1"), writeState: false, Events(3, 4), None));
         Assert.Equal("failed", (await a.FindAsync("run_1", None))!.State);
         Assert.Equal("run.failed", (await a.ReadAfterAsync("run_1", 2, None)).Events.Single().Name);
@@ -130,6 +129,7 @@ public sealed class RunStoreContractTests
     }
 
     private static PostgresRunRecovery Recovery(PostgresRunStore store, string replicaId, StoreBackend backend, ApiServerOptions? options = null) =>
-        new(store, backend.Jobs(replicaId: replicaId), new ReplicaIdentity(replicaId), Options.Create(new DatabaseOptions()), Options.Create(options ?? new ApiServerOptions()), backend.Time,
-            NullLogger<PostgresRunRecovery>.Instance);
+        new(store, backend.Jobs(replicaId: replicaId), new ReplicaIdentity(replicaId),
+            new PostgresReplicaHeartbeat(backend.Database, new ReplicaIdentity(replicaId), backend.Time, Options.Create(new DatabaseOptions()), NullLogger<PostgresReplicaHeartbeat>.Instance),
+            Options.Create(new DatabaseOptions()), Options.Create(options ?? new ApiServerOptions()), backend.Time, NullLogger<PostgresRunRecovery>.Instance);
 }

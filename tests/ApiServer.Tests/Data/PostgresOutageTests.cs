@@ -51,6 +51,7 @@ public sealed class PostgresOutageTests
         backend.Time.Advance(Timeout);
         cutter.Restore();
         await BeatUntilSteadyAsync(survivorBeat);
+        await ReconnectAsync(survivorDatabase);
         // Beats are stamped by the database's clock: the holder's last one is as old as the outage was long.
         await backend.AgeHeartbeatAsync("replica-holder", Timeout + TimeSpan.FromSeconds(1));
 
@@ -77,6 +78,29 @@ public sealed class PostgresOutageTests
             NullLogger<PostgresReplicaHeartbeat>.Instance);
 
     private static async Task<string> StatusAsync(IJobStore jobs, JobRecord job) => (await jobs.FiringsAsync(job.Id, null, 10, None)).Single().Status;
+
+    /// <summary>
+    /// The heartbeat has a pool of its own: the stores' pool may still hold connections the cut broke, each failing one command
+    /// (a sweep that meets one counts as the database being unreachable again). Those are spent here, as requests would.
+    /// </summary>
+    private static async Task ReconnectAsync(PostgresDatabase database)
+    {
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            try
+            {
+                await using var connection = await database.OpenConnectionAsync(None);
+                await using var command = new NpgsqlCommand("SELECT 1", connection);
+                await command.ExecuteScalarAsync(None);
+                return;
+            }
+            catch (NpgsqlException)
+            {
+                // a connection the cut broke: the pool drops it, and the next attempt takes another
+            }
+        }
+        Assert.Fail("the stores' pool did not reconnect after the cut");
+    }
 
     /// <summary>The first commands after the cut may still meet a pooled connection the cut broke; the next one reconnects.</summary>
     private static async Task BeatUntilSteadyAsync(PostgresReplicaHeartbeat heartbeat)

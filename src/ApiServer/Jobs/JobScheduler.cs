@@ -23,10 +23,15 @@ public sealed partial class JobScheduler(IJobStore store, JobRunner runner, Webh
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        // Before the server takes requests: a firing still marked running was cut off by a crash.
-        var recovered = await store.RecoverInterruptedAsync(time.GetUtcNow(), cancellationToken);
-        if (recovered > 0)
-            LogRecovered(logger, recovered);
+        // Before the server takes requests: a firing still marked running was cut off by a crash. A store other replicas share
+        // (it has a rescan interval) is recovered by their periodic sweep instead, which waits for a steady heartbeat: a
+        // replica starting right after a database outage would take every other one for gone and fail their live firings.
+        if (store.RescanInterval is null)
+        {
+            var recovered = await store.RecoverInterruptedAsync(time.GetUtcNow(), cancellationToken);
+            if (recovered > 0)
+                LogRecovered(logger, recovered);
+        }
         await base.StartAsync(cancellationToken);
     }
 

@@ -3,6 +3,7 @@ using ApiServer.Health;
 using ApiServer.Runs;
 using ApiServer.Tests.Data;
 using ApiServer.Tests.Infrastructure;
+using ApiServer.Tests.Responses.Background;
 using Dapper;
 using Npgsql;
 
@@ -72,5 +73,34 @@ public sealed class RunsTakeoverTests
         Assert.Equal((await b.Client.GetStatusAsync(runId)).GetRawText(), (await a.Client.GetStatusAsync(runId)).GetRawText());
         await using var connection = new NpgsqlConnection(database.Settings.ConnectionString);
         Assert.Equal(0L, await connection.ExecuteScalarAsync<long>($"SELECT count(*) FROM {PostgresDatabase.DefaultSchema}.responses;"));
+    }
+    [PostgresFact]
+    public async Task A_replica_starting_while_a_live_replicas_heartbeat_is_stale_leaves_its_work_to_the_steady_sweep()
+    {
+        await using var database = await TestDatabase.CreateAsync();
+        var tool = new BlockingTool();
+        await using var a = await StartAsync(database.Url(), tool);
+        var id = (await a.Client.CreateBackgroundAsync(new { model = "agent", input = BlockingInput }))["id"]!.GetValue<string>();
+        await tool.Started.Task.WaitAsync(Patience);
+        var replicaA = a.Service<ReplicaIdentity>().Id;
+        await using var store = PostgresDatabase.Create(new NpgsqlConnectionStringBuilder(database.Settings.ConnectionString), PostgresDatabase.DefaultSchema);
+        var jobs = new PostgresJobStore(store, 100, replicaA);
+        var job = Data.Contracts.JobStoreContractTests.Job("eeeeeeeeeeee", DateTimeOffset.UtcNow); // next due in an hour: b does not fire it
+        await jobs.InsertAsync(job, CancellationToken.None);
+        await jobs.ClaimAsync(Data.Contracts.JobStoreContractTests.Due(job, DateTimeOffset.UtcNow), CancellationToken.None);
+
+        // As right after a database outage: a is alive and at work, but its last beat is older than the timeout.
+        await RunsAcrossReplicasTests.AgeHeartbeatAsync(database, replicaA, TimeSpan.FromHours(2));
+        await using var b = await StartAsync(database.Url());
+
+        // b's startup took nothing for gone; its sweep would wait until it has beaten steadily for a whole timeout.
+        await using (var connection = new NpgsqlConnection(database.Settings.ConnectionString))
+        {
+            Assert.True(await connection.ExecuteScalarAsync<bool>(
+                $"SELECT finished_at IS NULL FROM {PostgresDatabase.DefaultSchema}.background_responses WHERE id = @id;", new { id }));
+        }
+        Assert.Equal(ApiServer.Jobs.FiringStatus.Running, (await jobs.FiringsAsync(job.Id, null, 10, CancellationToken.None)).Single().Status);
+        tool.Release.SetResult();
+        await Eventually.TrueAsync(async () => (await b.Client.GetResponseAsync(id))["status"]!.GetValue<string>() == "completed", "the response to complete");
     }
 }

@@ -76,6 +76,8 @@ public sealed class PostgresBackgroundResponseStore(PostgresDatabase database, i
     public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) =>
         await ExecuteAsync(Delete, new { id }, cancellationToken) == 1;
 
+    public bool SharedByReplicas => true;
+
     /// <summary>Unfinished records whose replica is gone; another live replica's running turns are left alone.</summary>
     public async Task<IReadOnlyList<BackgroundRecord>> UnfinishedAsync(CancellationToken cancellationToken)
     {

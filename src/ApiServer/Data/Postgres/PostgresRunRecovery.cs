@@ -27,7 +27,8 @@ public sealed partial class PostgresRunRecovery(
     IOptions<DatabaseOptions> database,
     IOptions<ApiServerOptions> options,
     TimeProvider time,
-    ILogger<PostgresRunRecovery> logger) : BackgroundService
+    ILogger<PostgresRunRecovery> logger,
+    BackgroundRecovery? background = null) : BackgroundService
 {
     private TimeSpan Timeout => database.Value.ReplicaTimeout();
 
@@ -71,6 +72,9 @@ public sealed partial class PostgresRunRecovery(
     public async Task SweepOnceAsync(CancellationToken cancellationToken)
     {
         await RecoverOnceAsync(cancellationToken);
+        // Background records a gone replica left unfinished without a run row to claim (it died between writing the two).
+        if (background is not null)
+            await background.RecoverAsync(cancellationToken);
         // The job store leaves this replica's firings and those of replicas with a recent heartbeat alone.
         var firings = await jobs.RecoverInterruptedAsync(time.GetUtcNow(), cancellationToken);
         if (firings > 0)

@@ -27,7 +27,8 @@ public static class BackgroundEndpoints
         services.AddSingleton(sp => new StorageUnit("background", () => sp.GetRequiredService<SqliteBackgroundResponseStore>().IsPersistent));
         services.AddSingleton<BackgroundResponseRunner>();
         services.AddSingleton<BackgroundResponses>();
-        services.AddHostedService<BackgroundRecovery>();
+        services.AddSingleton<BackgroundRecovery>();
+        services.AddHostedService(sp => sp.GetRequiredService<BackgroundRecovery>());
         return services;
     }
 

@@ -19,6 +19,12 @@ public interface IBackgroundResponseStore
 
     Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// True when several replicas share the store: then <see cref="UnfinishedAsync"/> is asked by the periodic sweep, which
+    /// waits for a steady heartbeat, not at startup (<see cref="BackgroundRecovery"/>).
+    /// </summary>
+    bool SharedByReplicas => false;
+
     /// <summary>Rows left <c>queued</c> or <c>in_progress</c> by an earlier process: they will never finish.</summary>
     Task<IReadOnlyList<BackgroundRecord>> UnfinishedAsync(CancellationToken cancellationToken);
 }

@@ -26,9 +26,6 @@ public sealed partial class JobRunner(
     /// <summary>Characters of the run's output kept on the firing (the whole output is in the stored Response).</summary>
     public const int PreviewLength = 200;
 
-    private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
-    private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(5);
-
     private readonly ConcurrentDictionary<long, ActiveFiring> _active = new();
     private int _waitingForDatabase;
 
@@ -208,28 +205,18 @@ public sealed partial class JobRunner(
     /// </summary>
     private async Task<T> UntilRecordedAsync<T>(Func<Task<T>> write)
     {
-        var delay = FirstRetry;
         var waiting = false;
         try
         {
-            while (true)
+            return await Data.Postgres.WriteRetry.UntilWrittenAsync(write, time, (reason, delay) =>
             {
-                try
+                if (!waiting)
                 {
-                    return await write();
+                    waiting = true;
+                    Interlocked.Increment(ref _waitingForDatabase);
                 }
-                catch (Exception ex) when (Data.Postgres.PostgresFailure.IsUnavailable(ex))
-                {
-                    if (!waiting)
-                    {
-                        waiting = true;
-                        Interlocked.Increment(ref _waitingForDatabase);
-                    }
-                    LogRecordRetry(logger, Data.Postgres.PostgresFailure.Describe(ex), delay.TotalSeconds);
-                }
-                await Task.Delay(delay, time, lifetime.ApplicationStopping);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetry.Ticks));
-            }
+                LogRecordRetry(logger, reason, delay.TotalSeconds);
+            }, cancellationToken: lifetime.ApplicationStopping);
         }
         finally
         {

@@ -23,9 +23,6 @@ public sealed partial class TurnRecorder : IAsyncDisposable
     /// <summary>How long the last write of a turn is retried while the database is unreachable.</summary>
     public static readonly TimeSpan FinalWriteRetryWindow = TimeSpan.FromSeconds(60);
 
-    private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
-    private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(5);
-
     private readonly ISessionStore _store;
     private readonly SessionTurn _turn;
     private readonly ILogger _logger;
@@ -200,26 +197,14 @@ public sealed partial class TurnRecorder : IAsyncDisposable
     /// <summary><see cref="Guard"/> for the turn's last write, retried while the database is unreachable (see the class).</summary>
     private async Task GuardFinal(Func<Task> write)
     {
-        var giveUpAt = _time.GetUtcNow() + FinalWriteRetryWindow;
-        var delay = FirstRetry;
-        while (true)
+        try
         {
-            try
-            {
-                await write();
-                return;
-            }
-            catch (Exception ex) when (Data.Postgres.PostgresFailure.IsUnavailable(ex) && _time.GetUtcNow() + delay < giveUpAt)
-            {
-                LogPersistRetry(_logger, _turn.SessionId, Data.Postgres.PostgresFailure.Describe(ex), delay.TotalSeconds);
-            }
-            catch (Exception ex)
-            {
-                LogPersistFailed(_logger, _turn.SessionId, ex);
-                return;
-            }
-            await Task.Delay(delay, _time);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetry.Ticks));
+            await Data.Postgres.WriteRetry.UntilWrittenAsync(write, _time,
+                (reason, delay) => LogPersistRetry(_logger, _turn.SessionId, reason, delay.TotalSeconds), FinalWriteRetryWindow);
+        }
+        catch (Exception ex)
+        {
+            LogPersistFailed(_logger, _turn.SessionId, ex);
         }
     }
 
